@@ -1,0 +1,96 @@
+// ObjectRecord: what cachefs knows about one backing object, and its on-disk
+// encoding. Saved on disk: every enum and field order below is part of the
+// format; never reorder, only add under a new version.
+//
+// Layout (all integers little-endian):
+//   u32 magic 'CFS1' (0x31534643)    u16 version (1)
+//   u8  content state (ContentState)  u8  granule shift
+//   u8  map encoding (MapEncoding)    u8  reserved (0)
+//   u16 volume key length  u16 file key length  u16 aux length
+//   u64 object size
+//   u32 map payload length
+//   volume key, file key, aux bytes, map payload
+//   u32 CRC-32C of every byte before it
+//
+// Map payloads, chosen to be compact for common shapes:
+//   kEmpty, kComplete: no payload.
+//   kPrefix:  varint n, the first n granules present.
+//   kRuns:    varint pairs (gap, length) of present runs, in order.
+//   kBitmap:  the raw bitmap words, little-endian.
+//   kExternal: u32 length and u32 CRC-32C of a sidecar holding one of the
+//              payloads above prefixed by its u8 encoding; used when the
+//              record would not fit one xattr value (see record_store.h).
+
+#ifndef CACHEFS_CONTENTMAP_OBJECT_RECORD_H_
+#define CACHEFS_CONTENTMAP_OBJECT_RECORD_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "contentmap/content_map.h"
+
+namespace cachefs {
+
+inline constexpr uint32_t kRecordMagic = 0x31534643;  // "CFS1"
+inline constexpr uint16_t kRecordVersion = 1;
+
+// Saved on disk: never reorder.
+enum class ContentState : uint8_t {
+  kClean = 0,  // every bit in the map has its data durable on disk
+  kDirty = 1,  // writes may be in progress: the object is stale at lookup
+};
+
+// Saved on disk: never reorder.
+enum class MapEncoding : uint8_t {
+  kEmpty = 0,
+  kComplete = 1,
+  kPrefix = 2,
+  kRuns = 3,
+  kBitmap = 4,
+  kExternal = 5,
+};
+
+struct ObjectRecord {
+  ContentState state = ContentState::kClean;
+  std::string volume_key;
+  std::string file_key;
+  std::string aux;  // the netfs's opaque coherency data
+  ContentMap map;   // its object_size is the object size
+
+  bool operator==(const ObjectRecord&) const = default;
+};
+
+// The map payload alone, in its most compact encoding.
+struct EncodedMap {
+  MapEncoding encoding = MapEncoding::kEmpty;
+  std::string payload;
+};
+EncodedMap EncodeMap(const ContentMap& map);
+absl::StatusOr<ContentMap> DecodeMap(MapEncoding encoding,
+                                     std::string_view payload,
+                                     uint64_t object_size,
+                                     uint32_t granule_shift);
+
+// The whole record with its map inline.
+std::string EncodeRecord(const ObjectRecord& record);
+
+// The record with its map replaced by a kExternal reference to `sidecar`,
+// which is filled with the bytes to store beside the object.
+std::string EncodeRecordWithExternalMap(const ObjectRecord& record,
+                                        std::string* sidecar);
+
+// Decodes a record. Truncated, corrupt, foreign, wrong-version and
+// wrong-checksum input is an error whose message says which; never a crash.
+// A kExternal record needs the sidecar bytes: pass them in `sidecar` (a
+// record that needs them and gets none fails with kFailedPrecondition).
+absl::StatusOr<ObjectRecord> DecodeRecord(std::string_view bytes,
+                                          const std::string* sidecar = nullptr);
+
+// Whether a decoded (valid) record's map lives in a sidecar.
+absl::StatusOr<bool> RecordHasExternalMap(std::string_view bytes);
+
+}  // namespace cachefs
+
+#endif  // CACHEFS_CONTENTMAP_OBJECT_RECORD_H_

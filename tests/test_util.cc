@@ -1,0 +1,36 @@
+#include "tests/test_util.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <system_error>
+
+namespace cachefs::testing {
+
+TempDir::TempDir(const std::string& parent) {
+  std::string base = parent;
+  if (base.empty()) {
+    const char* env = std::getenv("TMPDIR");
+    base = env != nullptr && *env != '\0' ? env : "/var/tmp";
+  }
+  std::string templ = base + "/cachefs-test-XXXXXX";
+  if (mkdtemp(templ.data()) == nullptr) {
+    ADD_FAILURE() << "mkdtemp in " << base << " failed";
+    return;
+  }
+  path_ = templ;
+  fd_ = open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+TempDir::~TempDir() {
+  if (fd_ >= 0) close(fd_);
+  if (!path_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+}
+
+}  // namespace cachefs::testing
