@@ -7,11 +7,18 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace cachefs {
 namespace {
 
-constexpr std::string_view kErrnoPayloadUrl = "cachefs/errno";
+// Debian's abseil 20220623 is built with its own absl::string_view (not an
+// alias of std::string_view), so std::string_view arguments are converted.
+constexpr absl::string_view kErrnoPayloadUrl = "cachefs/errno";
+
+absl::string_view AbslView(std::string_view s) {
+  return absl::string_view(s.data(), s.size());
+}
 
 absl::StatusCode CodeForErrno(int err) {
   switch (err) {
@@ -57,7 +64,7 @@ absl::StatusCode CodeForErrno(int err) {
 
 absl::Status ErrnoToStatus(int err, std::string_view what) {
   absl::Status status(CodeForErrno(err),
-                      absl::StrCat(what, ": ", std::strerror(err)));
+                      absl::StrCat(AbslView(what), ": ", std::strerror(err)));
   status.SetPayload(kErrnoPayloadUrl, absl::Cord(absl::StrCat(err)));
   return status;
 }
@@ -92,8 +99,8 @@ int StatusToErrno(const absl::Status& status) {
 
 absl::Status Annotate(const absl::Status& status, std::string_view context) {
   if (status.ok()) return status;
-  absl::Status out(status.code(), absl::StrCat(context, ": ", status.message()));
-  status.ForEachPayload([&](std::string_view url, const absl::Cord& payload) {
+  absl::Status out(status.code(), absl::StrCat(AbslView(context), ": ", status.message()));
+  status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
     out.SetPayload(url, payload);
   });
   return out;
