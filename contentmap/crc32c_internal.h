@@ -1,0 +1,23 @@
+// The two CRC-32C implementations behind Crc32c(), exposed so tests can
+// check each against the other. Internal to contentmap.
+
+#ifndef CACHEFS_CONTENTMAP_CRC32C_INTERNAL_H_
+#define CACHEFS_CONTENTMAP_CRC32C_INTERNAL_H_
+
+#include <cstdint>
+#include <string_view>
+
+namespace cachefs::crc32c_internal {
+
+// Table-driven, slicing-by-8; runs anywhere.
+uint32_t Portable(std::string_view data, uint32_t crc);
+
+// Whether this CPU has the SSE 4.2 crc32 instruction.
+bool HardwareAvailable();
+
+// The crc32 instruction. REQUIRES: HardwareAvailable().
+uint32_t Hardware(std::string_view data, uint32_t crc);
+
+}  // namespace cachefs::crc32c_internal
+
+#endif  // CACHEFS_CONTENTMAP_CRC32C_INTERNAL_H_

@@ -1,0 +1,57 @@
+#include "contentmap/crc32c.h"
+
+#include <random>
+#include <string>
+
+#include "contentmap/crc32c_internal.h"
+#include "gtest/gtest.h"
+
+namespace cachefs {
+namespace {
+
+TEST(Crc32cTest, StandardCheckValue) {
+  EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);
+  EXPECT_EQ(crc32c_internal::Portable("123456789", 0), 0xE3069283u);
+}
+
+TEST(Crc32cTest, KnownVectors) {
+  // From RFC 3720 (iSCSI), appendix B.4.
+  EXPECT_EQ(Crc32c(""), 0u);
+  EXPECT_EQ(Crc32c(std::string(32, '\0')), 0x8A9136AAu);
+  EXPECT_EQ(Crc32c(std::string(32, '\xff')), 0x62A8AB43u);
+  std::string ascending;
+  for (int i = 0; i < 32; ++i) ascending.push_back(static_cast<char>(i));
+  EXPECT_EQ(Crc32c(ascending), 0x46DD794Eu);
+}
+
+TEST(Crc32cTest, ExtendingEqualsWhole) {
+  const std::string data = "The quick brown fox jumps over the lazy dog";
+  for (size_t split = 0; split <= data.size(); ++split) {
+    EXPECT_EQ(Crc32c(data.substr(split), Crc32c(data.substr(0, split))),
+              Crc32c(data))
+        << split;
+  }
+}
+
+TEST(Crc32cTest, HardwareAndPortableAgree) {
+  if (!crc32c_internal::HardwareAvailable()) {
+    GTEST_SKIP() << "no SSE 4.2 crc32 instruction on this CPU";
+  }
+  std::mt19937 rng(7);
+  std::string data(5000, '\0');
+  for (char& c : data) c = static_cast<char>(rng());
+  // Every length and misalignment of the start, with a nonzero seed.
+  for (size_t start = 0; start < 9; ++start) {
+    for (size_t len = 0; len + start <= 300; ++len) {
+      const std::string_view piece(data.data() + start, len);
+      ASSERT_EQ(crc32c_internal::Hardware(piece, 0x1234),
+                crc32c_internal::Portable(piece, 0x1234))
+          << start << " " << len;
+    }
+  }
+  EXPECT_EQ(crc32c_internal::Hardware(data, 0),
+            crc32c_internal::Portable(data, 0));
+}
+
+}  // namespace
+}  // namespace cachefs
