@@ -1,0 +1,155 @@
+#include "cookie/backing_object.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "contentmap/object_record.h"
+#include "contentmap/record_store.h"
+#include "io/errno_status.h"
+
+namespace cachefs {
+
+BackingObject::BackingObject(Env* env, int dir_fd, std::string name, int fd,
+                             bool direct, Identity identity, ContentMap map)
+    : env_(env),
+      dir_fd_(dir_fd),
+      name_(std::move(name)),
+      fd_(fd),
+      direct_(direct),
+      identity_(std::move(identity)),
+      granule_shift_(map.granule_shift()),
+      map_(std::move(map)) {}
+
+BackingObject::~BackingObject() {
+  inflight_.WaitAll();
+  env_->Close(fd_).IgnoreError();
+  env_->Close(dir_fd_).IgnoreError();
+}
+
+uint64_t BackingObject::object_size() const {
+  absl::MutexLock lock(&mu_);
+  return map_.object_size();
+}
+
+ContentMap BackingObject::MapSnapshot() const {
+  absl::MutexLock lock(&mu_);
+  return map_;
+}
+
+std::vector<ReadSegment> BackingObject::PlanRead(uint64_t pos, uint64_t len) {
+  std::vector<ReadSegment> segments;
+  uint64_t size = object_size();
+  if (pos >= size || len == 0) return segments;
+  uint64_t end = std::min(size, pos + len);
+  uint64_t first = pos >> granule_shift_;
+  uint64_t last = (end - 1) >> granule_shift_;
+  // A granule being stored is not present yet; wait so the reader finds
+  // it in the cache instead of fetching it from the origin a second time.
+  inflight_.WaitRange(first, last - first + 1);
+
+  absl::MutexLock lock(&mu_);
+  map_.ForEachRun(pos, end - pos, [&](const ContentMap::Run& run) {
+    uint64_t run_pos = std::max(pos, run.first << granule_shift_);
+    uint64_t run_end = std::min(end, (run.first + run.count) << granule_shift_);
+    auto source = run.present ? ReadSegment::Source::kCache
+                              : ReadSegment::Source::kOrigin;
+    segments.push_back({source, run_pos, run_end - run_pos});
+  });
+  return segments;
+}
+
+bool BackingObject::BeginWrite(uint64_t first, uint64_t count) {
+  absl::MutexLock lock(&mu_);
+  for (uint64_t g = first; g < first + count; ++g) {
+    if (g >= map_.num_granules() || map_.IsPresent(g)) return false;
+  }
+  if (!inflight_.TryBegin(first, count)) return false;
+  ++writes_in_flight_;
+  return true;
+}
+
+void BackingObject::EndWrite(uint64_t first, uint64_t count, bool success) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (success) map_.MarkPresent(first, count);
+    --writes_in_flight_;
+  }
+  inflight_.End(first, count);
+}
+
+absl::Status BackingObject::WriteRecord(bool dirty, const ContentMap& map,
+                                        const std::string& aux) {
+  ObjectRecord record;
+  record.state = dirty ? ContentState::kDirty : ContentState::kClean;
+  record.volume_key = identity_.volume_key;
+  record.file_key = identity_.file_key;
+  record.aux = aux;
+  record.map = map;
+  return StoreRecord(env_, dir_fd_, name_, fd_, record);
+}
+
+absl::Status BackingObject::EnsureDirty(const std::string& aux) {
+  if (dirty_hint_.load(std::memory_order_acquire)) return absl::OkStatus();
+  absl::MutexLock record_lock(&record_mu_);
+  if (persisted_dirty_) return absl::OkStatus();
+  if (retired()) {
+    return absl::FailedPreconditionError("object " + name_ + " is retired");
+  }
+  // A dirty record's map is never trusted, so an empty one keeps it small.
+  absl::Status status =
+      WriteRecord(/*dirty=*/true, ContentMap(object_size(), granule_shift_),
+                  aux);
+  if (!status.ok()) return Annotate(status, "marking " + name_ + " dirty");
+  persisted_dirty_ = true;
+  dirty_hint_.store(true, std::memory_order_release);
+  return absl::OkStatus();
+}
+
+absl::Status BackingObject::Checkpoint(const std::string& aux) {
+  absl::MutexLock record_lock(&record_mu_);
+  if (retired()) return absl::OkStatus();
+  // Clear the hint before the snapshot: a writer that claims granules after
+  // the snapshot must take the slow path and wait for us (see header).
+  dirty_hint_.store(false, std::memory_order_release);
+  ContentMap snapshot;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!NoWritesInFlight()) {
+      dirty_hint_.store(persisted_dirty_, std::memory_order_release);
+      return absl::UnavailableError("cache writes in flight on " + name_);
+    }
+    snapshot = map_;
+  }
+  absl::Status status = env_->FDataSync(fd_);
+  if (status.ok()) status = WriteRecord(/*dirty=*/false, snapshot, aux);
+  if (!status.ok()) {
+    dirty_hint_.store(persisted_dirty_, std::memory_order_release);
+    return Annotate(status, "checkpointing " + name_);
+  }
+  persisted_dirty_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status BackingObject::Resize(uint64_t new_size, const std::string& aux) {
+  if (new_size == object_size()) return absl::OkStatus();
+  absl::Status status = EnsureDirty(aux);
+  if (!status.ok()) return status;
+  // Writes in flight past the cut would land in the cut-away region, so
+  // the map is resized only when none is; BeginWrite checks under mu_, so
+  // none can start in between, and none can claim a granule past the end
+  // once the map is resized.
+  while (true) {
+    uint64_t from = std::min(object_size(), new_size) >> granule_shift_;
+    inflight_.WaitRange(from, ~uint64_t{0} - from);
+    absl::MutexLock lock(&mu_);
+    from = std::min(map_.object_size(), new_size) >> granule_shift_;
+    if (inflight_.AnyInRange(from, ~uint64_t{0} - from)) continue;
+    map_.Resize(new_size);
+    break;
+  }
+  status = env_->FTruncate(fd_, new_size);
+  if (!status.ok()) return Annotate(status, "resizing " + name_);
+  return absl::OkStatus();
+}
+
+}  // namespace cachefs

@@ -1,0 +1,131 @@
+// BackingObject: the sparse cache file that holds one origin file's cached
+// data, with its content map and the granules now being written.
+//
+// Crash rule (invariant 2: a bit in a persisted map means the granule's
+// data is on disk). How it works:
+//   1. Before the first cache write after the object was last clean, a
+//      record with state kDirty is written (EnsureDirty). A dirty record
+//      found at lookup makes the object stale, whatever its map says.
+//   2. Bits are set in memory only when a data write completed.
+//   3. Checkpoint: snapshot the map while no write is in flight, fdatasync
+//      the file, then write a kClean record with that snapshot. A write that
+//      starts meanwhile blocks in EnsureDirty until the clean record is
+//      written, then marks the object dirty again.
+// So a persisted clean map only ever names granules that were synced
+// before it was written.
+//
+// Owned by a Cookie through a shared_ptr; I/O in flight holds another
+// reference, so an invalidation can swap in a new object while old I/O
+// finishes against the old file. A retired object (replaced or withdrawn)
+// never writes its record again.
+//
+// Thread safety: safe for concurrent use.
+
+#ifndef CACHEFS_COOKIE_BACKING_OBJECT_H_
+#define CACHEFS_COOKIE_BACKING_OBJECT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "contentmap/content_map.h"
+#include "io/env.h"
+#include "io/granule_inflight.h"
+#include "io/io_engine.h"
+
+namespace cachefs {
+
+// Where one byte range of a read comes from.
+struct ReadSegment {
+  enum class Source : uint8_t { kCache, kOrigin };
+  Source source = Source::kOrigin;
+  uint64_t pos = 0;
+  uint64_t len = 0;
+  bool operator==(const ReadSegment&) const = default;
+};
+
+class BackingObject {
+ public:
+  struct Identity {
+    std::string volume_key;
+    std::string file_key;
+  };
+
+  // Takes ownership of `dir_fd` (the fan directory) and `fd` (the file).
+  BackingObject(Env* env, int dir_fd, std::string name, int fd, bool direct,
+                Identity identity, ContentMap map);
+  ~BackingObject();
+  BackingObject(const BackingObject&) = delete;
+  BackingObject& operator=(const BackingObject&) = delete;
+
+  BackingFile file() const { return BackingFile{fd_, direct_}; }
+  const std::string& name() const { return name_; }
+  int dir_fd() const { return dir_fd_; }
+  uint64_t object_size() const;
+  uint32_t granule_shift() const { return granule_shift_; }
+  ContentMap MapSnapshot() const;
+
+  // Splits bytes [pos, pos + len), clipped to the object size, into runs
+  // served by the cache and runs to fetch from the origin, on granule
+  // boundaries. Waits first for cache writes in flight over the range.
+  std::vector<ReadSegment> PlanRead(uint64_t pos, uint64_t len);
+
+  // Claims granules [first, first + count) for a cache write: fails if any
+  // is present already or in flight. REQUIRES: EndWrite after a success.
+  bool BeginWrite(uint64_t first, uint64_t count);
+  // Releases the claim; on success the granules become present.
+  void EndWrite(uint64_t first, uint64_t count, bool success);
+
+  // Persists a dirty record unless the on-disk record is dirty already.
+  absl::Status EnsureDirty(const std::string& aux);
+  // Makes the current map durable as a clean record (see the class
+  // comment). Returns kUnavailable, changing nothing, if writes are in
+  // flight.
+  absl::Status Checkpoint(const std::string& aux);
+  // Truncates or extends the object: waits for writes over the affected
+  // granules, marks the object dirty, resizes file and map.
+  absl::Status Resize(uint64_t new_size, const std::string& aux);
+  // Waits for every write in flight.
+  void WaitIdle() { inflight_.WaitAll(); }
+
+  // Stops all further record writes (the object was replaced or withdrawn).
+  void Retire() { retired_.store(true); }
+  bool retired() const { return retired_.load(); }
+
+ private:
+  absl::Status WriteRecord(bool dirty, const ContentMap& map,
+                           const std::string& aux)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(record_mu_);
+  bool NoWritesInFlight() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return writes_in_flight_ == 0;
+  }
+
+  Env* const env_;
+  const int dir_fd_;
+  const std::string name_;
+  const int fd_;
+  const bool direct_;
+  const Identity identity_;
+  const uint32_t granule_shift_;
+
+  GranuleInFlight inflight_;
+  std::atomic<bool> retired_{false};
+
+  // Serializes record writes, and is held across them on purpose: a
+  // write may not start while a clean record is being made (see above).
+  absl::Mutex record_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  bool persisted_dirty_ ABSL_GUARDED_BY(record_mu_) = false;
+
+  mutable absl::Mutex mu_;
+  ContentMap map_ ABSL_GUARDED_BY(mu_);
+  int writes_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<bool> dirty_hint_{false};  // lock-free fast path of EnsureDirty
+};
+
+}  // namespace cachefs
+
+#endif  // CACHEFS_COOKIE_BACKING_OBJECT_H_

@@ -1,0 +1,311 @@
+#include "cookie/cache.h"
+
+#include <fcntl.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "contentmap/crc32c.h"
+#include "cookie/tree_ops.h"
+#include "io/errno_status.h"
+
+namespace cachefs {
+namespace {
+
+constexpr char kVolumeXattr[] = "user.cachefs.volume";
+constexpr char kLayoutFile[] = "cachefs.layout";
+constexpr char kLayoutText[] = "cachefs cache layout 1\n";
+constexpr char kCacheDirTag[] =
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This directory is a cachefs cache; it can be recreated at will.\n";
+
+// The volume record. Saved on disk: "CFV1", then u32 key length, the key,
+// u32 coherency length, the coherency data, u32 CRC-32C of all before it;
+// integers little-endian.
+void PutU32(std::string* out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+uint32_t GetU32(std::string_view in) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= uint32_t{uint8_t(in[i])} << (8 * i);
+  return v;
+}
+
+std::string EncodeVolumeRecord(std::string_view key,
+                               std::string_view coherency) {
+  std::string out = "CFV1";
+  PutU32(&out, key.size());
+  out.append(key);
+  PutU32(&out, coherency.size());
+  out.append(coherency);
+  PutU32(&out, Crc32c(out));
+  return out;
+}
+
+// True if `bytes` is a valid record for exactly (key, coherency).
+bool VolumeRecordMatches(std::string_view bytes, std::string_view key,
+                         std::string_view coherency) {
+  return bytes == EncodeVolumeRecord(key, coherency);
+}
+
+bool Printable(std::string_view key) {
+  for (unsigned char c : key) {
+    if (!std::isprint(c)) return false;
+  }
+  return !key.empty();
+}
+
+// Creates `name` in `dirfd` with `contents` unless it exists.
+absl::Status EnsureFile(Env* env, int dirfd, const std::string& name,
+                        std::string_view contents) {
+  absl::StatusOr<int> fd = env->OpenAt(
+      dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (absl::IsAlreadyExists(fd.status())) return absl::OkStatus();
+  if (!fd.ok()) return fd.status();
+  absl::StatusOr<size_t> n =
+      env->PWrite(*fd, contents.data(), contents.size(), 0);
+  absl::Status closed = env->Close(*fd);
+  if (!n.ok()) return n.status();
+  return closed;
+}
+
+absl::Status CheckLayout(Env* env, int dir_fd, const std::string& dir) {
+  absl::StatusOr<int> fd =
+      env->OpenAt(dir_fd, kLayoutFile, O_RDONLY | O_CLOEXEC, 0);
+  if (absl::IsNotFound(fd.status())) {
+    return EnsureFile(env, dir_fd, kLayoutFile, kLayoutText);
+  }
+  if (!fd.ok()) return fd.status();
+  char buf[64] = {};
+  absl::StatusOr<size_t> n = env->PRead(*fd, buf, sizeof(buf) - 1, 0);
+  env->Close(*fd).IgnoreError();
+  if (!n.ok()) return n.status();
+  if (std::string_view(buf, *n) != kLayoutText) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cache directory ", dir, " holds a cache of another layout (",
+        kLayoutFile, " says \"", std::string(buf, *n), "\")"));
+  }
+  return absl::OkStatus();
+}
+
+// The cache directory must take new files and user xattrs.
+absl::Status ProbeWritable(Env* env, int dir_fd, const std::string& dir) {
+  absl::StatusOr<int> fd =
+      env->OpenAt(dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (!fd.ok()) {
+    return Annotate(fd.status(),
+                    absl::StrCat("cannot create files in cache directory ", dir));
+  }
+  absl::Status status = env->SetXattr(*fd, "user.cachefs.probe", "1");
+  env->Close(*fd).IgnoreError();
+  if (!status.ok()) {
+    int err = StatusToErrno(status);
+    if (err == ENOTSUP || err == EOPNOTSUPP) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cache directory ", dir,
+          ": its filesystem does not support user extended attributes, "
+          "which hold the content maps"));
+    }
+    return Annotate(status, absl::StrCat("cache directory ", dir));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Cache>> Cache::Open(Env* env,
+                                                   CacheOptions options) {
+  const std::string& dir = options.directory;
+  if (dir.empty()) return absl::InvalidArgumentError("no cache directory given");
+  absl::Status status = MakeDirs(env, dir);
+  if (!status.ok()) {
+    return Annotate(status, absl::StrCat("cannot create cache directory ", dir));
+  }
+  absl::StatusOr<int> dir_fd =
+      env->OpenAt(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (!dir_fd.ok()) {
+    return Annotate(dir_fd.status(),
+                    absl::StrCat("cannot open cache directory ", dir));
+  }
+  auto fail = [&](absl::Status s) {
+    env->Close(*dir_fd).IgnoreError();
+    return s;
+  };
+  status = ProbeWritable(env, *dir_fd, dir);
+  if (status.ok()) status = CheckLayout(env, *dir_fd, dir);
+  if (status.ok()) status = EnsureFile(env, *dir_fd, "CACHEDIR.TAG", kCacheDirTag);
+  for (const char* sub : {"volumes", "graveyard"}) {
+    if (!status.ok()) break;
+    status = env->MkdirAt(*dir_fd, sub, 0700);
+    if (absl::IsAlreadyExists(status)) status = absl::OkStatus();
+  }
+  if (!status.ok()) return fail(status);
+  absl::StatusOr<bool> direct = DirectIoSupported(env, *dir_fd);
+  if (!direct.ok()) return fail(direct.status());
+  if (!*direct && !options.allow_buffered_io) {
+    return fail(absl::FailedPreconditionError(absl::StrCat(
+        "cache directory ", dir,
+        " is on a filesystem that refuses O_DIRECT (tmpfs?); put the cache "
+        "on a disk filesystem such as ext4 or xfs")));
+  }
+  IoEngineOptions io_options;
+  io_options.queue_depth = options.io_queue_depth;
+  auto engine = IoEngine::Create(env, io_options);
+  if (!engine.ok()) return fail(engine.status());
+  std::unique_ptr<Cache> cache(new Cache(env, std::move(options), *dir_fd,
+                                         *direct, *std::move(engine)));
+  if (!*direct) {
+    cache->warnings_.push_back(absl::StrCat(
+        "cache directory ", dir,
+        " is on a filesystem that refuses O_DIRECT: using buffered I/O, so "
+        "cached data also occupies the page cache"));
+  }
+  cache->Bury(cache->dir_fd_, "");  // empties what an earlier run left
+  return cache;
+}
+
+Cache::Cache(Env* env, CacheOptions options, int dir_fd, bool direct_io,
+             std::unique_ptr<IoEngine> engine)
+    : env_(env),
+      options_(std::move(options)),
+      dir_fd_(dir_fd),
+      direct_io_(direct_io),
+      engine_(std::move(engine)),
+      dispatcher_(options_.dispatcher_threads, &stats_) {}
+
+Cache::~Cache() {
+  dispatcher_.Drain();
+  env_->Close(dir_fd_).IgnoreError();
+}
+
+uint64_t Cache::HashKey(std::string_view volume_key,
+                        std::string_view file_key) const {
+  if (options_.key_hasher) return options_.key_hasher(volume_key, file_key);
+  return HashObjectKey(volume_key, file_key);
+}
+
+bool Cache::withdrawn() const {
+  absl::MutexLock lock(&mu_);
+  return withdrawn_;
+}
+
+absl::StatusOr<std::shared_ptr<Volume>> Cache::AcquireVolume(
+    std::string_view key, std::string_view coherency) {
+  if (!Printable(key)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("volume key \"", std::string(key), "\" is empty or not printable"));
+  }
+  absl::ReaderMutexLock service(&service_mu_);
+  int vol_fd = -1;
+  if (!withdrawn()) {
+    absl::StatusOr<int> fd = OpenVolumeDir(key, coherency);
+    if (!fd.ok()) return Annotate(fd.status(), absl::StrCat("volume ", std::string(key)));
+    vol_fd = *fd;
+  }
+  auto volume = std::make_shared<Volume>(this, std::string(key), vol_fd);
+  Bump(stats_.volumes_acquired);
+  absl::MutexLock lock(&mu_);
+  volumes_.push_back(volume);
+  return volume;
+}
+
+absl::StatusOr<int> Cache::OpenVolumeDir(std::string_view key,
+                                         std::string_view coherency) {
+  std::string path = absl::StrCat("volumes/", VolumeDirName(key));
+  const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  absl::StatusOr<int> fd = env_->OpenAt(dir_fd_, path, flags, 0);
+  if (fd.ok()) {
+    absl::StatusOr<std::string> record = env_->GetXattr(*fd, kVolumeXattr);
+    if (record.ok() && VolumeRecordMatches(*record, key, coherency)) return fd;
+    // Other coherency data, another key hashing alike, or no record: the
+    // whole volume is stale.
+    env_->Close(*fd).IgnoreError();
+    absl::StatusOr<int> volumes =
+        env_->OpenAt(dir_fd_, "volumes", flags, 0);
+    if (!volumes.ok()) return volumes.status();
+    Bury(*volumes, VolumeDirName(key));
+    env_->Close(*volumes).IgnoreError();
+  } else if (!absl::IsNotFound(fd.status())) {
+    return fd.status();
+  }
+  absl::Status status = env_->MkdirAt(dir_fd_, path, 0700);
+  if (!status.ok()) return status;
+  fd = env_->OpenAt(dir_fd_, path, flags, 0);
+  if (!fd.ok()) return fd.status();
+  status = env_->SetXattr(*fd, kVolumeXattr, EncodeVolumeRecord(key, coherency));
+  if (!status.ok()) {
+    env_->Close(*fd).IgnoreError();
+    return status;
+  }
+  return fd;
+}
+
+void Cache::RelinquishVolume(std::shared_ptr<Volume> volume) {
+  absl::MutexLock lock(&mu_);
+  std::erase_if(volumes_, [&](const std::weak_ptr<Volume>& v) {
+    auto locked = v.lock();
+    return locked == nullptr || locked == volume;
+  });
+}
+
+void Cache::Withdraw() {
+  absl::WriterMutexLock service(&service_mu_);
+  std::vector<std::shared_ptr<Volume>> volumes;
+  {
+    absl::MutexLock lock(&mu_);
+    withdrawn_ = true;
+    for (const auto& weak : volumes_) {
+      if (auto v = weak.lock()) volumes.push_back(std::move(v));
+    }
+  }
+  for (const auto& volume : volumes) {
+    for (const auto& cookie : volume->Cookies()) {
+      std::shared_ptr<BackingObject> object =
+          cookie->DetachObject(/*wait_ready=*/false);
+      if (object == nullptr) continue;
+      object->WaitIdle();
+      if (object->Checkpoint(cookie->aux()).ok()) Bump(stats_.checkpoints);
+      object->Retire();
+    }
+  }
+}
+
+void Cache::Bury(int parent_fd, const std::string& name) {
+  std::string grave;
+  if (!name.empty()) {
+    grave = absl::StrCat(name, ".", env_->MonotonicNanos());
+    absl::StatusOr<int> yard =
+        env_->OpenAt(dir_fd_, "graveyard", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (!yard.ok()) return;
+    absl::Status moved = env_->RenameAt(parent_fd, name, *yard, grave, 0);
+    env_->Close(*yard).IgnoreError();
+    if (!moved.ok()) {
+      // Could not move it aside: remove it in place, now.
+      RemoveTree(env_, parent_fd, name).IgnoreError();
+      return;
+    }
+  }
+  dispatcher_.Dispatch([this, grave] {
+    absl::StatusOr<int> yard =
+        env_->OpenAt(dir_fd_, "graveyard", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (!yard.ok()) return;
+    if (grave.empty()) {
+      auto entries = env_->ReadDir(*yard, ".");
+      if (entries.ok()) {
+        for (const DirEntry& e : *entries) {
+          if (e.name != "." && e.name != "..") {
+            RemoveTree(env_, *yard, e.name).IgnoreError();
+          }
+        }
+      }
+    } else {
+      RemoveTree(env_, *yard, grave).IgnoreError();
+    }
+    env_->Close(*yard).IgnoreError();
+  });
+}
+
+}  // namespace cachefs

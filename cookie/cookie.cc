@@ -1,0 +1,237 @@
+#include "cookie/cookie.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <utility>
+
+#include "cookie/cache.h"
+#include "cookie/volume.h"
+#include "io/errno_status.h"
+
+namespace cachefs {
+
+Cookie::Cookie(Volume* volume, std::string key, std::string aux,
+               uint64_t object_size)
+    : volume_(volume),
+      key_(std::move(key)),
+      aux_(std::move(aux)),
+      object_size_(object_size) {}
+
+Cookie::~Cookie() = default;
+
+std::string Cookie::aux() const {
+  absl::MutexLock lock(&mu_);
+  return aux_;
+}
+
+uint64_t Cookie::object_size() const {
+  absl::MutexLock lock(&mu_);
+  return object_size_;
+}
+
+std::shared_ptr<BackingObject> Cookie::object() const {
+  absl::MutexLock lock(&mu_);
+  return object_;
+}
+
+void Cookie::SetAux(std::string aux) {
+  absl::MutexLock lock(&mu_);
+  aux_ = std::move(aux);
+}
+
+void Cookie::SetObject(std::shared_ptr<BackingObject> object) {
+  {
+    absl::MutexLock lock(&mu_);
+    object_ = std::move(object);
+  }
+  ready_.Notify();
+}
+
+std::shared_ptr<BackingObject> Cookie::DetachObject(bool wait_ready) {
+  if (!wait_ready && !ready()) return nullptr;
+  WaitReady();
+  absl::MutexLock change_lock(&change_mu_);
+  absl::MutexLock lock(&mu_);
+  return std::move(object_);
+}
+
+absl::Status Cookie::Resize(uint64_t new_size) {
+  WaitReady();
+  absl::MutexLock change_lock(&change_mu_);
+  std::shared_ptr<BackingObject> object;
+  std::string aux;
+  {
+    absl::MutexLock lock(&mu_);
+    object_size_ = new_size;
+    object = object_;
+    aux = aux_;
+  }
+  if (object == nullptr) return absl::OkStatus();
+  absl::Status status = object->Resize(new_size, aux);
+  if (!status.ok()) WithdrawObject(status);
+  return status;
+}
+
+void Cookie::Invalidate(std::string aux, uint64_t object_size) {
+  WaitReady();
+  Cache* cache = volume_->cache();
+  Bump(cache->stats().invalidations);
+  absl::ReaderMutexLock service(&cache->service_lock());
+  absl::MutexLock change_lock(&change_mu_);
+  absl::StatusOr<std::shared_ptr<BackingObject>> fresh =
+      absl::FailedPreconditionError("the cache is withdrawn");
+  if (!cache->withdrawn()) {
+    fresh = volume_->CreateObject(key_, aux, object_size);
+    if (!fresh.ok()) Bump(cache->stats().cache_io_errors);
+  }
+  std::shared_ptr<BackingObject> old;
+  {
+    absl::MutexLock lock(&mu_);
+    aux_ = std::move(aux);
+    object_size_ = object_size;
+    old = std::move(object_);
+    if (fresh.ok()) object_ = *std::move(fresh);
+  }
+  if (old == nullptr) return;
+  // The old file's name now belongs to the fresh object (or to nothing);
+  // its I/O drains and its descriptor closes when the last reader lets go.
+  old->Retire();
+}
+
+bool Cookie::ReadPlan::FullyCached() const {
+  for (const ReadSegment& s : segments) {
+    if (s.source != ReadSegment::Source::kCache) return false;
+  }
+  return !segments.empty();
+}
+
+Cookie::ReadPlan Cookie::PrepareRead(uint64_t pos, uint64_t len) {
+  WaitReady();
+  ReadPlan plan;
+  plan.object = object();
+  if (plan.object == nullptr) {
+    uint64_t size = object_size();
+    if (pos < size && len > 0) {
+      plan.segments.push_back({ReadSegment::Source::kOrigin, pos,
+                               std::min(len, size - pos)});
+    }
+    return plan;
+  }
+  plan.segments = plan.object->PlanRead(pos, len);
+  return plan;
+}
+
+void Cookie::ReadFromCache(const std::shared_ptr<BackingObject>& object,
+                           uint64_t pos, std::span<const iovec> iov,
+                           IoCallback done) {
+  Cache* cache = volume_->cache();
+  cache->engine()->ReadToIter(
+      object->file(), pos, iov,
+      [this, cache, object, shift = object->granule_shift(),
+       done = std::move(done)](absl::StatusOr<size_t> result) mutable {
+        if (result.ok()) {
+          Bump(cache->stats().bytes_read_from_cache, *result);
+          Bump(cache->stats().granules_read_from_cache,
+               (*result + (uint64_t{1} << shift) - 1) >> shift);
+        } else {
+          WithdrawObject(result.status(), object.get());
+        }
+        std::move(done)(std::move(result));
+      });
+}
+
+void Cookie::WriteToCache(uint64_t pos, std::span<const iovec> iov,
+                          IoCallback done) {
+  WaitReady();
+  std::shared_ptr<BackingObject> object = this->object();
+  Cache* cache = volume_->cache();
+  uint64_t len = 0;
+  for (const iovec& v : iov) len += v.iov_len;
+  uint32_t shift = object ? object->granule_shift() : 0;
+  uint64_t first = pos >> shift;
+  uint64_t count = len == 0 ? 0 : ((pos + len - 1) >> shift) - first + 1;
+  if (object == nullptr || count == 0 || !object->BeginWrite(first, count)) {
+    Bump(cache->stats().cache_writes_skipped);
+    std::move(done)(size_t{0});
+    return;
+  }
+  absl::Status dirty = object->EnsureDirty(aux());
+  if (!dirty.ok()) {
+    object->EndWrite(first, count, /*success=*/false);
+    FinishWrite(object, first, count, dirty);
+    std::move(done)(dirty);
+    return;
+  }
+  cache->engine()->WriteIterToCache(
+      object->file(), pos, iov,
+      [this, object, first, count, len,
+       done = std::move(done)](absl::StatusOr<size_t> result) mutable {
+        if (result.ok() && *result != len) {
+          result = absl::DataLossError("short cache write on " +
+                                       object->name());
+        }
+        object->EndWrite(first, count, result.ok());
+        FinishWrite(object, first, count, result);
+        std::move(done)(std::move(result));
+      });
+}
+
+void Cookie::FinishWrite(const std::shared_ptr<BackingObject>& object,
+                         uint64_t /*first*/, uint64_t count,
+                         const absl::StatusOr<size_t>& result) {
+  CacheStats& stats = volume_->cache()->stats();
+  if (result.ok()) {
+    Bump(stats.granules_written_to_cache, count);
+    Bump(stats.bytes_written_to_cache, *result);
+    return;
+  }
+  // ENOSPC must not poison the cache: the granule just stays uncached.
+  if (StatusToErrno(result.status()) == ENOSPC) {
+    Bump(stats.nospace);
+    return;
+  }
+  WithdrawObject(result.status(), object.get());
+}
+
+absl::Status Cookie::Checkpoint() {
+  WaitReady();
+  std::shared_ptr<BackingObject> object;
+  std::string aux;
+  {
+    absl::MutexLock lock(&mu_);
+    object = object_;
+    aux = aux_;
+  }
+  if (object == nullptr) return absl::OkStatus();
+  absl::Status status = object->Checkpoint(aux);
+  if (status.ok()) Bump(volume_->cache()->stats().checkpoints);
+  return status;
+}
+
+void Cookie::WithdrawObject(const absl::Status& why,
+                            const BackingObject* which) {
+  Cache* cache = volume_->cache();
+  std::shared_ptr<BackingObject> old;
+  {
+    absl::MutexLock lock(&mu_);
+    // A fault on an object already replaced or withdrawn changes nothing.
+    if (object_ == nullptr || (which != nullptr && object_.get() != which)) {
+      return;
+    }
+    old = std::move(object_);
+  }
+  Bump(cache->stats().cache_io_errors);
+  Bump(cache->stats().objects_withdrawn);
+  old->Retire();
+  std::fprintf(stderr, "cachefs: withdrawing cache object %s for %s: %s\n",
+               old->name().c_str(), key_.c_str(),
+               std::string(why.message()).c_str());
+  // The file may hold garbage; remove it once its I/O has drained. Its
+  // name is ours only if no invalidation has linked a new object over it.
+  cache->dispatcher()->Dispatch([volume = volume_, old = std::move(old)] {
+    old->WaitIdle();
+    volume->UnlinkIfCurrent(*old);
+  });
+}
+
+}  // namespace cachefs

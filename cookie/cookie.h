@@ -1,0 +1,126 @@
+// Cookie: the cache's handle on one origin file, held by the netfs while the
+// file is in use. It carries the file key, the coherency (aux) data and the
+// object size, all passed in at acquire and written back lazily, as in the
+// fscache rewrite; and it gives the netfs the read and write calls of the
+// cache contract: PrepareRead, ReadFromCache, WriteToCache.
+//
+// A cookie is usable at once; its backing object is looked up or created by
+// the dispatcher, and calls that need the object wait for that (a local
+// lookup, never the origin). A cookie without an object (the cache was
+// withdrawn, or a cache fault withdrew the object) sends every read to the
+// origin.
+//
+// Created and owned by a Volume; the netfs holds a shared_ptr between
+// Volume::AcquireCookie and Volume::RelinquishCookie.
+// Thread safety: safe for concurrent use.
+
+#ifndef CACHEFS_COOKIE_COOKIE_H_
+#define CACHEFS_COOKIE_COOKIE_H_
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "cookie/backing_object.h"
+#include "io/io_engine.h"
+
+namespace cachefs {
+
+class Volume;
+
+class Cookie {
+ public:
+  Cookie(Volume* volume, std::string key, std::string aux,
+         uint64_t object_size);
+  ~Cookie();
+  Cookie(const Cookie&) = delete;
+  Cookie& operator=(const Cookie&) = delete;
+
+  const std::string& key() const { return key_; }
+  std::string aux() const;
+  uint64_t object_size() const;
+
+  // Blocks until the backing object has been looked up or created.
+  void WaitReady() { ready_.WaitForNotification(); }
+  bool ready() const { return ready_.HasBeenNotified(); }
+  // The current backing object, or null if the cookie has none.
+  std::shared_ptr<BackingObject> object() const;
+
+  // Records new coherency data, written back lazily.
+  void SetAux(std::string aux);
+  // The origin file was truncated or extended to `new_size`.
+  absl::Status Resize(uint64_t new_size);
+  // The origin's data changed: a fresh, empty object takes the old one's
+  // place (made with O_TMPFILE and linked in when ready); I/O in flight
+  // finishes against the old file and is then dropped.
+  void Invalidate(std::string aux, uint64_t object_size);
+
+  // The read plan for bytes [pos, pos + len): which granule-aligned runs
+  // come from the cache, which from the origin. Reads of `object` stay
+  // valid for the plan even if the cookie is invalidated meanwhile.
+  struct ReadPlan {
+    std::shared_ptr<BackingObject> object;
+    std::vector<ReadSegment> segments;
+    bool FullyCached() const;
+  };
+  ReadPlan PrepareRead(uint64_t pos, uint64_t len);
+
+  // REQUIRES (for the three calls below): the cookie is not relinquished
+  // while their I/O is in flight.
+  // Reads cached bytes of `object` into iov (see IoEngine::ReadToIter for
+  // alignment). A cache fault withdraws the object and reaches `done` as an
+  // error: the caller then reads the range from the origin.
+  void ReadFromCache(const std::shared_ptr<BackingObject>& object,
+                     uint64_t pos, std::span<const iovec> iov,
+                     IoCallback done);
+
+  // Stores origin data for granules starting at `pos` (granule aligned);
+  // the data runs to the end of the last granule or the object size,
+  // rounded up to the I/O alignment. Granules already present or in flight
+  // are skipped (done gets 0). Bits are set when the write completes.
+  void WriteToCache(uint64_t pos, std::span<const iovec> iov, IoCallback done);
+
+  // Makes the map, aux data and size durable now (see BackingObject).
+  absl::Status Checkpoint();
+
+  // Drops the backing object after a cache fault: `why` is counted and the
+  // object removed once its I/O has drained. With `which`, only if that is
+  // still the cookie's object.
+  void WithdrawObject(const absl::Status& why,
+                      const BackingObject* which = nullptr);
+
+ private:
+  friend class Volume;
+  friend class Cache;
+  // Called by the volume's instantiation job, exactly once.
+  void SetObject(std::shared_ptr<BackingObject> object);
+  // Detaches the object for teardown or withdrawal; returns it (may be
+  // null). Without `wait_ready`, a cookie still being instantiated is left
+  // alone (its instantiation will see the cache withdrawn).
+  std::shared_ptr<BackingObject> DetachObject(bool wait_ready = true);
+  void FinishWrite(const std::shared_ptr<BackingObject>& object,
+                   uint64_t first, uint64_t count,
+                   const absl::StatusOr<size_t>& result);
+
+  Volume* const volume_;
+  const std::string key_;
+  absl::Notification ready_;
+  // Held across a whole invalidation or resize so two never interleave.
+  absl::Mutex change_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  mutable absl::Mutex mu_;
+  std::string aux_ ABSL_GUARDED_BY(mu_);
+  uint64_t object_size_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<BackingObject> object_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace cachefs
+
+#endif  // CACHEFS_COOKIE_COOKIE_H_

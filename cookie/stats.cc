@@ -1,0 +1,33 @@
+#include "cookie/stats.h"
+
+namespace cachefs {
+
+std::vector<std::pair<std::string, uint64_t>> CacheStats::Snapshot() const {
+  auto get = [](const Counter& c) { return c.load(std::memory_order_relaxed); };
+  return {
+      {"cookies_acquired", get(cookies_acquired)},
+      {"cookies_relinquished", get(cookies_relinquished)},
+      {"cookies_active", get(cookies_active)},
+      {"volumes_acquired", get(volumes_acquired)},
+      {"lookups_positive", get(lookups_positive)},
+      {"lookups_negative", get(lookups_negative)},
+      {"lookups_stale", get(lookups_stale)},
+      {"collisions", get(collisions)},
+      {"dispatch_pooled", get(dispatch_pooled)},
+      {"dispatch_inline", get(dispatch_inline)},
+      {"granules_read_from_cache", get(granules_read_from_cache)},
+      {"bytes_read_from_cache", get(bytes_read_from_cache)},
+      {"bytes_read_from_origin", get(bytes_read_from_origin)},
+      {"granules_written_to_cache", get(granules_written_to_cache)},
+      {"bytes_written_to_cache", get(bytes_written_to_cache)},
+      {"reads_fully_cached", get(reads_fully_cached)},
+      {"cache_writes_skipped", get(cache_writes_skipped)},
+      {"invalidations", get(invalidations)},
+      {"checkpoints", get(checkpoints)},
+      {"objects_withdrawn", get(objects_withdrawn)},
+      {"cache_io_errors", get(cache_io_errors)},
+      {"nospace", get(nospace)},
+  };
+}
+
+}  // namespace cachefs

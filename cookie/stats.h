@@ -1,0 +1,61 @@
+// CacheStats: event counters in the style of the kernel's fscache stats,
+// shown by `cachefs-ctl stats`. Each field is one monotonic counter except
+// where marked as a gauge.
+//
+// Thread safety: every field is an independent relaxed atomic.
+
+#ifndef CACHEFS_COOKIE_STATS_H_
+#define CACHEFS_COOKIE_STATS_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace cachefs {
+
+struct CacheStats {
+  using Counter = std::atomic<uint64_t>;
+
+  // Cookies.
+  Counter cookies_acquired{0};
+  Counter cookies_relinquished{0};
+  Counter cookies_active{0};  // gauge
+  Counter volumes_acquired{0};
+  // Instantiation lookups: an object found and current, none found, or
+  // found but stale (aux or size differ, dirty, hash collision, unreadable).
+  Counter lookups_positive{0};
+  Counter lookups_negative{0};
+  Counter lookups_stale{0};
+  Counter collisions{0};
+  // The dispatcher: jobs handed to an idle pool thread, or run by the caller.
+  Counter dispatch_pooled{0};
+  Counter dispatch_inline{0};
+  // Data.
+  Counter granules_read_from_cache{0};
+  Counter bytes_read_from_cache{0};
+  Counter bytes_read_from_origin{0};
+  Counter granules_written_to_cache{0};
+  Counter bytes_written_to_cache{0};
+  Counter reads_fully_cached{0};
+  Counter cache_writes_skipped{0};  // granule already present or in flight
+  // Object lifecycle.
+  Counter invalidations{0};
+  Counter checkpoints{0};
+  Counter objects_withdrawn{0};
+  Counter cache_io_errors{0};
+  Counter nospace{0};
+
+  // Every counter by its stable name, for printing and JSON.
+  std::vector<std::pair<std::string, uint64_t>> Snapshot() const;
+};
+
+// Adds `n` to a counter with relaxed ordering.
+inline void Bump(CacheStats::Counter& counter, uint64_t n = 1) {
+  counter.fetch_add(n, std::memory_order_relaxed);
+}
+
+}  // namespace cachefs
+
+#endif  // CACHEFS_COOKIE_STATS_H_

@@ -1,0 +1,295 @@
+#include "cookie/volume.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "contentmap/object_record.h"
+#include "contentmap/record_store.h"
+#include "cookie/cache.h"
+#include "io/errno_status.h"
+
+namespace cachefs {
+namespace {
+
+// Why a stored object cannot be used for (key, aux, size), or "" if it can.
+std::string StaleReason(const absl::StatusOr<ObjectRecord>& record,
+                        const struct stat& st, const std::string& volume_key,
+                        const std::string& file_key, const std::string& aux,
+                        uint64_t size, uint32_t granule_shift) {
+  if (!record.ok()) return std::string(record.status().message());
+  if (record->volume_key != volume_key || record->file_key != file_key) {
+    return "hash collision with another key";
+  }
+  if (record->state != ContentState::kClean) return "not closed cleanly";
+  if (record->aux != aux) return "coherency data differ";
+  if (record->map.object_size() != size) return "object size differs";
+  if (record->map.granule_shift() != granule_shift) {
+    return "granule size differs";
+  }
+  // A backing file cut short behind our back cannot hold what the map says.
+  uint64_t last = record->map.num_granules();
+  while (last > 0 && !record->map.IsPresent(last - 1)) --last;
+  uint64_t needed = std::min(size, last << granule_shift);
+  if (static_cast<uint64_t>(st.st_size) < needed) return "backing file truncated";
+  return "";
+}
+
+}  // namespace
+
+Volume::Volume(Cache* cache, std::string key, int dir_fd)
+    : cache_(cache), key_(std::move(key)), dir_fd_(dir_fd) {}
+
+Volume::~Volume() {
+  if (dir_fd_ >= 0) cache_->env()->Close(dir_fd_).IgnoreError();
+}
+
+std::shared_ptr<Cookie> Volume::AcquireCookie(const std::string& file_key,
+                                              const std::string& aux,
+                                              uint64_t object_size) {
+  uint64_t hash = cache_->HashKey(key_, file_key);
+  std::shared_ptr<Cookie> cookie;
+  bool fresh = false;
+  {
+    absl::MutexLock lock(&mu_);
+    while (true) {
+      auto it = cookies_.find(file_key);
+      if (it == cookies_.end()) break;
+      if (!it->second.tearing_down) {
+        ++it->second.users;
+        cookie = it->second.cookie;
+        break;
+      }
+      // The previous cookie for this key is still writing back; the new
+      // one must not look up the object before that is done.
+      torn_down_.Wait(&mu_);
+    }
+    if (cookie == nullptr) {
+      cookie = std::make_shared<Cookie>(this, file_key, aux, object_size);
+      cookies_[file_key] = Entry{cookie, 1, false, false, hash};
+      fresh = true;
+    }
+  }
+  CacheStats& stats = cache_->stats();
+  Bump(stats.cookies_acquired);
+  if (fresh) {
+    Bump(stats.cookies_active);
+    cache_->dispatcher()->Dispatch(
+        [this, cookie, hash] { Instantiate(cookie, hash); });
+  } else if (cookie->aux() != aux || cookie->object_size() != object_size) {
+    cookie->Invalidate(aux, object_size);
+  }
+  return cookie;
+}
+
+void Volume::RelinquishCookie(std::shared_ptr<Cookie> cookie, bool retire) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = cookies_.find(cookie->key());
+    if (it == cookies_.end() || it->second.cookie != cookie) return;
+    it->second.retire |= retire;
+    if (--it->second.users > 0) return;
+    it->second.tearing_down = true;
+    retire = it->second.retire;
+  }
+  cache_->dispatcher()->Dispatch(
+      [this, cookie = std::move(cookie), retire]() mutable {
+        TearDown(std::move(cookie), retire);
+      });
+}
+
+size_t Volume::active_cookies() const {
+  absl::MutexLock lock(&mu_);
+  return cookies_.size();
+}
+
+std::vector<std::shared_ptr<Cookie>> Volume::Cookies() const {
+  std::vector<std::shared_ptr<Cookie>> out;
+  absl::MutexLock lock(&mu_);
+  out.reserve(cookies_.size());
+  for (const auto& [key, entry] : cookies_) out.push_back(entry.cookie);
+  return out;
+}
+
+void Volume::Instantiate(const std::shared_ptr<Cookie>& cookie,
+                         uint64_t hash) {
+  absl::ReaderMutexLock service(&cache_->service_lock());
+  if (cache_->withdrawn()) {
+    cookie->SetObject(nullptr);
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    auto [it, inserted] = names_.emplace(hash, cookie->key());
+    if (!inserted && it->second != cookie->key()) {
+      // Another active key owns this name: go uncached rather than share.
+      Bump(cache_->stats().collisions);
+      cookie->SetObject(nullptr);
+      return;
+    }
+  }
+  auto object =
+      LookUpObject(cookie->key(), cookie->aux(), cookie->object_size(), hash);
+  if (!object.ok()) {
+    Bump(cache_->stats().cache_io_errors);
+    std::fprintf(stderr, "cachefs: no cache object for %s: %s\n",
+                 cookie->key().c_str(),
+                 std::string(object.status().message()).c_str());
+    cookie->SetObject(nullptr);
+    return;
+  }
+  cookie->SetObject(*std::move(object));
+}
+
+absl::StatusOr<std::shared_ptr<BackingObject>> Volume::LookUpObject(
+    const std::string& file_key, const std::string& aux, uint64_t size,
+    uint64_t hash) {
+  Env* env = cache_->env();
+  const CacheOptions& options = cache_->options();
+  absl::StatusOr<int> fan_fd = OpenFanDir(hash);
+  if (!fan_fd.ok()) return fan_fd.status();
+  std::string name = ObjectPathFor(hash).name;
+  bool direct = false;
+  absl::StatusOr<int> fd =
+      OpenBackingFile(env, *fan_fd, name, O_RDWR | O_CLOEXEC, 0,
+                      options.allow_buffered_io, &direct);
+  if (!fd.ok()) {
+    env->Close(*fan_fd).IgnoreError();
+    if (!absl::IsNotFound(fd.status())) return fd.status();
+    Bump(cache_->stats().lookups_negative);
+    return CreateObject(file_key, aux, size);
+  }
+  absl::StatusOr<ObjectRecord> record = LoadRecord(env, *fan_fd, name, *fd);
+  absl::StatusOr<struct stat> st = env->FStat(*fd);
+  std::string stale =
+      st.ok() ? StaleReason(record, *st, key_, file_key, aux, size,
+                            options.granule_shift)
+              : std::string(st.status().message());
+  if (stale.empty()) {
+    Bump(cache_->stats().lookups_positive);
+    return std::make_shared<BackingObject>(
+        env, *fan_fd, name, *fd, direct,
+        BackingObject::Identity{key_, file_key}, std::move(record->map));
+  }
+  if (record.ok() && record->file_key != file_key) {
+    Bump(cache_->stats().collisions);
+  }
+  Bump(cache_->stats().lookups_stale);
+  env->Close(*fd).IgnoreError();
+  env->Close(*fan_fd).IgnoreError();
+  return CreateObject(file_key, aux, size);
+}
+
+absl::StatusOr<int> Volume::OpenFanDir(uint64_t hash) {
+  Env* env = cache_->env();
+  std::string fan = ObjectPathFor(hash).fan_dir;
+  absl::Status made = env->MkdirAt(dir_fd_, fan, 0700);
+  if (!made.ok() && !absl::IsAlreadyExists(made)) return made;
+  return env->OpenAt(dir_fd_, fan, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+}
+
+absl::StatusOr<std::shared_ptr<BackingObject>> Volume::CreateObject(
+    const std::string& file_key, const std::string& aux, uint64_t size) {
+  Env* env = cache_->env();
+  const CacheOptions& options = cache_->options();
+  uint64_t hash = cache_->HashKey(key_, file_key);
+  std::string name = ObjectPathFor(hash).name;
+  absl::StatusOr<int> fan_fd = OpenFanDir(hash);
+  if (!fan_fd.ok()) return fan_fd.status();
+  bool direct = false;
+  absl::StatusOr<int> fd =
+      OpenBackingFile(env, *fan_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600,
+                      options.allow_buffered_io, &direct);
+  if (!fd.ok()) {
+    env->Close(*fan_fd).IgnoreError();
+    return fd.status();
+  }
+  auto object = std::make_shared<BackingObject>(
+      env, *fan_fd, name, *fd, direct, BackingObject::Identity{key_, file_key},
+      ContentMap(size, options.granule_shift));
+  ObjectRecord record;
+  record.volume_key = key_;
+  record.file_key = file_key;
+  record.aux = aux;
+  record.map = ContentMap(size, options.granule_shift);
+  absl::Status status = env->FTruncate(*fd, size);
+  if (status.ok()) status = StoreRecord(env, *fan_fd, name, *fd, record);
+  if (status.ok()) status = LinkIntoPlace(*fan_fd, *fd, name);
+  if (!status.ok()) {
+    object->Retire();
+    return Annotate(status, absl::StrCat("creating cache object ", name,
+                                         " for ", file_key));
+  }
+  return object;
+}
+
+absl::Status Volume::LinkIntoPlace(int fan_fd, int fd,
+                                   const std::string& name) {
+  Env* env = cache_->env();
+  // linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; the /proc path does
+  // not. A temporary name, then rename, replaces the old object atomically.
+  std::string tmp = name + ".new";
+  std::string proc = absl::StrCat("/proc/self/fd/", fd);
+  env->UnlinkAt(fan_fd, tmp, 0).IgnoreError();  // left by a crash
+  absl::Status status =
+      env->LinkAt(AT_FDCWD, proc, fan_fd, tmp, AT_SYMLINK_FOLLOW);
+  if (!status.ok()) return status;
+  status = env->RenameAt(fan_fd, tmp, fan_fd, name, 0);
+  if (!status.ok()) {
+    env->UnlinkAt(fan_fd, tmp, 0).IgnoreError();
+    return status;
+  }
+  // A sidecar of the object we replaced would not match our record.
+  RemoveSidecar(env, fan_fd, name).IgnoreError();
+  return absl::OkStatus();
+}
+
+void Volume::TearDown(std::shared_ptr<Cookie> cookie, bool retire) {
+  // Before the service lock: instantiation needs it too, and a withdrawal
+  // waiting for it would block instantiation behind us.
+  cookie->WaitReady();
+  {
+    absl::ReaderMutexLock service(&cache_->service_lock());
+    std::shared_ptr<BackingObject> object = cookie->DetachObject();
+    if (object != nullptr) {
+      object->WaitIdle();
+      if (retire) {
+        object->Retire();
+        UnlinkIfCurrent(*object);
+      } else {
+        absl::Status status = object->Checkpoint(cookie->aux());
+        if (status.ok()) Bump(cache_->stats().checkpoints);
+      }
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    auto name = names_.find(cache_->HashKey(key_, cookie->key()));
+    if (name != names_.end() && name->second == cookie->key()) {
+      names_.erase(name);
+    }
+    cookies_.erase(cookie->key());
+    torn_down_.SignalAll();
+  }
+  Bump(cache_->stats().cookies_relinquished);
+  cache_->stats().cookies_active.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Volume::UnlinkIfCurrent(const BackingObject& object) {
+  Env* env = cache_->env();
+  auto linked =
+      env->FStatAt(object.dir_fd(), object.name(), AT_SYMLINK_NOFOLLOW);
+  auto mine = env->FStat(object.file().fd);
+  if (!linked.ok() || !mine.ok() || linked->st_ino != mine->st_ino ||
+      linked->st_dev != mine->st_dev) {
+    return;  // the name belongs to a newer object now
+  }
+  env->UnlinkAt(object.dir_fd(), object.name(), 0).IgnoreError();
+  RemoveSidecar(env, object.dir_fd(), object.name()).IgnoreError();
+}
+
+}  // namespace cachefs

@@ -1,0 +1,95 @@
+// Volume: one origin's share of a cache (one per mounted origin), keyed by a
+// printable volume key and carrying volume coherency data. A volume whose
+// stored coherency data differs from what the netfs passes at acquire is
+// discarded whole.
+//
+// A volume keeps the table of active cookies: acquiring a key that is in
+// use returns the same cookie; acquiring one that is being torn down waits
+// for the teardown. Instantiation and teardown run on the dispatcher.
+//
+// Owned by the Cache. Thread safety: safe for concurrent use.
+
+#ifndef CACHEFS_COOKIE_VOLUME_H_
+#define CACHEFS_COOKIE_VOLUME_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "cookie/cookie.h"
+
+namespace cachefs {
+
+class Cache;
+
+class Volume {
+ public:
+  // Use Cache::AcquireVolume. Takes ownership of `dir_fd`.
+  Volume(Cache* cache, std::string key, int dir_fd);
+  ~Volume();
+  Volume(const Volume&) = delete;
+  Volume& operator=(const Volume&) = delete;
+
+  const std::string& key() const { return key_; }
+  Cache* cache() const { return cache_; }
+
+  // Acquires the cookie for `file_key`. Everything the cache needs is
+  // passed in: the coherency data and the object size. If the key's object
+  // on disk is stale, it is discarded during instantiation; if the key has
+  // an active cookie with other aux data or size, that cookie is
+  // invalidated.
+  std::shared_ptr<Cookie> AcquireCookie(const std::string& file_key,
+                                        const std::string& aux,
+                                        uint64_t object_size);
+  // Drops one use of `cookie`. The last use tears it down: the map, aux
+  // data and size are written back and the file closed; with `retire`
+  // (the origin file is gone) the object is deleted instead.
+  void RelinquishCookie(std::shared_ptr<Cookie> cookie, bool retire);
+
+  size_t active_cookies() const;
+  // The active cookies (used by cache withdrawal).
+  std::vector<std::shared_ptr<Cookie>> Cookies() const;
+  // Unlinks the object's file and sidecar, if its name is still its own.
+  void UnlinkIfCurrent(const BackingObject& object);
+
+  // Makes an empty object for `cookie`'s key under `size` and `aux`: an
+  // O_TMPFILE with a clean record, linked over whatever had the name.
+  absl::StatusOr<std::shared_ptr<BackingObject>> CreateObject(
+      const std::string& file_key, const std::string& aux, uint64_t size);
+
+ private:
+  struct Entry {
+    std::shared_ptr<Cookie> cookie;
+    int users = 0;
+    bool tearing_down = false;
+    bool retire = false;
+    uint64_t hash = 0;
+  };
+
+  void Instantiate(const std::shared_ptr<Cookie>& cookie, uint64_t hash);
+  absl::StatusOr<std::shared_ptr<BackingObject>> LookUpObject(
+      const std::string& file_key, const std::string& aux, uint64_t size,
+      uint64_t hash);
+  void TearDown(std::shared_ptr<Cookie> cookie, bool retire);
+  absl::StatusOr<int> OpenFanDir(uint64_t hash);
+  absl::Status LinkIntoPlace(int fan_fd, int fd, const std::string& name);
+
+  Cache* const cache_;
+  const std::string key_;
+  const int dir_fd_;
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Entry> cookies_ ABSL_GUARDED_BY(mu_);
+  absl::CondVar torn_down_;
+  // Object names in use, so two keys that hash alike never share a file.
+  absl::flat_hash_map<uint64_t, std::string> names_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace cachefs
+
+#endif  // CACHEFS_COOKIE_VOLUME_H_
