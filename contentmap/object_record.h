@@ -12,11 +12,18 @@
 //   volume key, file key, aux bytes, map payload
 //   u32 CRC-32C of every byte before it
 //
+// The granule shift is in [kMinGranuleShift, kMaxGranuleShift] and the
+// object has at most kMaxGranules granules; a record outside these bounds
+// does not decode.
+//
 // Map payloads, chosen to be compact for common shapes:
 //   kEmpty, kComplete: no payload.
-//   kPrefix:  varint n, the first n granules present.
-//   kRuns:    varint pairs (gap, length) of present runs, in order.
-//   kBitmap:  the raw bitmap words, little-endian.
+//   kPrefix:  varint n, the first n granules present (n <= granules).
+//   kRuns:    varint pairs (gap, length) of present runs, in order; a gap
+//             counts from the end of the previous run (from 0 for the
+//             first); lengths are >= 1, and so are all gaps but the first.
+//   kBitmap:  the raw bitmap words, little-endian: exactly
+//             (granules + 63) / 64 u64s, no bit set past the last granule.
 //   kExternal: u32 length and u32 CRC-32C of a sidecar holding one of the
 //              payloads above prefixed by its u8 encoding; used when the
 //              record would not fit one xattr value (see record_store.h).
@@ -35,6 +42,11 @@ namespace cachefs {
 
 inline constexpr uint32_t kRecordMagic = 0x31534643;  // "CFS1"
 inline constexpr uint16_t kRecordVersion = 1;
+inline constexpr uint32_t kMinGranuleShift = 12;  // 4 KiB
+inline constexpr uint32_t kMaxGranuleShift = 30;  // 1 GiB
+// Caps the map a record can make a reader allocate at 512 MiB (a 1 PiB
+// object at 256 KiB granules).
+inline constexpr uint64_t kMaxGranules = uint64_t{1} << 32;
 
 // Saved on disk: never reorder.
 enum class ContentState : uint8_t {
@@ -73,11 +85,18 @@ absl::StatusOr<ContentMap> DecodeMap(MapEncoding encoding,
                                      uint64_t object_size,
                                      uint32_t granule_shift);
 
-// The whole record with its map inline.
+// OK when `record` can be encoded: keys and aux of at most 65535 bytes, a
+// granule shift and object size within the bounds above. StoreRecord checks
+// this; the encoders below require it.
+absl::Status ValidateRecord(const ObjectRecord& record);
+
+// The whole record with its map inline. REQUIRES: ValidateRecord(record) is
+// OK; otherwise returns an empty string, which no decoder accepts.
 std::string EncodeRecord(const ObjectRecord& record);
 
 // The record with its map replaced by a kExternal reference to `sidecar`,
-// which is filled with the bytes to store beside the object.
+// which is filled with the bytes to store beside the object. Same
+// REQUIRES as EncodeRecord.
 std::string EncodeRecordWithExternalMap(const ObjectRecord& record,
                                         std::string* sidecar);
 
