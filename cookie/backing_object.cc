@@ -23,7 +23,14 @@ BackingObject::BackingObject(Env* env, int dir_fd, std::string name, int fd,
 BackingObject::~BackingObject() {
   inflight_.WaitAll();
   env_->Close(fd_).IgnoreError();
-  env_->Close(dir_fd_).IgnoreError();
+}
+
+void BackingObject::SetPersisted(const std::string& aux) {
+  absl::MutexLock record_lock(&record_mu_);
+  persisted_aux_ = aux;
+  persisted_known_ = true;
+  absl::MutexLock lock(&mu_);
+  map_changed_ = false;
 }
 
 uint64_t BackingObject::object_size() const {
@@ -71,7 +78,10 @@ bool BackingObject::BeginWrite(uint64_t first, uint64_t count) {
 void BackingObject::EndWrite(uint64_t first, uint64_t count, bool success) {
   {
     absl::MutexLock lock(&mu_);
-    if (success) map_.MarkPresent(first, count);
+    if (success) {
+      map_.MarkPresent(first, count);
+      map_changed_ = true;
+    }
     --writes_in_flight_;
   }
   inflight_.End(first, count);
@@ -118,15 +128,24 @@ absl::Status BackingObject::Checkpoint(const std::string& aux) {
       dirty_hint_.store(persisted_dirty_, std::memory_order_release);
       return absl::UnavailableError("cache writes in flight on " + name_);
     }
+    if (!persisted_dirty_ && !map_changed_ && persisted_known_ &&
+        persisted_aux_ == aux) {
+      return absl::OkStatus();  // the record on disk says it all already
+    }
     snapshot = map_;
+    map_changed_ = false;
   }
   absl::Status status = env_->FDataSync(fd_);
   if (status.ok()) status = WriteRecord(/*dirty=*/false, snapshot, aux);
   if (!status.ok()) {
     dirty_hint_.store(persisted_dirty_, std::memory_order_release);
+    absl::MutexLock lock(&mu_);
+    map_changed_ = true;
     return Annotate(status, "checkpointing " + name_);
   }
   persisted_dirty_ = false;
+  persisted_aux_ = aux;
+  persisted_known_ = true;
   return absl::OkStatus();
 }
 
@@ -145,6 +164,7 @@ absl::Status BackingObject::Resize(uint64_t new_size, const std::string& aux) {
     from = std::min(map_.object_size(), new_size) >> granule_shift_;
     if (inflight_.AnyInRange(from, ~uint64_t{0} - from)) continue;
     map_.Resize(new_size);
+    map_changed_ = true;
     break;
   }
   status = env_->FTruncate(fd_, new_size);

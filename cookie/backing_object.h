@@ -55,9 +55,13 @@ class BackingObject {
     std::string file_key;
   };
 
-  // Takes ownership of `dir_fd` (the fan directory) and `fd` (the file).
+  // Takes ownership of `fd` (the file); borrows `dir_fd` (its directory,
+  // kept open by the volume).
   BackingObject(Env* env, int dir_fd, std::string name, int fd, bool direct,
                 Identity identity, ContentMap map);
+  // Records that the on-disk record is clean and holds `aux` and the
+  // current map (a positive lookup or a freshly made object).
+  void SetPersisted(const std::string& aux);
   ~BackingObject();
   BackingObject(const BackingObject&) = delete;
   BackingObject& operator=(const BackingObject&) = delete;
@@ -119,10 +123,15 @@ class BackingObject {
   // write may not start while a clean record is being made (see above).
   absl::Mutex record_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   bool persisted_dirty_ ABSL_GUARDED_BY(record_mu_) = false;
+  // What the on-disk record says, so an unchanged object is not written.
+  std::string persisted_aux_ ABSL_GUARDED_BY(record_mu_);
+  bool persisted_known_ ABSL_GUARDED_BY(record_mu_) = false;
 
   mutable absl::Mutex mu_;
   ContentMap map_ ABSL_GUARDED_BY(mu_);
   int writes_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  // The map differs from the one in the on-disk record.
+  bool map_changed_ ABSL_GUARDED_BY(mu_) = true;
   std::atomic<bool> dirty_hint_{false};  // lock-free fast path of EnsureDirty
 };
 

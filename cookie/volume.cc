@@ -42,10 +42,16 @@ std::string StaleReason(const absl::StatusOr<ObjectRecord>& record,
 }  // namespace
 
 Volume::Volume(Cache* cache, std::string key, int dir_fd)
-    : cache_(cache), key_(std::move(key)), dir_fd_(dir_fd) {}
+    : cache_(cache), key_(std::move(key)), dir_fd_(dir_fd) {
+  fan_fds_.fill(-1);
+}
 
 Volume::~Volume() {
-  if (dir_fd_ >= 0) cache_->env()->Close(dir_fd_).IgnoreError();
+  Env* env = cache_->env();
+  for (int fd : fan_fds_) {
+    if (fd >= 0) env->Close(fd).IgnoreError();
+  }
+  if (dir_fd_ >= 0) env->Close(dir_fd_).IgnoreError();
 }
 
 std::shared_ptr<Cookie> Volume::AcquireCookie(const std::string& file_key,
@@ -150,7 +156,7 @@ absl::StatusOr<std::shared_ptr<BackingObject>> Volume::LookUpObject(
     uint64_t hash) {
   Env* env = cache_->env();
   const CacheOptions& options = cache_->options();
-  absl::StatusOr<int> fan_fd = OpenFanDir(hash);
+  absl::StatusOr<int> fan_fd = FanDir(hash);
   if (!fan_fd.ok()) return fan_fd.status();
   std::string name = ObjectPathFor(hash).name;
   bool direct = false;
@@ -158,7 +164,6 @@ absl::StatusOr<std::shared_ptr<BackingObject>> Volume::LookUpObject(
       OpenBackingFile(env, *fan_fd, name, O_RDWR | O_CLOEXEC, 0,
                       options.allow_buffered_io, &direct);
   if (!fd.ok()) {
-    env->Close(*fan_fd).IgnoreError();
     if (!absl::IsNotFound(fd.status())) return fd.status();
     Bump(cache_->stats().lookups_negative);
     return CreateObject(file_key, aux, size);
@@ -171,25 +176,40 @@ absl::StatusOr<std::shared_ptr<BackingObject>> Volume::LookUpObject(
               : std::string(st.status().message());
   if (stale.empty()) {
     Bump(cache_->stats().lookups_positive);
-    return std::make_shared<BackingObject>(
+    auto object = std::make_shared<BackingObject>(
         env, *fan_fd, name, *fd, direct,
         BackingObject::Identity{key_, file_key}, std::move(record->map));
+    object->SetPersisted(aux);
+    return object;
   }
   if (record.ok() && record->file_key != file_key) {
     Bump(cache_->stats().collisions);
   }
   Bump(cache_->stats().lookups_stale);
   env->Close(*fd).IgnoreError();
-  env->Close(*fan_fd).IgnoreError();
   return CreateObject(file_key, aux, size);
 }
 
-absl::StatusOr<int> Volume::OpenFanDir(uint64_t hash) {
+absl::StatusOr<int> Volume::FanDir(uint64_t hash) {
   Env* env = cache_->env();
+  size_t index = hash >> 56;
+  {
+    absl::MutexLock lock(&fan_mu_);
+    if (fan_fds_[index] >= 0) return fan_fds_[index];
+  }
   std::string fan = ObjectPathFor(hash).fan_dir;
   absl::Status made = env->MkdirAt(dir_fd_, fan, 0700);
   if (!made.ok() && !absl::IsAlreadyExists(made)) return made;
-  return env->OpenAt(dir_fd_, fan, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  absl::StatusOr<int> fd =
+      env->OpenAt(dir_fd_, fan, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (!fd.ok()) return fd.status();
+  absl::MutexLock lock(&fan_mu_);
+  if (fan_fds_[index] >= 0) {  // another thread opened it meanwhile
+    env->Close(*fd).IgnoreError();
+  } else {
+    fan_fds_[index] = *fd;
+  }
+  return fan_fds_[index];
 }
 
 absl::StatusOr<std::shared_ptr<BackingObject>> Volume::CreateObject(
@@ -198,16 +218,13 @@ absl::StatusOr<std::shared_ptr<BackingObject>> Volume::CreateObject(
   const CacheOptions& options = cache_->options();
   uint64_t hash = cache_->HashKey(key_, file_key);
   std::string name = ObjectPathFor(hash).name;
-  absl::StatusOr<int> fan_fd = OpenFanDir(hash);
+  absl::StatusOr<int> fan_fd = FanDir(hash);
   if (!fan_fd.ok()) return fan_fd.status();
   bool direct = false;
   absl::StatusOr<int> fd =
       OpenBackingFile(env, *fan_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600,
                       options.allow_buffered_io, &direct);
-  if (!fd.ok()) {
-    env->Close(*fan_fd).IgnoreError();
-    return fd.status();
-  }
+  if (!fd.ok()) return fd.status();
   auto object = std::make_shared<BackingObject>(
       env, *fan_fd, name, *fd, direct, BackingObject::Identity{key_, file_key},
       ContentMap(size, options.granule_shift));
@@ -224,6 +241,7 @@ absl::StatusOr<std::shared_ptr<BackingObject>> Volume::CreateObject(
     return Annotate(status, absl::StrCat("creating cache object ", name,
                                          " for ", file_key));
   }
+  object->SetPersisted(aux);
   return object;
 }
 

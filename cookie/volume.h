@@ -12,6 +12,7 @@
 #ifndef CACHEFS_COOKIE_VOLUME_H_
 #define CACHEFS_COOKIE_VOLUME_H_
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -76,7 +77,9 @@ class Volume {
       const std::string& file_key, const std::string& aux, uint64_t size,
       uint64_t hash);
   void TearDown(std::shared_ptr<Cookie> cookie, bool retire);
-  absl::StatusOr<int> OpenFanDir(uint64_t hash);
+  // The fan-out directory for `hash`, made and opened on first use and
+  // kept open (borrowed by the objects in it).
+  absl::StatusOr<int> FanDir(uint64_t hash);
   absl::Status LinkIntoPlace(int fan_fd, int fd, const std::string& name);
 
   Cache* const cache_;
@@ -88,6 +91,9 @@ class Volume {
   absl::CondVar torn_down_;
   // Object names in use, so two keys that hash alike never share a file.
   absl::flat_hash_map<uint64_t, std::string> names_ ABSL_GUARDED_BY(mu_);
+
+  absl::Mutex fan_mu_;
+  std::array<int, 256> fan_fds_ ABSL_GUARDED_BY(fan_mu_);
 };
 
 }  // namespace cachefs
