@@ -28,11 +28,6 @@ constexpr char kCacheDirTag[] =
 void PutU32(std::string* out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
 }
-uint32_t GetU32(std::string_view in) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= uint32_t{uint8_t(in[i])} << (8 * i);
-  return v;
-}
 
 std::string EncodeVolumeRecord(std::string_view key,
                                std::string_view coherency) {
@@ -45,7 +40,8 @@ std::string EncodeVolumeRecord(std::string_view key,
   return out;
 }
 
-// True if `bytes` is a valid record for exactly (key, coherency).
+// True if `bytes` is a valid record for exactly (key, coherency): encoding
+// the expected record and comparing covers corruption and mismatch alike.
 bool VolumeRecordMatches(std::string_view bytes, std::string_view key,
                          std::string_view coherency) {
   return bytes == EncodeVolumeRecord(key, coherency);

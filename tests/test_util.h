@@ -18,15 +18,21 @@ const absl::Status& ToStatus(const absl::StatusOr<T>& s) {
   return s.status();
 }
 
-#define ASSERT_OK(expr)                                               \
-  do {                                                                \
-    const auto& cachefs_status_ = ::cachefs::testing::ToStatus(expr); \
-    ASSERT_TRUE(cachefs_status_.ok()) << cachefs_status_;             \
+// The result of `expr` is bound first so a temporary StatusOr outlives
+// the check.
+#define ASSERT_OK(expr)                                                 \
+  do {                                                                  \
+    const auto& cachefs_result_ = (expr);                               \
+    const absl::Status& cachefs_status_ =                               \
+        ::cachefs::testing::ToStatus(cachefs_result_);                  \
+    ASSERT_TRUE(cachefs_status_.ok()) << cachefs_status_;               \
   } while (0)
-#define EXPECT_OK(expr)                                               \
-  do {                                                                \
-    const auto& cachefs_status_ = ::cachefs::testing::ToStatus(expr); \
-    EXPECT_TRUE(cachefs_status_.ok()) << cachefs_status_;             \
+#define EXPECT_OK(expr)                                                 \
+  do {                                                                  \
+    const auto& cachefs_result_ = (expr);                               \
+    const absl::Status& cachefs_status_ =                               \
+        ::cachefs::testing::ToStatus(cachefs_result_);                  \
+    EXPECT_TRUE(cachefs_status_.ok()) << cachefs_status_;               \
   } while (0)
 
 // A fresh directory under $TMPDIR (default /var/tmp, which is disk-backed

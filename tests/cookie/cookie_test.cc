@@ -2,6 +2,7 @@
 // data, staleness, hash collisions, resize, and cache faults.
 
 #include <fcntl.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <string>

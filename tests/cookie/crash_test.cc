@@ -97,7 +97,7 @@ TEST_F(CrashTest, FailedSyncNeverWritesACleanMap) {
 // claim is checked against the data; 20 seeds.
 TEST_F(CrashTest, RandomCrashesNeverLeaveAClaimWithoutData) {
   for (uint32_t seed = 1; seed <= 20; ++seed) {
-    SCOPED_TRACE(testing::Message() << "seed " << seed);
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
     std::mt19937 rng(seed);
     OpenCache(&env_);
     auto cookie = volume_->AcquireCookie("f", "aux", kGranules * kGranule);
