@@ -7,6 +7,7 @@
 
 #include "contentmap/map_codec.h"
 
+#include <bit>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +37,19 @@ absl::Status VarintError(Reader::VarintResult result, absl::string_view what) {
   return Corrupt(absl::StrCat(what, result == Reader::VarintResult::kTruncated
                                         ? " varint truncated"
                                         : " varint overflows 64 bits"));
+}
+
+// Number of runs of present granules: the 0-to-1 transitions, counted a
+// word at a time with the previous word's top bit carried in.
+uint64_t CountRuns(const ContentMap& map) {
+  uint64_t runs = 0;
+  uint64_t carry = 0;
+  for (uint64_t w : map.words()) {
+    const uint64_t starts = w & ~((w << 1) | carry);
+    if (starts != 0) runs += std::popcount(starts);
+    carry = w >> 63;
+  }
+  return runs;
 }
 
 // Appends the kRuns payload of `map` to `out`. Gives up, returning false,
@@ -187,8 +201,13 @@ EncodedMap EncodeMap(const ContentMap& map) {
     wire::PutVarint(&out.payload, first_missing);
     return out;
   }
+  // Each run costs at least two bytes; when that alone reaches the bitmap's
+  // size, skip building the runs. There are no more runs than present
+  // granules, which spares sparse maps the count.
   const size_t bitmap_size = map.words().size() * 8;
-  if (EncodeRuns(map, bitmap_size, &out.payload)) {
+  const bool runs_may_fit = 2 * map.granules_present() < bitmap_size ||
+                            2 * CountRuns(map) < bitmap_size;
+  if (runs_may_fit && EncodeRuns(map, bitmap_size, &out.payload)) {
     out.encoding = MapEncoding::kRuns;
     return out;
   }
