@@ -14,8 +14,8 @@
 #include "gtest/gtest.h"
 #include "io/errno_status.h"
 #include "io/io_engine.h"
+#include "tests/io/io_test_util.h"
 #include "tests/test_util.h"
-#include "tests/io/io_test_util.h"  // after test_util.h: safer ASSERT_OK
 
 namespace cachefs {
 namespace {

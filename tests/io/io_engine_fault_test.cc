@@ -11,8 +11,8 @@
 #include "io/errno_status.h"
 #include "io/fault_injection_env.h"
 #include "io/io_engine.h"
+#include "tests/io/io_test_util.h"
 #include "tests/test_util.h"
-#include "tests/io/io_test_util.h"  // after test_util.h: safer ASSERT_OK
 
 namespace cachefs {
 namespace {

@@ -12,8 +12,8 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "io/errno_status.h"
+#include "tests/io/io_test_util.h"
 #include "tests/test_util.h"
-#include "tests/io/io_test_util.h"  // after test_util.h: safer ASSERT_OK
 
 namespace cachefs {
 namespace {

@@ -16,22 +16,6 @@
 #include "io/uring_queue.h"
 #include "tests/test_util.h"
 
-// tests/test_util.h's ASSERT_OK/EXPECT_OK bind a reference to the status
-// inside a temporary (ASSERT_OK(env->FDataSync(fd)) dangles, and g++ 12
-// says so under -Werror). These copy the status instead; same use.
-#undef ASSERT_OK
-#undef EXPECT_OK
-#define ASSERT_OK(expr)                                                \
-  do {                                                                 \
-    const absl::Status cachefs_status_ = ::cachefs::testing::ToStatus(expr); \
-    ASSERT_TRUE(cachefs_status_.ok()) << cachefs_status_;              \
-  } while (0)
-#define EXPECT_OK(expr)                                                \
-  do {                                                                 \
-    const absl::Status cachefs_status_ = ::cachefs::testing::ToStatus(expr); \
-    EXPECT_TRUE(cachefs_status_.ok()) << cachefs_status_;              \
-  } while (0)
-
 namespace cachefs::testing {
 
 // A zeroed, 4096-aligned heap buffer.

@@ -10,8 +10,8 @@
 #include "io/env.h"
 #include "io/errno_status.h"
 #include "io/uring_queue.h"
+#include "tests/io/io_test_util.h"
 #include "tests/test_util.h"
-#include "tests/io/io_test_util.h"  // after test_util.h: safer ASSERT_OK
 
 namespace cachefs {
 namespace {
