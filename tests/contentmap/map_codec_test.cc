@@ -171,7 +171,6 @@ TEST(MapCodecTest, RejectsBadRuns) {
 TEST(MapCodecTest, RejectsBadBitmap) {
   const uint64_t size = 100 * kG;  // 2 words
   std::string bitmap(16, '\0');
-  // (The OK macros keep a reference to their argument: pass lvalues.)
   absl::StatusOr<ContentMap> zeros =
       DecodeMap(MapEncoding::kBitmap, bitmap, size, kShift);
   ASSERT_OK(zeros);
