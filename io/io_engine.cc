@@ -156,10 +156,12 @@ void QueueEngine::Start(IoOp::Kind kind, const BackingFile& file,
   slot->active_segments = n;
   const uint64_t first = static_cast<uint64_t>(slot - slots_.get()) *
                          kSegmentsPerSlot;
-  slot->armed.store(true, std::memory_order_release);
   // One Submit for all of the transfer's segments: one io_uring_enter.
   absl::MutexLock lock(&submit_mu_);
   for (int i = 0; i < n; ++i) PrepareSegment(first + i);
+  // The last touch of the slot on this thread; the completion thread's
+  // acquire (OnCompletion) is bound to see it, as it comes before Submit.
+  slot->armed.store(true, std::memory_order_release);
   SubmitPrepared();
 }
 
@@ -245,7 +247,7 @@ void QueueEngine::OnCompletion(uint64_t user_data, int64_t result) {
   Slot& slot = slots_[user_data / kSegmentsPerSlot];
   Segment& seg = slot.segments[user_data % kSegmentsPerSlot];
   // Pairs with the submitter's release: the kernel orders the submission
-  // before the completion, but the thread sanitizer cannot see that.
+  // before the completion, but ThreadSanitizer cannot see that.
   (void)slot.armed.load(std::memory_order_acquire);
   if (ApplyResult(slot, seg, result) == SegmentState::kResubmit) {
     ++resubmissions_;
