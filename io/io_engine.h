@@ -10,7 +10,10 @@
 // when every slot is busy a caller waits for one.
 //
 // Thread safety: all methods may be called from any thread. Callbacks run on
-// the completion thread and must not block on further engine I/O.
+// the completion thread and must not block on further engine I/O. A callback
+// may start asynchronous I/O; if every slot is busy then, that transfer
+// fails at once with kUnavailable (EAGAIN) instead of waiting, since only
+// the completion thread frees slots.
 
 #ifndef CACHEFS_IO_IO_ENGINE_H_
 #define CACHEFS_IO_IO_ENGINE_H_
@@ -66,7 +69,9 @@ class IoEngine {
 
   // Reads file bytes [pos, pos + total length of iov) into iov.
   // REQUIRES: iov.size() >= 1; if file.direct, pos, every iov_base and every
-  // iov_len are multiples of kDirectIoAlignment (asserted).
+  // iov_len are multiples of kDirectIoAlignment (asserted: a transfer that
+  // breaks this is not issued; `done` gets kInvalidArgument, errno EINVAL,
+  // naming the offending value).
   // The iovec array is copied; the buffers must live until `done` runs.
   virtual void ReadToIter(const BackingFile& file, uint64_t pos,
                           std::span<const iovec> iov, IoCallback done) = 0;
