@@ -54,18 +54,25 @@ bool Printable(std::string_view key) {
   return !key.empty();
 }
 
-// Creates `name` in `dirfd` with `contents` unless it exists.
+// Creates `name` in `dirfd` with `contents` unless it exists, durably: a
+// crash leaves either no file or the whole file, never a torn one.
 absl::Status EnsureFile(Env* env, int dirfd, const std::string& name,
                         std::string_view contents) {
+  if (env->FStatAt(dirfd, name, AT_SYMLINK_NOFOLLOW).ok()) {
+    return absl::OkStatus();
+  }
+  std::string tmp = name + ".tmp";
   absl::StatusOr<int> fd = env->OpenAt(
-      dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (absl::IsAlreadyExists(fd.status())) return absl::OkStatus();
+      dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (!fd.ok()) return fd.status();
   absl::StatusOr<size_t> n =
       env->PWrite(*fd, contents.data(), contents.size(), 0);
+  absl::Status status = n.ok() ? env->FDataSync(*fd) : n.status();
   absl::Status closed = env->Close(*fd);
-  if (!n.ok()) return n.status();
-  return closed;
+  if (status.ok()) status = closed;
+  if (status.ok()) status = env->RenameAt(dirfd, tmp, dirfd, name, 0);
+  if (!status.ok()) env->UnlinkAt(dirfd, tmp, 0).IgnoreError();
+  return status;
 }
 
 absl::Status CheckLayout(Env* env, int dir_fd, const std::string& dir) {

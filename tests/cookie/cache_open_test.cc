@@ -2,23 +2,20 @@
 // buffered fallback on filesystems that refuse O_DIRECT.
 
 #include <fcntl.h>
-#include <sys/vfs.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 
+#include "io/errno_status.h"
 #include "tests/cookie/cookie_test_util.h"
 
 namespace cachefs::testing {
 namespace {
-
-constexpr long kTmpfsMagic = 0x01021994;
-
-bool IsTmpfs(const char* path) {
-  struct statfs st;
-  return statfs(path, &st) == 0 && st.f_type == kTmpfsMagic;
-}
 
 bool InCi() {
   const char* ci = std::getenv("CI");
@@ -58,37 +55,41 @@ TEST(CacheOpenTest, AnotherLayoutIsRefused) {
   EXPECT_NE(cache.status().message().find("layout"), absl::string_view::npos);
 }
 
-class TmpfsCacheTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!IsTmpfs("/dev/shm")) {
-      ASSERT_FALSE(InCi()) << "/dev/shm is not tmpfs; CI needs it";
-      GTEST_SKIP() << "/dev/shm is not a tmpfs on this machine";
-    }
+// A filesystem that refuses O_DIRECT, as ramfs does and tmpfs did before
+// Linux 6.6: every O_DIRECT open fails with EINVAL.
+class NoDirectIoEnv : public EnvWrapper {
+ public:
+  NoDirectIoEnv() : EnvWrapper(Env::Default()) {}
+  absl::StatusOr<int> OpenAt(int dirfd, const std::string& path, int flags,
+                             mode_t mode) override {
+    if (flags & O_DIRECT) return ErrnoToStatus(EINVAL, "open " + path);
+    return EnvWrapper::OpenAt(dirfd, path, flags, mode);
   }
 };
 
-TEST_F(TmpfsCacheTest, RefusedODirectIsAClearErrorWithoutFallback) {
-  TempDir dir("/dev/shm");
+TEST(CacheOpenTest, RefusedODirectIsAClearErrorWithoutFallback) {
+  TempDir dir;
+  NoDirectIoEnv env;
   CacheOptions options;
   options.directory = dir.path();
   options.allow_buffered_io = false;
-  auto cache = Cache::Open(Env::Default(), options);
+  auto cache = Cache::Open(&env, options);
   ASSERT_FALSE(cache.ok());
   EXPECT_NE(cache.status().message().find("O_DIRECT"), absl::string_view::npos)
       << cache.status();
 }
 
-TEST_F(TmpfsCacheTest, BufferedFallbackWarnsAndWorks) {
-  TempDir dir("/dev/shm");
+TEST(CacheOpenTest, BufferedFallbackWarnsAndWorks) {
+  TempDir dir;
+  NoDirectIoEnv env;
   CacheOptions options;
   options.directory = dir.path();
-  auto cache = Cache::Open(Env::Default(), options);
+  auto cache = Cache::Open(&env, options);
   ASSERT_OK(cache);
   EXPECT_FALSE((*cache)->direct_io());
   ASSERT_EQ((*cache)->warnings().size(), 1u);
   EXPECT_NE((*cache)->warnings()[0].find("O_DIRECT"), std::string::npos);
-  auto volume = (*cache)->AcquireVolume("tmpfs-volume", "");
+  auto volume = (*cache)->AcquireVolume("no-direct-volume", "");
   ASSERT_OK(volume);
   auto cookie = (*volume)->AcquireCookie("f", "aux", kGranule + 10);
   AlignedBuffer buf(kGranule + 4096);
@@ -97,12 +98,33 @@ TEST_F(TmpfsCacheTest, BufferedFallbackWarnsAndWorks) {
   ASSERT_OK(written);
   auto plan = cookie->PrepareRead(0, kGranule + 10);
   ASSERT_TRUE(plan.FullyCached());
+  ASSERT_FALSE(plan.object->file().direct);
   AlignedBuffer got(kGranule + 4096);
   ASSERT_OK(ReadSync(*cookie, plan.object, 0, got));
   EXPECT_TRUE(got.Holds(0, 9, kGranule + 10));
   (*volume)->RelinquishCookie(cookie, false);
   (*cache)->dispatcher()->Drain();
   (*cache)->RelinquishVolume(*volume);
+}
+
+// ramfs has neither O_DIRECT nor user xattrs: the real thing, mounted by
+// the test (root only).
+TEST(CacheOpenTest, FilesystemWithoutUserXattrsIsRefused) {
+  TempDir dir;
+  std::string mnt = dir.path() + "/ramfs";
+  ASSERT_EQ(mkdir(mnt.c_str(), 0700), 0);
+  if (mount("ramfs", mnt.c_str(), "ramfs", 0, nullptr) != 0) {
+    ASSERT_FALSE(InCi()) << "cannot mount ramfs: " << std::strerror(errno);
+    GTEST_SKIP() << "cannot mount ramfs (not root?): " << std::strerror(errno);
+  }
+  CacheOptions options;
+  options.directory = mnt + "/cache";
+  auto cache = Cache::Open(Env::Default(), options);
+  umount2(mnt.c_str(), MNT_DETACH);
+  ASSERT_FALSE(cache.ok());
+  EXPECT_NE(cache.status().message().find("extended attributes"),
+            absl::string_view::npos)
+      << cache.status();
 }
 
 TEST(CacheOpenTest, BadVolumeKeyIsRejected) {
