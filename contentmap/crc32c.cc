@@ -66,7 +66,12 @@ uint32_t Portable(std::string_view data, uint32_t crc) {
 #if defined(__x86_64__)
 
 bool HardwareAvailable() {
-  static const bool available = __builtin_cpu_supports("sse4.2");
+  // __builtin_cpu_init makes the check valid even when first called from a
+  // static initializer, before the runtime would have run it.
+  static const bool available = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("sse4.2") != 0;
+  }();
   return available;
 }
 

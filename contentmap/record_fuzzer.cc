@@ -95,7 +95,7 @@ bool RecordTooLargeToFuzz(std::string_view record) {
 
 void FuzzMap(std::string_view in) {
   if (in.size() < fuzz_input::kMapHeaderSize - 1) return;
-  const auto encoding = static_cast<MapEncoding>(in[0]);
+  const auto encoding = static_cast<MapEncoding>(static_cast<uint8_t>(in[0]));
   const uint32_t shift = static_cast<uint8_t>(in[1]);
   const uint64_t size = wire::LoadFixed(in.data() + 2, 8);
   if (TooLargeToFuzz(size, shift)) return;
@@ -104,35 +104,33 @@ void FuzzMap(std::string_view in) {
   if (map.ok()) CheckMapRoundTrip(*map);
 }
 
+void FuzzOne(std::string_view in) {
+  if (in.empty()) return;
+  const uint8_t mode = static_cast<uint8_t>(in[0]) % fuzz_input::kNumModes;
+  in.remove_prefix(1);
+  if (mode == fuzz_input::kRecord) {
+    if (RecordTooLargeToFuzz(in)) return;
+    absl::StatusOr<ObjectRecord> record = DecodeRecord(in);
+    if (record.ok()) CheckRecordRoundTrip(*record);
+    RecordHasExternalMap(in).IgnoreError();
+  } else if (mode == fuzz_input::kRecordSidecar) {
+    if (in.size() < 2) return;
+    const size_t n =
+        std::min<size_t>(wire::LoadFixed(in.data(), 2), in.size() - 2);
+    if (RecordTooLargeToFuzz(in.substr(2, n))) return;
+    const std::string sidecar(in.substr(2 + n));
+    absl::StatusOr<ObjectRecord> record =
+        DecodeRecord(in.substr(2, n), &sidecar);
+    if (record.ok()) CheckRecordRoundTrip(*record);
+  } else {
+    FuzzMap(in);
+  }
+}
+
 }  // namespace
 }  // namespace cachefs
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace cachefs;  // NOLINT: one function
-  if (size == 0) return 0;
-  const std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % fuzz_input::kNumModes) {
-    case fuzz_input::kRecord: {
-      if (RecordTooLargeToFuzz(in)) return 0;
-      absl::StatusOr<ObjectRecord> record = DecodeRecord(in);
-      if (record.ok()) CheckRecordRoundTrip(*record);
-      RecordHasExternalMap(in).IgnoreError();
-      break;
-    }
-    case fuzz_input::kRecordSidecar: {
-      if (in.size() < 2) return 0;
-      const size_t n =
-          std::min<size_t>(wire::LoadFixed(in.data(), 2), in.size() - 2);
-      if (RecordTooLargeToFuzz(in.substr(2, n))) return 0;
-      const std::string sidecar(in.substr(2 + n));
-      absl::StatusOr<ObjectRecord> record =
-          DecodeRecord(in.substr(2, n), &sidecar);
-      if (record.ok()) CheckRecordRoundTrip(*record);
-      break;
-    }
-    default:
-      FuzzMap(in);
-      break;
-  }
+  cachefs::FuzzOne(std::string_view(reinterpret_cast<const char*>(data), size));
   return 0;
 }

@@ -68,13 +68,6 @@ class Reader {
   size_t remaining() const { return data_.size(); }
   bool empty() const { return data_.empty(); }
 
-  bool ReadFixed(int bytes, uint64_t* value) {
-    if (data_.size() < static_cast<size_t>(bytes)) return false;
-    *value = LoadFixed(data_.data(), bytes);
-    data_.remove_prefix(bytes);
-    return true;
-  }
-
   bool ReadBytes(size_t n, std::string_view* bytes) {
     if (data_.size() < n) return false;
     *bytes = data_.substr(0, n);
