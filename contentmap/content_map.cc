@@ -59,6 +59,31 @@ int PopCount(uint64_t x) {
   return std::popcount(x);
 }
 
+// Bits set in `words`, for SetWords. Whole bitmaps are counted with the
+// popcnt instruction when the CPU has it: a decoded 1M-granule bitmap is
+// 16K words, most of them neither empty nor full.
+#if defined(__x86_64__)
+__attribute__((target("popcnt"))) uint64_t CountBitsPopcnt(
+    const std::vector<uint64_t>& words) {
+  uint64_t count = 0;
+  for (uint64_t w : words) count += __builtin_popcountll(w);
+  return count;
+}
+#endif
+
+uint64_t CountBits(const std::vector<uint64_t>& words) {
+#if defined(__x86_64__)
+  static const bool has_popcnt = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("popcnt") != 0;
+  }();
+  if (has_popcnt) return CountBitsPopcnt(words);
+#endif
+  uint64_t count = 0;
+  for (uint64_t w : words) count += PopCount(w);
+  return count;
+}
+
 // First granule in [from, limit) whose bit equals `value`, or limit.
 // REQUIRES: limit <= 64 * words.size().
 uint64_t FindBit(const std::vector<uint64_t>& words, uint64_t from,
@@ -200,8 +225,7 @@ void ContentMap::SetWords(std::vector<uint64_t> words) {
   if (num_granules_ % 64 != 0 && !words_.empty()) {
     words_.back() &= BitRange(0, num_granules_ % 64);
   }
-  present_ = 0;
-  for (uint64_t w : words_) present_ += PopCount(w);
+  present_ = CountBits(words_);
 }
 
 size_t ContentMap::MemoryUsage() const {

@@ -80,7 +80,7 @@ __attribute__((target("sse4.2"))) uint32_t Hardware(std::string_view data,
   const char* p = data.data();
   size_t n = data.size();
   uint64_t c = ~crc;
-  for (; n >= 8; p += 8, n -= 8) c = _mm_crc32_u64(c, wire::LoadFixed(p, 8));
+  for (; n >= 8; p += 8, n -= 8) c = _mm_crc32_u64(c, wire::LoadU64(p));
   uint32_t c32 = static_cast<uint32_t>(c);
   for (; n > 0; ++p, --n) {
     c32 = _mm_crc32_u8(c32, static_cast<unsigned char>(*p));

@@ -71,7 +71,7 @@ std::string EncodeBitmap(const ContentMap& map) {
   std::string out(map.words().size() * 8, '\0');
   char* p = out.data();
   for (uint64_t word : map.words()) {
-    wire::StoreFixed(p, word, 8);
+    wire::StoreU64(p, word);
     p += 8;
   }
   return out;
@@ -164,7 +164,7 @@ void FillMap(MapEncoding encoding, std::string_view payload, ContentMap* map) {
     case MapEncoding::kBitmap: {
       std::vector<uint64_t> words(map->words().size());
       for (size_t i = 0; i < words.size(); ++i) {
-        words[i] = wire::LoadFixed(payload.data() + 8 * i, 8);
+        words[i] = wire::LoadU64(payload.data() + 8 * i);
       }
       map->SetWords(std::move(words));
       break;

@@ -2,15 +2,15 @@
 // fixed-width integers and LEB128 varints, written to a std::string and read
 // back through a bounds-checked Reader. Internal to contentmap.
 //
-// The formats are little-endian whatever the host; the conversions are
-// written byte by byte (compilers turn them into plain loads and stores on
-// little-endian hosts).
+// The formats are little-endian whatever the host.
 
 #ifndef CACHEFS_CONTENTMAP_WIRE_H_
 #define CACHEFS_CONTENTMAP_WIRE_H_
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -40,13 +40,22 @@ inline void StoreFixed(char* p, uint64_t value, int bytes) {
   for (int i = 0; i < bytes; ++i) p[i] = static_cast<char>(value >> (8 * i));
 }
 
-inline size_t VarintLength(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
+// The bulk paths (bitmaps, checksums) load and store whole words; on a
+// little-endian host that is a plain memcpy.
+inline uint64_t LoadU64(const char* p) {
+  if constexpr (std::endian::native == std::endian::little) {
+    uint64_t value;
+    std::memcpy(&value, p, sizeof(value));
+    return value;
   }
-  return n;
+  return LoadFixed(p, 8);
+}
+inline void StoreU64(char* p, uint64_t value) {
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(p, &value, sizeof(value));
+    return;
+  }
+  StoreFixed(p, value, 8);
 }
 
 inline void PutVarint(std::string* out, uint64_t v) {
