@@ -246,18 +246,19 @@ void BM_ReadToIterAsync(benchmark::State& state) {
   ReportLatency(state, lat);
 }
 
+constexpr int64_t k4K = 4 << 10;  // shows the fixed cost per request
 constexpr int64_t k256K = 256 << 10;
 constexpr int64_t k1M = 1 << 20;
 
 BENCHMARK(BM_PreadDirect)
-    ->ArgsProduct({{k256K, k1M}, {0, 1}})
+    ->ArgsProduct({{k4K, k256K, k1M}, {0, 1}})
     ->ArgNames({"size", "random"})
     ->Threads(1)
     ->Threads(4)
     ->Threads(16)
     ->UseRealTime();
 BENCHMARK(BM_ReadToIterSync)
-    ->ArgsProduct({{k256K, k1M}, {0, 1}})
+    ->ArgsProduct({{k4K, k256K, k1M}, {0, 1}})
     ->ArgNames({"size", "random"})
     ->UseRealTime();
 BENCHMARK(BM_ReadToIterAsync)
