@@ -140,45 +140,72 @@ void Cookie::ReadFromCache(const std::shared_ptr<BackingObject>& object,
       });
 }
 
-void Cookie::WriteToCache(uint64_t pos, std::span<const iovec> iov,
-                          IoCallback done) {
+Cookie::FillClaim Cookie::ClaimFill(uint64_t first, uint64_t count) {
   WaitReady();
-  std::shared_ptr<BackingObject> object = this->object();
-  Cache* cache = volume_->cache();
-  uint64_t len = 0;
-  for (const iovec& v : iov) len += v.iov_len;
-  uint32_t shift = object ? object->granule_shift() : 0;
-  uint64_t first = pos >> shift;
-  uint64_t count = len == 0 ? 0 : ((pos + len - 1) >> shift) - first + 1;
-  if (object == nullptr || count == 0 || !object->BeginWrite(first, count)) {
-    Bump(cache->stats().cache_writes_skipped);
-    std::move(done)(size_t{0});
-    return;
+  FillClaim claim{object(), first, count};
+  if (claim.object == nullptr || count == 0 ||
+      !claim.object->BeginWrite(first, count)) {
+    return FillClaim{};
   }
+  return claim;
+}
+
+void Cookie::AbortFill(FillClaim claim) {
+  if (claim) claim.object->EndWrite(claim.first, claim.count, false);
+}
+
+void Cookie::CompleteFill(FillClaim claim, std::span<const iovec> iov,
+                          IoCallback done) {
+  std::shared_ptr<BackingObject> object = std::move(claim.object);
+  const uint64_t first = claim.first;
+  const uint64_t count = claim.count;
   absl::Status dirty = object->EnsureDirty(aux());
   if (!dirty.ok()) {
     object->EndWrite(first, count, /*success=*/false);
-    FinishWrite(object, first, count, dirty);
+    FinishWrite(object, count, dirty);
     std::move(done)(dirty);
     return;
   }
-  cache->engine()->WriteIterToCache(
-      object->file(), pos, iov,
-      [this, object, first, count, len,
+  uint64_t len = 0;
+  for (const iovec& v : iov) len += v.iov_len;
+  BackingFile file = object->file();
+  uint64_t pos = first << object->granule_shift();
+  volume_->cache()->engine()->WriteIterToCache(
+      file, pos, iov,
+      [this, object = std::move(object), first, count, len,
        done = std::move(done)](absl::StatusOr<size_t> result) mutable {
         if (result.ok() && *result != len) {
           result = absl::DataLossError("short cache write on " +
                                        object->name());
         }
         object->EndWrite(first, count, result.ok());
-        FinishWrite(object, first, count, result);
+        FinishWrite(object, count, result);
         std::move(done)(std::move(result));
       });
 }
 
+void Cookie::WriteToCache(uint64_t pos, std::span<const iovec> iov,
+                          IoCallback done) {
+  WaitReady();
+  std::shared_ptr<BackingObject> object = this->object();
+  uint64_t len = 0;
+  for (const iovec& v : iov) len += v.iov_len;
+  FillClaim claim;
+  if (object != nullptr && len > 0) {
+    uint32_t shift = object->granule_shift();
+    uint64_t first = pos >> shift;
+    claim = ClaimFill(first, ((pos + len - 1) >> shift) - first + 1);
+  }
+  if (!claim) {
+    Bump(volume_->cache()->stats().cache_writes_skipped);
+    std::move(done)(size_t{0});
+    return;
+  }
+  CompleteFill(std::move(claim), iov, std::move(done));
+}
+
 void Cookie::FinishWrite(const std::shared_ptr<BackingObject>& object,
-                         uint64_t /*first*/, uint64_t count,
-                         const absl::StatusOr<size_t>& result) {
+                         uint64_t count, const absl::StatusOr<size_t>& result) {
   CacheStats& stats = volume_->cache()->stats();
   if (result.ok()) {
     Bump(stats.granules_written_to_cache, count);

@@ -82,6 +82,24 @@ class Cookie {
                      uint64_t pos, std::span<const iovec> iov,
                      IoCallback done);
 
+  // A claim on granules to fill from the origin. While it is held they are
+  // in flight: other readers wait for them instead of fetching them again.
+  struct FillClaim {
+    std::shared_ptr<BackingObject> object;
+    uint64_t first = 0;
+    uint64_t count = 0;
+    explicit operator bool() const { return object != nullptr; }
+  };
+  // Claims granules [first, first + count); an empty claim if the cookie
+  // has no object or any of them is present or in flight already.
+  FillClaim ClaimFill(uint64_t first, uint64_t count);
+  // Stores the claimed granules' origin data (laid out as for
+  // WriteToCache), then releases the claim.
+  void CompleteFill(FillClaim claim, std::span<const iovec> iov,
+                    IoCallback done);
+  // Releases a claim without storing anything.
+  void AbortFill(FillClaim claim);
+
   // Stores origin data for granules starting at `pos` (granule aligned);
   // the data runs to the end of the last granule or the object size,
   // rounded up to the I/O alignment. Granules already present or in flight
@@ -106,9 +124,9 @@ class Cookie {
   // null). Without `wait_ready`, a cookie still being instantiated is left
   // alone (its instantiation will see the cache withdrawn).
   std::shared_ptr<BackingObject> DetachObject(bool wait_ready = true);
+  // Counts a finished cache write; withdraws the object on a fault.
   void FinishWrite(const std::shared_ptr<BackingObject>& object,
-                   uint64_t first, uint64_t count,
-                   const absl::StatusOr<size_t>& result);
+                   uint64_t count, const absl::StatusOr<size_t>& result);
 
   Volume* const volume_;
   const std::string key_;
