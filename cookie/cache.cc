@@ -1,6 +1,7 @@
 #include "cookie/cache.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <cctype>
 #include <cerrno>
@@ -274,6 +275,37 @@ void Cache::Withdraw() {
       object->Retire();
     }
   }
+}
+
+Cache::Usage Cache::ScanUsage() const {
+  Usage usage;
+  const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  auto entries_of = [&](int fd) {
+    auto entries = env_->ReadDir(fd, ".");
+    return entries.ok() ? *std::move(entries) : std::vector<DirEntry>{};
+  };
+  absl::StatusOr<int> volumes = env_->OpenAt(dir_fd_, "volumes", flags, 0);
+  if (!volumes.ok()) return usage;
+  for (const DirEntry& vol : entries_of(*volumes)) {
+    if (vol.name[0] == '.') continue;
+    absl::StatusOr<int> vol_fd = env_->OpenAt(*volumes, vol.name, flags, 0);
+    if (!vol_fd.ok()) continue;
+    for (const DirEntry& fan : entries_of(*vol_fd)) {
+      if (fan.name[0] == '.') continue;
+      absl::StatusOr<int> fan_fd = env_->OpenAt(*vol_fd, fan.name, flags, 0);
+      if (!fan_fd.ok()) continue;
+      for (const DirEntry& obj : entries_of(*fan_fd)) {
+        auto st = env_->FStatAt(*fan_fd, obj.name, AT_SYMLINK_NOFOLLOW);
+        if (!st.ok() || !S_ISREG(st->st_mode)) continue;
+        usage.bytes += static_cast<uint64_t>(st->st_blocks) * 512;
+        if (obj.name.find('.') == std::string::npos) ++usage.objects;
+      }
+      env_->Close(*fan_fd).IgnoreError();
+    }
+    env_->Close(*vol_fd).IgnoreError();
+  }
+  env_->Close(*volumes).IgnoreError();
+  return usage;
 }
 
 void Cache::Bury(int parent_fd, const std::string& name) {

@@ -69,6 +69,14 @@ class Cache {
   // Drops the volume: every cookie in it must have been relinquished.
   void RelinquishVolume(std::shared_ptr<Volume> volume);
 
+  // What the cache directory holds: backing objects and their allocated
+  // bytes (blocks, not apparent size). Walks the directory.
+  struct Usage {
+    uint64_t objects = 0;
+    uint64_t bytes = 0;
+  };
+  Usage ScanUsage() const;
+
   // Takes the cache out of service: every object is written back and
   // closed; cookies go on without one and new ones get none.
   void Withdraw();

@@ -127,14 +127,15 @@ void Cookie::ReadFromCache(const std::shared_ptr<BackingObject>& object,
   Cache* cache = volume_->cache();
   cache->engine()->ReadToIter(
       object->file(), pos, iov,
-      [this, cache, object, shift = object->granule_shift(),
+      [self = shared_from_this(), cache, object,
+       shift = object->granule_shift(),
        done = std::move(done)](absl::StatusOr<size_t> result) mutable {
         if (result.ok()) {
           Bump(cache->stats().bytes_read_from_cache, *result);
           Bump(cache->stats().granules_read_from_cache,
                (*result + (uint64_t{1} << shift) - 1) >> shift);
         } else {
-          WithdrawObject(result.status(), object.get());
+          self->WithdrawObject(result.status(), object.get());
         }
         std::move(done)(std::move(result));
       });
@@ -172,14 +173,14 @@ void Cookie::CompleteFill(FillClaim claim, std::span<const iovec> iov,
   uint64_t pos = first << object->granule_shift();
   volume_->cache()->engine()->WriteIterToCache(
       file, pos, iov,
-      [this, object = std::move(object), first, count, len,
-       done = std::move(done)](absl::StatusOr<size_t> result) mutable {
+      [self = shared_from_this(), object = std::move(object), first, count,
+       len, done = std::move(done)](absl::StatusOr<size_t> result) mutable {
         if (result.ok() && *result != len) {
           result = absl::DataLossError("short cache write on " +
                                        object->name());
         }
         object->EndWrite(first, count, result.ok());
-        FinishWrite(object, count, result);
+        self->FinishWrite(object, count, result);
         std::move(done)(std::move(result));
       });
 }

@@ -36,7 +36,7 @@ namespace cachefs {
 
 class Volume;
 
-class Cookie {
+class Cookie : public std::enable_shared_from_this<Cookie> {
  public:
   Cookie(Volume* volume, std::string key, std::string aux,
          uint64_t object_size);

@@ -49,6 +49,19 @@ void Dispatcher::Dispatch(Job job) {
   std::move(job)();
 }
 
+void Dispatcher::Enqueue(Job job) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_ && !threads_.empty()) {
+      jobs_.push_back(std::move(job));
+      if (stats_ != nullptr) Bump(stats_->dispatch_pooled);
+      return;
+    }
+  }
+  if (stats_ != nullptr) Bump(stats_->dispatch_inline);
+  std::move(job)();
+}
+
 void Dispatcher::Drain() {
   absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(this, &Dispatcher::Quiet));

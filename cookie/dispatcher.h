@@ -36,6 +36,9 @@ class Dispatcher {
 
   // Runs `job` on an idle pool thread, or inline when none is idle.
   void Dispatch(Job job);
+  // Queues `job` for the pool even if no thread is idle: for background
+  // work the caller must not wait for (with zero threads it runs inline).
+  void Enqueue(Job job);
   // Returns once no job is queued or running on the pool.
   void Drain();
 

@@ -1,0 +1,255 @@
+#include "cachefs/cache_fs.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "io/errno_status.h"
+
+namespace cachefs {
+
+struct CacheFs::OpenFile {
+  Inode* inode = nullptr;
+  std::shared_ptr<ReadStream> stream;
+};
+
+struct CacheFs::OpenDirectory {
+  absl::Mutex mu;
+  std::unique_ptr<OriginDir> dir ABSL_GUARDED_BY(mu);
+};
+
+absl::StatusOr<std::unique_ptr<CacheFs>> CacheFs::Create(
+    CacheFsOptions options, Origin* origin, Cache* cache,
+    std::shared_ptr<Volume> volume) {
+  absl::StatusOr<struct stat> root_attr = origin->GetAttr(origin->Root());
+  if (!root_attr.ok()) {
+    return Annotate(root_attr.status(), "origin " + origin->Describe());
+  }
+  // The root node is shared with the origin; the table gets its own.
+  absl::StatusOr<std::unique_ptr<OriginDir>> probe = origin->OpenDir(origin->Root());
+  if (!probe.ok()) {
+    return Annotate(probe.status(),
+                    "cannot list origin " + origin->Describe());
+  }
+  auto buffers = BufferPool::Create(uint64_t{1} << cache->options().granule_shift,
+                                    options.buffers);
+  if (!buffers.ok()) return buffers.status();
+  auto inodes = std::make_unique<InodeTable>(nullptr, *root_attr);
+  return std::unique_ptr<CacheFs>(
+      new CacheFs(std::move(options), origin, cache, std::move(volume),
+                  std::move(inodes), *std::move(buffers)));
+}
+
+CacheFs::CacheFs(CacheFsOptions options, Origin* origin, Cache* cache,
+                 std::shared_ptr<Volume> volume,
+                 std::unique_ptr<InodeTable> inodes,
+                 std::unique_ptr<BufferPool> buffers)
+    : options_(std::move(options)),
+      origin_(origin),
+      cache_(cache),
+      volume_(std::move(volume)),
+      inodes_(std::move(inodes)),
+      buffers_(std::move(buffers)),
+      origin_pool_(options_.origin_threads, nullptr),
+      read_path_({cache->options().granule_shift, options_.readahead_granules},
+                 buffers_.get(), &origin_pool_, &cache->stats()) {}
+
+CacheFs::~CacheFs() {
+  origin_pool_.Drain();
+  cache_->dispatcher()->Drain();
+  cache_->RelinquishVolume(volume_);
+}
+
+bool CacheFs::UseInode() const {
+  switch (options_.identity) {
+    case IdentityMode::kInode:
+      return true;
+    case IdentityMode::kNone:
+      return false;
+    case IdentityMode::kAuto:
+      break;
+  }
+  return origin_->traits().stable_inode_numbers;
+}
+
+// The node of an inode; the root's lives in the origin.
+static const Origin::Node& NodeOf(const Inode* inode, Origin* origin) {
+  return inode->node != nullptr ? *inode->node : origin->Root();
+}
+
+absl::StatusOr<CacheFs::Entry> CacheFs::Lookup(uint64_t parent,
+                                               const std::string& name) {
+  Inode* dir = inodes_->Get(parent);
+  absl::StatusOr<Origin::LookupResult> found =
+      origin_->Lookup(NodeOf(dir, origin_), name);
+  if (!found.ok()) return found.status();
+  Entry entry;
+  entry.attr = found->attr;
+  Inode* inode = inodes_->Intern(*std::move(found), ChildKey(dir->key, name));
+  entry.ino = inodes_->IdOf(inode);
+  return entry;
+}
+
+void CacheFs::Forget(uint64_t ino, uint64_t nlookup) {
+  inodes_->Forget(ino, nlookup);
+}
+
+absl::StatusOr<struct stat> CacheFs::GetAttr(uint64_t ino) {
+  return origin_->GetAttr(NodeOf(inodes_->Get(ino), origin_));
+}
+
+absl::StatusOr<std::string> CacheFs::ReadLink(uint64_t ino) {
+  return origin_->ReadLink(NodeOf(inodes_->Get(ino), origin_));
+}
+
+absl::StatusOr<struct statvfs> CacheFs::StatFs(uint64_t ino) {
+  return origin_->StatFs(NodeOf(inodes_->Get(ino), origin_));
+}
+
+absl::StatusOr<std::string> CacheFs::GetXattr(uint64_t ino,
+                                              const std::string& name) {
+  return origin_->GetXattr(NodeOf(inodes_->Get(ino), origin_), name);
+}
+
+absl::StatusOr<std::vector<std::string>> CacheFs::ListXattr(uint64_t ino) {
+  return origin_->ListXattr(NodeOf(inodes_->Get(ino), origin_));
+}
+
+absl::Status CacheFs::Access(uint64_t ino, int mask, const Caller& caller) {
+  absl::StatusOr<struct stat> st = GetAttr(ino);
+  if (!st.ok()) return st.status();
+  if (mask == F_OK) return absl::OkStatus();
+  mode_t bits;
+  if (caller.uid == 0) {
+    // root may read and write anything, and execute what anyone may.
+    bool exec_ok = S_ISDIR(st->st_mode) || (st->st_mode & 0111) != 0;
+    if ((mask & X_OK) && !exec_ok) return ErrnoToStatus(EACCES, "access");
+    return absl::OkStatus();
+  }
+  if (caller.uid == st->st_uid) {
+    bits = (st->st_mode >> 6) & 7;
+  } else if (caller.gid == st->st_gid ||
+             std::find(caller.groups.begin(), caller.groups.end(),
+                       st->st_gid) != caller.groups.end()) {
+    bits = (st->st_mode >> 3) & 7;
+  } else {
+    bits = st->st_mode & 7;
+  }
+  if ((mask & bits) != static_cast<mode_t>(mask)) {
+    return ErrnoToStatus(EACCES, "access");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> CacheFs::OpenDir(uint64_t ino) {
+  absl::StatusOr<std::unique_ptr<OriginDir>> dir =
+      origin_->OpenDir(NodeOf(inodes_->Get(ino), origin_));
+  if (!dir.ok()) return dir.status();
+  auto* handle = new OpenDirectory;
+  absl::MutexLock lock(&handle->mu);
+  handle->dir = *std::move(dir);
+  return reinterpret_cast<uint64_t>(handle);
+}
+
+absl::Status CacheFs::ReadDir(uint64_t ino, uint64_t fh, uint64_t offset,
+                              bool plus, const DirFiller& add) {
+  auto* handle = reinterpret_cast<OpenDirectory*>(fh);
+  absl::MutexLock lock(&handle->mu);
+  absl::Status status = handle->dir->Seek(offset);
+  if (!status.ok()) return status;
+  while (true) {
+    absl::StatusOr<std::optional<OriginDir::Entry>> next = handle->dir->Next();
+    if (!next.ok()) return next.status();
+    if (!next->has_value()) return absl::OkStatus();
+    const OriginDir::Entry& e = **next;
+    struct stat attr = {};
+    attr.st_ino = e.ino;
+    attr.st_mode = static_cast<mode_t>(e.type) << 12;
+    bool dot = e.name == "." || e.name == "..";
+    if (!plus || dot) {
+      if (!add(e.name, attr, e.next_offset, nullptr)) return absl::OkStatus();
+      continue;
+    }
+    absl::StatusOr<Entry> entry = Lookup(ino, e.name);
+    if (!entry.ok()) continue;  // gone since the listing: skip it
+    if (!add(e.name, entry->attr, e.next_offset, &*entry)) {
+      Forget(entry->ino, 1);  // did not fit: the kernel never saw it
+      return absl::OkStatus();
+    }
+  }
+}
+
+void CacheFs::ReleaseDir(uint64_t fh) {
+  delete reinterpret_cast<OpenDirectory*>(fh);
+}
+
+absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
+  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
+    return ErrnoToStatus(EROFS, "open for writing");
+  }
+  Inode* inode = inodes_->Get(ino);
+  // The coherency check: the one origin request an open makes.
+  absl::StatusOr<struct stat> st = origin_->GetAttr(NodeOf(inode, origin_));
+  if (!st.ok()) return st.status();
+  if (!S_ISREG(st->st_mode)) return ErrnoToStatus(EISDIR, "open");
+  std::string aux = MakeAuxData(*st, UseInode());
+  auto* file = new OpenFile;
+  file->inode = inode;
+  file->stream = std::make_shared<ReadStream>();
+  file->stream->size = st->st_size;
+  file->stream->origin = [this, inode]() -> absl::StatusOr<std::shared_ptr<OriginFile>> {
+    absl::MutexLock lock(&inode->origin_mu);
+    if (inode->origin_file == nullptr) {
+      absl::StatusOr<std::unique_ptr<OriginFile>> opened =
+          origin_->OpenFile(NodeOf(inode, origin_));
+      if (!opened.ok()) return opened.status();
+      Bump(cache_->stats().origin_opens);
+      inode->origin_file = *std::move(opened);
+    }
+    return inode->origin_file;
+  };
+  Opened result;
+  result.fh = reinterpret_cast<uint64_t>(file);
+  absl::MutexLock lock(&inode->mu);
+  result.changed = !inode->last_aux.empty() && inode->last_aux != aux;
+  result.keep_cache = inode->last_aux == aux;
+  inode->last_aux = aux;
+  if (inode->cookie == nullptr) {
+    inode->cookie = volume_->AcquireCookie(inode->key, aux, st->st_size);
+  } else if (inode->cookie->aux() != aux) {
+    // Held across the invalidation: only opens of this inode wait.
+    inode->cookie->Invalidate(aux, st->st_size);
+  }
+  ++inode->opens;
+  file->stream->cookie = inode->cookie;
+  return result;
+}
+
+absl::StatusOr<std::unique_ptr<ReadReply>> CacheFs::Read(uint64_t fh,
+                                                         uint64_t off,
+                                                         size_t size) {
+  auto* file = reinterpret_cast<OpenFile*>(fh);
+  return read_path_.Read(file->stream, off, size);
+}
+
+void CacheFs::Release(uint64_t fh) {
+  auto* file = reinterpret_cast<OpenFile*>(fh);
+  Inode* inode = file->inode;
+  std::shared_ptr<Cookie> cookie;
+  {
+    absl::MutexLock lock(&inode->mu);
+    if (--inode->opens == 0) {
+      cookie = std::move(inode->cookie);
+      absl::MutexLock origin_lock(&inode->origin_mu);
+      inode->origin_file.reset();  // closes once read-ahead lets go
+    }
+  }
+  delete file;
+  if (cookie != nullptr) volume_->RelinquishCookie(std::move(cookie), false);
+}
+
+}  // namespace cachefs

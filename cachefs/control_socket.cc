@@ -1,0 +1,171 @@
+#include "cachefs/control_socket.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "cookie/object_key.h"
+#include "io/errno_status.h"
+
+namespace cachefs {
+namespace {
+
+std::string SocketDir() {
+  if (getuid() == 0) return "/run/cachefs";
+  const char* runtime = std::getenv("XDG_RUNTIME_DIR");
+  if (runtime != nullptr && *runtime == '/') {
+    return absl::StrCat(runtime, "/cachefs");
+  }
+  return absl::StrCat("/tmp/cachefs-", getuid());
+}
+
+absl::StatusOr<sockaddr_un> Address(const std::string& path) {
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return absl::InvalidArgumentError("control socket path too long: " + path);
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  return addr;
+}
+
+// Writes all of `data`; the peer may go away, which is not our failure.
+void WriteAll(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    done += n;
+  }
+}
+
+}  // namespace
+
+std::string ControlSocketPath(const std::string& mountpoint) {
+  // The volume-name hash: stable, and short enough for sun_path.
+  return absl::StrCat(SocketDir(), "/", VolumeDirName(mountpoint), ".sock");
+}
+
+absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
+    const std::string& path, Handler handler) {
+  std::string dir = path.substr(0, path.rfind('/'));
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return ErrnoToStatus(errno, "mkdir " + dir);
+  }
+  absl::StatusOr<sockaddr_un> addr = Address(path);
+  if (!addr.ok()) return addr.status();
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ErrnoToStatus(errno, "socket");
+  unlink(path.c_str());  // left by a daemon that died
+  mode_t old_mask = umask(0177);  // the socket is born 0600
+  int bound = bind(fd, reinterpret_cast<sockaddr*>(&*addr), sizeof(*addr));
+  umask(old_mask);
+  if (bound != 0 || listen(fd, 16) != 0) {
+    absl::Status status = ErrnoToStatus(errno, "bind " + path);
+    close(fd);
+    return status;
+  }
+  int stop = eventfd(0, EFD_CLOEXEC);
+  if (stop < 0) {
+    absl::Status status = ErrnoToStatus(errno, "eventfd");
+    close(fd);
+    return status;
+  }
+  std::unique_ptr<ControlServer> server(
+      new ControlServer(path, fd, stop, std::move(handler)));
+  server->thread_ = std::thread([s = server.get()] { s->Serve(); });
+  return server;
+}
+
+ControlServer::ControlServer(std::string path, int listen_fd, int stop_fd,
+                             Handler handler)
+    : path_(std::move(path)),
+      listen_fd_(listen_fd),
+      stop_fd_(stop_fd),
+      handler_(std::move(handler)) {}
+
+ControlServer::~ControlServer() {
+  uint64_t one = 1;
+  if (write(stop_fd_, &one, sizeof(one)) < 0) std::abort();
+  if (thread_.joinable()) thread_.join();
+  close(listen_fd_);
+  close(stop_fd_);
+  unlink(path_.c_str());
+}
+
+void ControlServer::Serve() {
+  while (true) {
+    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (fds[1].revents != 0) return;
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    Answer(fd);
+    close(fd);
+  }
+}
+
+void ControlServer::Answer(int fd) {
+  // One short line; a client that dawdles gets two seconds.
+  timeval timeout{2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  std::string request;
+  char buf[256];
+  while (request.find('\n') == std::string::npos && request.size() < 4096) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    request.append(buf, n);
+  }
+  request = request.substr(0, request.find('\n'));
+  WriteAll(fd, handler_(request));
+}
+
+absl::StatusOr<std::string> ControlRequest(const std::string& mountpoint,
+                                           const std::string& request) {
+  std::string path = ControlSocketPath(mountpoint);
+  absl::StatusOr<sockaddr_un> addr = Address(path);
+  if (!addr.ok()) return addr.status();
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ErrnoToStatus(errno, "socket");
+  if (connect(fd, reinterpret_cast<sockaddr*>(&*addr), sizeof(*addr)) != 0) {
+    absl::Status status = ErrnoToStatus(
+        errno, absl::StrCat("cannot reach the cachefs daemon of ", mountpoint,
+                            " at ", path));
+    close(fd);
+    return status;
+  }
+  timeval timeout{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  WriteAll(fd, request + "\n");
+  std::string reply;
+  char buf[4096];
+  while (true) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      absl::Status status = ErrnoToStatus(errno, "reading from " + path);
+      close(fd);
+      return status;
+    }
+    if (n == 0) break;
+    reply.append(buf, n);
+  }
+  close(fd);
+  return reply;
+}
+
+}  // namespace cachefs

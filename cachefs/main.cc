@@ -1,0 +1,357 @@
+// cachefs ORIGIN MOUNTPOINT -o cache=DIR[,option...]
+//
+// Mounts a persistent local cache over the directory ORIGIN (an SSHFS, NFS
+// or any other mount). Startup checks everything it can before mounting, so
+// bad input gets one line on stderr, a non-zero exit and no mount.
+
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "cachefs/cache_fs.h"
+#include "cachefs/control_reply.h"
+#include "cachefs/control_socket.h"
+#include "cachefs/fuse_ops.h"
+#include "cookie/cache.h"
+#include "netfs/mount_table.h"
+#include "netfs/posix_origin.h"
+
+namespace cachefs {
+namespace {
+
+constexpr char kVersion[] = "0.1.0";
+
+// Raw option values as fuse_opt_parse fills them (plain C types only).
+struct CliOptions {
+  char* origin = nullptr;
+  char* cache = nullptr;
+  char* volume = nullptr;
+  char* identity = nullptr;
+  double attr_timeout = 1.0;
+  double entry_timeout = 1.0;
+  unsigned readahead = 8;
+  unsigned origin_threads = 8;
+  unsigned buffers = 256;
+  unsigned dispatcher_threads = 4;
+  int no_buffered_fallback = 0;
+  int show_help = 0;
+  int show_version = 0;
+};
+
+#define CACHEFS_OPT(templ, field) \
+  { templ, offsetof(CliOptions, field), 1 }
+
+const fuse_opt kOptions[] = {
+    CACHEFS_OPT("cache=%s", cache),
+    CACHEFS_OPT("volume=%s", volume),
+    CACHEFS_OPT("identity=%s", identity),
+    CACHEFS_OPT("attr_timeout=%lf", attr_timeout),
+    CACHEFS_OPT("entry_timeout=%lf", entry_timeout),
+    CACHEFS_OPT("readahead=%u", readahead),
+    CACHEFS_OPT("origin_threads=%u", origin_threads),
+    CACHEFS_OPT("buffers=%u", buffers),
+    CACHEFS_OPT("dispatcher_threads=%u", dispatcher_threads),
+    CACHEFS_OPT("no_buffered_fallback", no_buffered_fallback),
+    CACHEFS_OPT("-h", show_help),
+    CACHEFS_OPT("--help", show_help),
+    CACHEFS_OPT("-V", show_version),
+    CACHEFS_OPT("--version", show_version),
+    FUSE_OPT_END,
+};
+
+int KeepMountpoint(void* data, const char* arg, int key, fuse_args*) {
+  auto* opts = static_cast<CliOptions*>(data);
+  if (key == FUSE_OPT_KEY_NONOPT && opts->origin == nullptr) {
+    opts->origin = strdup(arg);
+    return 0;  // consumed: the next non-option is the mount point
+  }
+  return 1;
+}
+
+void PrintUsage(const char* prog) {
+  std::printf(
+      "usage: %s ORIGIN MOUNTPOINT -o cache=DIR[,option...]\n"
+      "\n"
+      "Mounts a persistent local cache of the directory ORIGIN (an SSHFS,\n"
+      "NFS or any other mounted export) at MOUNTPOINT. File data read\n"
+      "through MOUNTPOINT is kept in DIR and served from there on later\n"
+      "reads and after remounts; the origin stays the source of truth.\n"
+      "\n"
+      "cachefs options:\n"
+      "    -o cache=DIR              cache directory (required; created if\n"
+      "                              missing; needs user xattrs)\n"
+      "    -o attr_timeout=SECONDS   kernel attribute cache timeout (1.0)\n"
+      "    -o entry_timeout=SECONDS  kernel name lookup cache timeout (1.0)\n"
+      "    -o readahead=GRANULES     256 KiB granules fetched ahead of a\n"
+      "                              sequential reader (8)\n"
+      "    -o origin_threads=N       origin reads in flight at once (8)\n"
+      "    -o buffers=N              256 KiB I/O buffers in memory (256)\n"
+      "    -o dispatcher_threads=N   cookie lookup/write-back threads (4)\n"
+      "    -o identity=MODE          put the origin inode number in the\n"
+      "                              coherency data: auto (when the origin's\n"
+      "                              are stable: not on FUSE/SSHFS), inode,\n"
+      "                              none (auto)\n"
+      "    -o volume=KEY             name of this origin in the cache\n"
+      "                              (default: type, source and path of the\n"
+      "                              export the origin lives on)\n"
+      "    -o no_buffered_fallback   refuse a cache directory whose\n"
+      "                              filesystem has no O_DIRECT, instead of\n"
+      "                              using buffered I/O with a warning\n"
+      "    -h, --help                this help\n"
+      "    -V, --version             the version\n"
+      "\n"
+      "Coherency is close-to-open: every open compares the origin file's\n"
+      "size, mtime and ctime with what was cached. `cachefs-ctl stats\n"
+      "MOUNTPOINT` shows what the cache did.\n"
+      "\n",
+      prog);
+  std::printf("FUSE options:\n");
+  fuse_cmdline_help();
+  fuse_lowlevel_help();
+}
+
+[[noreturn]] void Fail(const std::string& message) {
+  std::fprintf(stderr, "cachefs: %s\n", message.c_str());
+  std::exit(1);
+}
+
+std::string RealPath(const std::string& path, const std::string& what) {
+  char buf[PATH_MAX];
+  if (realpath(path.c_str(), buf) == nullptr) {
+    Fail(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
+  }
+  return buf;
+}
+
+// The real path of `path`, which need not exist yet: the longest existing
+// prefix is resolved and the rest appended. REQUIRES: absolute `path`.
+std::string ResolveMaybeMissing(const std::string& path) {
+  std::string prefix = path;
+  std::string rest;
+  while (true) {
+    char buf[PATH_MAX];
+    if (realpath(prefix.c_str(), buf) != nullptr) {
+      std::string out = buf;
+      if (!rest.empty()) out += (out == "/" ? "" : "/") + rest;
+      return out;
+    }
+    size_t slash = prefix.rfind('/');
+    if (slash == std::string::npos || prefix == "/") return path;
+    std::string last = prefix.substr(slash + 1);
+    if (last == "..") return path;  // no lexical guessing past a missing ..
+    if (!last.empty() && last != ".") rest = rest.empty() ? last : last + "/" + rest;
+    prefix = slash == 0 ? "/" : prefix.substr(0, slash);
+  }
+}
+
+bool Inside(const std::string& path, const std::string& dir) {
+  return path == dir || (path.size() > dir.size() &&
+                         path.compare(0, dir.size(), dir) == 0 &&
+                         (dir == "/" || path[dir.size()] == '/'));
+}
+
+// Everything the daemon needs, checked.
+struct Config {
+  std::string origin;
+  std::string mountpoint;
+  CacheOptions cache;
+  CacheFsOptions fs;
+  std::string volume_key;
+  double attr_timeout;
+  double entry_timeout;
+  std::string summary;  // options in force, for `status`
+};
+
+Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
+  if (cli.origin == nullptr) Fail("no origin directory given (see --help)");
+  if (cmd.mountpoint == nullptr) Fail("no mount point given (see --help)");
+  if (cli.cache == nullptr) {
+    Fail("no cache directory given: add -o cache=DIR (see --help)");
+  }
+  Config c;
+  c.origin = RealPath(cli.origin, "origin");
+  c.mountpoint = RealPath(cmd.mountpoint, "mount point");
+  std::string cache_dir = cli.cache;
+  if (cache_dir.empty()) Fail("-o cache= needs a directory");
+  if (cache_dir[0] != '/') cache_dir = RealPath(".", "cwd") + "/" + cache_dir;
+  c.cache.directory = cache_dir;
+  c.cache.dispatcher_threads = static_cast<int>(cli.dispatcher_threads);
+  c.cache.allow_buffered_io = !cli.no_buffered_fallback;
+  c.fs.readahead_granules = cli.readahead;
+  c.fs.origin_threads = static_cast<int>(std::max(1u, cli.origin_threads));
+  c.fs.buffers = std::max(16u, cli.buffers);
+  std::string identity = cli.identity ? cli.identity : "auto";
+  if (identity == "auto") {
+    c.fs.identity = IdentityMode::kAuto;
+  } else if (identity == "inode") {
+    c.fs.identity = IdentityMode::kInode;
+  } else if (identity == "none") {
+    c.fs.identity = IdentityMode::kNone;
+  } else {
+    Fail("-o identity= must be auto, inode or none, not \"" + identity + "\"");
+  }
+  if (cli.attr_timeout < 0 || cli.entry_timeout < 0) {
+    Fail("timeouts cannot be negative");
+  }
+  c.attr_timeout = cli.attr_timeout;
+  c.entry_timeout = cli.entry_timeout;
+  auto table = ReadMountTable();
+  if (!table.ok()) Fail(std::string(table.status().message()));
+  if (IsMountPoint(*table, c.mountpoint)) {
+    Fail("mount point " + c.mountpoint + " is busy: something is mounted there");
+  }
+  if (Inside(c.origin, c.mountpoint) || Inside(c.mountpoint, c.origin)) {
+    Fail("the origin and the mount point must not contain each other");
+  }
+  std::string cache_real = ResolveMaybeMissing(cache_dir);
+  if (Inside(cache_real, c.origin)) {
+    Fail("cache directory " + cache_real + " is inside the origin " + c.origin);
+  }
+  if (Inside(cache_real, c.mountpoint)) {
+    Fail("cache directory " + cache_real + " is inside the mount point " +
+         c.mountpoint);
+  }
+  c.volume_key = cli.volume ? cli.volume : OriginVolumeKey(*table, c.origin);
+  c.summary = absl::StrFormat(
+      "cache=%s,attr_timeout=%g,entry_timeout=%g,readahead=%u,"
+      "origin_threads=%u,buffers=%u,identity=%s",
+      cache_dir, c.attr_timeout, c.entry_timeout, cli.readahead,
+      c.fs.origin_threads, c.fs.buffers, identity);
+  return c;
+}
+
+// Opens the cache once before mounting so its errors reach the terminal
+// (the daemon opens it again after daemonizing, which ends all threads).
+bool ProbeCache(const Config& c) {
+  auto cache = Cache::Open(Env::Default(), c.cache);
+  if (!cache.ok()) {
+    std::fprintf(stderr, "cachefs: %s\n",
+                 std::string(cache.status().message()).c_str());
+    return false;
+  }
+  for (const std::string& warning : (*cache)->warnings()) {
+    std::fprintf(stderr, "cachefs: warning: %s\n", warning.c_str());
+  }
+  return true;
+}
+
+std::string EscapeOption(const std::string& value) {
+  std::string out;
+  for (char ch : value) {
+    if (ch == ',' || ch == '\\') out.push_back('\\');
+    out.push_back(ch);
+  }
+  return out;
+}
+
+int RunSession(fuse_session* se, const fuse_cmdline_opts& cmd) {
+  if (cmd.singlethread) return fuse_session_loop(se);
+  fuse_loop_config* loop = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
+  fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
+  fuse_loop_cfg_set_max_threads(loop, cmd.max_threads);
+  int ret = fuse_session_loop_mt(se, loop);
+  fuse_loop_cfg_destroy(loop);
+  return ret;
+}
+
+// After daemonizing: opens the cache for real and serves until unmounted.
+int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
+          const fuse_cmdline_opts& cmd) {
+  auto cache = Cache::Open(Env::Default(), c.cache);
+  if (!cache.ok()) {
+    std::fprintf(stderr, "cachefs: %s\n",
+                 std::string(cache.status().message()).c_str());
+    return 1;
+  }
+  auto origin = PosixOrigin::Open(c.origin);
+  auto volume = (*cache)->AcquireVolume(c.volume_key, "");
+  if (!origin.ok() || !volume.ok()) {
+    std::fprintf(stderr, "cachefs: %s\n",
+                 std::string((origin.ok() ? volume.status() : origin.status())
+                                 .message())
+                     .c_str());
+    return 1;
+  }
+  auto fs = CacheFs::Create(c.fs, origin->get(), cache->get(), *volume);
+  if (!fs.ok()) {
+    std::fprintf(stderr, "cachefs: %s\n",
+                 std::string(fs.status().message()).c_str());
+    return 1;
+  }
+  ctx->fs = fs->get();
+  MountFacts facts{c.origin, c.mountpoint, c.cache.directory, c.volume_key,
+                   c.summary, Env::Default()->MonotonicNanos()};
+  auto control = ControlServer::Start(
+      ControlSocketPath(c.mountpoint), [&](const std::string& request) {
+        return ControlReply(request, facts, **cache);
+      });
+  if (!control.ok()) {
+    std::fprintf(stderr, "cachefs: warning: no control socket: %s\n",
+                 std::string(control.status().message()).c_str());
+  }
+  int ret = RunSession(se, cmd);
+  control = absl::StatusOr<std::unique_ptr<ControlServer>>(nullptr);
+  fs->reset();  // every file is released by now: writes back all cookies
+  return ret == 0 ? 0 : 1;
+}
+
+int Main(int argc, char* argv[]) {
+  fuse_args args = FUSE_ARGS_INIT(argc, argv);
+  CliOptions cli;
+  if (fuse_opt_parse(&args, &cli, kOptions, KeepMountpoint) != 0) return 1;
+  if (cli.show_help) {
+    PrintUsage(argv[0]);
+    return 0;
+  }
+  if (cli.show_version) {
+    std::printf("cachefs %s (libfuse %s)\n", kVersion, fuse_pkgversion());
+    return 0;
+  }
+  fuse_cmdline_opts cmd = {};
+  if (fuse_parse_cmdline(&args, &cmd) != 0) return 1;
+  Config config = Validate(cli, cmd);
+
+  // Many open cache files: raise the descriptor limit as far as allowed.
+  rlimit files;
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
+  std::string fsopts = "-osubtype=cachefs,fsname=" + EscapeOption(config.origin);
+  fuse_opt_add_arg(&args, fsopts.c_str());
+  FuseContext ctx;
+  ctx.attr_timeout = config.attr_timeout;
+  ctx.entry_timeout = config.entry_timeout;
+  const fuse_lowlevel_ops& ops = CacheFsOperations();
+  fuse_session* se = fuse_session_new(&args, &ops, sizeof(ops), &ctx);
+  if (se == nullptr) return 1;  // libfuse said why (e.g. an unknown option)
+  ctx.session = se;
+  int ret = 1;
+  if (ProbeCache(config) && fuse_set_signal_handlers(se) == 0) {
+    if (fuse_session_mount(se, cmd.mountpoint) == 0) {
+      fuse_daemonize(cmd.foreground);
+      ret = Serve(se, &ctx, config, cmd);
+      fuse_session_unmount(se);
+    }
+    fuse_remove_signal_handlers(se);
+  }
+  fuse_session_destroy(se);
+  free(cmd.mountpoint);
+  fuse_opt_free_args(&args);
+  return ret;
+}
+
+}  // namespace
+}  // namespace cachefs
+
+int main(int argc, char* argv[]) { return cachefs::Main(argc, argv); }

@@ -1,0 +1,251 @@
+#include "cachefs/read_path.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/synchronization/blocking_counter.h"
+#include "absl/synchronization/notification.h"
+#include "io/io_engine.h"
+
+namespace cachefs {
+namespace {
+
+size_t RoundUpToIo(size_t n) {
+  return (n + kDirectIoAlignment - 1) & ~(kDirectIoAlignment - 1);
+}
+
+// Starts the cache write of one fetched granule; its buffer goes back to
+// the pool when the write completes.
+void StoreGranule(Cookie& cookie, Cookie::FillClaim claim, Buffer buffer,
+                  size_t length) {
+  size_t io_length = RoundUpToIo(length);
+  std::memset(buffer.data() + length, 0, io_length - length);
+  iovec iov{buffer.data(), io_length};
+  cookie.CompleteFill(std::move(claim), {&iov, 1},
+                      [buffer = std::move(buffer)](absl::StatusOr<size_t>) {});
+}
+
+}  // namespace
+
+ReadReply::~ReadReply() {
+  for (Granule& g : granules_) {
+    if (g.claim) {
+      StoreGranule(*cookie_, std::move(g.claim), std::move(g.buffer), g.length);
+    }
+  }
+}
+
+size_t ReadReply::size() const {
+  size_t n = 0;
+  for (const iovec& v : iov_) n += v.iov_len;
+  return n;
+}
+
+ReadPath::ReadPath(Options options, BufferPool* buffers,
+                   Dispatcher* origin_pool, CacheStats* stats)
+    : options_(options),
+      buffers_(buffers),
+      origin_pool_(origin_pool),
+      stats_(stats) {}
+
+uint64_t ReadPath::GranuleLength(uint64_t index, uint64_t file_size) const {
+  uint64_t start = index << options_.granule_shift;
+  return std::min(uint64_t{1} << options_.granule_shift, file_size - start);
+}
+
+absl::StatusOr<std::unique_ptr<ReadReply>> ReadPath::Read(
+    const std::shared_ptr<ReadStream>& stream, uint64_t off, size_t size) {
+  auto reply = std::make_unique<ReadReply>();
+  reply->cookie_ = stream->cookie;
+  if (off >= stream->size || size == 0) return reply;
+  const uint32_t shift = options_.granule_shift;
+  const uint64_t end = std::min<uint64_t>(off + size, stream->size);
+  for (uint64_t g = off >> shift; g <= (end - 1) >> shift; ++g) {
+    ReadReply::Granule granule;
+    granule.index = g;
+    granule.buffer = buffers_->Acquire();
+    granule.length = GranuleLength(g, stream->size);
+    reply->granules_.push_back(std::move(granule));
+  }
+  absl::Status status = FillGranules(*stream, *reply);
+  if (!status.ok()) {
+    for (ReadReply::Granule& g : reply->granules_) {
+      stream->cookie->AbortFill(std::move(g.claim));
+    }
+    return status;
+  }
+  // The reply covers [off, end), ending early if the origin file turned out
+  // shorter than it was at open.
+  for (const ReadReply::Granule& g : reply->granules_) {
+    uint64_t base = g.index << shift;
+    uint64_t from = std::max(off, base) - base;
+    uint64_t to = std::min<uint64_t>(end - base, g.length);
+    if (to > from) reply->iov_.push_back({g.buffer.data() + from, to - from});
+    if (g.length < GranuleLength(g.index, stream->size)) break;
+  }
+  ReadAhead(stream, off, end - off);
+  return reply;
+}
+
+absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply) {
+  const uint32_t shift = options_.granule_shift;
+  uint64_t first = reply.granules_.front().index;
+  uint64_t count = reply.granules_.size();
+  Cookie::ReadPlan plan =
+      stream.cookie->PrepareRead(first << shift, count << shift);
+  for (const ReadSegment& s : plan.segments) {
+    if (s.source != ReadSegment::Source::kCache) continue;
+    for (uint64_t g = s.pos >> shift; g <= (s.pos + s.len - 1) >> shift; ++g) {
+      reply.granules_[g - first].from_cache = true;
+    }
+  }
+  // Cache reads, one per run of present granules, all in flight at once.
+  std::vector<std::pair<size_t, size_t>> runs;  // [begin, end) in granules_
+  for (size_t i = 0; i < count; ++i) {
+    if (!reply.granules_[i].from_cache) continue;
+    if (!runs.empty() && runs.back().second == i) {
+      runs.back().second = i + 1;
+    } else {
+      runs.push_back({i, i + 1});
+    }
+  }
+  std::vector<bool> run_ok(runs.size(), false);
+  absl::BlockingCounter cache_reads(static_cast<int>(runs.size()));
+  std::vector<iovec> iovs(count);
+  for (size_t r = 0; r < runs.size(); ++r) {
+    size_t needed = 0;
+    for (size_t i = runs[r].first; i < runs[r].second; ++i) {
+      ReadReply::Granule& g = reply.granules_[i];
+      iovs[i] = {g.buffer.data(), RoundUpToIo(g.length)};
+      needed += g.length;
+    }
+    uint64_t pos = reply.granules_[runs[r].first].index << shift;
+    stream.cookie->ReadFromCache(
+        plan.object, pos,
+        {&iovs[runs[r].first], runs[r].second - runs[r].first},
+        [&, r, needed, pos](absl::StatusOr<size_t> result) {
+          run_ok[r] = result.ok() && *result >= needed;
+          if (result.ok() && !run_ok[r]) {
+            stream.cookie->WithdrawObject(
+                absl::DataLossError("cache file shorter than its map at " +
+                                    std::to_string(pos)),
+                plan.object.get());
+          }
+          cache_reads.DecrementCount();
+        });
+  }
+  // Meanwhile, the missing granules from the origin.
+  std::vector<ReadReply::Granule*> missing;
+  for (ReadReply::Granule& g : reply.granules_) {
+    if (g.from_cache) continue;
+    g.claim = stream.cookie->ClaimFill(g.index, 1);
+    missing.push_back(&g);
+  }
+  absl::Status status = FetchFromOrigin(stream, missing);
+  cache_reads.Wait();
+  if (!status.ok()) return status;
+  // A cache fault is never the reader's problem: fetch those granules too.
+  std::vector<ReadReply::Granule*> retry;
+  for (size_t r = 0; r < runs.size(); ++r) {
+    if (run_ok[r]) continue;
+    for (size_t i = runs[r].first; i < runs[r].second; ++i) {
+      reply.granules_[i].from_cache = false;
+      retry.push_back(&reply.granules_[i]);
+    }
+  }
+  if (!retry.empty()) status = FetchFromOrigin(stream, retry);
+  if (status.ok() && retry.empty() && missing.empty()) {
+    Bump(stats_->reads_fully_cached);
+  }
+  return status;
+}
+
+absl::Status ReadPath::FetchFromOrigin(
+    ReadStream& stream, std::vector<ReadReply::Granule*> granules) {
+  if (granules.empty()) return absl::OkStatus();
+  absl::StatusOr<std::shared_ptr<OriginFile>> file = stream.origin();
+  if (!file.ok()) return file.status();
+  const uint32_t shift = options_.granule_shift;
+  std::vector<absl::Status> results(granules.size());
+  absl::BlockingCounter fetched(static_cast<int>(granules.size()));
+  for (size_t i = 0; i < granules.size(); ++i) {
+    auto fetch = [&, i] {
+      ReadReply::Granule& g = *granules[i];
+      absl::StatusOr<size_t> n =
+          (*file)->PRead(g.buffer.data(), g.length, g.index << shift);
+      if (n.ok()) {
+        Bump(stats_->bytes_read_from_origin, *n);
+        if (*n < g.length) {  // the file shrank: cache none of it
+          g.length = *n;
+          stream.cookie->AbortFill(std::move(g.claim));
+        }
+      }
+      results[i] = n.status();
+      fetched.DecrementCount();
+    };
+    // The last one runs here: this thread would only wait anyway.
+    if (i + 1 < granules.size()) {
+      origin_pool_->Dispatch(std::move(fetch));
+    } else {
+      fetch();
+    }
+  }
+  fetched.Wait();
+  for (const absl::Status& s : results) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+void ReadPath::ReadAhead(const std::shared_ptr<ReadStream>& stream,
+                         uint64_t off, size_t size) {
+  const uint32_t shift = options_.granule_shift;
+  const uint64_t end = off + size;
+  uint64_t first, last;
+  {
+    absl::MutexLock lock(&stream->mu);
+    bool sequential = off == stream->next_offset;
+    stream->next_offset = end;
+    if (!sequential || options_.readahead_granules == 0) {
+      stream->readahead_end = 0;
+      return;
+    }
+    uint64_t granules = (stream->size + (uint64_t{1} << shift) - 1) >> shift;
+    first = std::max((end + (uint64_t{1} << shift) - 1) >> shift,
+                     stream->readahead_end);
+    last = std::min(granules, ((end - 1) >> shift) + 1 +
+                                  options_.readahead_granules);
+    if (first >= last) return;
+    stream->readahead_end = last;
+  }
+  // The jobs hold the origin file itself: they may outlive the handle.
+  std::shared_ptr<OriginFile> file;
+  for (uint64_t g = first; g < last; ++g) {
+    Cookie::FillClaim claim = stream->cookie->ClaimFill(g, 1);
+    if (!claim) continue;  // present, in flight, or no cache object
+    Buffer buffer = buffers_->TryAcquire();
+    if (file == nullptr) {
+      absl::StatusOr<std::shared_ptr<OriginFile>> opened = stream->origin();
+      if (opened.ok()) file = *std::move(opened);
+    }
+    if (!buffer || file == nullptr) {  // the reader will fetch it itself
+      stream->cookie->AbortFill(std::move(claim));
+      return;
+    }
+    origin_pool_->Enqueue([this, stream, file, g, claim = std::move(claim),
+                           buffer = std::move(buffer)]() mutable {
+      size_t length = GranuleLength(g, stream->size);
+      absl::StatusOr<size_t> n =
+          file->PRead(buffer.data(), length, g << options_.granule_shift);
+      if (!n.ok() || *n < length) {
+        stream->cookie->AbortFill(std::move(claim));
+        return;
+      }
+      Bump(stats_->bytes_read_from_origin, *n);
+      StoreGranule(*stream->cookie, std::move(claim), std::move(buffer), *n);
+    });
+  }
+}
+
+}  // namespace cachefs

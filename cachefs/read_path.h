@@ -1,0 +1,106 @@
+// The read path: shapes a kernel read to whole 256 KiB granules, serves
+// present granules from the cache (ReadToIter), fetches missing ones from
+// the origin (several in flight), replies as soon as the data is in memory,
+// and stores the origin's granules in the cache in the background.
+//
+// How it works, for one read of bytes [off, off + size):
+//   1. The granules it touches get one pool buffer each. PrepareRead waits
+//      for any of them being stored right now (the PG_fscache wait).
+//   2. Missing granules are claimed (ClaimFill) so concurrent readers wait
+//      for this fetch instead of repeating it, then read from the origin in
+//      parallel on the origin pool; present ones are read from the cache.
+//   3. A cache read that fails withdraws the object (invariant 3) and the
+//      granules are fetched from the origin instead.
+//   4. The caller replies from the buffers, then ReadReply's destructor
+//      hands the fetched granules to CompleteFill; their buffers return to
+//      the pool when the cache write completes.
+// A read that continues the previous one on the same handle also claims and
+// fetches the next granules ahead of the reader (sequential read-ahead).
+//
+// Thread safety: Read may be called concurrently.
+
+#ifndef CACHEFS_CACHEFS_READ_PATH_H_
+#define CACHEFS_CACHEFS_READ_PATH_H_
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "cookie/cookie.h"
+#include "cookie/dispatcher.h"
+#include "cookie/stats.h"
+#include "io/buffer_pool.h"
+#include "netfs/origin.h"
+
+namespace cachefs {
+
+// Per-open-handle state the read path keeps.
+struct ReadStream {
+  std::shared_ptr<Cookie> cookie;
+  uint64_t size = 0;  // the file size at open
+  // Opens the origin file on first use; shared by the handle's reads.
+  std::function<absl::StatusOr<std::shared_ptr<OriginFile>>()> origin;
+
+  absl::Mutex mu;
+  uint64_t next_offset ABSL_GUARDED_BY(mu) = 0;   // where a sequential read goes on
+  uint64_t readahead_end ABSL_GUARDED_BY(mu) = 0;  // granules claimed ahead, up to
+};
+
+// The data of one read, in pool buffers. Destroying it starts the cache
+// writes of the granules fetched from the origin.
+class ReadReply {
+ public:
+  ~ReadReply();
+  const std::vector<iovec>& iov() const { return iov_; }
+  size_t size() const;
+
+ private:
+  friend class ReadPath;
+  struct Granule {
+    uint64_t index = 0;
+    Buffer buffer;
+    size_t length = 0;  // bytes of file data in the buffer
+    bool from_cache = false;
+    Cookie::FillClaim claim;  // set while this read owns the fetch
+  };
+  std::shared_ptr<Cookie> cookie_;
+  std::vector<Granule> granules_;
+  std::vector<iovec> iov_;
+};
+
+class ReadPath {
+ public:
+  struct Options {
+    uint32_t granule_shift = 18;
+    uint32_t readahead_granules = 8;
+  };
+  // Borrows everything; all must outlive the ReadPath.
+  ReadPath(Options options, BufferPool* buffers, Dispatcher* origin_pool,
+           CacheStats* stats);
+
+  absl::StatusOr<std::unique_ptr<ReadReply>> Read(
+      const std::shared_ptr<ReadStream>& stream, uint64_t off, size_t size);
+
+ private:
+  absl::Status FillGranules(ReadStream& stream, ReadReply& reply);
+  absl::Status FetchFromOrigin(ReadStream& stream,
+                               std::vector<ReadReply::Granule*> granules);
+  void ReadAhead(const std::shared_ptr<ReadStream>& stream, uint64_t off,
+                 size_t size);
+  uint64_t GranuleLength(uint64_t index, uint64_t file_size) const;
+
+  const Options options_;
+  BufferPool* const buffers_;
+  Dispatcher* const origin_pool_;
+  CacheStats* const stats_;
+};
+
+}  // namespace cachefs
+
+#endif  // CACHEFS_CACHEFS_READ_PATH_H_

@@ -1,0 +1,2 @@
+add_executable(cachefs-ctl ${CMAKE_CURRENT_LIST_DIR}/cachefs_ctl.cc)
+target_link_libraries(cachefs-ctl PRIVATE cachefs_core)
