@@ -66,6 +66,9 @@ absl::StatusOr<std::unique_ptr<ReadReply>> ReadPath::Read(
     granule.index = g;
     granule.buffer = buffers_->Acquire();
     granule.length = GranuleLength(g, stream->size);
+    uint64_t base = g << shift;
+    granule.want_from = std::max(off, base) - base;
+    granule.want_to = std::min<uint64_t>(end - base, granule.length);
     reply->granules_.push_back(std::move(granule));
   }
   absl::Status status = FillGranules(*stream, *reply);
@@ -114,13 +117,18 @@ absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply) {
   absl::BlockingCounter cache_reads(static_cast<int>(runs.size()));
   std::vector<iovec> iovs(count);
   for (size_t r = 0; r < runs.size(); ++r) {
+    // Granules inside a run are wanted whole, so the pieces are contiguous.
     size_t needed = 0;
     for (size_t i = runs[r].first; i < runs[r].second; ++i) {
       ReadReply::Granule& g = reply.granules_[i];
-      iovs[i] = {g.buffer.data(), RoundUpToIo(g.length)};
-      needed += g.length;
+      size_t from = g.want_from & ~(kDirectIoAlignment - 1);
+      size_t to = RoundUpToIo(g.want_to);
+      iovs[i] = {g.buffer.data() + from, to - from};
+      needed += g.want_to - from;
     }
-    uint64_t pos = reply.granules_[runs[r].first].index << shift;
+    const ReadReply::Granule& head = reply.granules_[runs[r].first];
+    uint64_t pos = (head.index << shift) +
+                   (head.want_from & ~(kDirectIoAlignment - 1));
     stream.cookie->ReadFromCache(
         plan.object, pos,
         {&iovs[runs[r].first], runs[r].second - runs[r].first},

@@ -66,6 +66,11 @@ class ReadReply {
     uint64_t index = 0;
     Buffer buffer;
     size_t length = 0;  // bytes of file data in the buffer
+    // The part the reply needs, as offsets in the granule: a cache hit
+    // reads only that (rounded to the I/O alignment), a miss the whole
+    // granule.
+    size_t want_from = 0;
+    size_t want_to = 0;
     bool from_cache = false;
     Cookie::FillClaim claim;  // set while this read owns the fetch
   };
