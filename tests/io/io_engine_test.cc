@@ -301,6 +301,54 @@ TEST_P(IoEngineTest, ErrorsFromTheKernelKeepTheirErrno) {
   EXPECT_EQ(StatusToErrno(n.status()), EBADF) << n.status();
 }
 
+TEST_P(IoEngineTest, EmptyTransferCompletesWithZeroBytes) {
+  AlignedBuffer buf(4 * kKiB);
+  iovec v = buf.iov(0, 0);
+  absl::StatusOr<size_t> n = engine_->ReadToIterSync(file_, 0, {&v, 1});
+  ASSERT_OK(n);
+  EXPECT_EQ(*n, 0u);
+  n = engine_->WriteIterToCacheSync(file_, 0, {&v, 1});
+  ASSERT_OK(n);
+  EXPECT_EQ(*n, 0u);
+}
+
+TEST_P(IoEngineTest, CallbacksMayIssueIoButNeverWaitForASlot) {
+  engine_ = MakeEngine(1);
+  WritePattern(8, 0, 64 * kKiB);
+  AlignedBuffer a(16 * kKiB), b(16 * kKiB), c(16 * kKiB);
+  absl::Mutex mu;
+  absl::Status second, third;
+  int done = 0;
+  iovec va = a.iov(0, 16 * kKiB);
+  engine_->ReadToIter(file_, 0, {&va, 1}, [&](absl::StatusOr<size_t> r) {
+    EXPECT_OK(r);
+    // The finished transfer's slot is free again: this one gets it...
+    iovec vb = b.iov(0, 16 * kKiB);
+    engine_->ReadToIter(file_, 16 * kKiB, {&vb, 1},
+                        [&](absl::StatusOr<size_t> r2) {
+                          absl::MutexLock lock(&mu);
+                          second = r2.status();
+                          ++done;
+                        });
+    // ...and with the only slot taken, this one fails instead of waiting
+    // for a slot that only this thread could free.
+    iovec vc = c.iov(0, 16 * kKiB);
+    engine_->ReadToIter(file_, 32 * kKiB, {&vc, 1},
+                        [&](absl::StatusOr<size_t> r3) {
+                          absl::MutexLock lock(&mu);
+                          third = r3.status();
+                          ++done;
+                        });
+  });
+  absl::MutexLock lock(&mu);
+  ASSERT_TRUE(mu.AwaitWithTimeout(
+      absl::Condition(+[](int* d) { return *d == 2; }, &done),
+      absl::Seconds(60)));
+  EXPECT_OK(second);
+  EXPECT_EQ(StatusToErrno(third), EAGAIN) << third;
+  EXPECT_EQ(FirstMismatch(b.data(), 16 * kKiB, 8, 16 * kKiB), -1);
+}
+
 TEST_P(IoEngineTest, DestructorWaitsForTransfersInFlight) {
   constexpr int kTransfers = 48;
   constexpr size_t kLen = 256 * kKiB;
