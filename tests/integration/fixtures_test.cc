@@ -1,0 +1,348 @@
+// Tests of the integration fixtures themselves: a real sshd and sshfs end to
+// end, the same through the latency proxy, FuseDaemon with sshfs as the FUSE
+// program, RunProgram's timeout, and that nothing (mount, process) is left
+// once the fixtures are gone.
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "tests/integration/fixtures/environment.h"
+#include "tests/integration/fixtures/fuse_daemon.h"
+#include "tests/integration/fixtures/latency_proxy.h"
+#include "tests/integration/fixtures/mounts.h"
+#include "tests/integration/fixtures/process.h"
+#include "tests/integration/fixtures/ssh_server.h"
+#include "tests/integration/fixtures/sshfs_mount.h"
+#include "tests/test_util.h"
+
+namespace cachefs::testing {
+namespace {
+
+constexpr size_t kBigFile = 3 << 20;
+
+// Bytes that differ from one position and seed to the next.
+std::string Pattern(size_t size, uint64_t seed) {
+  std::string s(size, '\0');
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (size_t i = 0; i < size; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    s[i] = static_cast<char>(x);
+  }
+  return s;
+}
+
+void WriteFile(const std::string& path, const std::string& data) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+  out.close();
+  ASSERT_TRUE(out.good()) << "writing " << path;
+}
+
+// Reads in 1 MiB calls: with attr_timeout=0 each read() on sshfs costs a
+// GETATTR round trip (FUSE's auto_inval_data), so small reads are slow.
+std::string ReadFile(const std::string& path) {
+  std::string data;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return data;
+  std::string buf(1 << 20, '\0');
+  ssize_t n;
+  while ((n = read(fd, buf.data(), buf.size())) > 0) {
+    data.append(buf.data(), static_cast<size_t>(n));
+  }
+  close(fd);
+  return data;
+}
+
+// Whether the bytes match, without printing megabytes when they do not.
+::testing::AssertionResult SameBytes(const std::string& got,
+                                     const std::string& want) {
+  if (got.size() != want.size()) {
+    return ::testing::AssertionFailure()
+           << "size " << got.size() << ", want " << want.size();
+  }
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (got[i] != want[i]) {
+      return ::testing::AssertionFailure() << "first difference at " << i;
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+bool StillMountedUnder(const std::string& dir) {
+  std::string root = CanonicalPath(dir);
+  for (const MountEntry& e : ReadMountInfo()) {
+    if (absl::StartsWith(e.mount_point, root)) return true;
+  }
+  return false;
+}
+
+// A served directory, an sshd and (after MountIt) an sshfs mount of the
+// directory. Members are destroyed in reverse: mount, server, directories.
+class SshfsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    CACHEFS_REQUIRE(SshfsPrerequisites());
+    absl::StatusOr<std::unique_ptr<SshServer>> server = SshServer::Start();
+    ASSERT_OK(server);
+    server_ = *std::move(server);
+  }
+
+  void MountIt(int port = 0) {
+    SshfsOptions options;
+    options.port = port;
+    absl::StatusOr<std::unique_ptr<SshfsMount>> mount =
+        SshfsMount::Mount(*server_, served_.path(), mnt(), options);
+    ASSERT_OK(mount);
+    mount_ = *std::move(mount);
+  }
+
+  std::string served(const std::string& name) const {
+    return absl::StrCat(served_.path(), "/", name);
+  }
+  std::string mnt() const { return absl::StrCat(scratch_.path(), "/mnt"); }
+  std::string mounted(const std::string& name) const {
+    return absl::StrCat(mnt(), "/", name);
+  }
+
+  TempDir scratch_;
+  TempDir served_;
+  std::unique_ptr<SshServer> server_;
+  std::unique_ptr<SshfsMount> mount_;
+};
+
+TEST_F(SshfsTest, ReadsWhatTheServerHas) {
+  WriteFile(served("small"), Pattern(4096 + 17, 1));
+  WriteFile(served("big"), Pattern(kBigFile, 2));
+  MountIt();
+  ASSERT_NO_FATAL_FAILURE();
+  std::optional<MountEntry> e = FindMount(mnt());
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->fstype, kSshfsFstype);
+
+  EXPECT_TRUE(SameBytes(ReadFile(mounted("small")), Pattern(4096 + 17, 1)));
+  EXPECT_TRUE(SameBytes(ReadFile(mounted("big")), Pattern(kBigFile, 2)));
+}
+
+TEST_F(SshfsTest, WritesReachTheServer) {
+  MountIt();
+  ASSERT_NO_FATAL_FAILURE();
+  WriteFile(mounted("written"), Pattern(100000, 3));
+  EXPECT_TRUE(SameBytes(ReadFile(served("written")), Pattern(100000, 3)));
+}
+
+// No attribute, entry or directory caching: what changes on the server
+// shows at once, as cachefs's coherency checks need.
+TEST_F(SshfsTest, CachesNothing) {
+  WriteFile(served("f"), "one");
+  MountIt();
+  ASSERT_NO_FATAL_FAILURE();
+  struct stat st;
+  ASSERT_EQ(stat(mounted("f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 3);
+  ASSERT_NE(stat(mounted("later").c_str(), &st), 0);
+  ASSERT_TRUE(std::filesystem::is_empty(mnt()) == false);
+
+  WriteFile(served("f"), "three");
+  WriteFile(served("later"), "x");
+  ASSERT_EQ(stat(mounted("f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 5);
+  EXPECT_EQ(stat(mounted("later").c_str(), &st), 0);
+  size_t entries = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(mnt())) {
+    (void)entry;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 2u);
+  EXPECT_EQ(ReadFile(mounted("f")), "three");
+}
+
+TEST_F(SshfsTest, ThroughLatencyProxy) {
+  CACHEFS_REQUIRE(BuiltProgramPrerequisite("cachefs-latency-proxy"));
+  absl::StatusOr<std::unique_ptr<LatencyProxy>> proxy =
+      LatencyProxy::Start(server_->port(), absl::Milliseconds(5));
+  ASSERT_OK(proxy);
+  WriteFile(served("big"), Pattern(kBigFile, 4));
+  MountIt((*proxy)->port());
+  ASSERT_NO_FATAL_FAILURE();
+
+  // A stat is one SFTP round trip: at least 5 ms each way. The second stat
+  // of the same name shows nothing is cached.
+  WriteFile(served("new"), "n");
+  for (int i = 0; i < 3; ++i) {
+    struct stat st;
+    absl::Time start = absl::Now();
+    ASSERT_EQ(stat(mounted("new").c_str(), &st), 0);
+    absl::Duration took = absl::Now() - start;
+    EXPECT_GE(took, absl::Milliseconds(10)) << "stat " << i;
+    EXPECT_LT(took, absl::Seconds(1)) << "stat " << i;
+  }
+  EXPECT_TRUE(SameBytes(ReadFile(mounted("big")), Pattern(kBigFile, 4)));
+  mount_.reset();  // before the proxy it goes through
+}
+
+TEST_F(SshfsTest, UnmountReportsSshfsExit) {
+  MountIt();
+  ASSERT_NO_FATAL_FAILURE();
+  pid_t pid = mount_->pid();
+  EXPECT_OK(mount_->Unmount());
+  EXPECT_FALSE(FindMount(mnt()).has_value());
+  EXPECT_FALSE(LiveProcess(pid).has_value());
+}
+
+// sshfs is a FUSE program like cachefs, so it exercises FuseDaemon.
+TEST_F(SshfsTest, FuseDaemonRunsSshfs) {
+  WriteFile(served("f"), Pattern(5000, 5));
+  ASSERT_EQ(mkdir(mnt().c_str(), 0755), 0);
+  absl::StatusOr<std::unique_ptr<FuseDaemon>> daemon = FuseDaemon::Start(
+      SshfsArgv(*server_, served_.path(), mnt()), mnt(), kSshfsFstype);
+  ASSERT_OK(daemon);
+  FuseDaemon& d = **daemon;
+  EXPECT_TRUE(d.IsMounted());
+  EXPECT_TRUE(SameBytes(ReadFile(mounted("f")), Pattern(5000, 5)));
+
+  absl::StatusOr<int> code = d.Unmount();
+  ASSERT_OK(code);
+  EXPECT_EQ(*code, 0) << d.ReadStderr();
+  EXPECT_FALSE(d.IsMounted());
+  EXPECT_FALSE(LiveProcess(d.pid()).has_value());
+}
+
+TEST_F(SshfsTest, FuseDaemonKill9LeavesNoMount) {
+  ASSERT_EQ(mkdir(mnt().c_str(), 0755), 0);
+  absl::StatusOr<std::unique_ptr<FuseDaemon>> daemon = FuseDaemon::Start(
+      SshfsArgv(*server_, served_.path(), mnt()), mnt(), kSshfsFstype);
+  ASSERT_OK(daemon);
+  std::vector<ProcessId> procs = Descendants((*daemon)->pid());
+  procs.push_back(*LiveProcess((*daemon)->pid()));
+  EXPECT_OK((*daemon)->Kill9());
+  EXPECT_FALSE((*daemon)->IsMounted());
+  EXPECT_FALSE(LiveProcess((*daemon)->pid()).has_value());
+  daemon->reset();
+  for (const ProcessId& p : procs) EXPECT_TRUE(ProcessGone(p)) << p.pid;
+}
+
+TEST_F(SshfsTest, FuseDaemonReportsEarlyExit) {
+  ASSERT_EQ(mkdir(mnt().c_str(), 0755), 0);
+  SshfsOptions options;
+  options.port = 1;  // nothing listens there: ssh fails, sshfs exits
+  absl::StatusOr<std::unique_ptr<FuseDaemon>> daemon = FuseDaemon::Start(
+      SshfsArgv(*server_, served_.path(), mnt(), options), mnt(), kSshfsFstype);
+  ASSERT_FALSE(daemon.ok());
+  EXPECT_TRUE(absl::StrContains(daemon.status().message(), "exited with"))
+      << daemon.status();
+  EXPECT_TRUE(absl::StrContains(daemon.status().message(), "refused"))
+      << daemon.status();
+  EXPECT_FALSE(FindMount(mnt()).has_value());
+}
+
+// The fixtures leave nothing behind, even with a file held open in the
+// mount (as a failing test might), which makes a plain unmount fail.
+TEST_F(SshfsTest, NothingLeftBehind) {
+  CACHEFS_REQUIRE(BuiltProgramPrerequisite("cachefs-latency-proxy"));
+  WriteFile(served("f"), "data");
+  auto proxy = LatencyProxy::Start(server_->port(), absl::Milliseconds(1));
+  ASSERT_OK(proxy);
+  MountIt((*proxy)->port());
+  ASSERT_NO_FATAL_FAILURE();
+  std::vector<ProcessId> procs = Descendants(getpid());
+  std::string names;
+  for (const ProcessId& p : procs) {
+    names += ReadFileOrEmpty(absl::StrCat("/proc/", p.pid, "/comm"));
+  }
+  // sshd and its session, the proxy, sshfs and its ssh.
+  EXPECT_GE(procs.size(), 5u) << names;
+  std::ifstream held(mounted("f"));
+  ASSERT_TRUE(held.good());
+
+  mount_.reset();
+  proxy->reset();
+  server_.reset();
+  EXPECT_FALSE(StillMountedUnder(scratch_.path()));
+  EXPECT_FALSE(std::filesystem::exists(mnt()));
+  for (const ProcessId& p : procs) EXPECT_TRUE(ProcessGone(p)) << p.pid;
+  EXPECT_TRUE(Descendants(getpid()).empty());
+}
+
+TEST(LatencyProxyTest, RefusesNonLoopbackAndHelps) {
+  CACHEFS_REQUIRE(BuiltProgramPrerequisite("cachefs-latency-proxy"));
+  std::string proxy = BinPath("cachefs-latency-proxy");
+  absl::StatusOr<ProgramResult> r = RunProgram(
+      {proxy, "--listen", "127.0.0.1:0", "--connect", "192.0.2.1:22"},
+      absl::Seconds(10));
+  ASSERT_OK(r);
+  EXPECT_EQ(r->exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(r->stderr_text, "not a loopback address"))
+      << r->stderr_text;
+
+  r = RunProgram({proxy, "--help"}, absl::Seconds(10));
+  ASSERT_OK(r);
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(r->stdout_text, "--delay-ms"))
+      << r->stdout_text;
+}
+
+TEST(RunProgramTest, CollectsOutputAndExitCode) {
+  absl::StatusOr<ProgramResult> r = RunProgram(
+      {"sh", "-c", "echo out; echo err >&2; exit 3"}, absl::Seconds(10));
+  ASSERT_OK(r);
+  EXPECT_EQ(r->exit_code, 3);
+  EXPECT_FALSE(r->timed_out);
+  EXPECT_EQ(r->stdout_text, "out\n");
+  EXPECT_EQ(r->stderr_text, "err\n");
+}
+
+TEST(RunProgramTest, TimeoutKillsTheProgramAndItsChildren) {
+  absl::Time start = absl::Now();
+  absl::StatusOr<ProgramResult> r = RunProgram(
+      {"sh", "-c", "sleep 100 & sleep 100"}, absl::Milliseconds(300));
+  ASSERT_OK(r);
+  EXPECT_TRUE(r->timed_out);
+  EXPECT_EQ(r->exit_code, 128 + SIGKILL);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_TRUE(Descendants(getpid()).empty());
+
+  r = RunProgram({"sleep", "100"}, absl::Milliseconds(200));
+  ASSERT_OK(r);
+  EXPECT_TRUE(r->timed_out);
+  EXPECT_TRUE(Descendants(getpid()).empty());
+}
+
+TEST(RunProgramTest, MissingProgramIsAnError) {
+  absl::StatusOr<ProgramResult> r =
+      RunProgram({"/no/such/program"}, absl::Seconds(10));
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "No such file"))
+      << r.status();
+}
+
+TEST(EnvironmentTest, InCiFollowsTheCiVariable) {
+  const char* old = std::getenv("CI");
+  std::string saved = old != nullptr ? old : "";
+  setenv("CI", "true", 1);
+  EXPECT_TRUE(InCi());
+  setenv("CI", "false", 1);
+  EXPECT_FALSE(InCi());
+  if (old != nullptr) {
+    setenv("CI", saved.c_str(), 1);
+  } else {
+    unsetenv("CI");
+  }
+}
+
+}  // namespace
+}  // namespace cachefs::testing
