@@ -82,7 +82,7 @@ void Cookie::Invalidate(std::string aux, uint64_t object_size) {
       absl::FailedPreconditionError("the cache is withdrawn");
   if (!cache->withdrawn()) {
     fresh = volume_->CreateObject(key_, aux, object_size);
-    if (!fresh.ok()) Bump(cache->stats().cache_io_errors);
+    if (!fresh.ok()) CountCacheFault(cache->stats(), fresh.status());
   }
   std::shared_ptr<BackingObject> old;
   {
@@ -214,8 +214,9 @@ void Cookie::FinishWrite(const std::shared_ptr<BackingObject>& object,
     return;
   }
   // ENOSPC must not poison the cache: the granule just stays uncached.
-  if (StatusToErrno(result.status()) == ENOSPC) {
-    Bump(stats.nospace);
+  int err = StatusToErrno(result.status());
+  if (err == ENOSPC || err == EDQUOT) {
+    CountCacheFault(stats, result.status());
     return;
   }
   WithdrawObject(result.status(), object.get());

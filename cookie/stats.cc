@@ -1,5 +1,9 @@
 #include "cookie/stats.h"
 
+#include <cerrno>
+
+#include "io/errno_status.h"
+
 namespace cachefs {
 
 std::vector<std::pair<std::string, uint64_t>> CacheStats::Snapshot() const {
@@ -29,6 +33,11 @@ std::vector<std::pair<std::string, uint64_t>> CacheStats::Snapshot() const {
       {"cache_io_errors", get(cache_io_errors)},
       {"nospace", get(nospace)},
   };
+}
+
+void CountCacheFault(CacheStats& stats, const absl::Status& status) {
+  int err = StatusToErrno(status);
+  Bump(err == ENOSPC || err == EDQUOT ? stats.nospace : stats.cache_io_errors);
 }
 
 }  // namespace cachefs

@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
+
 namespace cachefs {
 
 struct CacheStats {
@@ -56,6 +58,10 @@ struct CacheStats {
 inline void Bump(CacheStats::Counter& counter, uint64_t n = 1) {
   counter.fetch_add(n, std::memory_order_relaxed);
 }
+
+// Counts a failed cache operation: ENOSPC (and EDQUOT) as `nospace`, which
+// never poisons the cache, anything else as `cache_io_errors`.
+void CountCacheFault(CacheStats& stats, const absl::Status& status);
 
 }  // namespace cachefs
 

@@ -141,7 +141,7 @@ void Volume::Instantiate(const std::shared_ptr<Cookie>& cookie,
   auto object =
       LookUpObject(cookie->key(), cookie->aux(), cookie->object_size(), hash);
   if (!object.ok()) {
-    Bump(cache_->stats().cache_io_errors);
+    CountCacheFault(cache_->stats(), object.status());
     std::fprintf(stderr, "cachefs: no cache object for %s: %s\n",
                  cookie->key().c_str(),
                  std::string(object.status().message()).c_str());

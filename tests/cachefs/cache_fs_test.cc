@@ -1,0 +1,255 @@
+// The FUSE-free core of the daemon: reads through CacheFs over a real
+// directory origin, and invariant 3: no cache fault ever fails a read.
+
+#include "cachefs/cache_fs.h"
+
+#include <fcntl.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "contentmap/record_store.h"
+#include "io/errno_status.h"
+#include "io/fault_injection_env.h"
+#include "netfs/posix_origin.h"
+#include "tests/test_util.h"
+
+namespace cachefs::testing {
+namespace {
+
+constexpr uint64_t kGranule = 256 * 1024;
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+class CacheFsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    origin_dir_ = origin_tmp_.path();
+    content_ = RandomBytes(3 * kGranule + 123, 1);
+    std::ofstream(origin_dir_ + "/file", std::ios::binary) << content_;
+  }
+  void Mount(Env* env) {
+    fs_.reset();
+    cache_.reset();
+    CacheOptions options;
+    options.directory = cache_tmp_.path();
+    auto cache = Cache::Open(env, options);
+    ASSERT_OK(cache);
+    cache_ = *std::move(cache);
+    if (origin_ == nullptr) {
+      auto origin = PosixOrigin::Open(origin_dir_);
+      ASSERT_OK(origin);
+      origin_ = *std::move(origin);
+    }
+    auto volume = cache_->AcquireVolume("test-volume", "");
+    ASSERT_OK(volume);
+    CacheFsOptions fs_options;
+    fs_options.readahead_granules = 0;  // keep counts exact
+    auto fs = CacheFs::Create(fs_options, origin_.get(), cache_.get(), *volume);
+    ASSERT_OK(fs);
+    fs_ = *std::move(fs);
+  }
+  void Unmount() {
+    fs_.reset();
+    cache_.reset();
+  }
+  // Opens `name`, reads it whole in `chunk` pieces, releases it.
+  std::string ReadAll(const std::string& name, size_t chunk = 128 * 1024) {
+    auto entry = fs_->Lookup(1, name);
+    EXPECT_OK(entry);
+    if (!entry.ok()) return "";
+    auto opened = fs_->Open(entry->ino, O_RDONLY);
+    EXPECT_OK(opened);
+    std::string out;
+    for (uint64_t off = 0;; off += chunk) {
+      auto reply = fs_->Read(opened->fh, off, chunk);
+      EXPECT_OK(reply);
+      if (!reply.ok() || (*reply)->size() == 0) break;
+      for (const iovec& v : (*reply)->iov()) {
+        out.append(static_cast<const char*>(v.iov_base), v.iov_len);
+      }
+    }
+    fs_->Release(opened->fh);
+    fs_->Forget(entry->ino, 1);
+    cache_->dispatcher()->Drain();
+    return out;
+  }
+  uint64_t Stat(CacheStats::Counter CacheStats::*counter) {
+    return (cache_->stats().*counter).load();
+  }
+  // The backing file of the only object in the cache.
+  std::string BackingFile() {
+    for (const auto& e :
+         std::filesystem::recursive_directory_iterator(cache_tmp_.path() + "/volumes")) {
+      if (e.is_regular_file() && e.path().filename().string().find('.') ==
+                                     std::string::npos) {
+        return e.path();
+      }
+    }
+    return "";
+  }
+
+  TempDir origin_tmp_;
+  TempDir cache_tmp_;
+  FaultInjectionEnv fault_env_{Env::Default()};  // outlives the cache
+  std::string origin_dir_;
+  std::string content_;
+  std::unique_ptr<PosixOrigin> origin_;
+  std::unique_ptr<Cache> cache_;
+  std::unique_ptr<CacheFs> fs_;
+};
+
+TEST_F(CacheFsTest, SecondReadComesFromTheCacheWithoutTouchingTheOrigin) {
+  Mount(Env::Default());
+  EXPECT_EQ(ReadAll("file"), content_);
+  EXPECT_EQ(Stat(&CacheStats::bytes_read_from_origin), content_.size());
+  EXPECT_EQ(Stat(&CacheStats::origin_opens), 1u);
+  EXPECT_EQ(ReadAll("file", 100000), content_);
+  EXPECT_EQ(Stat(&CacheStats::bytes_read_from_origin), content_.size());
+  EXPECT_EQ(Stat(&CacheStats::origin_opens), 1u);
+  Unmount();
+  Mount(Env::Default());
+  EXPECT_EQ(ReadAll("file"), content_);
+  EXPECT_EQ(Stat(&CacheStats::bytes_read_from_origin), 0u);
+  EXPECT_EQ(Stat(&CacheStats::origin_opens), 0u);
+  EXPECT_EQ(Stat(&CacheStats::lookups_positive), 1u);
+}
+
+TEST_F(CacheFsTest, ReadErrorsOnTheCacheAreServedFromTheOrigin) {
+  FaultInjectionEnv& env = fault_env_;
+  Mount(&env);
+  ASSERT_EQ(ReadAll("file"), content_);
+  env.SetError(FaultInjectionEnv::kDataRead, EIO);
+  EXPECT_EQ(ReadAll("file"), content_);
+  EXPECT_GE(Stat(&CacheStats::cache_io_errors), 1u);
+  EXPECT_EQ(Stat(&CacheStats::objects_withdrawn), 1u);
+}
+
+TEST_F(CacheFsTest, WriteErrorsOnTheCacheNeverFailARead) {
+  FaultInjectionEnv& env = fault_env_;
+  Mount(&env);
+  env.SetError(FaultInjectionEnv::kDataWrite, EIO);
+  EXPECT_EQ(ReadAll("file"), content_);
+  EXPECT_GE(Stat(&CacheStats::cache_io_errors), 1u);
+  env.ClearFaults();
+  EXPECT_EQ(ReadAll("file"), content_);
+}
+
+TEST_F(CacheFsTest, NoSpaceIsCountedAndTheDataStillRead) {
+  FaultInjectionEnv& env = fault_env_;
+  Mount(&env);
+  // No room for the object itself.
+  env.SetNoSpace(true);
+  EXPECT_EQ(ReadAll("file"), content_);
+  EXPECT_EQ(Stat(&CacheStats::nospace), 1u);
+  EXPECT_EQ(Stat(&CacheStats::cache_io_errors), 0u);
+  // An object, but no room for its data: nothing is withdrawn.
+  env.SetNoSpace(false);
+  auto entry = fs_->Lookup(1, "file");
+  ASSERT_OK(entry);
+  auto opened = fs_->Open(entry->ino, O_RDONLY);
+  ASSERT_OK(opened);
+  env.SetNoSpace(true);
+  auto reply = fs_->Read(opened->fh, 0, content_.size());
+  ASSERT_OK(reply);
+  EXPECT_EQ((*reply)->size(), content_.size());
+  reply->reset();
+  fs_->Release(opened->fh);
+  fs_->Forget(entry->ino, 1);
+  cache_->dispatcher()->Drain();
+  EXPECT_GE(Stat(&CacheStats::nospace), 2u);
+  EXPECT_EQ(Stat(&CacheStats::objects_withdrawn), 0u);
+  env.SetNoSpace(false);
+  EXPECT_EQ(ReadAll("file"), content_);
+}
+
+TEST_F(CacheFsTest, CorruptRecordIsStaleAndReadsStayCorrect) {
+  Mount(Env::Default());
+  ASSERT_EQ(ReadAll("file"), content_);
+  Unmount();
+  std::string backing = BackingFile();
+  ASSERT_FALSE(backing.empty());
+  ASSERT_EQ(setxattr(backing.c_str(), kRecordXattr, "junk", 4, 0), 0);
+  Mount(Env::Default());
+  EXPECT_EQ(ReadAll("file"), content_);
+  EXPECT_EQ(Stat(&CacheStats::lookups_stale), 1u);
+  EXPECT_EQ(Stat(&CacheStats::bytes_read_from_origin), content_.size());
+}
+
+TEST_F(CacheFsTest, DeletedBackingFileIsRefetched) {
+  Mount(Env::Default());
+  ASSERT_EQ(ReadAll("file"), content_);
+  Unmount();
+  ASSERT_EQ(unlink(BackingFile().c_str()), 0);
+  Mount(Env::Default());
+  EXPECT_EQ(ReadAll("file"), content_);
+  EXPECT_EQ(Stat(&CacheStats::lookups_negative), 1u);
+}
+
+TEST_F(CacheFsTest, BackingFileTruncatedWhileInUseFallsBackToTheOrigin) {
+  Mount(Env::Default());
+  ASSERT_EQ(ReadAll("file"), content_);
+  // Cut the file under a live object: the map still claims the granules.
+  auto entry = fs_->Lookup(1, "file");
+  ASSERT_OK(entry);
+  auto opened = fs_->Open(entry->ino, O_RDONLY);
+  ASSERT_OK(opened);
+  ASSERT_EQ(truncate(BackingFile().c_str(), 0), 0);
+  auto reply = fs_->Read(opened->fh, 0, content_.size());
+  ASSERT_OK(reply);
+  std::string got;
+  for (const iovec& v : (*reply)->iov()) {
+    got.append(static_cast<const char*>(v.iov_base), v.iov_len);
+  }
+  EXPECT_EQ(got, content_);
+  EXPECT_EQ(Stat(&CacheStats::objects_withdrawn), 1u);
+  reply->reset();
+  fs_->Release(opened->fh);
+  fs_->Forget(entry->ino, 1);
+}
+
+TEST_F(CacheFsTest, OriginChangeOfTheSameSizeIsSeenAtTheNextOpen) {
+  Mount(Env::Default());
+  ASSERT_EQ(ReadAll("file"), content_);
+  std::string fresh = RandomBytes(content_.size(), 2);
+  std::ofstream(origin_dir_ + "/file", std::ios::binary) << fresh;
+  EXPECT_EQ(ReadAll("file"), fresh);
+  EXPECT_EQ(Stat(&CacheStats::invalidations) + Stat(&CacheStats::lookups_stale),
+            1u);
+}
+
+TEST_F(CacheFsTest, NamesNeverLeaveTheOrigin) {
+  Mount(Env::Default());
+  EXPECT_FALSE(fs_->Lookup(1, "..").ok());
+  EXPECT_FALSE(fs_->Lookup(1, "a/b").ok());
+  ASSERT_EQ(symlink("/etc/passwd", (origin_dir_ + "/out").c_str()), 0);
+  auto entry = fs_->Lookup(1, "out");
+  ASSERT_OK(entry);
+  EXPECT_TRUE(S_ISLNK(entry->attr.st_mode));
+  auto target = fs_->ReadLink(entry->ino);
+  ASSERT_OK(target);
+  EXPECT_EQ(*target, "/etc/passwd");
+  fs_->Forget(entry->ino, 1);
+}
+
+TEST_F(CacheFsTest, WritableOpensAreRefusedForNow) {
+  Mount(Env::Default());
+  auto entry = fs_->Lookup(1, "file");
+  ASSERT_OK(entry);
+  auto opened = fs_->Open(entry->ino, O_RDWR);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(StatusToErrno(opened.status()), EROFS);
+  fs_->Forget(entry->ino, 1);
+}
+
+}  // namespace
+}  // namespace cachefs::testing
