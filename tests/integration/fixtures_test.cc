@@ -278,6 +278,79 @@ TEST_F(SshfsTest, NothingLeftBehind) {
   EXPECT_TRUE(Descendants(getpid()).empty());
 }
 
+// tools/sshfs-export.sh, as the README demo and the benchmark use it.
+class SshfsExportScriptTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    CACHEFS_REQUIRE(SshfsPrerequisites());
+    CACHEFS_REQUIRE(BuiltProgramPrerequisite("cachefs-latency-proxy"));
+  }
+  // `stop` runs whatever happened, like the fixtures' destructors.
+  void TearDown() override {
+    if (!started_) return;
+    absl::StatusOr<ProgramResult> r = Script({"stop", state()});
+    EXPECT_OK(r);
+  }
+
+  absl::StatusOr<ProgramResult> Script(std::vector<std::string> args) {
+    args.insert(args.begin(), kScript);
+    return RunProgram(args, absl::Seconds(30));
+  }
+  std::string state() const { return scratch_.path() + "/state"; }
+  std::string mnt() const { return scratch_.path() + "/mnt"; }
+
+  static constexpr char kScript[] = CACHEFS_SOURCE_DIR "/tools/sshfs-export.sh";
+  TempDir scratch_;
+  TempDir served_;
+  bool started_ = false;
+};
+
+TEST_F(SshfsExportScriptTest, StartMountStop) {
+  WriteFile(served_.path() + "/f", Pattern(70000, 6));
+  started_ = true;
+  absl::StatusOr<ProgramResult> r =
+      Script({"start", served_.path(), state(), "--delay-ms", "2"});
+  ASSERT_OK(r);
+  ASSERT_EQ(r->exit_code, 0) << r->stderr_text;
+  std::string want_export =
+      absl::StrCat("export=127.0.0.1:", CanonicalPath(served_.path()), " ");
+  EXPECT_TRUE(absl::StartsWith(r->stdout_text, want_export)) << r->stdout_text;
+  EXPECT_TRUE(absl::StrContains(r->stdout_text, "key=")) << r->stdout_text;
+
+  r = Script({"mount", state(), mnt()});
+  ASSERT_OK(r);
+  ASSERT_EQ(r->exit_code, 0) << r->stderr_text;
+  std::optional<MountEntry> e = FindMount(mnt());
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->fstype, kSshfsFstype);
+  EXPECT_TRUE(SameBytes(ReadFile(mnt() + "/f"), Pattern(70000, 6)));
+  int held = open((mnt() + "/f").c_str(), O_RDONLY | O_CLOEXEC);  // busy
+  ASSERT_GE(held, 0);
+
+  r = Script({"stop", state()});
+  close(held);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->exit_code, 0) << r->stderr_text;
+  EXPECT_FALSE(StillMountedUnder(scratch_.path()));
+  EXPECT_FALSE(std::filesystem::exists(mnt()));
+  for (const char* name : {"/sshd.pid", "/proxy.pid", "/mounts"}) {
+    EXPECT_FALSE(std::filesystem::exists(state() + name)) << name;
+  }
+}
+
+// A start that fails half way (no proxy program) leaves nothing running.
+TEST_F(SshfsExportScriptTest, FailedStartCleansUp) {
+  started_ = true;
+  setenv("CACHEFS_BIN_DIR", "/nonexistent", 1);
+  absl::StatusOr<ProgramResult> r =
+      Script({"start", served_.path(), state(), "--delay-ms", "2"});
+  unsetenv("CACHEFS_BIN_DIR");
+  ASSERT_OK(r);
+  EXPECT_NE(r->exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(r->stderr_text, "not built")) << r->stderr_text;
+  EXPECT_FALSE(std::filesystem::exists(state() + "/sshd.pid"));
+}
+
 TEST(LatencyProxyTest, RefusesNonLoopbackAndHelps) {
   CACHEFS_REQUIRE(BuiltProgramPrerequisite("cachefs-latency-proxy"));
   std::string proxy = BinPath("cachefs-latency-proxy");
