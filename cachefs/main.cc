@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -179,6 +180,10 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   }
   Config c;
   c.origin = RealPath(cli.origin, "origin");
+  struct stat origin_st;
+  if (stat(c.origin.c_str(), &origin_st) != 0 || !S_ISDIR(origin_st.st_mode)) {
+    Fail("origin " + c.origin + " is not a directory");
+  }
   c.mountpoint = RealPath(cmd.mountpoint, "mount point");
   std::string cache_dir = cli.cache;
   if (cache_dir.empty()) Fail("-o cache= needs a directory");

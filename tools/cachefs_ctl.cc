@@ -67,6 +67,12 @@ int Run(const std::vector<std::string>& args) {
   if (mountpoint.empty()) return Fail(command + " needs a MOUNTPOINT");
   char real[PATH_MAX];
   if (realpath(mountpoint.c_str(), real) == nullptr) {
+    if (errno == ENOTCONN) {
+      return Fail(mountpoint +
+                  ": the cachefs daemon of this mount is gone (transport "
+                  "endpoint is not connected); clean up with "
+                  "fusermount3 -u " + mountpoint);
+    }
     return Fail(mountpoint + ": " + std::strerror(errno));
   }
   auto table = ReadMountTable();

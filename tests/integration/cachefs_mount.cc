@@ -1,0 +1,109 @@
+#include "tests/integration/cachefs_mount.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+#include <regex>
+
+namespace cachefs::testing {
+
+std::string OriginKindName(const ::testing::TestParamInfo<OriginKind>& info) {
+  return info.param == OriginKind::kLocal ? "Local" : "Sshfs";
+}
+
+std::string RandomData(size_t n, uint32_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t v = rng();
+    for (size_t j = 0; j < 8 && i + j < n; ++j) s[i + j] = char(v >> (8 * j));
+  }
+  return s;
+}
+
+void CachefsMountTest::SetUp() {
+  CACHEFS_REQUIRE(FusePrerequisites());
+  CACHEFS_REQUIRE(BuiltProgramPrerequisite("cachefs"));
+  CACHEFS_REQUIRE(BuiltProgramPrerequisite("cachefs-ctl"));
+  cache_dir_ = cache_tmp_.path() + "/cache";
+  origin_ = served_.path();
+  if (GetParam() == OriginKind::kSshfs) {
+    CACHEFS_REQUIRE(SshfsPrerequisites());
+    auto server = SshServer::Start();
+    ASSERT_OK(server);
+    server_ = *std::move(server);
+    auto sshfs = SshfsMount::Mount(*server_, served_.path(),
+                                   sshfs_dir_.path() + "/origin");
+    ASSERT_OK(sshfs);
+    sshfs_ = *std::move(sshfs);
+    origin_ = sshfs_->mount_point();
+  }
+}
+
+void CachefsMountTest::Mount(const std::string& options) {
+  std::string opts = "cache=" + cache_dir_;
+  if (!options.empty()) opts += "," + options;
+  auto daemon = FuseDaemon::Start(
+      {BinPath("cachefs"), origin_, mnt_.path(), "-f", "-o", opts},
+      mnt_.path(), "fuse.cachefs");
+  ASSERT_OK(daemon);
+  daemon_ = *std::move(daemon);
+}
+
+void CachefsMountTest::Unmount() {
+  ASSERT_NE(daemon_, nullptr);
+  auto code = daemon_->Unmount();
+  ASSERT_OK(code);
+  EXPECT_EQ(*code, 0) << daemon_->ReadStderr();
+  daemon_.reset();
+}
+
+void CachefsMountTest::WriteServed(const std::string& name,
+                                   const std::string& data) {
+  std::ofstream out(ServedPath(name), std::ios::binary | std::ios::trunc);
+  out << data;
+  ASSERT_TRUE(out.good()) << ServedPath(name);
+}
+
+std::string CachefsMountTest::ReadMounted(const std::string& name,
+                                          int extra_flags) {
+  int fd = open(MountedPath(name).c_str(), O_RDONLY | extra_flags);
+  EXPECT_GE(fd, 0) << MountedPath(name) << ": " << strerror(errno);
+  if (fd < 0) return "";
+  posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  std::string out;
+  // Aligned, in case of O_DIRECT.
+  constexpr size_t kChunk = 1 << 20;
+  void* buf = aligned_alloc(4096, kChunk);
+  while (true) {
+    ssize_t n = read(fd, buf, kChunk);
+    EXPECT_GE(n, 0) << strerror(errno);
+    if (n <= 0) break;
+    out.append(static_cast<char*>(buf), n);
+  }
+  free(buf);
+  close(fd);
+  return out;
+}
+
+std::map<std::string, uint64_t> CachefsMountTest::Stats() {
+  std::map<std::string, uint64_t> stats;
+  auto result = RunProgram(
+      {BinPath("cachefs-ctl"), "stats", mnt_.path(), "--json"},
+      absl::Seconds(10));
+  EXPECT_OK(result);
+  if (!result.ok()) return stats;
+  EXPECT_EQ(result->exit_code, 0) << result->stderr_text;
+  std::regex field("\"([a-z_]+)\": ([0-9]+)");
+  for (std::sregex_iterator it(result->stdout_text.begin(),
+                               result->stdout_text.end(), field), end;
+       it != end; ++it) {
+    stats[(*it)[1]] = std::stoull((*it)[2]);
+  }
+  EXPECT_TRUE(stats.count("bytes_read_from_origin")) << result->stdout_text;
+  return stats;
+}
+
+}  // namespace cachefs::testing

@@ -1,0 +1,227 @@
+// The daemon's and cachefs-ctl's command lines: bad input gets one clear
+// line and a non-zero exit with nothing mounted; --help tells every option;
+// mount -t fuse.cachefs works; cachefs-ctl finds the daemon from the mount
+// point and says so when it cannot.
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "absl/strings/str_split.h"
+#include "tests/integration/cachefs_mount.h"
+#include "tests/integration/fixtures/mounts.h"
+
+namespace cachefs::testing {
+namespace {
+
+class CommandLineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    CACHEFS_REQUIRE(FusePrerequisites());
+    CACHEFS_REQUIRE(BuiltProgramPrerequisite("cachefs"));
+    origin_ = dir_.path() + "/origin";
+    mnt_ = dir_.path() + "/mnt";
+    ASSERT_EQ(mkdir(origin_.c_str(), 0755), 0);
+    ASSERT_EQ(mkdir(mnt_.c_str(), 0755), 0);
+    std::ofstream(origin_ + "/file") << "data";
+  }
+  // Runs cachefs with `args` and expects a one-line error containing
+  // `expected`, a non-zero exit, and no mount.
+  void ExpectRejected(const std::vector<std::string>& args,
+                      const std::string& expected) {
+    std::vector<std::string> argv = {BinPath("cachefs")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto result = RunProgram(argv, absl::Seconds(20));
+    ASSERT_OK(result);
+    EXPECT_NE(result->exit_code, 0) << result->stderr_text;
+    EXPECT_NE(result->stderr_text.find(expected), std::string::npos)
+        << "stderr: " << result->stderr_text;
+    std::vector<std::string> lines = absl::StrSplit(
+        result->stderr_text, '\n', absl::SkipEmpty());
+    EXPECT_EQ(lines.size(), 1u) << result->stderr_text;
+    if (FindMount(mnt_).has_value()) {
+      ADD_FAILURE() << "left a mount at " << mnt_;
+      FuseUnmount(mnt_, /*lazy=*/true).IgnoreError();
+    }
+  }
+  std::string Cache() const { return "cache=" + dir_.path() + "/cache"; }
+
+  TempDir dir_;
+  std::string origin_;
+  std::string mnt_;
+};
+
+TEST_F(CommandLineTest, UnknownOption) {
+  ExpectRejected({origin_, mnt_, "-o", Cache() + ",no_such_option"},
+                 "no_such_option");
+}
+
+TEST_F(CommandLineTest, MissingCacheOption) {
+  ExpectRejected({origin_, mnt_}, "cache=DIR");
+}
+
+TEST_F(CommandLineTest, MissingOrigin) {
+  ExpectRejected({dir_.path() + "/nope", mnt_, "-o", Cache()}, "nope");
+}
+
+TEST_F(CommandLineTest, OriginIsNotADirectory) {
+  ExpectRejected({origin_ + "/file", mnt_, "-o", Cache()}, "not a directory");
+}
+
+TEST_F(CommandLineTest, CacheDirectoryCannotBeCreated) {
+  ExpectRejected({origin_, mnt_, "-o", "cache=" + origin_ + "/../mnt/x/y"},
+                 "inside the mount point");
+  std::ofstream(dir_.path() + "/plain") << "x";
+  ExpectRejected({origin_, mnt_, "-o", "cache=" + dir_.path() + "/plain/c"},
+                 "plain");
+}
+
+TEST_F(CommandLineTest, CacheDirectoryInsideTheOrigin) {
+  ExpectRejected({origin_, mnt_, "-o", "cache=" + origin_ + "/.cache"},
+                 "inside the origin");
+  struct stat st;
+  EXPECT_NE(stat((origin_ + "/.cache").c_str(), &st), 0)
+      << "created a directory in the origin";
+}
+
+TEST_F(CommandLineTest, CacheFilesystemWithoutUserXattrs) {
+  CACHEFS_REQUIRE(RootPrerequisite());
+  std::string ramfs = dir_.path() + "/ramfs";
+  ASSERT_EQ(mkdir(ramfs.c_str(), 0700), 0);
+  ASSERT_EQ(mount("ramfs", ramfs.c_str(), "ramfs", 0, nullptr), 0);
+  ExpectRejected({origin_, mnt_, "-o", "cache=" + ramfs + "/c"},
+                 "extended attributes");
+  umount2(ramfs.c_str(), MNT_DETACH);
+}
+
+TEST_F(CommandLineTest, MountPointBusy) {
+  auto daemon = FuseDaemon::Start(
+      {BinPath("cachefs"), origin_, mnt_, "-f", "-o", Cache()}, mnt_,
+      "fuse.cachefs");
+  ASSERT_OK(daemon);
+  auto result = RunProgram(
+      {BinPath("cachefs"), origin_, mnt_, "-o", Cache()}, absl::Seconds(20));
+  ASSERT_OK(result);
+  EXPECT_NE(result->exit_code, 0);
+  EXPECT_NE(result->stderr_text.find("busy"), std::string::npos)
+      << result->stderr_text;
+  EXPECT_TRUE((*daemon)->IsMounted());
+}
+
+TEST_F(CommandLineTest, HelpListsEveryOptionWithItsDefault) {
+  auto result = RunProgram({BinPath("cachefs"), "--help"}, absl::Seconds(10));
+  ASSERT_OK(result);
+  EXPECT_EQ(result->exit_code, 0);
+  for (const char* option :
+       {"cache=DIR", "attr_timeout=", "entry_timeout=", "readahead=",
+        "origin_threads=", "buffers=", "dispatcher_threads=", "identity=",
+        "volume=", "no_buffered_fallback", "allow_other", "-f"}) {
+    EXPECT_NE(result->stdout_text.find(option), std::string::npos) << option;
+  }
+  auto version =
+      RunProgram({BinPath("cachefs"), "--version"}, absl::Seconds(10));
+  ASSERT_OK(version);
+  EXPECT_EQ(version->exit_code, 0);
+  EXPECT_NE(version->stdout_text.find("cachefs"), std::string::npos);
+}
+
+// Mounts with mount(8) and checks the mount works, then unmounts.
+void MountWithMount8(const std::vector<std::string>& argv,
+                     const std::string& mnt) {
+  auto result = RunProgram(argv, absl::Seconds(20));
+  ASSERT_OK(result);
+  ASSERT_EQ(result->exit_code, 0) << result->stderr_text;
+  auto mount = FindMount(mnt);
+  ASSERT_TRUE(mount.has_value());
+  EXPECT_EQ(mount->fstype, "fuse.cachefs");
+  std::string data;
+  std::ifstream(mnt + "/file") >> data;
+  EXPECT_EQ(data, "data");
+  auto unmounted = RunProgram({"umount", mnt}, absl::Seconds(20));
+  ASSERT_OK(unmounted);
+  EXPECT_EQ(unmounted->exit_code, 0) << unmounted->stderr_text;
+  if (FindMount(mnt).has_value()) FuseUnmount(mnt, true).IgnoreError();
+}
+
+TEST_F(CommandLineTest, MountTypeFuseWithTheProgramPath) {
+  CACHEFS_REQUIRE(RootPrerequisite());
+  // The fstab form that needs no installation:
+  //   /path/to/cachefs#/origin  /mnt  fuse  cache=/var/cache/cachefs  0 0
+  MountWithMount8({"mount", "-t", "fuse", BinPath("cachefs") + "#" + origin_,
+                   mnt_, "-o", Cache()},
+                  mnt_);
+}
+
+TEST_F(CommandLineTest, MountTypeFuseCachefs) {
+  CACHEFS_REQUIRE(RootPrerequisite());
+  // mount(8) runs mount.fuse3, which runs "cachefs" from a fixed PATH that
+  // includes /usr/local/bin, where `cmake --install` puts it. Stand in for
+  // the installation unless one is there.
+  const std::string installed = "/usr/local/bin/cachefs";
+  bool linked = false;
+  if (access(installed.c_str(), X_OK) != 0) {
+    ASSERT_EQ(symlink(BinPath("cachefs").c_str(), installed.c_str()), 0)
+        << strerror(errno);
+    linked = true;
+  }
+  MountWithMount8({"mount", "-t", "fuse.cachefs", origin_, mnt_, "-o", Cache()},
+                  mnt_);
+  if (linked) unlink(installed.c_str());
+}
+
+TEST_F(CommandLineTest, CtlStatsStatusAndItsErrors) {
+  CACHEFS_REQUIRE(BuiltProgramPrerequisite("cachefs-ctl"));
+  auto ctl = [](std::vector<std::string> args) {
+    args.insert(args.begin(), BinPath("cachefs-ctl"));
+    return RunProgram(args, absl::Seconds(10));
+  };
+  auto not_mounted = ctl({"stats", mnt_});
+  ASSERT_OK(not_mounted);
+  EXPECT_NE(not_mounted->exit_code, 0);
+  EXPECT_NE(not_mounted->stderr_text.find("not a cachefs mount"),
+            std::string::npos);
+  auto daemon = FuseDaemon::Start(
+      {BinPath("cachefs"), origin_, mnt_, "-f", "-o", Cache()}, mnt_,
+      "fuse.cachefs");
+  ASSERT_OK(daemon);
+  auto stats = ctl({"stats", mnt_});
+  ASSERT_OK(stats);
+  EXPECT_EQ(stats->exit_code, 0) << stats->stderr_text;
+  EXPECT_NE(stats->stdout_text.find("bytes_read_from_origin"),
+            std::string::npos);
+  auto json = ctl({"stats", mnt_, "--json"});
+  ASSERT_OK(json);
+  for (const char* key :
+       {"cookies_acquired", "cookies_relinquished", "cookies_active",
+        "lookups_positive", "lookups_negative", "lookups_stale",
+        "granules_read_from_cache", "bytes_read_from_cache",
+        "bytes_read_from_origin", "bytes_written_to_cache",
+        "reads_fully_cached", "dispatch_pooled", "dispatch_inline",
+        "invalidations", "cache_io_errors", "nospace", "objects_stored",
+        "bytes_stored"}) {
+    EXPECT_NE(json->stdout_text.find("\"" + std::string(key) + "\": "),
+              std::string::npos)
+        << key;
+  }
+  auto status = ctl({"status", mnt_});
+  ASSERT_OK(status);
+  EXPECT_EQ(status->exit_code, 0);
+  EXPECT_NE(status->stdout_text.find(origin_), std::string::npos);
+  EXPECT_NE(status->stdout_text.find("uptime"), std::string::npos);
+  // The socket is the mounting user's alone.
+  auto bad = ctl({"frobnicate", mnt_});
+  ASSERT_OK(bad);
+  EXPECT_NE(bad->exit_code, 0);
+  // The daemon dies: the mount is dead and ctl says so in one line.
+  ASSERT_EQ(kill((*daemon)->pid(), SIGKILL), 0);
+  auto gone = ctl({"stats", mnt_});
+  ASSERT_OK(gone);
+  EXPECT_NE(gone->exit_code, 0);
+  EXPECT_NE(gone->stderr_text.find("daemon"), std::string::npos)
+      << gone->stderr_text;
+}
+
+}  // namespace
+}  // namespace cachefs::testing
