@@ -1,14 +1,23 @@
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cstddef>
+#include <cstdlib>
+
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "io/env.h"
 #include "io/errno_status.h"
+#include "io/io_engine.h"
 #include "io/uring_queue.h"
 #include "tests/io/io_test_util.h"
 #include "tests/test_util.h"
@@ -172,6 +181,53 @@ TEST_F(PosixEnvTest, SyncFallbackQueueHonoursTheContract) {
   EXPECT_EQ(q->Prepare({IoOp::Kind::kRead, *fd, 0, &v, 1, 9}).code(),
             absl::StatusCode::kResourceExhausted);
   close(*fd);
+}
+
+// In a child process: io_uring_setup fails with ENOSYS (as it does when
+// io_uring is disabled or filtered), then an engine must still move data.
+// Exits 0 when the data came back right.
+void RunWithoutIoUring(const std::string& dir) {
+  struct sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {sizeof(filter) / sizeof(filter[0]), filter};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+      prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+    _exit(2);
+  }
+  absl::StatusOr<std::unique_ptr<IoEngine>> engine =
+      IoEngine::Create(Env::Default(), IoEngineOptions{.queue_depth = 4});
+  absl::StatusOr<int> fd = Env::Default()->OpenAt(
+      AT_FDCWD, dir + "/f", O_RDWR | O_CREAT | O_DIRECT, 0600);
+  if (!engine.ok() || !fd.ok()) _exit(3);
+  BackingFile file{*fd, true};
+  testing::AlignedBuffer buf(256 * 1024);
+  testing::FillPattern(buf.data(), buf.size(), 4, 0);
+  iovec v = buf.iov(0, buf.size());
+  if ((*engine)->WriteIterToCacheSync(file, 0, {&v, 1}).value_or(0) !=
+      buf.size()) {
+    _exit(4);
+  }
+  std::memset(buf.data(), 0, buf.size());
+  if ((*engine)->ReadToIterSync(file, 0, {&v, 1}).value_or(0) != buf.size() ||
+      testing::FirstMismatch(buf.data(), buf.size(), 4, 0) != -1) {
+    _exit(5);
+  }
+  engine->reset();
+  // A second queue falls back too, without a second warning.
+  fprintf(stderr, "second queue\n");
+  if (!Env::Default()->NewIoQueue(4).ok()) _exit(6);
+  exit(0);
+}
+
+TEST_F(PosixEnvTest, FallsBackToSynchronousIoWithoutIoUring) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(RunWithoutIoUring(dir_.path()), ::testing::ExitedWithCode(0),
+              "io_uring_queue_init.*Function not implemented; falling back "
+              "to synchronous pread/pwrite I/O\n(.|\n)*second queue\n$");
 }
 
 }  // namespace
