@@ -3,7 +3,10 @@
 // program, RunProgram's timeout, and that nothing (mount, process) is left
 // once the fixtures are gone.
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +15,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -349,6 +353,124 @@ TEST_F(SshfsExportScriptTest, FailedStartCleansUp) {
   EXPECT_NE(r->exit_code, 0);
   EXPECT_TRUE(absl::StrContains(r->stderr_text, "not built")) << r->stderr_text;
   EXPECT_FALSE(std::filesystem::exists(state() + "/sshd.pid"));
+}
+
+// An echo server on a loopback port for the proxy tests: each connection
+// gets back what it sends until it half-closes.
+class EchoServer {
+ public:
+  EchoServer() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    listen(fd_, 16);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { AcceptLoop(); });
+  }
+  ~EchoServer() {
+    shutdown(fd_, SHUT_RDWR);
+    acceptor_.join();
+    for (std::thread& t : workers_) t.join();
+    close(fd_);
+  }
+  int port() const { return port_; }
+
+ private:
+  void AcceptLoop() {
+    int c;
+    while ((c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC)) >= 0) {
+      workers_.emplace_back([c] {
+        char buf[65536];
+        ssize_t n;
+        while ((n = read(c, buf, sizeof buf)) > 0) {
+          if (send(c, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) break;
+        }
+        close(c);
+      });
+    }
+  }
+
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread acceptor_;
+  std::vector<std::thread> workers_;
+};
+
+int ConnectLoopback(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Sends `data` (then half-closes) while reading the echo to end of file.
+std::string EchoThrough(int port, const std::string& data) {
+  int fd = ConnectLoopback(port);
+  if (fd < 0) return "connect failed";
+  std::thread writer([fd, &data] {
+    size_t done = 0;
+    while (done < data.size()) {
+      ssize_t n =
+          send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    shutdown(fd, SHUT_WR);
+  });
+  std::string got;
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) got.append(buf, n);
+  writer.join();
+  close(fd);
+  return got;
+}
+
+TEST(LatencyProxyTest, DelaysConcurrentConnectionsAndKeepsBytes) {
+  CACHEFS_REQUIRE(BuiltProgramPrerequisite("cachefs-latency-proxy"));
+  EchoServer echo;
+  absl::StatusOr<std::unique_ptr<LatencyProxy>> proxy =
+      LatencyProxy::Start(echo.port(), absl::Milliseconds(20));
+  ASSERT_OK(proxy);
+
+  // One byte there and back: 20 ms each way.
+  absl::Time start = absl::Now();
+  EXPECT_EQ(EchoThrough((*proxy)->port(), "x"), "x");
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(40));
+
+  // Four connections at once, 1 MiB each, all intact; the delay is paid
+  // per chunk in flight, not per chunk in turn.
+  start = absl::Now();
+  std::vector<std::string> got(4);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back([&, i] {
+      got[i] = EchoThrough((*proxy)->port(), Pattern(1 << 20, 10 + i));
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_TRUE(SameBytes(got[i], Pattern(1 << 20, 10 + i))) << i;
+  }
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+
+  // SIGTERM with a connection open: it is closed, and the exit is clean.
+  int idle = ConnectLoopback((*proxy)->port());
+  ASSERT_GE(idle, 0);
+  EXPECT_EQ((*proxy)->Stop(), 0) << (*proxy)->ReadStderr();
+  char c;
+  EXPECT_LE(read(idle, &c, 1), 0);
+  close(idle);
 }
 
 TEST(LatencyProxyTest, RefusesNonLoopbackAndHelps) {
