@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "tests/integration/fixtures/environment.h"
+#include "tests/integration/fixtures/files.h"
 #include "tests/integration/fixtures/fuse_daemon.h"
 #include "tests/integration/fixtures/latency_proxy.h"
 #include "tests/integration/fixtures/mounts.h"
@@ -36,56 +37,6 @@ namespace cachefs::testing {
 namespace {
 
 constexpr size_t kBigFile = 3 << 20;
-
-// Bytes that differ from one position and seed to the next.
-std::string Pattern(size_t size, uint64_t seed) {
-  std::string s(size, '\0');
-  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (size_t i = 0; i < size; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    s[i] = static_cast<char>(x);
-  }
-  return s;
-}
-
-void WriteFile(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-  out.close();
-  ASSERT_TRUE(out.good()) << "writing " << path;
-}
-
-// Reads in 1 MiB calls: with attr_timeout=0 each read() on sshfs costs a
-// GETATTR round trip (FUSE's auto_inval_data), so small reads are slow.
-std::string ReadFile(const std::string& path) {
-  std::string data;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return data;
-  std::string buf(1 << 20, '\0');
-  ssize_t n;
-  while ((n = read(fd, buf.data(), buf.size())) > 0) {
-    data.append(buf.data(), static_cast<size_t>(n));
-  }
-  close(fd);
-  return data;
-}
-
-// Whether the bytes match, without printing megabytes when they do not.
-::testing::AssertionResult SameBytes(const std::string& got,
-                                     const std::string& want) {
-  if (got.size() != want.size()) {
-    return ::testing::AssertionFailure()
-           << "size " << got.size() << ", want " << want.size();
-  }
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (got[i] != want[i]) {
-      return ::testing::AssertionFailure() << "first difference at " << i;
-    }
-  }
-  return ::testing::AssertionSuccess();
-}
 
 bool StillMountedUnder(const std::string& dir) {
   std::string root = CanonicalPath(dir);
@@ -130,29 +81,30 @@ class SshfsTest : public ::testing::Test {
 };
 
 TEST_F(SshfsTest, ReadsWhatTheServerHas) {
-  WriteFile(served("small"), Pattern(4096 + 17, 1));
-  WriteFile(served("big"), Pattern(kBigFile, 2));
+  ASSERT_OK(WriteWholeFile(served("small"), Pattern(4096 + 17, 1)));
+  ASSERT_OK(WriteWholeFile(served("big"), Pattern(kBigFile, 2)));
   MountIt();
   ASSERT_NO_FATAL_FAILURE();
   std::optional<MountEntry> e = FindMount(mnt());
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->fstype, kSshfsFstype);
 
-  EXPECT_TRUE(SameBytes(ReadFile(mounted("small")), Pattern(4096 + 17, 1)));
-  EXPECT_TRUE(SameBytes(ReadFile(mounted("big")), Pattern(kBigFile, 2)));
+  EXPECT_TRUE(
+      SameBytes(ReadWholeFile(mounted("small")), Pattern(4096 + 17, 1)));
+  EXPECT_TRUE(SameBytes(ReadWholeFile(mounted("big")), Pattern(kBigFile, 2)));
 }
 
 TEST_F(SshfsTest, WritesReachTheServer) {
   MountIt();
   ASSERT_NO_FATAL_FAILURE();
-  WriteFile(mounted("written"), Pattern(100000, 3));
-  EXPECT_TRUE(SameBytes(ReadFile(served("written")), Pattern(100000, 3)));
+  ASSERT_OK(WriteWholeFile(mounted("written"), Pattern(100000, 3)));
+  EXPECT_TRUE(SameBytes(ReadWholeFile(served("written")), Pattern(100000, 3)));
 }
 
 // No attribute, entry or directory caching: what changes on the server
 // shows at once, as cachefs's coherency checks need.
 TEST_F(SshfsTest, CachesNothing) {
-  WriteFile(served("f"), "one");
+  ASSERT_OK(WriteWholeFile(served("f"), "one"));
   MountIt();
   ASSERT_NO_FATAL_FAILURE();
   struct stat st;
@@ -161,8 +113,8 @@ TEST_F(SshfsTest, CachesNothing) {
   ASSERT_NE(stat(mounted("later").c_str(), &st), 0);
   ASSERT_TRUE(std::filesystem::is_empty(mnt()) == false);
 
-  WriteFile(served("f"), "three");
-  WriteFile(served("later"), "x");
+  ASSERT_OK(WriteWholeFile(served("f"), "three"));
+  ASSERT_OK(WriteWholeFile(served("later"), "x"));
   ASSERT_EQ(stat(mounted("f").c_str(), &st), 0);
   EXPECT_EQ(st.st_size, 5);
   EXPECT_EQ(stat(mounted("later").c_str(), &st), 0);
@@ -172,7 +124,7 @@ TEST_F(SshfsTest, CachesNothing) {
     ++entries;
   }
   EXPECT_EQ(entries, 2u);
-  EXPECT_EQ(ReadFile(mounted("f")), "three");
+  EXPECT_TRUE(SameBytes(ReadWholeFile(mounted("f")), "three"));
 }
 
 TEST_F(SshfsTest, ThroughLatencyProxy) {
@@ -180,13 +132,13 @@ TEST_F(SshfsTest, ThroughLatencyProxy) {
   absl::StatusOr<std::unique_ptr<LatencyProxy>> proxy =
       LatencyProxy::Start(server_->port(), absl::Milliseconds(5));
   ASSERT_OK(proxy);
-  WriteFile(served("big"), Pattern(kBigFile, 4));
+  ASSERT_OK(WriteWholeFile(served("big"), Pattern(kBigFile, 4)));
   MountIt((*proxy)->port());
   ASSERT_NO_FATAL_FAILURE();
 
   // A stat is one SFTP round trip: at least 5 ms each way. The second stat
   // of the same name shows nothing is cached.
-  WriteFile(served("new"), "n");
+  ASSERT_OK(WriteWholeFile(served("new"), "n"));
   for (int i = 0; i < 3; ++i) {
     struct stat st;
     absl::Time start = absl::Now();
@@ -195,7 +147,7 @@ TEST_F(SshfsTest, ThroughLatencyProxy) {
     EXPECT_GE(took, absl::Milliseconds(10)) << "stat " << i;
     EXPECT_LT(took, absl::Seconds(1)) << "stat " << i;
   }
-  EXPECT_TRUE(SameBytes(ReadFile(mounted("big")), Pattern(kBigFile, 4)));
+  EXPECT_TRUE(SameBytes(ReadWholeFile(mounted("big")), Pattern(kBigFile, 4)));
   mount_.reset();  // before the proxy it goes through
 }
 
@@ -210,14 +162,14 @@ TEST_F(SshfsTest, UnmountReportsSshfsExit) {
 
 // sshfs is a FUSE program like cachefs, so it exercises FuseDaemon.
 TEST_F(SshfsTest, FuseDaemonRunsSshfs) {
-  WriteFile(served("f"), Pattern(5000, 5));
+  ASSERT_OK(WriteWholeFile(served("f"), Pattern(5000, 5)));
   ASSERT_EQ(mkdir(mnt().c_str(), 0755), 0);
   absl::StatusOr<std::unique_ptr<FuseDaemon>> daemon = FuseDaemon::Start(
       SshfsArgv(*server_, served_.path(), mnt()), mnt(), kSshfsFstype);
   ASSERT_OK(daemon);
   FuseDaemon& d = **daemon;
   EXPECT_TRUE(d.IsMounted());
-  EXPECT_TRUE(SameBytes(ReadFile(mounted("f")), Pattern(5000, 5)));
+  EXPECT_TRUE(SameBytes(ReadWholeFile(mounted("f")), Pattern(5000, 5)));
 
   absl::StatusOr<int> code = d.Unmount();
   ASSERT_OK(code);
@@ -258,7 +210,7 @@ TEST_F(SshfsTest, FuseDaemonReportsEarlyExit) {
 // mount (as a failing test might), which makes a plain unmount fail.
 TEST_F(SshfsTest, NothingLeftBehind) {
   CACHEFS_REQUIRE(BuiltProgramPrerequisite("cachefs-latency-proxy"));
-  WriteFile(served("f"), "data");
+  ASSERT_OK(WriteWholeFile(served("f"), "data"));
   auto proxy = LatencyProxy::Start(server_->port(), absl::Milliseconds(1));
   ASSERT_OK(proxy);
   MountIt((*proxy)->port());
@@ -310,7 +262,7 @@ class SshfsExportScriptTest : public ::testing::Test {
 };
 
 TEST_F(SshfsExportScriptTest, StartMountStop) {
-  WriteFile(served_.path() + "/f", Pattern(70000, 6));
+  ASSERT_OK(WriteWholeFile(served_.path() + "/f", Pattern(70000, 6)));
   started_ = true;
   absl::StatusOr<ProgramResult> r =
       Script({"start", served_.path(), state(), "--delay-ms", "2"});
@@ -327,7 +279,7 @@ TEST_F(SshfsExportScriptTest, StartMountStop) {
   std::optional<MountEntry> e = FindMount(mnt());
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->fstype, kSshfsFstype);
-  EXPECT_TRUE(SameBytes(ReadFile(mnt() + "/f"), Pattern(70000, 6)));
+  EXPECT_TRUE(SameBytes(ReadWholeFile(mnt() + "/f"), Pattern(70000, 6)));
   int held = open((mnt() + "/f").c_str(), O_RDONLY | O_CLOEXEC);  // busy
   ASSERT_GE(held, 0);
 
