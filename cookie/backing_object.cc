@@ -115,9 +115,9 @@ absl::Status BackingObject::EnsureDirty(const std::string& aux) {
   return absl::OkStatus();
 }
 
-absl::Status BackingObject::Checkpoint(const std::string& aux) {
+absl::StatusOr<bool> BackingObject::Checkpoint(const std::string& aux) {
   absl::MutexLock record_lock(&record_mu_);
-  if (retired()) return absl::OkStatus();
+  if (retired()) return false;
   // Clear the hint before the snapshot: a writer that claims granules after
   // the snapshot must take the slow path and wait for us (see header).
   dirty_hint_.store(false, std::memory_order_release);
@@ -130,7 +130,7 @@ absl::Status BackingObject::Checkpoint(const std::string& aux) {
     }
     if (!persisted_dirty_ && !map_changed_ && persisted_known_ &&
         persisted_aux_ == aux) {
-      return absl::OkStatus();  // the record on disk says it all already
+      return false;  // the record on disk says it all already
     }
     snapshot = map_;
     map_changed_ = false;
@@ -146,7 +146,7 @@ absl::Status BackingObject::Checkpoint(const std::string& aux) {
   persisted_dirty_ = false;
   persisted_aux_ = aux;
   persisted_known_ = true;
-  return absl::OkStatus();
+  return true;
 }
 
 absl::Status BackingObject::Resize(uint64_t new_size, const std::string& aux) {

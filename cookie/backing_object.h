@@ -31,6 +31,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "contentmap/content_map.h"
 #include "io/env.h"
@@ -87,9 +88,10 @@ class BackingObject {
   // Persists a dirty record unless the on-disk record is dirty already.
   absl::Status EnsureDirty(const std::string& aux);
   // Makes the current map durable as a clean record (see the class
-  // comment). Returns kUnavailable, changing nothing, if writes are in
+  // comment). Returns whether it wrote one (not if the record on disk says
+  // it all already), or kUnavailable, changing nothing, if writes are in
   // flight.
-  absl::Status Checkpoint(const std::string& aux);
+  absl::StatusOr<bool> Checkpoint(const std::string& aux);
   // Truncates or extends the object: waits for writes over the affected
   // granules, marks the object dirty, resizes file and map.
   absl::Status Resize(uint64_t new_size, const std::string& aux);

@@ -271,7 +271,8 @@ void Cache::Withdraw() {
           cookie->DetachObject(/*wait_ready=*/false);
       if (object == nullptr) continue;
       object->WaitIdle();
-      if (object->Checkpoint(cookie->aux()).ok()) Bump(stats_.checkpoints);
+      absl::StatusOr<bool> wrote = object->Checkpoint(cookie->aux());
+      if (wrote.ok() && *wrote) Bump(stats_.checkpoints);
       object->Retire();
     }
   }

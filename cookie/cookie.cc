@@ -232,9 +232,9 @@ absl::Status Cookie::Checkpoint() {
     aux = aux_;
   }
   if (object == nullptr) return absl::OkStatus();
-  absl::Status status = object->Checkpoint(aux);
-  if (status.ok()) Bump(volume_->cache()->stats().checkpoints);
-  return status;
+  absl::StatusOr<bool> wrote = object->Checkpoint(aux);
+  if (wrote.ok() && *wrote) Bump(volume_->cache()->stats().checkpoints);
+  return wrote.status();
 }
 
 void Cookie::WithdrawObject(const absl::Status& why,

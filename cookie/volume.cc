@@ -279,8 +279,8 @@ void Volume::TearDown(std::shared_ptr<Cookie> cookie, bool retire) {
         object->Retire();
         UnlinkIfCurrent(*object);
       } else {
-        absl::Status status = object->Checkpoint(cookie->aux());
-        if (status.ok()) Bump(cache_->stats().checkpoints);
+        absl::StatusOr<bool> wrote = object->Checkpoint(cookie->aux());
+        if (wrote.ok() && *wrote) Bump(cache_->stats().checkpoints);
       }
     }
   }
