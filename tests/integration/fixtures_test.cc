@@ -206,6 +206,19 @@ TEST_F(SshfsTest, FuseDaemonReportsEarlyExit) {
   EXPECT_FALSE(FindMount(mnt()).has_value());
 }
 
+// The safety net before removing a directory that may hold mounts.
+TEST_F(SshfsTest, LazyUnmountAllUnderDetachesMounts) {
+  ASSERT_EQ(mkdir(mnt().c_str(), 0755), 0);
+  absl::StatusOr<std::unique_ptr<FuseDaemon>> daemon = FuseDaemon::Start(
+      SshfsArgv(*server_, served_.path(), mnt()), mnt(), kSshfsFstype);
+  ASSERT_OK(daemon);
+  LazyUnmountAllUnder(scratch_.path());
+  EXPECT_FALSE(StillMountedUnder(scratch_.path()));
+  absl::StatusOr<int> code = (*daemon)->WaitForExit(absl::Seconds(5));
+  ASSERT_OK(code);
+  EXPECT_EQ(*code, 0);
+}
+
 // The fixtures leave nothing behind, even with a file held open in the
 // mount (as a failing test might), which makes a plain unmount fail.
 TEST_F(SshfsTest, NothingLeftBehind) {
