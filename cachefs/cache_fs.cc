@@ -38,7 +38,7 @@ absl::StatusOr<std::unique_ptr<CacheFs>> CacheFs::Create(
   auto buffers = BufferPool::Create(uint64_t{1} << cache->options().granule_shift,
                                     options.buffers);
   if (!buffers.ok()) return buffers.status();
-  auto inodes = std::make_unique<InodeTable>(nullptr, *root_attr);
+  auto inodes = std::make_unique<InodeTable>(*root_attr);
   return std::unique_ptr<CacheFs>(
       new CacheFs(std::move(options), origin, cache, std::move(volume),
                   std::move(inodes), *std::move(buffers)));
@@ -54,6 +54,7 @@ CacheFs::CacheFs(CacheFsOptions options, Origin* origin, Cache* cache,
       volume_(std::move(volume)),
       inodes_(std::move(inodes)),
       buffers_(std::move(buffers)),
+      attrs_(options_.attr_cache_entries),
       origin_pool_(options_.origin_threads, nullptr),
       read_path_({cache->options().granule_shift, options_.readahead_granules},
                  buffers_.get(), &origin_pool_, &cache->stats()) {}
@@ -76,20 +77,56 @@ bool CacheFs::UseInode() const {
   return origin_->traits().stable_inode_numbers;
 }
 
-// The node of an inode; the root's lives in the origin.
-static const Origin::Node& NodeOf(const Inode* inode, Origin* origin) {
-  return inode->node != nullptr ? *inode->node : origin->Root();
+int64_t CacheFs::Now() const { return cache_->env()->MonotonicNanos(); }
+
+static int64_t ToNanos(double seconds) {
+  return static_cast<int64_t>(seconds * 1e9);
+}
+
+absl::StatusOr<const Origin::Node*> CacheFs::NodeOf(Inode* inode) {
+  if (inode == inodes_->root()) return &origin_->Root();
+  absl::MutexLock lock(&inode->node_mu);
+  if (inode->node == nullptr) {
+    absl::StatusOr<Origin::LookupResult> found = origin_->Resolve(inode->key);
+    if (!found.ok()) return found.status();
+    // The path may name another file by now; where inode numbers mean
+    // something, say so rather than serve it under the old identity.
+    if (origin_->traits().stable_inode_numbers &&
+        (found->attr.st_ino != inode->ino || found->attr.st_dev != inode->dev)) {
+      return ErrnoToStatus(ESTALE, "resolve " + inode->key);
+    }
+    inode->node = std::move(found->node);
+  }
+  return inode->node.get();
+}
+
+absl::StatusOr<struct stat> CacheFs::FetchAttr(Inode* inode) {
+  absl::StatusOr<const Origin::Node*> node = NodeOf(inode);
+  if (!node.ok()) return node.status();
+  absl::StatusOr<struct stat> st = origin_->GetAttr(**node);
+  if (st.ok()) attrs_.Put(inode->key, *st, Now());
+  return st;
 }
 
 absl::StatusOr<CacheFs::Entry> CacheFs::Lookup(uint64_t parent,
                                                const std::string& name) {
   Inode* dir = inodes_->Get(parent);
-  absl::StatusOr<Origin::LookupResult> found =
-      origin_->Lookup(NodeOf(dir, origin_), name);
-  if (!found.ok()) return found.status();
+  std::string key = ChildKey(dir->key, name);
   Entry entry;
-  entry.attr = found->attr;
-  Inode* inode = inodes_->Intern(*std::move(found), ChildKey(dir->key, name));
+  std::unique_ptr<Origin::Node> node;
+  if (auto cached = attrs_.Get(key, ToNanos(options_.entry_timeout), Now())) {
+    entry.attr = *cached;
+  } else {
+    absl::StatusOr<const Origin::Node*> dir_node = NodeOf(dir);
+    if (!dir_node.ok()) return dir_node.status();
+    absl::StatusOr<Origin::LookupResult> found =
+        origin_->Lookup(**dir_node, name);
+    if (!found.ok()) return found.status();
+    entry.attr = found->attr;
+    node = std::move(found->node);
+    attrs_.Put(key, entry.attr, Now());
+  }
+  Inode* inode = inodes_->Intern(std::move(node), entry.attr, std::move(key));
   entry.ino = inodes_->IdOf(inode);
   return entry;
 }
@@ -99,24 +136,32 @@ void CacheFs::Forget(uint64_t ino, uint64_t nlookup) {
 }
 
 absl::StatusOr<struct stat> CacheFs::GetAttr(uint64_t ino) {
-  return origin_->GetAttr(NodeOf(inodes_->Get(ino), origin_));
+  return FetchAttr(inodes_->Get(ino));
 }
 
 absl::StatusOr<std::string> CacheFs::ReadLink(uint64_t ino) {
-  return origin_->ReadLink(NodeOf(inodes_->Get(ino), origin_));
+  absl::StatusOr<const Origin::Node*> node = NodeOf(inodes_->Get(ino));
+  if (!node.ok()) return node.status();
+  return origin_->ReadLink(**node);
 }
 
 absl::StatusOr<struct statvfs> CacheFs::StatFs(uint64_t ino) {
-  return origin_->StatFs(NodeOf(inodes_->Get(ino), origin_));
+  absl::StatusOr<const Origin::Node*> node = NodeOf(inodes_->Get(ino));
+  if (!node.ok()) return node.status();
+  return origin_->StatFs(**node);
 }
 
 absl::StatusOr<std::string> CacheFs::GetXattr(uint64_t ino,
                                               const std::string& name) {
-  return origin_->GetXattr(NodeOf(inodes_->Get(ino), origin_), name);
+  absl::StatusOr<const Origin::Node*> node = NodeOf(inodes_->Get(ino));
+  if (!node.ok()) return node.status();
+  return origin_->GetXattr(**node, name);
 }
 
 absl::StatusOr<std::vector<std::string>> CacheFs::ListXattr(uint64_t ino) {
-  return origin_->ListXattr(NodeOf(inodes_->Get(ino), origin_));
+  absl::StatusOr<const Origin::Node*> node = NodeOf(inodes_->Get(ino));
+  if (!node.ok()) return node.status();
+  return origin_->ListXattr(**node);
 }
 
 absl::Status CacheFs::Access(uint64_t ino, int mask, const Caller& caller) {
@@ -146,8 +191,9 @@ absl::Status CacheFs::Access(uint64_t ino, int mask, const Caller& caller) {
 }
 
 absl::StatusOr<uint64_t> CacheFs::OpenDir(uint64_t ino) {
-  absl::StatusOr<std::unique_ptr<OriginDir>> dir =
-      origin_->OpenDir(NodeOf(inodes_->Get(ino), origin_));
+  absl::StatusOr<const Origin::Node*> node = NodeOf(inodes_->Get(ino));
+  if (!node.ok()) return node.status();
+  absl::StatusOr<std::unique_ptr<OriginDir>> dir = origin_->OpenDir(**node);
   if (!dir.ok()) return dir.status();
   auto* handle = new OpenDirectory;
   absl::MutexLock lock(&handle->mu);
@@ -192,8 +238,14 @@ absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
     return ErrnoToStatus(EROFS, "open for writing");
   }
   Inode* inode = inodes_->Get(ino);
-  // The coherency check: the one origin request an open makes.
-  absl::StatusOr<struct stat> st = origin_->GetAttr(NodeOf(inode, origin_));
+  // The coherency check: the one origin request an open makes, unless
+  // nocto lets recent attributes stand in.
+  std::optional<struct stat> recent;
+  if (!options_.cto) {
+    recent = attrs_.Get(inode->key, ToNanos(options_.attr_timeout), Now());
+  }
+  absl::StatusOr<struct stat> st =
+      recent.has_value() ? *recent : FetchAttr(inode);
   if (!st.ok()) return st.status();
   if (!S_ISREG(st->st_mode)) return ErrnoToStatus(EISDIR, "open");
   std::string aux = MakeAuxData(*st, UseInode());
@@ -204,8 +256,10 @@ absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
   file->stream->origin = [this, inode]() -> absl::StatusOr<std::shared_ptr<OriginFile>> {
     absl::MutexLock lock(&inode->origin_mu);
     if (inode->origin_file == nullptr) {
+      absl::StatusOr<const Origin::Node*> node = NodeOf(inode);
+      if (!node.ok()) return node.status();
       absl::StatusOr<std::unique_ptr<OriginFile>> opened =
-          origin_->OpenFile(NodeOf(inode, origin_));
+          origin_->OpenFile(**node);
       if (!opened.ok()) return opened.status();
       Bump(cache_->stats().origin_opens);
       inode->origin_file = *std::move(opened);

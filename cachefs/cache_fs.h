@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "cachefs/attr_cache.h"
 #include "cachefs/coherency.h"
 #include "cachefs/inode_table.h"
 #include "cachefs/read_path.h"
@@ -35,6 +36,16 @@
 namespace cachefs {
 
 struct CacheFsOptions {
+  // Close-to-open coherency: every open asks the origin for the file's
+  // attributes. Without it (-o nocto) an open trusts attributes fetched
+  // within attr_timeout, as NFS's nocto does.
+  bool cto = true;
+  // How long the daemon, like the kernel, may answer from attributes and
+  // lookups it fetched earlier.
+  double attr_timeout = 1.0;
+  double entry_timeout = 1.0;
+  // File keys whose attributes the daemon keeps.
+  size_t attr_cache_entries = 100000;
   // Whether aux data includes the origin's inode numbers.
   IdentityMode identity = IdentityMode::kAuto;
   // Granules fetched ahead of a sequential reader.
@@ -108,6 +119,11 @@ class CacheFs {
           std::shared_ptr<Volume> volume, std::unique_ptr<InodeTable> inodes,
           std::unique_ptr<BufferPool> buffers);
   bool UseInode() const;
+  // The inode's origin node, resolved from its key on first use.
+  absl::StatusOr<const Origin::Node*> NodeOf(Inode* inode);
+  // Fresh attributes from the origin, remembered in attrs_.
+  absl::StatusOr<struct stat> FetchAttr(Inode* inode);
+  int64_t Now() const;
 
   const CacheFsOptions options_;
   Origin* const origin_;
@@ -115,6 +131,7 @@ class CacheFs {
   const std::shared_ptr<Volume> volume_;
   const std::unique_ptr<InodeTable> inodes_;
   const std::unique_ptr<BufferPool> buffers_;
+  AttrCache attrs_;
   Dispatcher origin_pool_;
   ReadPath read_path_;
 };

@@ -2,10 +2,9 @@
 
 namespace cachefs {
 
-InodeTable::InodeTable(std::unique_ptr<Origin::Node> root,
-                       const struct stat& root_attr)
-    : root_(new Inode(std::move(root), root_attr.st_dev, root_attr.st_ino,
-                      S_IFDIR, "")) {
+InodeTable::InodeTable(const struct stat& root_attr)
+    : root_(new Inode(nullptr, root_attr.st_dev, root_attr.st_ino, S_IFDIR,
+                      "")) {
   root_->nlookup = 1;  // the kernel never forgets the root
 }
 
@@ -21,20 +20,29 @@ Inode* InodeTable::Get(uint64_t id) const {
   return reinterpret_cast<Inode*>(id);
 }
 
-Inode* InodeTable::Intern(Origin::LookupResult result, std::string key) {
-  const struct stat& st = result.attr;
-  absl::MutexLock lock(&mu_);
-  if (st.st_dev == root_->dev && st.st_ino == root_->ino) {
-    return root_;  // a bind mount or loop leading back to the root
+Inode* InodeTable::Intern(std::unique_ptr<Origin::Node> node,
+                          const struct stat& st, std::string key) {
+  Inode* inode;
+  {
+    absl::MutexLock lock(&mu_);
+    if (st.st_dev == root_->dev && st.st_ino == root_->ino) {
+      return root_;  // a bind mount or loop leading back to the root
+    }
+    auto& slot = inodes_[{st.st_dev, st.st_ino}];
+    if (slot == nullptr) {
+      slot = std::make_unique<Inode>(std::move(node), st.st_dev, st.st_ino,
+                                     st.st_mode & S_IFMT, std::move(key));
+      ++slot->nlookup;
+      return slot.get();
+    }
+    inode = slot.get();
+    ++inode->nlookup;
   }
-  auto& slot = inodes_[{st.st_dev, st.st_ino}];
-  if (slot == nullptr) {
-    slot = std::make_unique<Inode>(std::move(result.node), st.st_dev,
-                                   st.st_ino, st.st_mode & S_IFMT,
-                                   std::move(key));
+  if (node != nullptr) {
+    absl::MutexLock lock(&inode->node_mu);
+    if (inode->node == nullptr) inode->node = std::move(node);
   }
-  ++slot->nlookup;
-  return slot.get();
+  return inode;
 }
 
 void InodeTable::Forget(uint64_t id, uint64_t n) {

@@ -26,11 +26,10 @@ namespace cachefs {
 struct Inode {
   Inode(std::unique_ptr<Origin::Node> node, dev_t dev, ino_t ino,
         mode_t type, std::string key)
-      : node(std::move(node)), dev(dev), ino(ino), type(type),
-        key(std::move(key)) {}
+      : dev(dev), ino(ino), type(type), key(std::move(key)),
+        node(std::move(node)) {}
 
   // Constant after construction.
-  const std::unique_ptr<Origin::Node> node;
   const dev_t dev;
   const ino_t ino;
   const mode_t type;      // S_IFREG, S_IFDIR, ...
@@ -38,6 +37,12 @@ struct Inode {
 
   // Guarded by the table's lock.
   uint64_t nlookup = 0;
+
+  // The origin node, resolved from `key` when first needed: an inode made
+  // from cached attributes has none until the origin must be asked. Set
+  // once, never changed after.
+  absl::Mutex node_mu;
+  std::unique_ptr<Origin::Node> node ABSL_GUARDED_BY(node_mu);
 
   // Open-file state, shared by every open of the inode.
   absl::Mutex mu;
@@ -56,8 +61,9 @@ struct Inode {
 
 class InodeTable {
  public:
-  // `root` is the origin root's node; `root_attr` its attributes.
-  InodeTable(std::unique_ptr<Origin::Node> root, const struct stat& root_attr);
+  // `root_attr`: the attributes of the origin root (whose node the origin
+  // keeps).
+  explicit InodeTable(const struct stat& root_attr);
   ~InodeTable();
 
   static constexpr uint64_t kRootId = 1;  // FUSE_ROOT_ID
@@ -68,9 +74,11 @@ class InodeTable {
   // reference on it.
   Inode* Get(uint64_t id) const;
 
-  // Returns the inode for a looked-up origin file, making it if new, with
-  // one more lookup reference. `key` is used only for a new inode.
-  Inode* Intern(Origin::LookupResult result, std::string key);
+  // Returns the inode for an origin file with attributes `attr`, making it
+  // if new, with one more lookup reference. `node` (may be null) and `key`
+  // are used if the inode is new or has no node yet.
+  Inode* Intern(std::unique_ptr<Origin::Node> node, const struct stat& attr,
+                std::string key);
   // Drops `n` lookup references; the inode goes at zero.
   void Forget(uint64_t id, uint64_t n);
   size_t size() const;

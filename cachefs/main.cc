@@ -44,6 +44,7 @@ struct CliOptions {
   unsigned buffers = 256;
   unsigned dispatcher_threads = 4;
   int no_buffered_fallback = 0;
+  int nocto = 0;
   int show_help = 0;
   int show_version = 0;
 };
@@ -62,6 +63,7 @@ const fuse_opt kOptions[] = {
     CACHEFS_OPT("buffers=%u", buffers),
     CACHEFS_OPT("dispatcher_threads=%u", dispatcher_threads),
     CACHEFS_OPT("no_buffered_fallback", no_buffered_fallback),
+    CACHEFS_OPT("nocto", nocto),
     CACHEFS_OPT("-h", show_help),
     CACHEFS_OPT("--help", show_help),
     CACHEFS_OPT("-V", show_version),
@@ -90,8 +92,12 @@ void PrintUsage(const char* prog) {
       "cachefs options:\n"
       "    -o cache=DIR              cache directory (required; created if\n"
       "                              missing; needs user xattrs)\n"
-      "    -o attr_timeout=SECONDS   kernel attribute cache timeout (1.0)\n"
-      "    -o entry_timeout=SECONDS  kernel name lookup cache timeout (1.0)\n"
+      "    -o attr_timeout=SECONDS   how long the kernel and cachefs may use\n"
+      "                              attributes fetched earlier (1.0)\n"
+      "    -o entry_timeout=SECONDS  the same for name lookups (1.0)\n"
+      "    -o nocto                  no close-to-open check: an open trusts\n"
+      "                              attributes younger than attr_timeout\n"
+      "                              instead of asking the origin (off)\n"
       "    -o readahead=GRANULES     256 KiB granules fetched ahead of a\n"
       "                              sequential reader (8)\n"
       "    -o origin_threads=N       origin reads in flight at once (8)\n"
@@ -110,9 +116,9 @@ void PrintUsage(const char* prog) {
       "    -h, --help                this help\n"
       "    -V, --version             the version\n"
       "\n"
-      "Coherency is close-to-open: every open compares the origin file's\n"
-      "size, mtime and ctime with what was cached. `cachefs-ctl stats\n"
-      "MOUNTPOINT` shows what the cache did.\n"
+      "Coherency is close-to-open unless -o nocto: every open compares the\n"
+      "origin file's size, mtime and ctime with what was cached.\n"
+      "`cachefs-ctl stats MOUNTPOINT` shows what the cache did.\n"
       "\n",
       prog);
   std::printf("FUSE options:\n");
@@ -209,6 +215,9 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   }
   c.attr_timeout = cli.attr_timeout;
   c.entry_timeout = cli.entry_timeout;
+  c.fs.attr_timeout = cli.attr_timeout;
+  c.fs.entry_timeout = cli.entry_timeout;
+  c.fs.cto = !cli.nocto;
   auto table = ReadMountTable();
   if (!table.ok()) Fail(std::string(table.status().message()));
   if (IsMountPoint(*table, c.mountpoint)) {
@@ -228,9 +237,9 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   c.volume_key = cli.volume ? cli.volume : OriginVolumeKey(*table, c.origin);
   c.summary = absl::StrFormat(
       "cache=%s,attr_timeout=%g,entry_timeout=%g,readahead=%u,"
-      "origin_threads=%u,buffers=%u,identity=%s",
+      "origin_threads=%u,buffers=%u,identity=%s%s",
       cache_dir, c.attr_timeout, c.entry_timeout, cli.readahead,
-      c.fs.origin_threads, c.fs.buffers, identity);
+      c.fs.origin_threads, c.fs.buffers, identity, cli.nocto ? ",nocto" : "");
   return c;
 }
 

@@ -83,6 +83,10 @@ class Origin {
   // refused with kInvalidArgument; a missing name is kNotFound.
   virtual absl::StatusOr<LookupResult> Lookup(const Node& parent,
                                               const std::string& name) = 0;
+  // Resolves a relative path of one or more components below the root,
+  // without following any symlink and without leaving the origin.
+  virtual absl::StatusOr<LookupResult> Resolve(const std::string& path) = 0;
+  // The node's attributes, fresh from the server (no client-side cache).
   virtual absl::StatusOr<struct stat> GetAttr(const Node& node) = 0;
   // Opens a regular file for reading.
   virtual absl::StatusOr<std::unique_ptr<OriginFile>> OpenFile(

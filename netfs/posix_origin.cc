@@ -1,9 +1,13 @@
 #include "netfs/posix_origin.h"
 
 #include <dirent.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -87,6 +91,31 @@ class PosixDir : public OriginDir {
   DIR* const dir_;
 };
 
+// statx into a struct stat. `sync` is AT_STATX_FORCE_SYNC (ask the server)
+// or AT_STATX_DONT_SYNC (what the client just learned is enough).
+int StatFd(int fd, int sync, struct stat* st) {
+  struct statx stx;
+  if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | sync,
+            STATX_BASIC_STATS, &stx) != 0) {
+    return -1;
+  }
+  *st = {};
+  st->st_dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+  st->st_ino = stx.stx_ino;
+  st->st_mode = stx.stx_mode;
+  st->st_nlink = stx.stx_nlink;
+  st->st_uid = stx.stx_uid;
+  st->st_gid = stx.stx_gid;
+  st->st_rdev = makedev(stx.stx_rdev_major, stx.stx_rdev_minor);
+  st->st_size = stx.stx_size;
+  st->st_blksize = stx.stx_blksize;
+  st->st_blocks = stx.stx_blocks;
+  st->st_atim = {stx.stx_atime.tv_sec, stx.stx_atime.tv_nsec};
+  st->st_mtim = {stx.stx_mtime.tv_sec, stx.stx_mtime.tv_nsec};
+  st->st_ctim = {stx.stx_ctime.tv_sec, stx.stx_ctime.tv_nsec};
+  return 0;
+}
+
 Origin::Traits TraitsOf(int fd) {
   Origin::Traits traits;
   struct statfs st;
@@ -148,16 +177,36 @@ absl::StatusOr<Origin::LookupResult> PosixOrigin::Lookup(
                   O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return Errno("lookup", name);
   LookupResult result{std::make_unique<FdNode>(fd), {}};
-  if (fstatat(fd, "", &result.attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
+  // The lookup that opened the descriptor brought fresh attributes along
+  // (on FUSE and NFS): asking the server again would double the trips.
+  if (StatFd(fd, AT_STATX_DONT_SYNC, &result.attr) != 0) {
     return Errno("stat", name);
+  }
+  return result;
+}
+
+absl::StatusOr<Origin::LookupResult> PosixOrigin::Resolve(
+    const std::string& path) {
+  if (path.empty() || path[0] == '/') {
+    return absl::InvalidArgumentError("\"" + path +
+                                      "\" is not a path inside the origin");
+  }
+  open_how how = {};
+  how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  int fd = static_cast<int>(syscall(SYS_openat2, AsFd(*root_).fd(),
+                                    path.c_str(), &how, sizeof(how)));
+  if (fd < 0) return Errno("resolve", path);
+  LookupResult result{std::make_unique<FdNode>(fd), {}};
+  if (StatFd(fd, AT_STATX_DONT_SYNC, &result.attr) != 0) {
+    return Errno("stat", path);
   }
   return result;
 }
 
 absl::StatusOr<struct stat> PosixOrigin::GetAttr(const Node& node) {
   struct stat st;
-  if (fstatat(AsFd(node).fd(), "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) !=
-      0) {
+  if (StatFd(AsFd(node).fd(), AT_STATX_FORCE_SYNC, &st) != 0) {
     return Errno("stat", "origin node");
   }
   return st;

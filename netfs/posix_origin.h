@@ -28,6 +28,7 @@ class PosixOrigin : public Origin {
   const Node& Root() const override { return *root_; }
   absl::StatusOr<LookupResult> Lookup(const Node& parent,
                                       const std::string& name) override;
+  absl::StatusOr<LookupResult> Resolve(const std::string& path) override;
   absl::StatusOr<struct stat> GetAttr(const Node& node) override;
   absl::StatusOr<std::unique_ptr<OriginFile>> OpenFile(
       const Node& node) override;

@@ -203,6 +203,9 @@ TEST_F(CacheFsTest, BackingFileTruncatedWhileInUseFallsBackToTheOrigin) {
   ASSERT_OK(entry);
   auto opened = fs_->Open(entry->ino, O_RDONLY);
   ASSERT_OK(opened);
+  // A first read from the cache: the object is looked up and in use.
+  ASSERT_OK(fs_->Read(opened->fh, 0, 1));
+  ASSERT_EQ(Stat(&CacheStats::lookups_positive), 1u);
   ASSERT_EQ(truncate(BackingFile().c_str(), 0), 0);
   auto reply = fs_->Read(opened->fh, 0, content_.size());
   ASSERT_OK(reply);

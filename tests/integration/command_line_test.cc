@@ -117,7 +117,7 @@ TEST_F(CommandLineTest, HelpListsEveryOptionWithItsDefault) {
   for (const char* option :
        {"cache=DIR", "attr_timeout=", "entry_timeout=", "readahead=",
         "origin_threads=", "buffers=", "dispatcher_threads=", "identity=",
-        "volume=", "no_buffered_fallback", "allow_other", "-f"}) {
+        "volume=", "no_buffered_fallback", "nocto", "allow_other", "-f"}) {
     EXPECT_NE(result->stdout_text.find(option), std::string::npos) << option;
   }
   auto version =

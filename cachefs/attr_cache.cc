@@ -1,0 +1,47 @@
+#include "cachefs/attr_cache.h"
+
+namespace cachefs {
+
+std::optional<struct stat> AttrCache::Get(const std::string& key,
+                                          int64_t max_age_ns,
+                                          int64_t now_ns) const {
+  absl::MutexLock lock(&mu_);
+  auto it = entries_.find(key);
+  if (it == entries_.end() || now_ns - it->second.fetched_ns > max_age_ns) {
+    return std::nullopt;
+  }
+  return it->second.attr;
+}
+
+void AttrCache::Put(const std::string& key, const struct stat& attr,
+                    int64_t now_ns) {
+  absl::MutexLock lock(&mu_);
+  uint64_t seq = next_seq_++;
+  entries_[key] = Entry{attr, now_ns, seq};
+  order_.emplace_back(seq, key);
+  while (entries_.size() > capacity_ && !order_.empty()) {
+    auto [old_seq, old_key] = std::move(order_.front());
+    order_.pop_front();
+    auto it = entries_.find(old_key);
+    if (it != entries_.end() && it->second.seq == old_seq) entries_.erase(it);
+  }
+  // Re-insertions leave stale places behind; drop them once they dominate.
+  if (order_.size() > 2 * capacity_ + 1024) {
+    std::erase_if(order_, [&](const auto& place) {
+      auto it = entries_.find(place.second);
+      return it == entries_.end() || it->second.seq != place.first;
+    });
+  }
+}
+
+void AttrCache::Erase(const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  entries_.erase(key);
+}
+
+size_t AttrCache::size() const {
+  absl::MutexLock lock(&mu_);
+  return entries_.size();
+}
+
+}  // namespace cachefs

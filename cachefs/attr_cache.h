@@ -1,0 +1,54 @@
+// AttrCache: origin attributes by file key, kept by the daemon for as long
+// as the kernel itself may keep them (the entry and attribute timeouts).
+// It answers lookups the kernel repeats after dropping its own caches
+// (memory pressure, drop_caches) without a round trip to a slow origin,
+// and, with -o nocto, the coherency check of an open.
+//
+// Bounded: past `capacity` entries the oldest insertions go first.
+// Thread safety: safe for concurrent use.
+
+#ifndef CACHEFS_CACHEFS_ATTR_CACHE_H_
+#define CACHEFS_CACHEFS_ATTR_CACHE_H_
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+
+namespace cachefs {
+
+class AttrCache {
+ public:
+  explicit AttrCache(size_t capacity) : capacity_(capacity) {}
+
+  // The attributes of `key` if they were fetched at most `max_age_ns` before
+  // `now_ns` (CLOCK_MONOTONIC).
+  std::optional<struct stat> Get(const std::string& key, int64_t max_age_ns,
+                                 int64_t now_ns) const;
+  void Put(const std::string& key, const struct stat& attr, int64_t now_ns);
+  void Erase(const std::string& key);
+  size_t size() const;
+
+ private:
+  struct Entry {
+    struct stat attr;
+    int64_t fetched_ns = 0;
+    uint64_t seq = 0;  // matches the entry's place in order_
+  };
+  const size_t capacity_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::pair<uint64_t, std::string>> order_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace cachefs
+
+#endif  // CACHEFS_CACHEFS_ATTR_CACHE_H_
