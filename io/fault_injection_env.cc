@@ -51,7 +51,9 @@ FaultInjectionEnv::FaultInjectionEnv(Env* target) : EnvWrapper(target) {}
 
 FaultInjectionEnv::~FaultInjectionEnv() {
   absl::MutexLock lock(&mu_);
-  for (auto& [id, file] : unsynced_) close(file.fd);
+  for (auto& [id, file] : unsynced_) {
+    if (file.fd >= 0) close(file.fd);
+  }
 }
 
 void FaultInjectionEnv::SetError(unsigned ops, int err, int count) {
@@ -119,6 +121,7 @@ absl::Status FaultInjectionEnv::DropUnsyncedData() {
   }
   absl::Status first;
   for (auto& [id, file] : files) {
+    if (file.fd < 0) continue;  // re-added by a failed sync after a drop
     for (const auto& [start, end] : file.ranges) {
       absl::Status s = target()->FAllocate(
           file.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, start,
