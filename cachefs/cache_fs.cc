@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/blocking_counter.h"
 #include "io/errno_status.h"
 
 namespace cachefs {
@@ -207,26 +208,62 @@ absl::Status CacheFs::ReadDir(uint64_t ino, uint64_t fh, uint64_t offset,
   absl::MutexLock lock(&handle->mu);
   absl::Status status = handle->dir->Seek(offset);
   if (!status.ok()) return status;
+  // Entries go out in batches; with `plus` a batch's lookups run in
+  // parallel, so a slow origin costs one round trip per batch, not per name.
+  constexpr size_t kBatch = 32;
   while (true) {
-    absl::StatusOr<std::optional<OriginDir::Entry>> next = handle->dir->Next();
-    if (!next.ok()) return next.status();
-    if (!next->has_value()) return absl::OkStatus();
-    const OriginDir::Entry& e = **next;
-    struct stat attr = {};
-    attr.st_ino = e.ino;
-    attr.st_mode = static_cast<mode_t>(e.type) << 12;
-    bool dot = e.name == "." || e.name == "..";
-    if (!plus || dot) {
-      if (!add(e.name, attr, e.next_offset, nullptr)) return absl::OkStatus();
-      continue;
+    std::vector<OriginDir::Entry> batch;
+    while (batch.size() < kBatch) {
+      absl::StatusOr<std::optional<OriginDir::Entry>> next =
+          handle->dir->Next();
+      if (!next.ok()) return next.status();
+      if (!next->has_value()) break;
+      batch.push_back(**std::move(next));
     }
-    absl::StatusOr<Entry> entry = Lookup(ino, e.name);
-    if (!entry.ok()) continue;  // gone since the listing: skip it
-    if (!add(e.name, entry->attr, e.next_offset, &*entry)) {
-      Forget(entry->ino, 1);  // did not fit: the kernel never saw it
-      return absl::OkStatus();
+    if (batch.empty()) return absl::OkStatus();
+    std::vector<absl::StatusOr<Entry>> looked_up(
+        batch.size(), absl::UnknownError("not looked up"));
+    if (plus) LookUpAll(ino, batch, &looked_up);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const OriginDir::Entry& e = batch[i];
+      struct stat attr = {};
+      attr.st_ino = e.ino;
+      attr.st_mode = static_cast<mode_t>(e.type) << 12;
+      const Entry* entry = nullptr;
+      if (plus && looked_up[i].ok()) {
+        entry = &*looked_up[i];
+        attr = entry->attr;
+      } else if (plus && e.name != "." && e.name != "..") {
+        continue;  // gone since the listing: skip it
+      }
+      if (!add(e.name, attr, e.next_offset, entry)) {
+        // Did not fit: the kernel never saw these.
+        for (size_t j = i; j < batch.size(); ++j) {
+          if (plus && looked_up[j].ok()) Forget(looked_up[j]->ino, 1);
+        }
+        return absl::OkStatus();
+      }
     }
   }
+}
+
+void CacheFs::LookUpAll(uint64_t parent,
+                        const std::vector<OriginDir::Entry>& entries,
+                        std::vector<absl::StatusOr<Entry>>* out) {
+  absl::BlockingCounter done(static_cast<int>(entries.size()));
+  for (size_t i = 0; i < entries.size(); ++i) {
+    auto job = [&, i] {
+      const std::string& name = entries[i].name;
+      if (name != "." && name != "..") (*out)[i] = Lookup(parent, name);
+      done.DecrementCount();
+    };
+    if (i + 1 < entries.size()) {
+      origin_pool_.Dispatch(std::move(job));
+    } else {
+      job();
+    }
+  }
+  done.Wait();
 }
 
 void CacheFs::ReleaseDir(uint64_t fh) {

@@ -119,6 +119,9 @@ class CacheFs {
           std::shared_ptr<Volume> volume, std::unique_ptr<InodeTable> inodes,
           std::unique_ptr<BufferPool> buffers);
   bool UseInode() const;
+  // Looks up every entry but "." and ".." under `parent`, in parallel.
+  void LookUpAll(uint64_t parent, const std::vector<OriginDir::Entry>& entries,
+                 std::vector<absl::StatusOr<Entry>>* out);
   // The inode's origin node, resolved from its key on first use.
   absl::StatusOr<const Origin::Node*> NodeOf(Inode* inode);
   // Fresh attributes from the origin, remembered in attrs_.

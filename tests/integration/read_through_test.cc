@@ -3,11 +3,13 @@
 // across remounts, coherency after changes on the server, and concurrency.
 
 #include <fcntl.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <random>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -213,6 +215,27 @@ TEST_P(ReadThroughTest, DirectoriesSymlinksAndWritesRefused) {
   EXPECT_EQ(errno, EROFS);
   EXPECT_LT(open(MountedPath("missing").c_str(), O_RDONLY), 0);
   EXPECT_EQ(errno, ENOENT);
+}
+
+TEST_P(ReadThroughTest, LargeDirectoryListsEveryNameOnce) {
+  ASSERT_EQ(mkdir(ServedPath("big").c_str(), 0755), 0);
+  std::set<std::string> want = {".", ".."};
+  for (int i = 0; i < 1500; ++i) {
+    std::string name = "entry-with-a-longish-name-" + std::to_string(i);
+    WriteServed("big/" + name, std::to_string(i));
+    want.insert(name);
+  }
+  Mount();
+  for (int pass = 0; pass < 2; ++pass) {
+    DIR* dir = opendir(MountedPath("big").c_str());
+    ASSERT_NE(dir, nullptr);
+    std::multiset<std::string> got;
+    while (struct dirent* d = readdir(dir)) got.insert(d->d_name);
+    closedir(dir);
+    EXPECT_EQ(got, std::multiset<std::string>(want.begin(), want.end()))
+        << "pass " << pass;
+  }
+  EXPECT_EQ(ReadMounted("big/entry-with-a-longish-name-777"), "777");
 }
 
 TEST_P(ReadThroughTest, CacheFaultsNeverFailARead) {

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# End-to-end read benchmark of cachefs, everything measured in one run on
+# the same data:
+#   data:    one 1 GiB file read sequentially; a tree of 2,000 files of
+#            16 KiB, each read whole (sizes can be scaled, see below)
+#   origins: a local directory; SSHFS from a private sshd on loopback behind
+#            cachefs-latency-proxy (5 ms each way, so >= 10 ms per round trip)
+#   (a) read from the origin directly
+#   (b) read through cachefs, cold (empty cache)
+#   (c) read through cachefs, warm, after dropping the page cache
+#   (d) the cache disk's own O_DIRECT read of the same bytes (the backing
+#       files, with dd iflag=direct)
+# For the tree over SSHFS, (b) and (c) are also measured with -o nocto
+# (opens trust attributes younger than attr_timeout=60 s).
+#
+# Usage (as root: the page cache is dropped between runs):
+#   bash bench/e2e.sh [--origin local|sshfs|both]
+# Environment: BIG_MIB (1024), TREE_FILES (2000), FILE_KIB (16),
+# DELAY_MS (5), WORK (a directory on the cache disk, default /var/tmp).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+origins=both
+[ "${1:-}" = "--origin" ] && origins=${2:?}
+big_mib=${BIG_MIB:-1024}
+tree_files=${TREE_FILES:-2000}
+file_kib=${FILE_KIB:-16}
+delay_ms=${DELAY_MS:-5}
+[ "$(id -u)" -eq 0 ] || { echo "e2e.sh: run as root (drops the page cache)" >&2; exit 1; }
+
+cmake -S . -B build >/dev/null
+cmake --build build -j"$(nproc)" --target cachefs cachefs-ctl \
+  cachefs-latency-proxy >/dev/null
+export CACHEFS_BIN_DIR=$repo/build/bin
+
+work=$(mktemp -d "${WORK:-/var/tmp}/cachefs-e2e.XXXXXX")
+cleanup() {
+  set +e
+  for m in "$work"/mnt*; do
+    grep -q " $m " /proc/mounts && { fusermount3 -u "$m" || fusermount3 -uz "$m"; }
+  done
+  bash tools/sshfs-export.sh stop "$work/ssh" >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+now() { date +%s.%N; }
+# Seconds to run "$@" with a cold page cache.
+timed() {
+  local t0 t1
+  drop
+  t0=$(now)
+  "$@" >/dev/null
+  t1=$(now)
+  echo "$t1 - $t0" | bc -l
+}
+read_big() { dd if="$1/big" of=/dev/null bs=1M status=none; }
+read_tree() { find "$1/tree" -type f -exec cat {} + >/dev/null; }
+# O_DIRECT reads of every backing file in a cache directory.
+direct_all() {
+  find "$1/volumes" -type f ! -name '*.*' -print0 |
+    xargs -0 -r -n 64 -P 1 sh -c \
+      'for f; do dd if="$f" of=/dev/null bs=1M iflag=direct status=none; done' sh
+}
+mib_s() { echo "scale=1; $1 / $2" | bc -l; }
+ratio() { echo "scale=2; $1 / $2" | bc -l; }
+
+echo "generating ${big_mib} MiB file and ${tree_files} files of ${file_kib} KiB" >&2
+mkdir -p "$work/data/tree"
+head -c $((big_mib << 20)) /dev/urandom >"$work/data/big"
+for i in $(seq 1 "$tree_files"); do
+  d=$work/data/tree/d$((i % 20))
+  mkdir -p "$d"
+  head -c $((file_kib << 10)) /dev/urandom >"$d/f$i"
+done
+tree_mib=$(echo "scale=3; $tree_files * $file_kib / 1024" | bc -l)
+
+# run ORIGIN_NAME ORIGIN_DIR: the four measurements on one origin.
+run() {
+  local name=$1 origin=$2 mnt=$work/mnt-$1 cache=$work/cache-$1
+  mkdir -p "$mnt"
+  local a_big a_tree b_big b_tree c_big c_tree d_big d_tree
+  a_big=$(timed read_big "$origin")
+  a_tree=$(timed read_tree "$origin")
+  build/bin/cachefs "$origin" "$mnt" -o cache="$cache"
+  b_big=$(timed read_big "$mnt")
+  b_tree=$(timed read_tree "$mnt")
+  c_big=$(timed read_big "$mnt")
+  c_tree=$(timed read_tree "$mnt")
+  fusermount3 -u "$mnt"
+  d_big=$(timed dd if="$(find "$cache/volumes" -type f -size +100M | head -1)" \
+    of=/dev/null bs=1M iflag=direct status=none)
+  # The tree's backing files are all the rest.
+  d_tree=$(timed sh -c "find '$cache/volumes' -type f ! -name '*.*' -size -100M \
+    -exec dd of=/dev/null bs=1M iflag=direct status=none if={} \;")
+  printf '\n%s origin\n' "$name"
+  printf '%-34s %10s %10s %10s %10s\n' "" "big s" "big MiB/s" "tree s" "tree MiB/s"
+  for row in "a origin directly:$a_big:$a_tree" "b cachefs cold:$b_big:$b_tree" \
+    "c cachefs warm:$c_big:$c_tree" "d cache disk O_DIRECT:$d_big:$d_tree"; do
+    IFS=: read -r label tb tt <<<"$row"
+    printf '%-34s %10.2f %10.1f %10.2f %10.1f\n' "($label)" "$tb" \
+      "$(mib_s "$big_mib" "$tb")" "$tt" "$(mib_s "$tree_mib" "$tt")"
+  done
+  printf 'ratios: big c/d (throughput) %s   big b/a %s   tree a/c (speedup) %s   tree b/a %s\n' \
+    "$(ratio "$d_big" "$c_big")" "$(ratio "$a_big" "$b_big")" \
+    "$(ratio "$a_tree" "$c_tree")" "$(ratio "$a_tree" "$b_tree")"
+  if [ "$name" = sshfs ]; then
+    local n_cold n_warm cache2=$work/cache-$1-nocto
+    build/bin/cachefs "$origin" "$mnt" -o cache="$cache2",nocto,attr_timeout=60,entry_timeout=60
+    n_cold=$(timed read_tree "$mnt")
+    n_warm=$(timed read_tree "$mnt")
+    fusermount3 -u "$mnt"
+    printf 'tree with -o nocto,attr_timeout=60,entry_timeout=60: cold %.2f s, warm %.2f s, a/warm %s\n' \
+      "$n_cold" "$n_warm" "$(ratio "$a_tree" "$n_warm")"
+  fi
+}
+
+if [ "$origins" = local ] || [ "$origins" = both ]; then
+  run local "$work/data"
+fi
+if [ "$origins" = sshfs ] || [ "$origins" = both ]; then
+  bash tools/sshfs-export.sh start "$work/data" "$work/ssh" --delay-ms "$delay_ms" >&2
+  bash tools/sshfs-export.sh mount "$work/ssh" "$work/sshfs" >&2
+  run sshfs "$work/sshfs"
+fi
