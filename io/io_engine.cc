@@ -41,7 +41,7 @@ namespace {
 
 class QueueEngine final : public IoEngine {
  public:
-  QueueEngine(std::unique_ptr<IoQueue> queue, unsigned num_slots);
+  QueueEngine(Env* env, std::unique_ptr<IoQueue> queue, unsigned num_slots);
   ~QueueEngine() override;
 
   void ReadToIter(const BackingFile& file, uint64_t pos,
@@ -53,8 +53,13 @@ class QueueEngine final : public IoEngine {
     Start(IoOp::Kind::kWrite, file, pos, iov, std::move(done));
   }
   IoEngineStats stats() const override;
+  absl::StatusOr<size_t> TransferSync(IoOp::Kind kind, const BackingFile& file,
+                                      uint64_t pos,
+                                      std::span<const iovec> iov) override;
 
  private:
+  // Runs `slot`'s transfer to the end on the calling thread, on `queue`.
+  absl::Status DriveOnCaller(IoQueue& queue, Slot& slot);
   void Start(IoOp::Kind kind, const BackingFile& file, uint64_t pos,
              std::span<const iovec> iov, IoCallback done);
   Slot* AcquireSlot();
@@ -75,8 +80,14 @@ class QueueEngine final : public IoEngine {
   void ResubmitPending();
   bool FinishPending();
 
+  Env* const env_;
   const unsigned num_slots_;
   const std::unique_ptr<Slot[]> slots_;
+
+  // Private queues for blocking transfers, each used by one caller at a
+  // time; made on demand, so there are as many as concurrent callers.
+  absl::Mutex sync_mu_;
+  std::vector<std::unique_ptr<IoQueue>> sync_queues_ ABSL_GUARDED_BY(sync_mu_);
 
   // The queue's submission side (Prepare/Submit/Wake) is used only under
   // submit_mu_; its Reap only on the completion thread.
@@ -99,8 +110,10 @@ class QueueEngine final : public IoEngine {
   std::thread thread_;  // last: starts once everything above exists
 };
 
-QueueEngine::QueueEngine(std::unique_ptr<IoQueue> queue, unsigned num_slots)
-    : num_slots_(num_slots),
+QueueEngine::QueueEngine(Env* env, std::unique_ptr<IoQueue> queue,
+                         unsigned num_slots)
+    : env_(env),
+      num_slots_(num_slots),
       slots_(new Slot[num_slots]),
       queue_(std::move(queue)) {
   free_.reserve(num_slots_);
@@ -309,6 +322,95 @@ bool QueueEngine::FinishPending() {
   return stopping;
 }
 
+absl::StatusOr<size_t> QueueEngine::TransferSync(IoOp::Kind kind,
+                                                 const BackingFile& file,
+                                                 uint64_t pos,
+                                                 std::span<const iovec> iov) {
+  const char* op = kind == IoOp::Kind::kRead ? "ReadToIter" : "WriteIterToCache";
+  absl::Status check = CheckTransfer(op, file, pos, iov);
+  if (!check.ok()) return check;
+  std::unique_ptr<IoQueue> queue;
+  {
+    absl::MutexLock lock(&sync_mu_);
+    if (!sync_queues_.empty()) {
+      queue = std::move(sync_queues_.back());
+      sync_queues_.pop_back();
+    }
+  }
+  if (queue == nullptr) {
+    absl::StatusOr<std::unique_ptr<IoQueue>> made =
+        env_->NewIoQueue(kSegmentsPerSlot);
+    if (!made.ok()) return Annotate(made.status(), op);
+    queue = *std::move(made);
+  }
+  Slot slot;
+  FillSlot(slot, kind, file, pos, iov, nullptr);
+  absl::Status driven = DriveOnCaller(*queue, slot);
+  // As on the completion thread: a broken queue leaves ops in flight that
+  // nobody could finish.
+  if (!driven.ok()) Fatal(driven);
+  {
+    absl::MutexLock lock(&sync_mu_);
+    sync_queues_.push_back(std::move(queue));
+  }
+  absl::StatusOr<size_t> result = SlotResult(slot);
+  absl::MutexLock lock(&mu_);
+  const bool read = kind == IoOp::Kind::kRead;
+  (read ? stats_.reads : stats_.writes) += 1;
+  if (result.ok()) {
+    (read ? stats_.bytes_read : stats_.bytes_written) += *result;
+  } else {
+    ++stats_.errors;
+  }
+  return result;
+}
+
+absl::Status QueueEngine::DriveOnCaller(IoQueue& queue, Slot& slot) {
+  auto prepare = [&](int i) {
+    const Segment& seg = slot.segments[i];
+    return queue.Prepare(
+        IoOp{slot.kind, slot.fd, seg.pos, seg.iov, seg.iovcnt, uint64_t(i)});
+  };
+  int active = 0;
+  while (active < kSegmentsPerSlot && HasUncarved(slot)) {
+    CarveSegment(slot, slot.segments[active]);
+    absl::Status s = prepare(active++);
+    if (!s.ok()) return s;
+  }
+  uint64_t resubmissions = 0;
+  uint64_t batches = 0;
+  while (active > 0) {
+    absl::StatusOr<int> submitted = queue.Submit();
+    if (!submitted.ok()) return submitted.status();
+    if (*submitted > 0) ++batches;
+    absl::Status failed;
+    absl::StatusOr<int> reaped =
+        queue.Reap(/*wait=*/true, [&](uint64_t i, int64_t result) {
+          if (i == IoQueue::kWakeUserData || !failed.ok()) return;
+          Segment& seg = slot.segments[i];
+          if (ApplyResult(slot, seg, result) == SegmentState::kResubmit) {
+            ++resubmissions;
+            failed = prepare(static_cast<int>(i));
+          } else if (slot.error == 0 && HasUncarved(slot) &&
+                     slot.next_byte < slot.eof_at) {
+            CarveSegment(slot, seg);
+            failed = prepare(static_cast<int>(i));
+          } else {
+            --active;
+          }
+        });
+    if (!reaped.ok()) return reaped.status();
+    if (!failed.ok()) return failed;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    stats_.resubmissions += resubmissions;
+  }
+  absl::MutexLock lock(&submit_mu_);
+  submit_batches_ += batches;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<IoEngine>> IoEngine::Create(
@@ -319,32 +421,7 @@ absl::StatusOr<std::unique_ptr<IoEngine>> IoEngine::Create(
       env->NewIoQueue(slots * kSegmentsPerSlot + 1);
   if (!queue.ok()) return Annotate(queue.status(), "IoEngine::Create");
   return std::unique_ptr<IoEngine>(
-      new QueueEngine(std::move(*queue), slots));
-}
-
-absl::StatusOr<size_t> IoEngine::ReadToIterSync(const BackingFile& file,
-                                                uint64_t pos,
-                                                std::span<const iovec> iov) {
-  absl::Notification done;
-  absl::StatusOr<size_t> result;
-  ReadToIter(file, pos, iov, [&](absl::StatusOr<size_t> r) {
-    result = std::move(r);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
-}
-
-absl::StatusOr<size_t> IoEngine::WriteIterToCacheSync(
-    const BackingFile& file, uint64_t pos, std::span<const iovec> iov) {
-  absl::Notification done;
-  absl::StatusOr<size_t> result;
-  WriteIterToCache(file, pos, iov, [&](absl::StatusOr<size_t> r) {
-    result = std::move(r);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
+      new QueueEngine(env, std::move(*queue), slots));
 }
 
 }  // namespace cachefs

@@ -81,12 +81,22 @@ class IoEngine {
                                 std::span<const iovec> iov,
                                 IoCallback done) = 0;
 
-  // Blocking forms, for tests and tools.
+  // Blocking forms. The calling thread drives the transfer itself on a
+  // private queue from a small pool (submits, waits, resubmits), so no
+  // other thread is woken: a blocking read costs what a pread does.
   absl::StatusOr<size_t> ReadToIterSync(const BackingFile& file, uint64_t pos,
-                                        std::span<const iovec> iov);
+                                        std::span<const iovec> iov) {
+    return TransferSync(IoOp::Kind::kRead, file, pos, iov);
+  }
   absl::StatusOr<size_t> WriteIterToCacheSync(const BackingFile& file,
                                               uint64_t pos,
-                                              std::span<const iovec> iov);
+                                              std::span<const iovec> iov) {
+    return TransferSync(IoOp::Kind::kWrite, file, pos, iov);
+  }
+  virtual absl::StatusOr<size_t> TransferSync(IoOp::Kind kind,
+                                              const BackingFile& file,
+                                              uint64_t pos,
+                                              std::span<const iovec> iov) = 0;
 
   virtual IoEngineStats stats() const = 0;
 };
