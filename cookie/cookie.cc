@@ -124,21 +124,35 @@ Cookie::ReadPlan Cookie::PrepareRead(uint64_t pos, uint64_t len) {
 void Cookie::ReadFromCache(const std::shared_ptr<BackingObject>& object,
                            uint64_t pos, std::span<const iovec> iov,
                            IoCallback done) {
-  Cache* cache = volume_->cache();
-  cache->engine()->ReadToIter(
+  volume_->cache()->engine()->ReadToIter(
       object->file(), pos, iov,
-      [self = shared_from_this(), cache, object,
-       shift = object->granule_shift(),
+      [self = shared_from_this(), object,
        done = std::move(done)](absl::StatusOr<size_t> result) mutable {
-        if (result.ok()) {
-          Bump(cache->stats().bytes_read_from_cache, *result);
-          Bump(cache->stats().granules_read_from_cache,
-               (*result + (uint64_t{1} << shift) - 1) >> shift);
-        } else {
-          self->WithdrawObject(result.status(), object.get());
-        }
+        self->FinishRead(*object, result);
         std::move(done)(std::move(result));
       });
+}
+
+absl::StatusOr<size_t> Cookie::ReadFromCacheSync(
+    const std::shared_ptr<BackingObject>& object, uint64_t pos,
+    std::span<const iovec> iov) {
+  absl::StatusOr<size_t> result =
+      volume_->cache()->engine()->ReadToIterSync(object->file(), pos, iov);
+  FinishRead(*object, result);
+  return result;
+}
+
+void Cookie::FinishRead(const BackingObject& object,
+                        const absl::StatusOr<size_t>& result) {
+  CacheStats& stats = volume_->cache()->stats();
+  if (!result.ok()) {
+    WithdrawObject(result.status(), &object);
+    return;
+  }
+  const uint32_t shift = object.granule_shift();
+  Bump(stats.bytes_read_from_cache, *result);
+  Bump(stats.granules_read_from_cache,
+       (*result + (uint64_t{1} << shift) - 1) >> shift);
 }
 
 Cookie::FillClaim Cookie::ClaimFill(uint64_t first, uint64_t count) {

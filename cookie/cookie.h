@@ -82,6 +82,12 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
                      uint64_t pos, std::span<const iovec> iov,
                      IoCallback done);
 
+  // The same, blocking: the calling thread drives the I/O itself, which
+  // saves a thread hand-off when there is nothing else to wait for.
+  absl::StatusOr<size_t> ReadFromCacheSync(
+      const std::shared_ptr<BackingObject>& object, uint64_t pos,
+      std::span<const iovec> iov);
+
   // A claim on granules to fill from the origin. While it is held they are
   // in flight: other readers wait for them instead of fetching them again.
   struct FillClaim {
@@ -124,6 +130,9 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
   // null). Without `wait_ready`, a cookie still being instantiated is left
   // alone (its instantiation will see the cache withdrawn).
   std::shared_ptr<BackingObject> DetachObject(bool wait_ready = true);
+  // Counts a finished cache read; withdraws the object on a fault.
+  void FinishRead(const BackingObject& object,
+                  const absl::StatusOr<size_t>& result);
   // Counts a finished cache write; withdraws the object on a fault.
   void FinishWrite(const std::shared_ptr<BackingObject>& object,
                    uint64_t count, const absl::StatusOr<size_t>& result);
