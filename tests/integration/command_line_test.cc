@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "absl/strings/str_split.h"
+#include "cachefs/control_socket.h"
 #include "tests/integration/cachefs_mount.h"
 #include "tests/integration/fixtures/mounts.h"
 
@@ -211,6 +212,11 @@ TEST_F(CommandLineTest, CtlStatsStatusAndItsErrors) {
   EXPECT_NE(status->stdout_text.find(origin_), std::string::npos);
   EXPECT_NE(status->stdout_text.find("uptime"), std::string::npos);
   // The socket is the mounting user's alone.
+  struct stat sock;
+  ASSERT_EQ(stat(ControlSocketPath(mnt_).c_str(), &sock), 0);
+  EXPECT_TRUE(S_ISSOCK(sock.st_mode));
+  EXPECT_EQ(sock.st_mode & 0777, 0600u);
+  EXPECT_EQ(sock.st_uid, getuid());
   auto bad = ctl({"frobnicate", mnt_});
   ASSERT_OK(bad);
   EXPECT_NE(bad->exit_code, 0);
