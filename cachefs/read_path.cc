@@ -64,12 +64,14 @@ absl::StatusOr<std::unique_ptr<ReadReply>> ReadPath::Read(
   for (uint64_t g = off >> shift; g <= (end - 1) >> shift; ++g) {
     ReadReply::Granule granule;
     granule.index = g;
-    granule.buffer = buffers_->Acquire();
     granule.length = GranuleLength(g, stream->size);
     uint64_t base = g << shift;
     granule.want_from = std::max(off, base) - base;
     granule.want_to = std::min<uint64_t>(end - base, granule.length);
     reply->granules_.push_back(std::move(granule));
+    if (!TakeStaged(*stream, reply->granules_.back())) {
+      reply->granules_.back().buffer = buffers_->Acquire();
+    }
   }
   absl::Status status = FillGranules(*stream, *reply);
   if (!status.ok()) {
@@ -103,10 +105,22 @@ absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply) {
       reply.granules_[g - first].from_cache = true;
     }
   }
+  size_t unstaged = 0;
+  for (ReadReply::Granule& g : reply.granules_) {
+    if (g.staged) {
+      g.from_cache = true;  // and read already
+    } else {
+      ++unstaged;
+    }
+  }
+  if (unstaged == 0) {
+    Bump(stats_->reads_fully_cached);
+    return absl::OkStatus();
+  }
   // Cache reads, one per run of present granules, all in flight at once.
   std::vector<std::pair<size_t, size_t>> runs;  // [begin, end) in granules_
   for (size_t i = 0; i < count; ++i) {
-    if (!reply.granules_[i].from_cache) continue;
+    if (!reply.granules_[i].from_cache || reply.granules_[i].staged) continue;
     if (!runs.empty() && runs.back().second == i) {
       runs.back().second = i + 1;
     } else {
@@ -144,7 +158,7 @@ absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply) {
                                   runs[r].second - runs[r].first);
   };
   const bool single_hit =
-      runs.size() == 1 && runs[0].first == 0 && runs[0].second == count;
+      runs.size() == 1 && runs[0].second - runs[0].first == unstaged;
   if (single_hit) {
     // A plain hit: this thread does the I/O, no hand-off to wait for.
     check_run(0, stream.cookie->ReadFromCacheSync(plan.object, run_pos[0],
@@ -239,6 +253,7 @@ void ReadPath::ReadAhead(const std::shared_ptr<ReadStream>& stream,
     stream->next_offset = end;
     if (!sequential || options_.readahead_granules == 0) {
       stream->readahead_end = 0;
+      stream->staged.clear();
       return;
     }
     uint64_t granules = (stream->size + (uint64_t{1} << shift) - 1) >> shift;
@@ -249,6 +264,7 @@ void ReadPath::ReadAhead(const std::shared_ptr<ReadStream>& stream,
     if (first >= last) return;
     stream->readahead_end = last;
   }
+  StageAhead(stream, first, last);
   // The jobs hold the origin file itself: they may outlive the handle.
   std::shared_ptr<OriginFile> file;
   for (uint64_t g = first; g < last; ++g) {
@@ -276,6 +292,72 @@ void ReadPath::ReadAhead(const std::shared_ptr<ReadStream>& stream,
       StoreGranule(*stream->cookie, std::move(claim), std::move(buffer), *n);
     });
   }
+}
+
+bool ReadPath::TakeStaged(ReadStream& stream, ReadReply::Granule& g) {
+  std::shared_ptr<StagedRun> run;
+  {
+    absl::MutexLock lock(&stream.mu);
+    // Runs wholly behind the reader are of no more use.
+    while (!stream.staged.empty() && stream.staged.front()->end() <= g.index) {
+      stream.staged.pop_front();
+    }
+    if (stream.staged.empty() || stream.staged.front()->first > g.index) {
+      return false;
+    }
+    run = stream.staged.front();
+  }
+  run->done.WaitForNotification();
+  // Data from an object that has since been replaced is not the file's.
+  if (!run->ok || run->object != stream.cookie->object()) return false;
+  size_t i = g.index - run->first;
+  absl::MutexLock lock(&stream.mu);
+  if (!run->buffers[i] || run->lengths[i] != g.length) return false;
+  g.buffer = std::move(run->buffers[i]);
+  g.staged = true;
+  return true;
+}
+
+void ReadPath::StageAhead(const std::shared_ptr<ReadStream>& stream,
+                          uint64_t from, uint64_t end_granule) {
+  const uint32_t shift = options_.granule_shift;
+  {
+    absl::MutexLock lock(&stream->mu);
+    if (!stream->staged.empty()) {
+      from = std::max(from, stream->staged.back()->end());
+    }
+    // Two runs at most: one being read, one being consumed.
+    if (stream->staged.size() >= 2 || from >= end_granule) return;
+  }
+  // The present granules at the start of [from, end_granule), without
+  // waiting for fills in flight (those are the origin read-ahead's).
+  std::shared_ptr<BackingObject> object = stream->cookie->object();
+  if (object == nullptr) return;
+  auto run = std::make_shared<StagedRun>();
+  run->first = from;
+  run->object = object;
+  std::vector<iovec> iov;
+  for (uint64_t g = from; g < end_granule && object->IsPresent(g); ++g) {
+    Buffer buffer = buffers_->TryAcquire();
+    if (!buffer) break;
+    size_t length = GranuleLength(g, stream->size);
+    iov.push_back({buffer.data(), RoundUpToIo(length)});
+    run->lengths.push_back(length);
+    run->buffers.push_back(std::move(buffer));
+  }
+  if (run->buffers.empty()) return;
+  {
+    absl::MutexLock lock(&stream->mu);
+    stream->staged.push_back(run);
+  }
+  size_t needed = 0;
+  for (size_t n : run->lengths) needed += n;
+  stream->cookie->ReadFromCache(
+      object, from << shift, iov,
+      [run, needed](absl::StatusOr<size_t> result) {
+        run->ok = result.ok() && *result >= needed;
+        run->done.Notify();
+      });
 }
 
 }  // namespace cachefs

@@ -4,9 +4,11 @@
 #include "cachefs/cache_fs.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -37,7 +39,7 @@ class CacheFsTest : public ::testing::Test {
     content_ = RandomBytes(3 * kGranule + 123, 1);
     std::ofstream(origin_dir_ + "/file", std::ios::binary) << content_;
   }
-  void Mount(Env* env) {
+  void Mount(Env* env, uint32_t readahead = 0) {
     fs_.reset();
     cache_.reset();
     CacheOptions options;
@@ -53,7 +55,7 @@ class CacheFsTest : public ::testing::Test {
     auto volume = cache_->AcquireVolume("test-volume", "");
     ASSERT_OK(volume);
     CacheFsOptions fs_options;
-    fs_options.readahead_granules = 0;  // keep counts exact
+    fs_options.readahead_granules = readahead;  // 0 keeps counts exact
     auto fs = CacheFs::Create(fs_options, origin_.get(), cache_.get(), *volume);
     ASSERT_OK(fs);
     fs_ = *std::move(fs);
@@ -228,6 +230,55 @@ TEST_F(CacheFsTest, OriginChangeOfTheSameSizeIsSeenAtTheNextOpen) {
   EXPECT_EQ(ReadAll("file"), fresh);
   EXPECT_EQ(Stat(&CacheStats::invalidations) + Stat(&CacheStats::lookups_stale),
             1u);
+}
+
+TEST_F(CacheFsTest, SequentialReadAheadServesTheSameBytes) {
+  content_ = RandomBytes(40 * kGranule + 777, 3);
+  std::ofstream(origin_dir_ + "/file", std::ios::binary) << content_;
+  Mount(Env::Default(), /*readahead=*/4);
+  EXPECT_EQ(ReadAll("file"), content_);  // origin read-ahead
+  cache_->dispatcher()->Drain();
+  uint64_t from_origin = Stat(&CacheStats::bytes_read_from_origin);
+  EXPECT_EQ(ReadAll("file", 128 * 1024), content_);  // staged cache reads
+  EXPECT_EQ(ReadAll("file", 100000), content_);  // unaligned requests
+  EXPECT_EQ(Stat(&CacheStats::bytes_read_from_origin), from_origin);
+}
+
+TEST_F(CacheFsTest, StagedDataOfAReplacedObjectIsNotServed) {
+  content_ = RandomBytes(16 * kGranule, 3);
+  std::ofstream(origin_dir_ + "/file", std::ios::binary) << content_;
+  Mount(Env::Default(), /*readahead=*/8);
+  ASSERT_EQ(ReadAll("file"), content_);
+  cache_->dispatcher()->Drain();
+  auto entry = fs_->Lookup(1, "file");
+  ASSERT_OK(entry);
+  auto first = fs_->Open(entry->ino, O_RDONLY);
+  ASSERT_OK(first);
+  // Two sequential reads: the next granules are staged in memory.
+  for (uint64_t off = 0; off < 2 * kGranule; off += kGranule) {
+    auto reply = fs_->Read(first->fh, off, kGranule);
+    ASSERT_OK(reply);
+  }
+  // The file changes on the origin; a new open replaces the object.
+  std::string fresh = RandomBytes(16 * kGranule, 4);
+  std::ofstream(origin_dir_ + "/file", std::ios::binary) << fresh;
+  struct timespec times[2] = {{0, UTIME_OMIT}, {time(nullptr) + 5, 0}};
+  ASSERT_EQ(utimensat(AT_FDCWD, (origin_dir_ + "/file").c_str(), times, 0), 0);
+  auto second = fs_->Open(entry->ino, O_RDONLY);
+  ASSERT_OK(second);
+  // The first handle goes on: whatever it gets is one version, never the
+  // old object's staged bytes after the switch.
+  auto reply = fs_->Read(first->fh, 2 * kGranule, kGranule);
+  ASSERT_OK(reply);
+  std::string got;
+  for (const iovec& v : (*reply)->iov()) {
+    got.append(static_cast<const char*>(v.iov_base), v.iov_len);
+  }
+  EXPECT_EQ(got, fresh.substr(2 * kGranule, kGranule));
+  reply->reset();
+  fs_->Release(first->fh);
+  fs_->Release(second->fh);
+  fs_->Forget(entry->ino, 1);
 }
 
 TEST_F(CacheFsTest, NamesNeverLeaveTheOrigin) {
