@@ -27,10 +27,14 @@ void AttrCache::Put(const std::string& key, const struct stat& attr,
   }
   // Re-insertions leave stale places behind; drop them once they dominate.
   if (order_.size() > 2 * capacity_ + 1024) {
-    std::erase_if(order_, [&](const auto& place) {
+    std::deque<std::pair<uint64_t, std::string>> live;
+    for (auto& place : order_) {
       auto it = entries_.find(place.second);
-      return it == entries_.end() || it->second.seq != place.first;
-    });
+      if (it != entries_.end() && it->second.seq == place.first) {
+        live.push_back(std::move(place));
+      }
+    }
+    order_.swap(live);
   }
 }
 
