@@ -136,7 +136,7 @@ void MountWithMount8(const std::vector<std::string>& argv,
   ASSERT_EQ(result->exit_code, 0) << result->stderr_text;
   auto mount = FindMount(mnt);
   ASSERT_TRUE(mount.has_value());
-  EXPECT_EQ(mount->fstype, "fuse.cachefs");
+  EXPECT_EQ(mount->fs_type, "fuse.cachefs");
   std::string data;
   std::ifstream(mnt + "/file") >> data;
   EXPECT_EQ(data, "data");

@@ -87,7 +87,7 @@ TEST_F(SshfsTest, ReadsWhatTheServerHas) {
   ASSERT_NO_FATAL_FAILURE();
   std::optional<MountEntry> e = FindMount(mnt());
   ASSERT_TRUE(e.has_value());
-  EXPECT_EQ(e->fstype, kSshfsFstype);
+  EXPECT_EQ(e->fs_type, kSshfsFstype);
 
   EXPECT_TRUE(
       SameBytes(ReadWholeFile(mounted("small")), Pattern(4096 + 17, 1)));
@@ -291,7 +291,7 @@ TEST_F(SshfsExportScriptTest, StartMountStop) {
   ASSERT_EQ(r->exit_code, 0) << r->stderr_text;
   std::optional<MountEntry> e = FindMount(mnt());
   ASSERT_TRUE(e.has_value());
-  EXPECT_EQ(e->fstype, kSshfsFstype);
+  EXPECT_EQ(e->fs_type, kSshfsFstype);
   EXPECT_TRUE(SameBytes(ReadWholeFile(mnt() + "/f"), Pattern(70000, 6)));
   int held = open((mnt() + "/f").c_str(), O_RDONLY | O_CLOEXEC);  // busy
   ASSERT_GE(held, 0);
