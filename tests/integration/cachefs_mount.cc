@@ -5,7 +5,7 @@
 
 #include <fstream>
 #include <random>
-#include <regex>
+#include <cstdlib>
 
 namespace cachefs::testing {
 
@@ -96,11 +96,17 @@ std::map<std::string, uint64_t> CachefsMountTest::Stats() {
   EXPECT_OK(result);
   if (!result.ok()) return stats;
   EXPECT_EQ(result->exit_code, 0) << result->stderr_text;
-  std::regex field("\"([a-z_]+)\": ([0-9]+)");
-  for (std::sregex_iterator it(result->stdout_text.begin(),
-                               result->stdout_text.end(), field), end;
-       it != end; ++it) {
-    stats[(*it)[1]] = std::stoull((*it)[2]);
+  // {"name": 123, ...}: every value of stats --json is a number.
+  const std::string& text = result->stdout_text;
+  for (size_t q = text.find('"'); q != std::string::npos;
+       q = text.find('"', q)) {
+    size_t close = text.find('"', q + 1);
+    size_t colon = text.find(':', close);
+    if (close == std::string::npos || colon == std::string::npos) break;
+    stats[text.substr(q + 1, close - q - 1)] =
+        std::strtoull(text.c_str() + colon + 1, nullptr, 10);
+    q = text.find(',', colon);
+    if (q == std::string::npos) break;
   }
   EXPECT_TRUE(stats.count("bytes_read_from_origin")) << result->stdout_text;
   return stats;
