@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/blocking_counter.h"
+#include "io/countdown.h"
 #include "io/errno_status.h"
 
 namespace cachefs {
@@ -250,12 +250,12 @@ absl::Status CacheFs::ReadDir(uint64_t ino, uint64_t fh, uint64_t offset,
 void CacheFs::LookUpAll(uint64_t parent,
                         const std::vector<OriginDir::Entry>& entries,
                         std::vector<absl::StatusOr<Entry>>* out) {
-  absl::BlockingCounter done(static_cast<int>(entries.size()));
+  Countdown done(static_cast<int>(entries.size()));
   for (size_t i = 0; i < entries.size(); ++i) {
     auto job = [&, i] {
       const std::string& name = entries[i].name;
       if (name != "." && name != "..") (*out)[i] = Lookup(parent, name);
-      done.DecrementCount();
+      done.Done();
     };
     if (i + 1 < entries.size()) {
       origin_pool_.Dispatch(std::move(job));

@@ -4,8 +4,8 @@
 #include <cstring>
 #include <utility>
 
-#include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/notification.h"
+#include "io/countdown.h"
 #include "io/io_engine.h"
 
 namespace cachefs {
@@ -168,14 +168,14 @@ absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply) {
       return absl::OkStatus();
     }
   }
-  absl::BlockingCounter cache_reads(single_hit ? 0
+  Countdown cache_reads(single_hit ? 0
                                                : static_cast<int>(runs.size()));
   if (!single_hit) {
     for (size_t r = 0; r < runs.size(); ++r) {
       stream.cookie->ReadFromCache(plan.object, run_pos[r], run_iov(r),
                                    [&, r](absl::StatusOr<size_t> result) {
                                      check_run(r, result);
-                                     cache_reads.DecrementCount();
+                                     cache_reads.Done();
                                    });
     }
   }
@@ -212,7 +212,7 @@ absl::Status ReadPath::FetchFromOrigin(
   if (!file.ok()) return file.status();
   const uint32_t shift = options_.granule_shift;
   std::vector<absl::Status> results(granules.size());
-  absl::BlockingCounter fetched(static_cast<int>(granules.size()));
+  Countdown fetched(static_cast<int>(granules.size()));
   for (size_t i = 0; i < granules.size(); ++i) {
     auto fetch = [&, i] {
       ReadReply::Granule& g = *granules[i];
@@ -226,7 +226,7 @@ absl::Status ReadPath::FetchFromOrigin(
         }
       }
       results[i] = n.status();
-      fetched.DecrementCount();
+      fetched.Done();
     };
     // The last one runs here: this thread would only wait anyway.
     if (i + 1 < granules.size()) {

@@ -23,7 +23,11 @@ constexpr int kMaxSubmitRetries = 1000;
 class UringQueue final : public IoQueue {
  public:
   static absl::StatusOr<std::unique_ptr<IoQueue>> Create(unsigned depth);
-  ~UringQueue() override { io_uring_queue_exit(&ring_); }
+  // A ring whose setup failed holds no descriptor: exiting it would close
+  // whatever descriptor 0 happens to be.
+  ~UringQueue() override {
+    if (initialized_) io_uring_queue_exit(&ring_);
+  }
 
   unsigned depth() const override { return depth_; }
   absl::Status Prepare(const IoOp& op) override;
@@ -41,6 +45,7 @@ class UringQueue final : public IoQueue {
   // submission side and one thread reap, and liburing keeps the two sides
   // independent (io_uring_wait_cqe never touches the submission ring).
   io_uring ring_;
+  bool initialized_ = false;
 };
 
 absl::StatusOr<std::unique_ptr<IoQueue>> UringQueue::Create(unsigned depth) {
@@ -63,6 +68,7 @@ absl::StatusOr<std::unique_ptr<IoQueue>> UringQueue::Create(unsigned depth) {
     return ErrnoToStatus(-r, absl::StrCat("io_uring_queue_init(", depth + 1,
                                           " entries)"));
   }
+  q->initialized_ = true;
   return std::unique_ptr<IoQueue>(std::move(q));
 }
 

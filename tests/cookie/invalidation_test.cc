@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/blocking_counter.h"
+#include "io/countdown.h"
 #include "tests/cookie/cookie_test_util.h"
 
 namespace cachefs::testing {
@@ -28,14 +28,14 @@ TEST_F(CacheTest, InvalidationLetsReadsInFlightFinishOnTheOldObject) {
   std::vector<std::unique_ptr<AlignedBuffer>> bufs;
   std::vector<iovec> iovs(kReads);
   std::atomic<int> ok{0};
-  absl::BlockingCounter done(kReads);
+  Countdown done(kReads);
   for (int i = 0; i < kReads; ++i) {
     bufs.push_back(std::make_unique<AlignedBuffer>(kGranule));
     iovs[i] = bufs.back()->iov();
     cookie->ReadFromCache(plan.object, (i % kGranules) * kGranule,
                           {&iovs[i], 1}, [&](absl::StatusOr<size_t> r) {
                             if (r.ok() && *r == kGranule) ok.fetch_add(1);
-                            done.DecrementCount();
+                            done.Done();
                           });
   }
   cookie->Invalidate("v2", kGranules * kGranule);

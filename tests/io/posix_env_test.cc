@@ -207,8 +207,10 @@ void RunWithoutIoUring(const std::string& dir) {
   testing::AlignedBuffer buf(256 * 1024);
   testing::FillPattern(buf.data(), buf.size(), 4, 0);
   iovec v = buf.iov(0, buf.size());
-  if ((*engine)->WriteIterToCacheSync(file, 0, {&v, 1}).value_or(0) !=
-      buf.size()) {
+  absl::StatusOr<size_t> written =
+      (*engine)->WriteIterToCacheSync(file, 0, {&v, 1});
+  if (written.value_or(0) != buf.size()) {
+    fprintf(stderr, "write: %s\n", written.status().ToString().c_str());
     _exit(4);
   }
   std::memset(buf.data(), 0, buf.size());
