@@ -93,95 +93,105 @@ absl::StatusOr<std::unique_ptr<ReadReply>> ReadPath::Read(
   return reply;
 }
 
-absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply) {
-  const uint32_t shift = options_.granule_shift;
-  uint64_t first = reply.granules_.front().index;
-  uint64_t count = reply.granules_.size();
-  Cookie::ReadPlan plan =
-      stream.cookie->PrepareRead(first << shift, count << shift);
+namespace {
+
+// A run of granules of one reply that are present in the cache and not
+// staged: one cache read.
+struct CacheRun {
+  size_t begin = 0;  // [begin, end) in the reply's granules
+  size_t end = 0;
+  uint64_t pos = 0;    // file position of the read
+  size_t needed = 0;   // bytes the read must return
+  bool ok = false;
+};
+
+// Marks the granules `plan` serves from the cache; returns how many
+// granules still need I/O (those not staged).
+size_t MarkSources(const Cookie::ReadPlan& plan, uint32_t shift,
+                   std::vector<ReadReply::Granule>& granules) {
+  const uint64_t first = granules.front().index;
   for (const ReadSegment& s : plan.segments) {
     if (s.source != ReadSegment::Source::kCache) continue;
     for (uint64_t g = s.pos >> shift; g <= (s.pos + s.len - 1) >> shift; ++g) {
-      reply.granules_[g - first].from_cache = true;
+      granules[g - first].from_cache = true;
     }
   }
   size_t unstaged = 0;
-  for (ReadReply::Granule& g : reply.granules_) {
+  for (ReadReply::Granule& g : granules) {
     if (g.staged) {
       g.from_cache = true;  // and read already
     } else {
       ++unstaged;
     }
   }
-  if (unstaged == 0) {
-    Bump(stats_->reads_fully_cached);
-    return absl::OkStatus();
-  }
-  // Cache reads, one per run of present granules, all in flight at once.
-  std::vector<std::pair<size_t, size_t>> runs;  // [begin, end) in granules_
-  for (size_t i = 0; i < count; ++i) {
-    if (!reply.granules_[i].from_cache || reply.granules_[i].staged) continue;
-    if (!runs.empty() && runs.back().second == i) {
-      runs.back().second = i + 1;
-    } else {
-      runs.push_back({i, i + 1});
+  return unstaged;
+}
+
+// The cache reads for `granules`, each granule's iovec in `iovs`. Inside a
+// run granules are wanted whole, so the pieces are contiguous; only the
+// run's ends are trimmed to what the reply needs.
+std::vector<CacheRun> CacheRunsOf(std::vector<ReadReply::Granule>& granules,
+                                  uint32_t shift, std::vector<iovec>* iovs) {
+  std::vector<CacheRun> runs;
+  iovs->assign(granules.size(), iovec{});
+  for (size_t i = 0; i < granules.size(); ++i) {
+    ReadReply::Granule& g = granules[i];
+    if (!g.from_cache || g.staged) continue;
+    size_t from = g.want_from & ~(kDirectIoAlignment - 1);
+    (*iovs)[i] = {g.buffer.data() + from, RoundUpToIo(g.want_to) - from};
+    if (runs.empty() || runs.back().end != i) {
+      runs.push_back({i, i, (g.index << shift) + from, 0, false});
     }
+    runs.back().end = i + 1;
+    runs.back().needed += g.want_to - from;
   }
-  std::vector<bool> run_ok(runs.size(), false);
-  std::vector<iovec> iovs(count);
-  std::vector<size_t> needed(runs.size(), 0);
-  std::vector<uint64_t> run_pos(runs.size(), 0);
-  for (size_t r = 0; r < runs.size(); ++r) {
-    // Granules inside a run are wanted whole, so the pieces are contiguous.
-    for (size_t i = runs[r].first; i < runs[r].second; ++i) {
-      ReadReply::Granule& g = reply.granules_[i];
-      size_t from = g.want_from & ~(kDirectIoAlignment - 1);
-      size_t to = RoundUpToIo(g.want_to);
-      iovs[i] = {g.buffer.data() + from, to - from};
-      needed[r] += g.want_to - from;
-    }
-    const ReadReply::Granule& head = reply.granules_[runs[r].first];
-    run_pos[r] = (head.index << shift) +
-                 (head.want_from & ~(kDirectIoAlignment - 1));
-  }
-  auto check_run = [&](size_t r, const absl::StatusOr<size_t>& result) {
-    run_ok[r] = result.ok() && *result >= needed[r];
-    if (result.ok() && !run_ok[r]) {
+  return runs;
+}
+
+}  // namespace
+
+absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply) {
+  const uint32_t shift = options_.granule_shift;
+  std::vector<ReadReply::Granule>& granules = reply.granules_;
+  Cookie::ReadPlan plan = stream.cookie->PrepareRead(
+      granules.front().index << shift, granules.size() << shift);
+  const size_t unstaged = MarkSources(plan, shift, granules);
+  std::vector<iovec> iovs;
+  std::vector<CacheRun> runs = CacheRunsOf(granules, shift, &iovs);
+  auto finish_run = [&](CacheRun& run, const absl::StatusOr<size_t>& result) {
+    run.ok = result.ok() && *result >= run.needed;
+    if (result.ok() && !run.ok) {
       stream.cookie->WithdrawObject(
           absl::DataLossError("cache file shorter than its map at " +
-                              std::to_string(run_pos[r])),
+                              std::to_string(run.pos)),
           plan.object.get());
     }
   };
-  auto run_iov = [&](size_t r) {
-    return std::span<const iovec>(&iovs[runs[r].first],
-                                  runs[r].second - runs[r].first);
+  auto run_iov = [&](const CacheRun& run) {
+    return std::span<const iovec>(&iovs[run.begin], run.end - run.begin);
   };
+  // A plain hit (or all staged): this thread does what I/O there is.
   const bool single_hit =
-      runs.size() == 1 && runs[0].second - runs[0].first == unstaged;
+      runs.size() == 1 && runs[0].end - runs[0].begin == unstaged;
   if (single_hit) {
-    // A plain hit: this thread does the I/O, no hand-off to wait for.
-    check_run(0, stream.cookie->ReadFromCacheSync(plan.object, run_pos[0],
-                                                  run_iov(0)));
-    if (run_ok[0]) {
-      Bump(stats_->reads_fully_cached);
-      return absl::OkStatus();
-    }
+    finish_run(runs[0], stream.cookie->ReadFromCacheSync(
+                            plan.object, runs[0].pos, run_iov(runs[0])));
   }
-  Countdown cache_reads(single_hit ? 0
-                                               : static_cast<int>(runs.size()));
-  if (!single_hit) {
-    for (size_t r = 0; r < runs.size(); ++r) {
-      stream.cookie->ReadFromCache(plan.object, run_pos[r], run_iov(r),
-                                   [&, r](absl::StatusOr<size_t> result) {
-                                     check_run(r, result);
-                                     cache_reads.Done();
-                                   });
-    }
+  if (unstaged == 0 || (single_hit && runs[0].ok)) {
+    Bump(stats_->reads_fully_cached);
+    return absl::OkStatus();
   }
-  // Meanwhile, the missing granules from the origin.
+  // Otherwise all cache runs in flight at once, the origin meanwhile.
+  Countdown cache_reads(single_hit ? 0 : static_cast<int>(runs.size()));
+  for (size_t r = 0; !single_hit && r < runs.size(); ++r) {
+    stream.cookie->ReadFromCache(plan.object, runs[r].pos, run_iov(runs[r]),
+                                 [&, r](absl::StatusOr<size_t> result) {
+                                   finish_run(runs[r], result);
+                                   cache_reads.Done();
+                                 });
+  }
   std::vector<ReadReply::Granule*> missing;
-  for (ReadReply::Granule& g : reply.granules_) {
+  for (ReadReply::Granule& g : granules) {
     if (g.from_cache) continue;
     g.claim = stream.cookie->ClaimFill(g.index, 1);
     missing.push_back(&g);
@@ -191,18 +201,15 @@ absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply) {
   if (!status.ok()) return status;
   // A cache fault is never the reader's problem: fetch those granules too.
   std::vector<ReadReply::Granule*> retry;
-  for (size_t r = 0; r < runs.size(); ++r) {
-    if (run_ok[r]) continue;
-    for (size_t i = runs[r].first; i < runs[r].second; ++i) {
-      reply.granules_[i].from_cache = false;
-      retry.push_back(&reply.granules_[i]);
+  for (const CacheRun& run : runs) {
+    for (size_t i = run.begin; !run.ok && i < run.end; ++i) {
+      granules[i].from_cache = false;
+      retry.push_back(&granules[i]);
     }
   }
-  if (!retry.empty()) status = FetchFromOrigin(stream, retry);
-  if (status.ok() && retry.empty() && missing.empty()) {
-    Bump(stats_->reads_fully_cached);
-  }
-  return status;
+  if (!retry.empty()) return FetchFromOrigin(stream, retry);
+  if (missing.empty()) Bump(stats_->reads_fully_cached);
+  return absl::OkStatus();
 }
 
 absl::Status ReadPath::FetchFromOrigin(

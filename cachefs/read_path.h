@@ -73,12 +73,7 @@ struct ReadStream {
 // writes of the granules fetched from the origin.
 class ReadReply {
  public:
-  ~ReadReply();
-  const std::vector<iovec>& iov() const { return iov_; }
-  size_t size() const;
-
- private:
-  friend class ReadPath;
+  // One granule of the reply, in its own pool buffer.
   struct Granule {
     uint64_t index = 0;
     Buffer buffer;
@@ -92,6 +87,13 @@ class ReadReply {
     bool staged = false;  // the buffer came filled from a StagedRun
     Cookie::FillClaim claim;  // set while this read owns the fetch
   };
+
+  ~ReadReply();
+  const std::vector<iovec>& iov() const { return iov_; }
+  size_t size() const;
+
+ private:
+  friend class ReadPath;
   std::shared_ptr<Cookie> cookie_;
   std::vector<Granule> granules_;
   std::vector<iovec> iov_;
