@@ -11,7 +11,7 @@
 #   (d) the cache disk's own O_DIRECT read of the same bytes (the backing
 #       files, with dd iflag=direct)
 # For the tree over SSHFS, (b) and (c) are also measured with -o nocto
-# (opens trust attributes younger than attr_timeout=60 s).
+# (opens trust attributes younger than attr_timeout=3600 s).
 #
 # Usage (as root: the page cache is dropped between runs):
 #   bash bench/e2e.sh [--origin local|sshfs|both]
@@ -118,11 +118,11 @@ run() {
     "$(ratio "$a_tree" "$c_tree")" "$(ratio "$a_tree" "$b_tree")"
   if [ "$name" = sshfs ]; then
     local n_cold n_warm cache2=$work/cache-$1-nocto
-    build/bin/cachefs "$origin" "$mnt" -o cache="$cache2",nocto,attr_timeout=60,entry_timeout=60
+    build/bin/cachefs "$origin" "$mnt" -o cache="$cache2",nocto,attr_timeout=3600,entry_timeout=3600
     n_cold=$(timed read_tree "$mnt")
     n_warm=$(timed read_tree "$mnt")
     fusermount3 -u "$mnt"
-    printf 'tree with -o nocto,attr_timeout=60,entry_timeout=60: cold %.2f s, warm %.2f s, a/warm %s\n' \
+    printf 'tree with -o nocto,attr_timeout=3600,entry_timeout=3600: cold %.2f s, warm %.2f s, a/warm %s\n' \
       "$n_cold" "$n_warm" "$(ratio "$a_tree" "$n_warm")"
   fi
 }
