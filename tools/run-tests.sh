@@ -3,7 +3,8 @@
 # then builds and tests four ways:
 #   build-clang  clang with -Wthread-safety -Werror, and the content-map
 #                decoder fuzzed for CACHEFS_FUZZ_SECONDS (default 60)
-#   build-asan   unit tests under AddressSanitizer + UBSan
+#   build-asan   unit tests under AddressSanitizer + UBSan (no integration
+#                tests: those run as root against real mounts, below)
 #   build-tsan   unit tests under ThreadSanitizer
 #   build        every test (labels unit, integration, cull)
 # Exits non-zero on the first failure.
@@ -33,13 +34,13 @@ mkdir -p build-clang/fuzz-corpus
 
 step "AddressSanitizer + UndefinedBehaviorSanitizer: unit tests"
 cmake -S . -B build-asan -DCACHEFS_SANITIZE=address,undefined \
-  -DCACHEFS_BENCHMARKS=OFF >/dev/null
+  -DCACHEFS_BENCHMARKS=OFF -DCACHEFS_INTEGRATION_TESTS=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
 ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs"
 
 step "ThreadSanitizer: unit tests"
 cmake -S . -B build-tsan -DCACHEFS_SANITIZE=thread \
-  -DCACHEFS_BENCHMARKS=OFF >/dev/null
+  -DCACHEFS_BENCHMARKS=OFF -DCACHEFS_INTEGRATION_TESTS=OFF >/dev/null
 cmake --build build-tsan -j"$jobs"
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
   ctest --test-dir build-tsan -L unit --output-on-failure -j"$jobs"
