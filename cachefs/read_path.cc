@@ -69,9 +69,7 @@ absl::StatusOr<std::unique_ptr<ReadReply>> ReadPath::Read(
     granule.want_from = std::max(off, base) - base;
     granule.want_to = std::min<uint64_t>(end - base, granule.length);
     reply->granules_.push_back(std::move(granule));
-    if (!TakeStaged(*stream, reply->granules_.back())) {
-      reply->granules_.back().buffer = buffers_->Acquire();
-    }
+    reply->granules_.back().buffer = buffers_->Acquire();
   }
   absl::Status status = FillGranules(*stream, *reply);
   if (!status.ok()) {
@@ -95,8 +93,8 @@ absl::StatusOr<std::unique_ptr<ReadReply>> ReadPath::Read(
 
 namespace {
 
-// A run of granules of one reply that are present in the cache and not
-// staged: one cache read.
+// A run of granules of one reply that are present in the cache: one cache
+// read.
 struct CacheRun {
   size_t begin = 0;  // [begin, end) in the reply's granules
   size_t end = 0;
@@ -105,10 +103,9 @@ struct CacheRun {
   bool ok = false;
 };
 
-// Marks the granules `plan` serves from the cache; returns how many
-// granules still need I/O (those not staged).
-size_t MarkSources(const Cookie::ReadPlan& plan, uint32_t shift,
-                   std::vector<ReadReply::Granule>& granules) {
+// Marks the granules `plan` serves from the cache.
+void MarkSources(const Cookie::ReadPlan& plan, uint32_t shift,
+                 std::vector<ReadReply::Granule>& granules) {
   const uint64_t first = granules.front().index;
   for (const ReadSegment& s : plan.segments) {
     if (s.source != ReadSegment::Source::kCache) continue;
@@ -116,15 +113,6 @@ size_t MarkSources(const Cookie::ReadPlan& plan, uint32_t shift,
       granules[g - first].from_cache = true;
     }
   }
-  size_t unstaged = 0;
-  for (ReadReply::Granule& g : granules) {
-    if (g.staged) {
-      g.from_cache = true;  // and read already
-    } else {
-      ++unstaged;
-    }
-  }
-  return unstaged;
 }
 
 // The cache reads for `granules`, each granule's iovec in `iovs`. Inside a
@@ -136,7 +124,7 @@ std::vector<CacheRun> CacheRunsOf(std::vector<ReadReply::Granule>& granules,
   iovs->assign(granules.size(), iovec{});
   for (size_t i = 0; i < granules.size(); ++i) {
     ReadReply::Granule& g = granules[i];
-    if (!g.from_cache || g.staged) continue;
+    if (!g.from_cache) continue;
     size_t from = g.want_from & ~(kDirectIoAlignment - 1);
     (*iovs)[i] = {g.buffer.data() + from, RoundUpToIo(g.want_to) - from};
     if (runs.empty() || runs.back().end != i) {
@@ -155,7 +143,7 @@ absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply) {
   std::vector<ReadReply::Granule>& granules = reply.granules_;
   Cookie::ReadPlan plan = stream.cookie->PrepareRead(
       granules.front().index << shift, granules.size() << shift);
-  const size_t unstaged = MarkSources(plan, shift, granules);
+  MarkSources(plan, shift, granules);
   std::vector<iovec> iovs;
   std::vector<CacheRun> runs = CacheRunsOf(granules, shift, &iovs);
   auto finish_run = [&](CacheRun& run, const absl::StatusOr<size_t>& result) {
@@ -170,14 +158,14 @@ absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply) {
   auto run_iov = [&](const CacheRun& run) {
     return std::span<const iovec>(&iovs[run.begin], run.end - run.begin);
   };
-  // A plain hit (or all staged): this thread does what I/O there is.
+  // A plain hit: this thread does the I/O, no hand-off to wait for.
   const bool single_hit =
-      runs.size() == 1 && runs[0].end - runs[0].begin == unstaged;
+      runs.size() == 1 && runs[0].end - runs[0].begin == granules.size();
   if (single_hit) {
     finish_run(runs[0], stream.cookie->ReadFromCacheSync(
                             plan.object, runs[0].pos, run_iov(runs[0])));
   }
-  if (unstaged == 0 || (single_hit && runs[0].ok)) {
+  if (single_hit && runs[0].ok) {
     Bump(stats_->reads_fully_cached);
     return absl::OkStatus();
   }
@@ -260,7 +248,6 @@ void ReadPath::ReadAhead(const std::shared_ptr<ReadStream>& stream,
     stream->next_offset = end;
     if (!sequential || options_.readahead_granules == 0) {
       stream->readahead_end = 0;
-      stream->staged.clear();
       return;
     }
     uint64_t granules = (stream->size + (uint64_t{1} << shift) - 1) >> shift;
@@ -271,7 +258,6 @@ void ReadPath::ReadAhead(const std::shared_ptr<ReadStream>& stream,
     if (first >= last) return;
     stream->readahead_end = last;
   }
-  StageAhead(stream, first, last);
   // The jobs hold the origin file itself: they may outlive the handle.
   std::shared_ptr<OriginFile> file;
   for (uint64_t g = first; g < last; ++g) {
@@ -299,72 +285,6 @@ void ReadPath::ReadAhead(const std::shared_ptr<ReadStream>& stream,
       StoreGranule(*stream->cookie, std::move(claim), std::move(buffer), *n);
     });
   }
-}
-
-bool ReadPath::TakeStaged(ReadStream& stream, ReadReply::Granule& g) {
-  std::shared_ptr<StagedRun> run;
-  {
-    absl::MutexLock lock(&stream.mu);
-    // Runs wholly behind the reader are of no more use.
-    while (!stream.staged.empty() && stream.staged.front()->end() <= g.index) {
-      stream.staged.pop_front();
-    }
-    if (stream.staged.empty() || stream.staged.front()->first > g.index) {
-      return false;
-    }
-    run = stream.staged.front();
-  }
-  run->done.WaitForNotification();
-  // Data from an object that has since been replaced is not the file's.
-  if (!run->ok || run->object != stream.cookie->object()) return false;
-  size_t i = g.index - run->first;
-  absl::MutexLock lock(&stream.mu);
-  if (!run->buffers[i] || run->lengths[i] != g.length) return false;
-  g.buffer = std::move(run->buffers[i]);
-  g.staged = true;
-  return true;
-}
-
-void ReadPath::StageAhead(const std::shared_ptr<ReadStream>& stream,
-                          uint64_t from, uint64_t end_granule) {
-  const uint32_t shift = options_.granule_shift;
-  {
-    absl::MutexLock lock(&stream->mu);
-    if (!stream->staged.empty()) {
-      from = std::max(from, stream->staged.back()->end());
-    }
-    // Two runs at most: one being read, one being consumed.
-    if (stream->staged.size() >= 2 || from >= end_granule) return;
-  }
-  // The present granules at the start of [from, end_granule), without
-  // waiting for fills in flight (those are the origin read-ahead's).
-  std::shared_ptr<BackingObject> object = stream->cookie->object();
-  if (object == nullptr) return;
-  auto run = std::make_shared<StagedRun>();
-  run->first = from;
-  run->object = object;
-  std::vector<iovec> iov;
-  for (uint64_t g = from; g < end_granule && object->IsPresent(g); ++g) {
-    Buffer buffer = buffers_->TryAcquire();
-    if (!buffer) break;
-    size_t length = GranuleLength(g, stream->size);
-    iov.push_back({buffer.data(), RoundUpToIo(length)});
-    run->lengths.push_back(length);
-    run->buffers.push_back(std::move(buffer));
-  }
-  if (run->buffers.empty()) return;
-  {
-    absl::MutexLock lock(&stream->mu);
-    stream->staged.push_back(run);
-  }
-  size_t needed = 0;
-  for (size_t n : run->lengths) needed += n;
-  stream->cookie->ReadFromCache(
-      object, from << shift, iov,
-      [run, needed](absl::StatusOr<size_t> result) {
-        run->ok = result.ok() && *result >= needed;
-        run->done.Notify();
-      });
 }
 
 }  // namespace cachefs

@@ -25,7 +25,6 @@
 #include <sys/uio.h>
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -33,7 +32,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "cookie/cookie.h"
 #include "cookie/dispatcher.h"
 #include "cookie/stats.h"
@@ -41,20 +39,6 @@
 #include "netfs/origin.h"
 
 namespace cachefs {
-
-// Cached granules read ahead of a sequential reader into memory, so its
-// next requests are answered without waiting for the cache disk. Used only
-// while the cookie's object is still the one they were read from.
-struct StagedRun {
-  uint64_t first = 0;  // granule index
-  std::shared_ptr<BackingObject> object;  // what the data was read from
-  std::vector<Buffer> buffers;            // one per granule
-  std::vector<size_t> lengths;            // file bytes in each
-  size_t taken = 0;                       // granules handed to readers
-  absl::Notification done;
-  bool ok = false;  // written before `done` is notified
-  uint64_t end() const { return first + buffers.size(); }
-};
 
 // Per-open-handle state the read path keeps.
 struct ReadStream {
@@ -66,7 +50,6 @@ struct ReadStream {
   absl::Mutex mu;
   uint64_t next_offset ABSL_GUARDED_BY(mu) = 0;   // where a sequential read goes on
   uint64_t readahead_end ABSL_GUARDED_BY(mu) = 0;  // granules claimed ahead, up to
-  std::deque<std::shared_ptr<StagedRun>> staged ABSL_GUARDED_BY(mu);
 };
 
 // The data of one read, in pool buffers. Destroying it starts the cache
@@ -84,7 +67,6 @@ class ReadReply {
     size_t want_from = 0;
     size_t want_to = 0;
     bool from_cache = false;
-    bool staged = false;  // the buffer came filled from a StagedRun
     Cookie::FillClaim claim;  // set while this read owns the fetch
   };
 
@@ -116,14 +98,10 @@ class ReadPath {
   absl::Status FillGranules(ReadStream& stream, ReadReply& reply);
   absl::Status FetchFromOrigin(ReadStream& stream,
                                std::vector<ReadReply::Granule*> granules);
-  // Sequential read-ahead: claims and fetches missing granules from the
-  // origin, and stages present ones in memory (StageAhead).
+  // Sequential read-ahead: claims missing granules past the read and
+  // fetches them from the origin in the background.
   void ReadAhead(const std::shared_ptr<ReadStream>& stream, uint64_t off,
                  size_t size);
-  void StageAhead(const std::shared_ptr<ReadStream>& stream, uint64_t from,
-                  uint64_t end_granule);
-  // Moves staged data for `g` into it, if there is any good data staged.
-  bool TakeStaged(ReadStream& stream, ReadReply::Granule& g);
   uint64_t GranuleLength(uint64_t index, uint64_t file_size) const;
 
   const Options options_;

@@ -38,11 +38,6 @@ uint64_t BackingObject::object_size() const {
   return map_.object_size();
 }
 
-bool BackingObject::IsPresent(uint64_t granule) const {
-  absl::MutexLock lock(&mu_);
-  return granule < map_.num_granules() && map_.IsPresent(granule);
-}
-
 ContentMap BackingObject::MapSnapshot() const {
   absl::MutexLock lock(&mu_);
   return map_;

@@ -73,7 +73,6 @@ class BackingObject {
   uint64_t object_size() const;
   uint32_t granule_shift() const { return granule_shift_; }
   ContentMap MapSnapshot() const;
-  bool IsPresent(uint64_t granule) const;
 
   // Splits bytes [pos, pos + len), clipped to the object size, into runs
   // served by the cache and runs to fetch from the origin, on granule

@@ -239,12 +239,12 @@ TEST_F(CacheFsTest, SequentialReadAheadServesTheSameBytes) {
   EXPECT_EQ(ReadAll("file"), content_);  // origin read-ahead
   cache_->dispatcher()->Drain();
   uint64_t from_origin = Stat(&CacheStats::bytes_read_from_origin);
-  EXPECT_EQ(ReadAll("file", 128 * 1024), content_);  // staged cache reads
+  EXPECT_EQ(ReadAll("file", 128 * 1024), content_);  // cache reads
   EXPECT_EQ(ReadAll("file", 100000), content_);  // unaligned requests
   EXPECT_EQ(Stat(&CacheStats::bytes_read_from_origin), from_origin);
 }
 
-TEST_F(CacheFsTest, StagedDataOfAReplacedObjectIsNotServed) {
+TEST_F(CacheFsTest, AnOpenHandleReadsTheNewObjectAfterAReplacement) {
   content_ = RandomBytes(16 * kGranule, 3);
   std::ofstream(origin_dir_ + "/file", std::ios::binary) << content_;
   Mount(Env::Default(), /*readahead=*/8);
@@ -254,7 +254,7 @@ TEST_F(CacheFsTest, StagedDataOfAReplacedObjectIsNotServed) {
   ASSERT_OK(entry);
   auto first = fs_->Open(entry->ino, O_RDONLY);
   ASSERT_OK(first);
-  // Two sequential reads: the next granules are staged in memory.
+  // Two sequential reads: the next granules are read ahead.
   for (uint64_t off = 0; off < 2 * kGranule; off += kGranule) {
     auto reply = fs_->Read(first->fh, off, kGranule);
     ASSERT_OK(reply);
@@ -266,8 +266,8 @@ TEST_F(CacheFsTest, StagedDataOfAReplacedObjectIsNotServed) {
   ASSERT_EQ(utimensat(AT_FDCWD, (origin_dir_ + "/file").c_str(), times, 0), 0);
   auto second = fs_->Open(entry->ino, O_RDONLY);
   ASSERT_OK(second);
-  // The first handle goes on: whatever it gets is one version, never the
-  // old object's staged bytes after the switch.
+  // The first handle goes on: it reads the new object, never bytes the
+  // old one held after the switch.
   auto reply = fs_->Read(first->fh, 2 * kGranule, kGranule);
   ASSERT_OK(reply);
   std::string got;
