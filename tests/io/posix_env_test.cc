@@ -187,6 +187,13 @@ TEST_F(PosixEnvTest, SyncFallbackQueueHonoursTheContract) {
 // io_uring is disabled or filtered), then an engine must still move data.
 // Exits 0 when the data came back right.
 void RunWithoutIoUring(const std::string& dir) {
+  // The death test's child made `dir` for itself and ends without running
+  // destructors: it removes what it made on every way out.
+  auto leave = [&dir](int code) {
+    unlink((dir + "/f").c_str());
+    rmdir(dir.c_str());
+    _exit(code);
+  };
   struct sock_filter filter[] = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
@@ -196,13 +203,13 @@ void RunWithoutIoUring(const std::string& dir) {
   struct sock_fprog prog = {sizeof(filter) / sizeof(filter[0]), filter};
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
       prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
-    _exit(2);
+    leave(2);
   }
   absl::StatusOr<std::unique_ptr<IoEngine>> engine =
       IoEngine::Create(Env::Default(), IoEngineOptions{.queue_depth = 4});
   absl::StatusOr<int> fd = Env::Default()->OpenAt(
       AT_FDCWD, dir + "/f", O_RDWR | O_CREAT | O_DIRECT, 0600);
-  if (!engine.ok() || !fd.ok()) _exit(3);
+  if (!engine.ok() || !fd.ok()) leave(3);
   BackingFile file{*fd, true};
   testing::AlignedBuffer buf(256 * 1024);
   testing::FillPattern(buf.data(), buf.size(), 4, 0);
@@ -211,18 +218,19 @@ void RunWithoutIoUring(const std::string& dir) {
       (*engine)->WriteIterToCacheSync(file, 0, {&v, 1});
   if (written.value_or(0) != buf.size()) {
     fprintf(stderr, "write: %s\n", written.status().ToString().c_str());
-    _exit(4);
+    leave(4);
   }
   std::memset(buf.data(), 0, buf.size());
   if ((*engine)->ReadToIterSync(file, 0, {&v, 1}).value_or(0) != buf.size() ||
       testing::FirstMismatch(buf.data(), buf.size(), 4, 0) != -1) {
-    _exit(5);
+    leave(5);
   }
   engine->reset();
   // A second queue falls back too, without a second warning.
   fprintf(stderr, "second queue\n");
-  if (!Env::Default()->NewIoQueue(4).ok()) _exit(6);
-  exit(0);
+  if (!Env::Default()->NewIoQueue(4).ok()) leave(6);
+  fflush(stderr);
+  leave(0);
 }
 
 TEST_F(PosixEnvTest, FallsBackToSynchronousIoWithoutIoUring) {
