@@ -220,7 +220,8 @@ absl::Status ReadPath::FetchFromOrigin(
           stream.cookie->AbortFill(std::move(g.claim));
         }
       }
-      results[i] = n.status();
+      // Moved so that no reference is released here after Done().
+      results[i] = std::move(n).status();
       fetched.Done();
     };
     // The last one runs here: this thread would only wait anyway.
