@@ -48,4 +48,10 @@ size_t AttrCache::size() const {
   return entries_.size();
 }
 
+void AttrCache::Clear() {
+  absl::MutexLock lock(&mu_);
+  entries_.clear();
+  order_.clear();
+}
+
 }  // namespace cachefs

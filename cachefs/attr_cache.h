@@ -34,6 +34,7 @@ class AttrCache {
                                  int64_t now_ns) const;
   void Put(const std::string& key, const struct stat& attr, int64_t now_ns);
   void Erase(const std::string& key);
+  void Clear();
   size_t size() const;
 
  private:

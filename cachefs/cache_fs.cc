@@ -1,10 +1,12 @@
 #include "cachefs/cache_fs.h"
 
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -16,7 +18,24 @@ namespace cachefs {
 struct CacheFs::OpenFile {
   Inode* inode = nullptr;
   std::shared_ptr<ReadStream> stream;
+  // The origin file opened for this handle's writes; null if it only reads.
+  std::shared_ptr<OriginFile> writable;
 };
+
+namespace {
+
+// The open(2) flags that mean something to the origin file. O_APPEND is
+// not among them: the kernel gives every write its offset, and an origin
+// descriptor in append mode would ignore it.
+int OriginOpenFlags(int flags) {
+  return flags & (O_ACCMODE | O_TRUNC | O_SYNC | O_DSYNC);
+}
+
+bool OpensForWriting(int flags) {
+  return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0;
+}
+
+}  // namespace
 
 struct CacheFs::OpenDirectory {
   absl::Mutex mu;
@@ -58,9 +77,17 @@ CacheFs::CacheFs(CacheFsOptions options, Origin* origin, Cache* cache,
       attrs_(options_.attr_cache_entries),
       origin_pool_(options_.origin_threads, nullptr),
       read_path_({cache->options().granule_shift, options_.readahead_granules},
-                 buffers_.get(), &origin_pool_, &cache->stats()) {}
+                 buffers_.get(), &origin_pool_, &cache->stats()),
+      write_path_(cache->options().granule_shift, buffers_.get(),
+                  &cache->stats()) {
+  if (options_.checkpoint_interval > 0) {
+    checkpointer_ = std::thread([this] { CheckpointLoop(); });
+  }
+}
 
 CacheFs::~CacheFs() {
+  stopping_.Notify();
+  if (checkpointer_.joinable()) checkpointer_.join();
   origin_pool_.Drain();
   cache_->dispatcher()->Drain();
   cache_->RelinquishVolume(volume_);
@@ -88,13 +115,16 @@ absl::StatusOr<const Origin::Node*> CacheFs::NodeOf(Inode* inode) {
   if (inode == inodes_->root()) return &origin_->Root();
   absl::MutexLock lock(&inode->node_mu);
   if (inode->node == nullptr) {
-    absl::StatusOr<Origin::LookupResult> found = origin_->Resolve(inode->key);
+    const std::string key = inode->key();
+    // A private key: the file's name is gone.
+    if (key.empty() || key[0] == '/') return ErrnoToStatus(ESTALE, "resolve");
+    absl::StatusOr<Origin::LookupResult> found = origin_->Resolve(key);
     if (!found.ok()) return found.status();
     // The path may name another file by now; where inode numbers mean
     // something, say so rather than serve it under the old identity.
     if (origin_->traits().stable_inode_numbers &&
         (found->attr.st_ino != inode->ino || found->attr.st_dev != inode->dev)) {
-      return ErrnoToStatus(ESTALE, "resolve " + inode->key);
+      return ErrnoToStatus(ESTALE, "resolve " + key);
     }
     inode->node = std::move(found->node);
   }
@@ -105,14 +135,14 @@ absl::StatusOr<struct stat> CacheFs::FetchAttr(Inode* inode) {
   absl::StatusOr<const Origin::Node*> node = NodeOf(inode);
   if (!node.ok()) return node.status();
   absl::StatusOr<struct stat> st = origin_->GetAttr(**node);
-  if (st.ok()) attrs_.Put(inode->key, *st, Now());
+  if (st.ok()) attrs_.Put(inode->key(), *st, Now());
   return st;
 }
 
 absl::StatusOr<CacheFs::Entry> CacheFs::Lookup(uint64_t parent,
                                                const std::string& name) {
   Inode* dir = inodes_->Get(parent);
-  std::string key = ChildKey(dir->key, name);
+  std::string key = ChildKey(dir->key(), name);
   Entry entry;
   std::unique_ptr<Origin::Node> node;
   if (auto cached = attrs_.Get(key, ToNanos(options_.entry_timeout), Now())) {
@@ -165,30 +195,11 @@ absl::StatusOr<std::vector<std::string>> CacheFs::ListXattr(uint64_t ino) {
   return origin_->ListXattr(**node);
 }
 
-absl::Status CacheFs::Access(uint64_t ino, int mask, const Caller& caller) {
-  absl::StatusOr<struct stat> st = GetAttr(ino);
-  if (!st.ok()) return st.status();
-  if (mask == F_OK) return absl::OkStatus();
-  mode_t bits;
-  if (caller.uid == 0) {
-    // root may read and write anything, and execute what anyone may.
-    bool exec_ok = S_ISDIR(st->st_mode) || (st->st_mode & 0111) != 0;
-    if ((mask & X_OK) && !exec_ok) return ErrnoToStatus(EACCES, "access");
-    return absl::OkStatus();
-  }
-  if (caller.uid == st->st_uid) {
-    bits = (st->st_mode >> 6) & 7;
-  } else if (caller.gid == st->st_gid ||
-             std::find(caller.groups.begin(), caller.groups.end(),
-                       st->st_gid) != caller.groups.end()) {
-    bits = (st->st_mode >> 3) & 7;
-  } else {
-    bits = st->st_mode & 7;
-  }
-  if ((mask & bits) != static_cast<mode_t>(mask)) {
-    return ErrnoToStatus(EACCES, "access");
-  }
-  return absl::OkStatus();
+absl::Status CacheFs::Access(uint64_t ino, int mask) {
+  absl::StatusOr<const Origin::Node*> node = NodeOf(inodes_->Get(ino));
+  if (!node.ok()) return node.status();
+  if (mask == F_OK) return origin_->GetAttr(**node).status();
+  return origin_->CheckAccess(**node, mask);
 }
 
 absl::StatusOr<uint64_t> CacheFs::OpenDir(uint64_t ino) {
@@ -271,32 +282,56 @@ void CacheFs::ReleaseDir(uint64_t fh) {
 }
 
 absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
-  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
-    return ErrnoToStatus(EROFS, "open for writing");
-  }
   Inode* inode = inodes_->Get(ino);
-  // The coherency check: the one origin request an open makes, unless
-  // nocto lets recent attributes stand in.
+  const bool writes = OpensForWriting(flags);
+  // The coherency check: the one origin request a read-only open makes,
+  // unless nocto lets recent attributes stand in.
   std::optional<struct stat> recent;
-  if (!options_.cto) {
-    recent = attrs_.Get(inode->key, ToNanos(options_.attr_timeout), Now());
+  if (!options_.cto && !writes) {
+    recent = attrs_.Get(inode->key(), ToNanos(options_.attr_timeout), Now());
   }
   absl::StatusOr<struct stat> st =
       recent.has_value() ? *recent : FetchAttr(inode);
   if (!st.ok()) return st.status();
   if (!S_ISREG(st->st_mode)) return ErrnoToStatus(EISDIR, "open");
-  std::string aux = MakeAuxData(*st, UseInode());
+  absl::StatusOr<const Origin::Node*> node = NodeOf(inode);
+  if (!node.ok()) return node.status();
+  std::shared_ptr<OriginFile> writable;
+  if (writes) {
+    absl::StatusOr<std::unique_ptr<OriginFile>> opened =
+        origin_->OpenFile(**node, OriginOpenFlags(flags));
+    if (!opened.ok()) return opened.status();
+    writable = *std::move(opened);
+  } else if (ActingForOtherUser()) {
+    // Reads open the origin file lazily and as the daemon: the caller's
+    // right to read is checked now.
+    absl::Status allowed = origin_->CheckAccess(**node, R_OK);
+    if (!allowed.ok()) return allowed;
+  }
+  return OpenWith(inode, *st, flags, std::move(writable));
+}
+
+absl::StatusOr<CacheFs::Opened> CacheFs::OpenWith(
+    Inode* inode, const struct stat& st, int flags,
+    std::shared_ptr<OriginFile> writable) {
+  std::string aux = MakeAuxData(st, UseInode());
   auto* file = new OpenFile;
   file->inode = inode;
+  file->writable = writable;
   file->stream = std::make_shared<ReadStream>();
-  file->stream->size = st->st_size;
-  file->stream->origin = [this, inode]() -> absl::StatusOr<std::shared_ptr<OriginFile>> {
+  // A read-write handle reads through its own origin file (its mode may
+  // not let anyone else open the file); others share one, opened lazily.
+  std::weak_ptr<OriginFile> own;
+  if ((flags & O_ACCMODE) == O_RDWR) own = writable;
+  file->stream->origin =
+      [this, inode, own]() -> absl::StatusOr<std::shared_ptr<OriginFile>> {
+    if (std::shared_ptr<OriginFile> mine = own.lock()) return mine;
     absl::MutexLock lock(&inode->origin_mu);
     if (inode->origin_file == nullptr) {
       absl::StatusOr<const Origin::Node*> node = NodeOf(inode);
       if (!node.ok()) return node.status();
       absl::StatusOr<std::unique_ptr<OriginFile>> opened =
-          origin_->OpenFile(**node);
+          origin_->OpenFile(**node, O_RDONLY);
       if (!opened.ok()) return opened.status();
       Bump(cache_->stats().origin_opens);
       inode->origin_file = *std::move(opened);
@@ -306,18 +341,64 @@ absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
   Opened result;
   result.fh = reinterpret_cast<uint64_t>(file);
   absl::MutexLock lock(&inode->mu);
-  result.changed = !inode->last_aux.empty() && inode->last_aux != aux;
-  result.keep_cache = inode->last_aux == aux;
-  inode->last_aux = aux;
-  if (inode->cookie == nullptr) {
-    inode->cookie = volume_->AcquireCookie(inode->key, aux, st->st_size);
-  } else if (inode->cookie->aux() != aux) {
-    // Held across the invalidation: only opens of this inode wait.
-    inode->cookie->Invalidate(aux, st->st_size);
+  if (inode->cookie != nullptr && inode->aux_pending) {
+    // The attributes moved because of changes made through cachefs, which
+    // the cached data (and the kernel's pages) already follow.
+    inode->cookie->SetAux(aux);
+    if (inode->cookie->object_size() != static_cast<uint64_t>(st.st_size)) {
+      inode->cookie->Resize(st.st_size).IgnoreError();
+    }
+    inode->aux_pending = false;
+    inode->last_aux = aux;
+    result.keep_cache = true;
+  } else {
+    result.changed = !inode->last_aux.empty() && inode->last_aux != aux;
+    result.keep_cache = inode->last_aux == aux;
+    inode->last_aux = aux;
+    if (inode->cookie == nullptr) {
+      inode->cookie = volume_->AcquireCookie(inode->key(), aux, st.st_size);
+    } else if (inode->cookie->aux() != aux) {
+      // Held across the invalidation: only opens of this inode wait.
+      inode->cookie->Invalidate(aux, st.st_size);
+    }
+    if (result.changed) {
+      // The origin file may have been replaced (SSHFS keeps a handle on
+      // the old one): later fetches open it afresh.
+      absl::MutexLock origin_lock(&inode->origin_mu);
+      inode->origin_file.reset();
+    }
   }
   ++inode->opens;
   file->stream->cookie = inode->cookie;
+  if (writable != nullptr && (flags & O_TRUNC) && st.st_size != 0) {
+    // The origin open truncated the file.
+    inode->cookie->Resize(0).IgnoreError();
+    inode->aux_pending = true;
+  }
   return result;
+}
+
+absl::StatusOr<CacheFs::Created> CacheFs::Create(uint64_t parent,
+                                                 const std::string& name,
+                                                 mode_t mode, int flags) {
+  Inode* dir = inodes_->Get(parent);
+  absl::StatusOr<const Origin::Node*> dir_node = NodeOf(dir);
+  if (!dir_node.ok()) return dir_node.status();
+  absl::StatusOr<Origin::CreateResult> made =
+      origin_->Create(**dir_node, name, mode, OriginOpenFlags(flags));
+  if (!made.ok()) return made.status();
+  std::shared_ptr<OriginFile> writable = std::move(made->file);
+  Created created;
+  created.entry = AddEntry(dir, name, std::move(made->entry));
+  absl::StatusOr<Opened> opened =
+      OpenWith(inodes_->Get(created.entry.ino), created.entry.attr,
+               flags & ~O_TRUNC, std::move(writable));
+  if (!opened.ok()) {
+    Forget(created.entry.ino, 1);
+    return opened.status();
+  }
+  created.opened = *opened;
+  return created;
 }
 
 absl::StatusOr<std::unique_ptr<ReadReply>> CacheFs::Read(uint64_t fh,
@@ -327,20 +408,473 @@ absl::StatusOr<std::unique_ptr<ReadReply>> CacheFs::Read(uint64_t fh,
   return read_path_.Read(file->stream, off, size);
 }
 
+absl::StatusOr<size_t> CacheFs::Write(uint64_t fh, const char* data,
+                                      size_t size, uint64_t off) {
+  auto* file = reinterpret_cast<OpenFile*>(fh);
+  if (file->writable == nullptr) return ErrnoToStatus(EBADF, "write");
+  Inode* inode = file->inode;
+  absl::MutexLock write_lock(&inode->write_mu);
+  {
+    absl::MutexLock lock(&inode->mu);
+    inode->aux_pending = true;
+  }
+  attrs_.Erase(inode->key());
+  return write_path_.Write(*file->stream->cookie, *file->writable, data, size,
+                           off);
+}
+
+absl::Status CacheFs::Flush(uint64_t fh) {
+  auto* file = reinterpret_cast<OpenFile*>(fh);
+  if (file->writable == nullptr) return absl::OkStatus();
+  return file->writable->Flush();
+}
+
+absl::Status CacheFs::Fsync(uint64_t fh, bool datasync) {
+  auto* file = reinterpret_cast<OpenFile*>(fh);
+  if (file->writable == nullptr) return absl::OkStatus();
+  return file->writable->Sync(datasync);
+}
+
+absl::Status CacheFs::Fallocate(uint64_t fh, int mode, uint64_t off,
+                                uint64_t len) {
+  auto* file = reinterpret_cast<OpenFile*>(fh);
+  if (file->writable == nullptr) return ErrnoToStatus(EBADF, "fallocate");
+  if (len == 0) return ErrnoToStatus(EINVAL, "fallocate");
+  Inode* inode = file->inode;
+  Cookie& cookie = *file->stream->cookie;
+  absl::MutexLock write_lock(&inode->write_mu);
+  {
+    absl::MutexLock lock(&inode->mu);
+    inode->aux_pending = true;
+  }
+  attrs_.Erase(inode->key());
+  const uint32_t shift = cache_->options().granule_shift;
+  const bool zeroes = (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE));
+  const bool shifts =
+      (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE));
+  Cookie::FillClaim claim;
+  if (zeroes && off < cookie.object_size()) {
+    uint64_t last = (std::min(off + len, cookie.object_size()) - 1) >> shift;
+    claim = cookie.ClaimOverwrite(off >> shift, last - (off >> shift) + 1);
+  }
+  absl::Status status = file->writable->Allocate(mode, off, len);
+  if (status.ok() && claim) {
+    cookie.ClearOverwrite(claim, claim.first, claim.count);
+  }
+  cookie.ReleaseOverwrite(std::move(claim));
+  if (!status.ok()) return status;
+  if (shifts) {
+    // Everything past `off` moved: start the object over.
+    absl::StatusOr<struct stat> st = file->writable->Stat();
+    cookie.Invalidate(cookie.aux(), st.ok() ? st->st_size : 0);
+  } else if (!(mode & FALLOC_FL_KEEP_SIZE) && off + len > cookie.object_size()) {
+    cookie.Resize(off + len).IgnoreError();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> CacheFs::CopyFileRange(uint64_t fh_in, uint64_t off_in,
+                                              uint64_t fh_out,
+                                              uint64_t off_out, size_t len,
+                                              unsigned flags) {
+  auto* in = reinterpret_cast<OpenFile*>(fh_in);
+  auto* out = reinterpret_cast<OpenFile*>(fh_out);
+  if (out->writable == nullptr) return ErrnoToStatus(EBADF, "copy_file_range");
+  absl::StatusOr<std::shared_ptr<OriginFile>> source = in->stream->origin();
+  if (!source.ok()) return source.status();
+  Inode* inode = out->inode;
+  Cookie& cookie = *out->stream->cookie;
+  absl::MutexLock write_lock(&inode->write_mu);
+  {
+    absl::MutexLock lock(&inode->mu);
+    inode->aux_pending = true;
+  }
+  attrs_.Erase(inode->key());
+  const uint32_t shift = cache_->options().granule_shift;
+  const uint64_t old_size = cookie.object_size();
+  if (len > 0 && off_out + len > old_size) {
+    cookie.Resize(off_out + len).IgnoreError();
+  }
+  Cookie::FillClaim claim;
+  if (len > 0) {
+    uint64_t first = off_out >> shift;
+    claim = cookie.ClaimOverwrite(first, ((off_out + len - 1) >> shift) -
+                                             first + 1);
+  }
+  absl::StatusOr<size_t> copied =
+      (*source)->CopyTo(off_in, *out->writable, off_out, len, flags);
+  // The copied bytes never passed through here: their granules go absent.
+  if (copied.ok() && *copied > 0 && claim) {
+    uint64_t first = off_out >> shift;
+    cookie.ClearOverwrite(claim, first,
+                          ((off_out + *copied - 1) >> shift) - first + 1);
+  }
+  cookie.ReleaseOverwrite(std::move(claim));
+  uint64_t reached = off_out + (copied.ok() ? *copied : 0);
+  if (cookie.object_size() > std::max(old_size, reached)) {
+    cookie.Resize(std::max(old_size, reached)).IgnoreError();
+  }
+  return copied;
+}
+
+void CacheFs::RefreshAuxLocked(Inode* inode) {
+  absl::StatusOr<struct stat> st = FetchAttr(inode);
+  if (!st.ok() || !S_ISREG(st->st_mode) || inode->cookie == nullptr) return;
+  std::string aux = MakeAuxData(*st, UseInode());
+  inode->cookie->SetAux(aux);
+  if (inode->cookie->object_size() != static_cast<uint64_t>(st->st_size)) {
+    inode->cookie->Resize(st->st_size).IgnoreError();
+  }
+  inode->last_aux = aux;
+  inode->aux_pending = false;
+}
+
 void CacheFs::Release(uint64_t fh) {
   auto* file = reinterpret_cast<OpenFile*>(fh);
   Inode* inode = file->inode;
+  // Closed first, so the attributes fetched below are the final ones (NFS
+  // and SSHFS may finish writes at close).
+  file->writable.reset();
   std::shared_ptr<Cookie> cookie;
+  bool retire = false;
   {
     absl::MutexLock lock(&inode->mu);
     if (--inode->opens == 0) {
+      if (inode->aux_pending && !inode->retire_on_release) {
+        RefreshAuxLocked(inode);
+      }
       cookie = std::move(inode->cookie);
+      retire = inode->retire_on_release;
+      inode->retire_on_release = false;
+      inode->aux_pending = false;
       absl::MutexLock origin_lock(&inode->origin_mu);
       inode->origin_file.reset();  // closes once read-ahead lets go
     }
   }
   delete file;
-  if (cookie != nullptr) volume_->RelinquishCookie(std::move(cookie), false);
+  if (cookie != nullptr) volume_->RelinquishCookie(std::move(cookie), retire);
+}
+
+void CacheFs::CheckpointAll() {
+  for (const std::shared_ptr<Cookie>& cookie : volume_->Cookies()) {
+    cookie->Checkpoint().IgnoreError();  // busy now: the next pass
+  }
+}
+
+void CacheFs::CheckpointLoop() {
+  const absl::Duration interval = absl::Seconds(options_.checkpoint_interval);
+  while (!stopping_.WaitForNotificationWithTimeout(interval)) CheckpointAll();
+}
+
+// Namespace changes.
+
+CacheFs::Entry CacheFs::AddEntry(Inode* parent, const std::string& name,
+                                 Origin::LookupResult made) {
+  const std::string parent_key = parent->key();
+  std::string key = ChildKey(parent_key, name);
+  attrs_.Erase(parent_key);
+  attrs_.Put(key, made.attr, Now());
+  Entry entry;
+  entry.attr = made.attr;
+  Inode* inode = inodes_->Intern(std::move(made.node), made.attr, key);
+  entry.ino = inodes_->IdOf(inode);
+  return entry;
+}
+
+std::string CacheFs::PrivateKey(const char* why) {
+  return absl::StrCat("/", why, "/", private_keys_.fetch_add(1) + 1);
+}
+
+absl::StatusOr<CacheFs::Entry> CacheFs::MakeNode(uint64_t parent,
+                                                 const std::string& name,
+                                                 mode_t mode, dev_t rdev) {
+  Inode* dir = inodes_->Get(parent);
+  absl::StatusOr<const Origin::Node*> node = NodeOf(dir);
+  if (!node.ok()) return node.status();
+  absl::StatusOr<Origin::LookupResult> made =
+      origin_->MakeNode(**node, name, mode, rdev);
+  if (!made.ok()) return made.status();
+  return AddEntry(dir, name, *std::move(made));
+}
+
+absl::StatusOr<CacheFs::Entry> CacheFs::MakeDir(uint64_t parent,
+                                                const std::string& name,
+                                                mode_t mode) {
+  Inode* dir = inodes_->Get(parent);
+  absl::StatusOr<const Origin::Node*> node = NodeOf(dir);
+  if (!node.ok()) return node.status();
+  absl::StatusOr<Origin::LookupResult> made =
+      origin_->MakeDir(**node, name, mode);
+  if (!made.ok()) return made.status();
+  return AddEntry(dir, name, *std::move(made));
+}
+
+absl::StatusOr<CacheFs::Entry> CacheFs::MakeSymlink(const std::string& target,
+                                                    uint64_t parent,
+                                                    const std::string& name) {
+  Inode* dir = inodes_->Get(parent);
+  absl::StatusOr<const Origin::Node*> node = NodeOf(dir);
+  if (!node.ok()) return node.status();
+  absl::StatusOr<Origin::LookupResult> made =
+      origin_->MakeSymlink(target, **node, name);
+  if (!made.ok()) return made.status();
+  return AddEntry(dir, name, *std::move(made));
+}
+
+absl::StatusOr<CacheFs::Entry> CacheFs::Link(uint64_t ino, uint64_t new_parent,
+                                             const std::string& new_name) {
+  Inode* inode = inodes_->Get(ino);
+  Inode* dir = inodes_->Get(new_parent);
+  absl::StatusOr<const Origin::Node*> node = NodeOf(inode);
+  if (!node.ok()) return node.status();
+  absl::StatusOr<const Origin::Node*> dir_node = NodeOf(dir);
+  if (!dir_node.ok()) return dir_node.status();
+  absl::StatusOr<Origin::LookupResult> made =
+      absl::UnknownError("link not attempted");
+  absl::Status status = KeepObjectAcross(inode, [&] {
+    made = origin_->Link(**node, **dir_node, new_name);
+    return made.status();
+  });
+  if (!status.ok()) return status;
+  attrs_.Erase(inode->key());
+  return AddEntry(dir, new_name, *std::move(made));
+}
+
+void CacheFs::PinOriginFile(Inode* inode) {
+  {
+    absl::MutexLock lock(&inode->mu);
+    if (inode->opens == 0) return;
+  }
+  absl::MutexLock lock(&inode->origin_mu);
+  if (inode->origin_file != nullptr) return;
+  absl::StatusOr<const Origin::Node*> node = NodeOf(inode);
+  if (!node.ok()) return;
+  absl::StatusOr<std::unique_ptr<OriginFile>> opened =
+      origin_->OpenFile(**node, O_RDONLY);
+  if (!opened.ok()) return;  // a write-only file: nothing to read anyway
+  Bump(cache_->stats().origin_opens);
+  inode->origin_file = *std::move(opened);
+}
+
+void CacheFs::DropObject(Inode* inode, const std::string& key) {
+  if (inode != nullptr && inode->type != S_IFREG) return;
+  std::shared_ptr<Cookie> cookie;
+  if (inode != nullptr) {
+    absl::MutexLock lock(&inode->mu);
+    if (inode->cookie != nullptr) {
+      cookie = inode->cookie;
+      inode->retire_on_release = true;
+    }
+  }
+  if (cookie != nullptr) {
+    absl::Status moved = volume_->RekeyCookie(cookie, PrivateKey("unlinked"));
+    if (moved.ok()) return;
+    cookie->WithdrawObject(moved);
+  }
+  volume_->DiscardObject(key);
+}
+
+absl::Status CacheFs::Unlink(uint64_t parent, const std::string& name) {
+  Inode* dir = inodes_->Get(parent);
+  absl::StatusOr<const Origin::Node*> dir_node = NodeOf(dir);
+  if (!dir_node.ok()) return dir_node.status();
+  const std::string key = ChildKey(dir->key(), name);
+  Inode* inode = inodes_->FindByKey(key);
+  if (inode != nullptr && inode->type == S_IFREG) PinOriginFile(inode);
+  absl::Status status = origin_->Unlink(**dir_node, name);
+  attrs_.Erase(key);
+  attrs_.Erase(dir->key());
+  if (status.ok()) {
+    DropObject(inode, key);
+    if (inode != nullptr) inodes_->SetKey(inode, PrivateKey("unlinked"));
+  }
+  if (inode != nullptr) Forget(inodes_->IdOf(inode), 1);
+  return status;
+}
+
+absl::Status CacheFs::RemoveDir(uint64_t parent, const std::string& name) {
+  Inode* dir = inodes_->Get(parent);
+  absl::StatusOr<const Origin::Node*> dir_node = NodeOf(dir);
+  if (!dir_node.ok()) return dir_node.status();
+  const std::string key = ChildKey(dir->key(), name);
+  absl::Status status = origin_->RemoveDir(**dir_node, name);
+  attrs_.Erase(key);
+  attrs_.Erase(dir->key());
+  if (status.ok()) {
+    if (Inode* inode = inodes_->FindByKey(key)) {
+      inodes_->SetKey(inode, PrivateKey("removed"));
+      Forget(inodes_->IdOf(inode), 1);
+    }
+  }
+  return status;
+}
+
+absl::Status CacheFs::Rename(uint64_t parent, const std::string& name,
+                             uint64_t new_parent, const std::string& new_name,
+                             unsigned flags) {
+  Inode* dir = inodes_->Get(parent);
+  Inode* new_dir = inodes_->Get(new_parent);
+  absl::StatusOr<const Origin::Node*> dir_node = NodeOf(dir);
+  if (!dir_node.ok()) return dir_node.status();
+  absl::StatusOr<const Origin::Node*> new_dir_node = NodeOf(new_dir);
+  if (!new_dir_node.ok()) return new_dir_node.status();
+  const std::string from = ChildKey(dir->key(), name);
+  const std::string to = ChildKey(new_dir->key(), new_name);
+  Inode* source = inodes_->FindByKey(from);
+  if (source == nullptr) {
+    // The kernel looks the source up before a rename, but its inode may
+    // have been forgotten since: its object still needs carrying.
+    absl::StatusOr<Entry> found = Lookup(parent, name);
+    if (found.ok()) source = inodes_->Get(found->ino);
+  }
+  Inode* target = inodes_->FindByKey(to);
+  auto unpin = [&] {
+    if (source != nullptr) Forget(inodes_->IdOf(source), 1);
+    if (target != nullptr) Forget(inodes_->IdOf(target), 1);
+  };
+  auto rename = [&] {
+    return origin_->Rename(**dir_node, name, **new_dir_node, new_name, flags);
+  };
+  const bool exchange = (flags & RENAME_EXCHANGE) != 0;
+  if (target != nullptr && target != source && target->type == S_IFREG &&
+      !exchange) {
+    PinOriginFile(target);  // its readers keep reading after it is replaced
+  }
+  absl::Status status;
+  if (source == target && source != nullptr) {
+    status = rename();  // two names of one file: nothing moves
+  } else if (exchange || source == nullptr || source->key() != from) {
+    // An exchange swaps two files' names; their objects are not worth the
+    // bookkeeping of a swap, so both are dropped.
+    status = rename();
+    if (status.ok()) {
+      // (A source known by another name keeps that name's object.)
+      DropObject(source != nullptr && source->key() == from ? source : nullptr,
+                 from);
+      DropObject(target, to);
+      if (exchange) {
+        const std::string swap = PrivateKey("exchange");
+        inodes_->RenameKeys(from, swap);
+        inodes_->RenameKeys(to, from);
+        inodes_->RenameKeys(swap, to);
+      } else if (target != nullptr) {
+        inodes_->SetKey(target, PrivateKey("replaced"));
+      }
+    }
+  } else {
+    status = KeepObjectAcross(source, [&] {
+      absl::Status renamed = rename();
+      // Out of the way before the source's object takes its key.
+      if (renamed.ok()) {
+        DropObject(target, to);
+        if (target != nullptr) {
+          inodes_->SetKey(target, PrivateKey("replaced"));
+        }
+      }
+      return renamed;
+    }, to);
+  }
+  if (status.ok()) {
+    if (!exchange && source != target) inodes_->RenameKeys(from, to);
+    // Entries below a renamed directory change keys too.
+    attrs_.Clear();
+  }
+  unpin();
+  return status;
+}
+
+absl::StatusOr<struct stat> CacheFs::SetAttr(uint64_t ino,
+                                             const Origin::AttrChange& change,
+                                             uint64_t fh) {
+  Inode* inode = inodes_->Get(ino);
+  auto* file = reinterpret_cast<OpenFile*>(fh);
+  OriginFile* origin_file = file != nullptr ? file->writable.get() : nullptr;
+  absl::StatusOr<const Origin::Node*> node = NodeOf(inode);
+  if (!node.ok()) return node.status();
+  auto apply = [&] { return origin_->SetAttr(**node, change, origin_file); };
+  absl::Status status;
+  if (change.size.has_value() && inode->type == S_IFREG) {
+    absl::MutexLock write_lock(&inode->write_mu);
+    status = KeepObjectAcross(inode, apply);
+  } else {
+    status = KeepObjectAcross(inode, apply);
+  }
+  attrs_.Erase(inode->key());
+  if (!status.ok()) return status;
+  return FetchAttr(inode);
+}
+
+absl::Status CacheFs::SetXattr(uint64_t ino, const std::string& name,
+                               const std::string& value, int flags) {
+  Inode* inode = inodes_->Get(ino);
+  absl::StatusOr<const Origin::Node*> node = NodeOf(inode);
+  if (!node.ok()) return node.status();
+  return KeepObjectAcross(
+      inode, [&] { return origin_->SetXattr(**node, name, value, flags); });
+}
+
+absl::Status CacheFs::RemoveXattr(uint64_t ino, const std::string& name) {
+  Inode* inode = inodes_->Get(ino);
+  absl::StatusOr<const Origin::Node*> node = NodeOf(inode);
+  if (!node.ok()) return node.status();
+  return KeepObjectAcross(
+      inode, [&] { return origin_->RemoveXattr(**node, name); });
+}
+
+absl::Status CacheFs::FsyncDir(uint64_t ino, bool datasync) {
+  absl::StatusOr<const Origin::Node*> node = NodeOf(inodes_->Get(ino));
+  if (!node.ok()) return node.status();
+  return origin_->SyncDir(**node, datasync);
+}
+
+absl::Status CacheFs::KeepObjectAcross(
+    Inode* inode, const std::function<absl::Status()>& change,
+    const std::string& new_key) {
+  if (inode->type != S_IFREG) return change();
+  std::shared_ptr<Cookie> cookie;
+  {
+    absl::MutexLock lock(&inode->mu);
+    cookie = inode->cookie;
+    if (cookie != nullptr) inode->aux_pending = true;
+  }
+  if (cookie != nullptr) {
+    // Open: the cookie adopts the new attributes at its next refresh.
+    absl::Status status = change();
+    if (!status.ok()) return status;
+    absl::StatusOr<struct stat> after = FetchAttr(inode);
+    if (after.ok() &&
+        cookie->object_size() != static_cast<uint64_t>(after->st_size)) {
+      cookie->Resize(after->st_size).IgnoreError();
+    }
+    if (!new_key.empty()) {
+      absl::Status moved = volume_->RekeyCookie(cookie, new_key);
+      if (!moved.ok()) cookie->WithdrawObject(moved);
+    }
+    return absl::OkStatus();
+  }
+  // Closed: carry its object, if it has one, from the attributes before
+  // the change to those after.
+  const std::string key = inode->key();
+  if (!volume_->HasObject(key)) return change();
+  absl::StatusOr<struct stat> before = FetchAttr(inode);
+  if (!before.ok()) return change();
+  absl::Status status = change();
+  if (!status.ok()) return status;
+  absl::StatusOr<struct stat> after = FetchAttr(inode);
+  if (!after.ok() || !S_ISREG(after->st_mode)) return absl::OkStatus();
+  cookie = volume_->AcquireCookie(key, MakeAuxData(*before, UseInode()),
+                                  before->st_size);
+  cookie->WaitReady();
+  if (after->st_size != before->st_size) {
+    cookie->Resize(after->st_size).IgnoreError();
+  }
+  if (!new_key.empty()) {
+    absl::Status moved = volume_->RekeyCookie(cookie, new_key);
+    if (!moved.ok()) cookie->WithdrawObject(moved);
+  }
+  cookie->SetAux(MakeAuxData(*after, UseInode()));
+  volume_->RelinquishCookie(std::move(cookie), false);
+  return absl::OkStatus();
 }
 
 }  // namespace cachefs

@@ -8,6 +8,14 @@
 // Coherency is close-to-open: each open asks the origin for the file's
 // attributes and compares them (as aux data) with the cookie's.
 //
+// Changes are written through to the origin first (write_path.h). The
+// attributes a change through cachefs gives a file are not a sign that
+// someone else changed it: an open file marks its aux data pending and
+// adopts the next attributes it fetches; a closed file's object is carried
+// across the change (and across a rename, to the new key). A file unlinked
+// while open keeps its object under a private key until the last release,
+// which deletes it.
+//
 // Thread safety: safe for concurrent use, as libfuse's multi-threaded loop
 // requires.
 
@@ -18,17 +26,22 @@
 #include <sys/statvfs.h>
 
 #include <cstdint>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
 #include "cachefs/attr_cache.h"
 #include "cachefs/coherency.h"
+#include "cachefs/credentials.h"
 #include "cachefs/inode_table.h"
 #include "cachefs/read_path.h"
+#include "cachefs/write_path.h"
 #include "cookie/cache.h"
 #include "io/buffer_pool.h"
 #include "netfs/origin.h"
@@ -54,6 +67,9 @@ struct CacheFsOptions {
   int origin_threads = 8;
   // Granule buffers in memory (256 KiB each).
   size_t buffers = 256;
+  // Seconds between checkpoints of open files' objects (0: only at
+  // release), which bounds what a crash costs the cache.
+  double checkpoint_interval = 30.0;
 };
 
 class CacheFs {
@@ -68,12 +84,6 @@ class CacheFs {
     uint64_t ino = 0;
     struct stat attr;
   };
-  // The caller's identity, for access checks.
-  struct Caller {
-    uid_t uid = 0;
-    gid_t gid = 0;
-    std::vector<gid_t> groups;
-  };
 
   // Namespace and attributes.
   absl::StatusOr<Entry> Lookup(uint64_t parent, const std::string& name);
@@ -83,7 +93,30 @@ class CacheFs {
   absl::StatusOr<struct statvfs> StatFs(uint64_t ino);
   absl::StatusOr<std::string> GetXattr(uint64_t ino, const std::string& name);
   absl::StatusOr<std::vector<std::string>> ListXattr(uint64_t ino);
-  absl::Status Access(uint64_t ino, int mask, const Caller& caller);
+  // Asks the origin, as the calling thread's identity (credentials.h).
+  absl::Status Access(uint64_t ino, int mask);
+
+  // Namespace changes, done as the calling thread's identity.
+  absl::StatusOr<Entry> MakeNode(uint64_t parent, const std::string& name,
+                                 mode_t mode, dev_t rdev);
+  absl::StatusOr<Entry> MakeDir(uint64_t parent, const std::string& name,
+                                mode_t mode);
+  absl::StatusOr<Entry> MakeSymlink(const std::string& target, uint64_t parent,
+                                    const std::string& name);
+  absl::StatusOr<Entry> Link(uint64_t ino, uint64_t new_parent,
+                             const std::string& new_name);
+  absl::Status Unlink(uint64_t parent, const std::string& name);
+  absl::Status RemoveDir(uint64_t parent, const std::string& name);
+  absl::Status Rename(uint64_t parent, const std::string& name,
+                      uint64_t new_parent, const std::string& new_name,
+                      unsigned flags);
+  // Changes attributes; `fh` is the open file it comes through, or 0.
+  absl::StatusOr<struct stat> SetAttr(uint64_t ino,
+                                      const Origin::AttrChange& change,
+                                      uint64_t fh);
+  absl::Status SetXattr(uint64_t ino, const std::string& name,
+                        const std::string& value, int flags);
+  absl::Status RemoveXattr(uint64_t ino, const std::string& name);
 
   // Directories. ReadDir calls `add` for each entry from `offset` on until
   // it returns false (the reply buffer is full); with `plus`, each entry is
@@ -96,6 +129,7 @@ class CacheFs {
   absl::Status ReadDir(uint64_t ino, uint64_t fh, uint64_t offset, bool plus,
                        const DirFiller& add);
   void ReleaseDir(uint64_t fh);
+  absl::Status FsyncDir(uint64_t ino, bool datasync);
 
   // Files.
   struct Opened {
@@ -103,10 +137,30 @@ class CacheFs {
     bool keep_cache = false;  // the kernel's cached pages are still good
     bool changed = false;     // the origin changed since the last open
   };
+  // Opens for reading or writing; a caller that is not the daemon's user
+  // is checked by the origin (credentials.h).
   absl::StatusOr<Opened> Open(uint64_t ino, int flags);
+  struct Created {
+    Entry entry;
+    Opened opened;
+  };
+  absl::StatusOr<Created> Create(uint64_t parent, const std::string& name,
+                                 mode_t mode, int flags);
   absl::StatusOr<std::unique_ptr<ReadReply>> Read(uint64_t fh, uint64_t off,
                                                   size_t size);
+  absl::StatusOr<size_t> Write(uint64_t fh, const char* data, size_t size,
+                               uint64_t off);
+  // close(2) of one descriptor: the origin reports deferred errors here.
+  absl::Status Flush(uint64_t fh);
+  absl::Status Fsync(uint64_t fh, bool datasync);
+  absl::Status Fallocate(uint64_t fh, int mode, uint64_t off, uint64_t len);
+  absl::StatusOr<size_t> CopyFileRange(uint64_t fh_in, uint64_t off_in,
+                                       uint64_t fh_out, uint64_t off_out,
+                                       size_t len, unsigned flags);
   void Release(uint64_t fh);
+
+  // Writes back every open file's map and aux data now.
+  void CheckpointAll();
 
   CacheStats& stats() { return cache_->stats(); }
   Origin* origin() const { return origin_; }
@@ -128,6 +182,32 @@ class CacheFs {
   absl::StatusOr<struct stat> FetchAttr(Inode* inode);
   int64_t Now() const;
 
+  // Interns an entry a change just made under `parent`.
+  Entry AddEntry(Inode* parent, const std::string& name,
+                 Origin::LookupResult made);
+  // Sets up an open handle once the file's attributes are known;
+  // `writable` is the origin file opened for this handle, if it writes.
+  absl::StatusOr<Opened> OpenWith(Inode* inode, const struct stat& st,
+                                  int flags,
+                                  std::shared_ptr<OriginFile> writable);
+  // Runs `change` on the origin and keeps `inode`'s cached data across it
+  // (see the class comment); with `new_key`, moves it there too.
+  absl::Status KeepObjectAcross(Inode* inode,
+                                const std::function<absl::Status()>& change,
+                                const std::string& new_key = "");
+  // The file keyed `key` is gone from its name: an open one keeps its
+  // object under a private key until its last release; a closed one's
+  // object is deleted. `inode` is the key's inode, or null.
+  void DropObject(Inode* inode, const std::string& key);
+  // Opens the inode's shared origin file now if it is open, so readers
+  // keep their data after its name is gone (SSHFS cannot reopen it).
+  void PinOriginFile(Inode* inode);
+  // A key no origin path can have.
+  std::string PrivateKey(const char* why);
+  // Adopts fresh attributes as the cookie's aux data. REQUIRES: inode->mu.
+  void RefreshAuxLocked(Inode* inode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(inode->mu);
+  void CheckpointLoop();
+
   const CacheFsOptions options_;
   Origin* const origin_;
   Cache* const cache_;
@@ -137,6 +217,10 @@ class CacheFs {
   AttrCache attrs_;
   Dispatcher origin_pool_;
   ReadPath read_path_;
+  WritePath write_path_;
+  std::atomic<uint64_t> private_keys_{0};
+  absl::Notification stopping_;
+  std::thread checkpointer_;
 };
 
 }  // namespace cachefs

@@ -1,11 +1,13 @@
 #include "cachefs/fuse_ops.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "cachefs/credentials.h"
 #include "io/errno_status.h"
 
 namespace cachefs {
@@ -19,6 +21,29 @@ CacheFs& Fs(fuse_req_t req) { return *Ctx(req).fs; }
 void ReplyError(fuse_req_t req, const absl::Status& status) {
   int err = StatusToErrno(status);
   fuse_reply_err(req, err == 0 ? EIO : err);
+}
+
+// The requesting process's identity; its supplementary groups are read
+// (from /proc) only when the daemon will act as that user.
+Caller CallerOf(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  Caller caller;
+  caller.uid = ctx->uid;
+  caller.gid = ctx->gid;
+  if (!CanSwitchCredentials() || (ctx->uid == 0 && ctx->gid == 0)) {
+    return caller;
+  }
+  std::vector<gid_t> groups(64);
+  int n = fuse_req_getgroups(req, groups.size(), groups.data());
+  if (n > static_cast<int>(groups.size())) {
+    groups.resize(n);
+    n = fuse_req_getgroups(req, groups.size(), groups.data());
+  }
+  if (n > 0) {
+    caller.groups.assign(groups.begin(),
+                         groups.begin() + std::min<size_t>(n, groups.size()));
+  }
+  return caller;
 }
 
 void ReplyEntry(fuse_req_t req, const CacheFs::Entry& entry) {
@@ -40,6 +65,10 @@ void Init(void* userdata, fuse_conn_info* conn) {
   // The kernel drops cached pages when it sees the mtime change.
   if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA) {
     conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+  }
+  // open(O_TRUNC) in one request, so the origin truncates as it opens.
+  if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) {
+    conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
   }
   conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
                   FUSE_CAP_SPLICE_MOVE);
@@ -106,18 +135,8 @@ void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 }
 
 void Access(fuse_req_t req, fuse_ino_t ino, int mask) {
-  const fuse_ctx* ctx = fuse_req_ctx(req);
-  CacheFs::Caller caller;
-  caller.uid = ctx->uid;
-  caller.gid = ctx->gid;
-  std::vector<gid_t> groups(64);
-  int n = fuse_req_getgroups(req, groups.size(), groups.data());
-  if (n > static_cast<int>(groups.size())) {
-    groups.resize(n);
-    n = fuse_req_getgroups(req, groups.size(), groups.data());
-  }
-  if (n > 0) caller.groups.assign(groups.begin(), groups.begin() + n);
-  fuse_reply_err(req, StatusToErrno(Fs(req).Access(ino, mask, caller)));
+  ScopedCredentials as_caller(CallerOf(req));
+  fuse_reply_err(req, StatusToErrno(Fs(req).Access(ino, mask)));
 }
 
 void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -174,7 +193,11 @@ void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 }
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  auto opened = Fs(req).Open(ino, fi->flags);
+  absl::StatusOr<CacheFs::Opened> opened;
+  {
+    ScopedCredentials as_caller(CallerOf(req));
+    opened = Fs(req).Open(ino, fi->flags);
+  }
   if (!opened.ok()) return ReplyError(req, opened.status());
   fi->fh = opened->fh;
   fi->keep_cache = opened->keep_cache;
@@ -203,8 +226,145 @@ void Release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   fuse_reply_err(req, 0);
 }
 
-// Until the write path exists the mount is read-only.
-void ReadOnly(fuse_req_t req) { fuse_reply_err(req, EROFS); }
+void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+            fuse_file_info* fi) {
+  absl::StatusOr<CacheFs::Created> created;
+  {
+    ScopedCredentials as_caller(CallerOf(req));
+    created = Fs(req).Create(parent, name, mode, fi->flags);
+  }
+  if (!created.ok()) return ReplyError(req, created.status());
+  fi->fh = created->opened.fh;
+  fi->keep_cache = created->opened.keep_cache;
+  fuse_entry_param e = {};
+  e.ino = created->entry.ino;
+  e.attr = created->entry.attr;
+  e.attr_timeout = Ctx(req).attr_timeout;
+  e.entry_timeout = Ctx(req).entry_timeout;
+  if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+    Fs(req).Release(created->opened.fh);
+    Fs(req).Forget(created->entry.ino, 1);
+  }
+}
+
+void ReplyMade(fuse_req_t req, const absl::StatusOr<CacheFs::Entry>& entry) {
+  if (!entry.ok()) return ReplyError(req, entry.status());
+  ReplyEntry(req, *entry);
+}
+
+void MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name,
+              mode_t mode, dev_t rdev) {
+  ScopedCredentials as_caller(CallerOf(req));
+  ReplyMade(req, Fs(req).MakeNode(parent, name, mode, rdev));
+}
+
+void MakeDir(fuse_req_t req, fuse_ino_t parent, const char* name,
+             mode_t mode) {
+  ScopedCredentials as_caller(CallerOf(req));
+  ReplyMade(req, Fs(req).MakeDir(parent, name, mode | S_IFDIR));
+}
+
+void MakeSymlink(fuse_req_t req, const char* target, fuse_ino_t parent,
+                 const char* name) {
+  ScopedCredentials as_caller(CallerOf(req));
+  ReplyMade(req, Fs(req).MakeSymlink(target, parent, name));
+}
+
+void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent,
+          const char* new_name) {
+  ScopedCredentials as_caller(CallerOf(req));
+  ReplyMade(req, Fs(req).Link(ino, new_parent, new_name));
+}
+
+void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  ScopedCredentials as_caller(CallerOf(req));
+  fuse_reply_err(req, StatusToErrno(Fs(req).Unlink(parent, name)));
+}
+
+void RemoveDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  ScopedCredentials as_caller(CallerOf(req));
+  fuse_reply_err(req, StatusToErrno(Fs(req).RemoveDir(parent, name)));
+}
+
+void Rename(fuse_req_t req, fuse_ino_t parent, const char* name,
+            fuse_ino_t new_parent, const char* new_name, unsigned flags) {
+  ScopedCredentials as_caller(CallerOf(req));
+  fuse_reply_err(req, StatusToErrno(Fs(req).Rename(parent, name, new_parent,
+                                                   new_name, flags)));
+}
+
+void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+             fuse_file_info* fi) {
+  Origin::AttrChange change;
+  if (to_set & FUSE_SET_ATTR_MODE) change.mode = attr->st_mode & 07777;
+  if (to_set & FUSE_SET_ATTR_UID) change.uid = attr->st_uid;
+  if (to_set & FUSE_SET_ATTR_GID) change.gid = attr->st_gid;
+  if (to_set & FUSE_SET_ATTR_SIZE) change.size = attr->st_size;
+  if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+    change.atime = timespec{0, UTIME_NOW};
+  } else if (to_set & FUSE_SET_ATTR_ATIME) {
+    change.atime = attr->st_atim;
+  }
+  if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+    change.mtime = timespec{0, UTIME_NOW};
+  } else if (to_set & FUSE_SET_ATTR_MTIME) {
+    change.mtime = attr->st_mtim;
+  }
+  absl::StatusOr<struct stat> st;
+  {
+    ScopedCredentials as_caller(CallerOf(req));
+    st = Fs(req).SetAttr(ino, change, fi != nullptr ? fi->fh : 0);
+  }
+  if (!st.ok()) return ReplyError(req, st.status());
+  fuse_reply_attr(req, &*st, Ctx(req).attr_timeout);
+}
+
+void Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size,
+           off_t off, fuse_file_info* fi) {
+  auto written = Fs(req).Write(fi->fh, buf, size, off);
+  if (!written.ok()) return ReplyError(req, written.status());
+  fuse_reply_write(req, *written);
+}
+
+void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  fuse_reply_err(req, StatusToErrno(Fs(req).Flush(fi->fh)));
+}
+
+void Fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
+  fuse_reply_err(req, StatusToErrno(Fs(req).Fsync(fi->fh, datasync != 0)));
+}
+
+void FsyncDir(fuse_req_t req, fuse_ino_t ino, int datasync,
+              fuse_file_info*) {
+  fuse_reply_err(req, StatusToErrno(Fs(req).FsyncDir(ino, datasync != 0)));
+}
+
+void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name,
+              const char* value, size_t size, int flags) {
+  ScopedCredentials as_caller(CallerOf(req));
+  fuse_reply_err(req, StatusToErrno(Fs(req).SetXattr(
+                          ino, name, std::string(value, size), flags)));
+}
+
+void RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  ScopedCredentials as_caller(CallerOf(req));
+  fuse_reply_err(req, StatusToErrno(Fs(req).RemoveXattr(ino, name)));
+}
+
+void Fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset,
+               off_t length, fuse_file_info* fi) {
+  fuse_reply_err(req, StatusToErrno(Fs(req).Fallocate(fi->fh, mode, offset,
+                                                      length)));
+}
+
+void CopyFileRange(fuse_req_t req, fuse_ino_t, off_t off_in,
+                   fuse_file_info* fi_in, fuse_ino_t, off_t off_out,
+                   fuse_file_info* fi_out, size_t len, int flags) {
+  auto copied = Fs(req).CopyFileRange(fi_in->fh, off_in, fi_out->fh, off_out,
+                                      len, flags);
+  if (!copied.ok()) return ReplyError(req, copied.status());
+  fuse_reply_write(req, *copied);
+}
 
 fuse_lowlevel_ops MakeOperations() {
   fuse_lowlevel_ops ops = {};
@@ -225,35 +385,23 @@ fuse_lowlevel_ops MakeOperations() {
   ops.open = Open;
   ops.read = Read;
   ops.release = Release;
-  ops.setattr = [](fuse_req_t req, fuse_ino_t, struct stat*, int,
-                   fuse_file_info*) { ReadOnly(req); };
-  ops.mknod = [](fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) {
-    ReadOnly(req);
-  };
-  ops.mkdir = [](fuse_req_t req, fuse_ino_t, const char*, mode_t) {
-    ReadOnly(req);
-  };
-  ops.unlink = [](fuse_req_t req, fuse_ino_t, const char*) { ReadOnly(req); };
-  ops.rmdir = [](fuse_req_t req, fuse_ino_t, const char*) { ReadOnly(req); };
-  ops.symlink = [](fuse_req_t req, const char*, fuse_ino_t, const char*) {
-    ReadOnly(req);
-  };
-  ops.rename = [](fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t,
-                  const char*, unsigned) { ReadOnly(req); };
-  ops.link = [](fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) {
-    ReadOnly(req);
-  };
-  ops.create = [](fuse_req_t req, fuse_ino_t, const char*, mode_t,
-                  fuse_file_info*) { ReadOnly(req); };
-  ops.write = [](fuse_req_t req, fuse_ino_t, const char*, size_t, off_t,
-                 fuse_file_info*) { ReadOnly(req); };
-  ops.setxattr = [](fuse_req_t req, fuse_ino_t, const char*, const char*,
-                    size_t, int) { ReadOnly(req); };
-  ops.removexattr = [](fuse_req_t req, fuse_ino_t, const char*) {
-    ReadOnly(req);
-  };
-  ops.fallocate = [](fuse_req_t req, fuse_ino_t, int, off_t, off_t,
-                     fuse_file_info*) { ReadOnly(req); };
+  ops.create = Create;
+  ops.mknod = MakeNode;
+  ops.mkdir = MakeDir;
+  ops.symlink = MakeSymlink;
+  ops.link = Link;
+  ops.unlink = Unlink;
+  ops.rmdir = RemoveDir;
+  ops.rename = Rename;
+  ops.setattr = SetAttr;
+  ops.write = Write;
+  ops.flush = Flush;
+  ops.fsync = Fsync;
+  ops.fsyncdir = FsyncDir;
+  ops.setxattr = SetXattr;
+  ops.removexattr = RemoveXattr;
+  ops.fallocate = Fallocate;
+  ops.copy_file_range = CopyFileRange;
   return ops;
 }
 

@@ -1,5 +1,7 @@
 #include "cachefs/inode_table.h"
 
+#include <vector>
+
 namespace cachefs {
 
 InodeTable::InodeTable(const struct stat& root_attr)
@@ -31,8 +33,9 @@ Inode* InodeTable::Intern(std::unique_ptr<Origin::Node> node,
     auto& slot = inodes_[{st.st_dev, st.st_ino}];
     if (slot == nullptr) {
       slot = std::make_unique<Inode>(std::move(node), st.st_dev, st.st_ino,
-                                     st.st_mode & S_IFMT, std::move(key));
+                                     st.st_mode & S_IFMT, key);
       ++slot->nlookup;
+      by_key_[key] = slot.get();
       return slot.get();
     }
     inode = slot.get();
@@ -54,10 +57,53 @@ void InodeTable::Forget(uint64_t id, uint64_t n) {
   if (inode->nlookup == 0) {
     auto it = inodes_.find({inode->dev, inode->ino});
     if (it != inodes_.end() && it->second.get() == inode) {
+      auto by_key = by_key_.find(inode->key());
+      if (by_key != by_key_.end() && by_key->second == inode) {
+        by_key_.erase(by_key);
+      }
       dead = std::move(it->second);
       inodes_.erase(it);
     }
   }
+}
+
+Inode* InodeTable::FindByKey(const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) return nullptr;
+  ++it->second->nlookup;
+  return it->second;
+}
+
+void InodeTable::IndexKey(Inode* inode, std::string key) {
+  std::string old = inode->key();
+  auto it = by_key_.find(old);
+  if (it != by_key_.end() && it->second == inode) by_key_.erase(it);
+  by_key_[key] = inode;
+  absl::MutexLock lock(&inode->key_mu_);
+  inode->key_ = std::move(key);
+}
+
+void InodeTable::RenameKeys(const std::string& from, const std::string& to) {
+  absl::MutexLock lock(&mu_);
+  const std::string prefix = from + "/";
+  std::vector<std::pair<Inode*, std::string>> moves;
+  for (const auto& [key, inode] : by_key_) {
+    if (key == from) {
+      moves.emplace_back(inode, to);
+    } else if (key.compare(0, prefix.size(), prefix) == 0) {
+      moves.emplace_back(inode, to + key.substr(from.size()));
+    }
+  }
+  // Drop every old key first: one rename's new keys may be another's old.
+  for (const auto& [inode, key] : moves) by_key_.erase(inode->key());
+  for (auto& [inode, key] : moves) IndexKey(inode, std::move(key));
+}
+
+void InodeTable::SetKey(Inode* inode, std::string key) {
+  if (inode == root_) return;
+  absl::MutexLock lock(&mu_);
+  IndexKey(inode, std::move(key));
 }
 
 size_t InodeTable::size() const {

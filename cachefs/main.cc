@@ -335,6 +335,8 @@ int Main(int argc, char* argv[]) {
   if (fuse_parse_cmdline(&args, &cmd) != 0) return 1;
   Config config = Validate(cli, cmd);
 
+  // Modes of created files are the caller's, already masked by the kernel.
+  umask(0);
   // Many open cache files: raise the descriptor limit as far as allowed.
   rlimit files;
   if (getrlimit(RLIMIT_NOFILE, &files) == 0) {

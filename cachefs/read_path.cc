@@ -58,13 +58,15 @@ absl::StatusOr<std::unique_ptr<ReadReply>> ReadPath::Read(
     const std::shared_ptr<ReadStream>& stream, uint64_t off, size_t size) {
   auto reply = std::make_unique<ReadReply>();
   reply->cookie_ = stream->cookie;
-  if (off >= stream->size || size == 0) return reply;
+  // The size as of now: writes through cachefs move it while files are open.
+  const uint64_t file_size = stream->cookie->object_size();
+  if (off >= file_size || size == 0) return reply;
   const uint32_t shift = options_.granule_shift;
-  const uint64_t end = std::min<uint64_t>(off + size, stream->size);
+  const uint64_t end = std::min<uint64_t>(off + size, file_size);
   for (uint64_t g = off >> shift; g <= (end - 1) >> shift; ++g) {
     ReadReply::Granule granule;
     granule.index = g;
-    granule.length = GranuleLength(g, stream->size);
+    granule.length = GranuleLength(g, file_size);
     uint64_t base = g << shift;
     granule.want_from = std::max(off, base) - base;
     granule.want_to = std::min<uint64_t>(end - base, granule.length);
@@ -85,7 +87,7 @@ absl::StatusOr<std::unique_ptr<ReadReply>> ReadPath::Read(
     uint64_t from = std::max(off, base) - base;
     uint64_t to = std::min<uint64_t>(end - base, g.length);
     if (to > from) reply->iov_.push_back({g.buffer.data() + from, to - from});
-    if (g.length < GranuleLength(g.index, stream->size)) break;
+    if (g.length < GranuleLength(g.index, file_size)) break;
   }
   ReadAhead(stream, off, end - off);
   return reply;
@@ -211,14 +213,17 @@ absl::Status ReadPath::FetchFromOrigin(
   for (size_t i = 0; i < granules.size(); ++i) {
     auto fetch = [&, i] {
       ReadReply::Granule& g = *granules[i];
-      absl::StatusOr<size_t> n =
-          (*file)->PRead(g.buffer.data(), g.length, g.index << shift);
+      // The whole granule, not just up to the size seen before the claim:
+      // a write may have extended the file since, and the stored granule
+      // must hold all of it.
+      absl::StatusOr<size_t> n = (*file)->PRead(
+          g.buffer.data(), size_t{1} << shift, g.index << shift);
       if (n.ok()) {
         Bump(stats_->bytes_read_from_origin, *n);
         if (*n < g.length) {  // the file shrank: cache none of it
-          g.length = *n;
           stream.cookie->AbortFill(std::move(g.claim));
         }
+        g.length = *n;
       }
       // Moved so that no reference is released here after Done().
       results[i] = std::move(n).status();
@@ -251,7 +256,8 @@ void ReadPath::ReadAhead(const std::shared_ptr<ReadStream>& stream,
       stream->readahead_end = 0;
       return;
     }
-    uint64_t granules = (stream->size + (uint64_t{1} << shift) - 1) >> shift;
+    uint64_t granules =
+        (stream->cookie->object_size() + (uint64_t{1} << shift) - 1) >> shift;
     first = std::max((end + (uint64_t{1} << shift) - 1) >> shift,
                      stream->readahead_end);
     last = std::min(granules, ((end - 1) >> shift) + 1 +
@@ -275,9 +281,9 @@ void ReadPath::ReadAhead(const std::shared_ptr<ReadStream>& stream,
     }
     origin_pool_->Enqueue([this, stream, file, g, claim = std::move(claim),
                            buffer = std::move(buffer)]() mutable {
-      size_t length = GranuleLength(g, stream->size);
-      absl::StatusOr<size_t> n =
-          file->PRead(buffer.data(), length, g << options_.granule_shift);
+      size_t length = GranuleLength(g, stream->cookie->object_size());
+      absl::StatusOr<size_t> n = file->PRead(
+          buffer.data(), buffer.size(), g << options_.granule_shift);
       if (!n.ok() || *n < length) {
         stream->cookie->AbortFill(std::move(claim));
         return;

@@ -42,8 +42,7 @@ namespace cachefs {
 
 // Per-open-handle state the read path keeps.
 struct ReadStream {
-  std::shared_ptr<Cookie> cookie;
-  uint64_t size = 0;  // the file size at open
+  std::shared_ptr<Cookie> cookie;  // its object_size() is the file size
   // Opens the origin file on first use; shared by the handle's reads.
   std::function<absl::StatusOr<std::shared_ptr<OriginFile>>()> origin;
 

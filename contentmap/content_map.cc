@@ -217,6 +217,17 @@ void ContentMap::Resize(uint64_t new_size) {
   object_size_ = new_size;
 }
 
+void ContentMap::ResizeKeepingPartial(uint64_t new_size) {
+  if (new_size == object_size_) return;
+  const uint64_t new_count = GranuleCount(new_size, granule_shift_);
+  if (new_count < num_granules_) Clear(new_count, num_granules_ - new_count);
+  const size_t old_words = words_.size();
+  words_.resize(WordCount(new_count), 0);
+  if (words_.size() < old_words / 2) words_.shrink_to_fit();
+  num_granules_ = new_count;
+  object_size_ = new_size;
+}
+
 void ContentMap::SetWords(std::vector<uint64_t> words) {
   assert(words.size() == words_.size());
   words_ = std::move(words);

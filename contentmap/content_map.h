@@ -79,6 +79,10 @@ class ContentMap {
   // When growing, a previously partial last granule is cleared (its bytes
   // beyond the old end were never cached).
   void Resize(uint64_t new_size);
+  // The same, but a granule that is or becomes the partial last one stays
+  // present: for a backing file whose bytes past the end are known to read
+  // as zeros, as the origin's do after a truncation or extension.
+  void ResizeKeepingPartial(uint64_t new_size);
 
   // Raw words for the codec: bit i of word i/64 is granule i.
   const std::vector<uint64_t>& words() const { return words_; }

@@ -12,13 +12,23 @@ namespace cachefs {
 BackingObject::BackingObject(Env* env, int dir_fd, std::string name, int fd,
                              bool direct, Identity identity, ContentMap map)
     : env_(env),
-      dir_fd_(dir_fd),
-      name_(std::move(name)),
       fd_(fd),
       direct_(direct),
-      identity_(std::move(identity)),
       granule_shift_(map.granule_shift()),
+      dir_fd_(dir_fd),
+      name_(std::move(name)),
+      identity_(std::move(identity)),
       map_(std::move(map)) {}
+
+std::string BackingObject::name() const {
+  absl::MutexLock lock(&where_mu_);
+  return name_;
+}
+
+int BackingObject::dir_fd() const {
+  absl::MutexLock lock(&where_mu_);
+  return dir_fd_;
+}
 
 BackingObject::~BackingObject() {
   inflight_.WaitAll();
@@ -87,15 +97,90 @@ void BackingObject::EndWrite(uint64_t first, uint64_t count, bool success) {
   inflight_.End(first, count);
 }
 
+bool BackingObject::BeginOverwrite(uint64_t first, uint64_t count) {
+  while (true) {
+    inflight_.WaitRange(first, count);
+    absl::MutexLock lock(&mu_);
+    if (first + count > map_.num_granules()) return false;
+    // TryBegin fails only if another claim slipped in since the wait.
+    if (inflight_.TryBegin(first, count)) {
+      ++writes_in_flight_;
+      return true;
+    }
+  }
+}
+
+void BackingObject::SetGranules(uint64_t first, uint64_t count,
+                                bool present) {
+  absl::MutexLock lock(&mu_);
+  if (present) {
+    map_.MarkPresent(first, count);
+  } else {
+    map_.Clear(first, count);
+  }
+  map_changed_ = true;
+}
+
+bool BackingObject::IsPresent(uint64_t granule) const {
+  absl::MutexLock lock(&mu_);
+  return granule < map_.num_granules() && map_.IsPresent(granule);
+}
+
 absl::Status BackingObject::WriteRecord(bool dirty, const ContentMap& map,
                                         const std::string& aux) {
   ObjectRecord record;
   record.state = dirty ? ContentState::kDirty : ContentState::kClean;
-  record.volume_key = identity_.volume_key;
-  record.file_key = identity_.file_key;
   record.aux = aux;
   record.map = map;
-  return StoreRecord(env_, dir_fd_, name_, fd_, record);
+  int dir_fd;
+  std::string name;
+  {
+    absl::MutexLock lock(&where_mu_);
+    record.volume_key = identity_.volume_key;
+    record.file_key = identity_.file_key;
+    dir_fd = dir_fd_;
+    name = name_;
+  }
+  return StoreRecord(env_, dir_fd, name, fd_, record);
+}
+
+absl::Status BackingObject::MoveTo(int dir_fd, std::string name,
+                                   Identity identity) {
+  absl::MutexLock record_lock(&record_mu_);
+  if (retired()) {
+    return absl::FailedPreconditionError("object " + this->name() +
+                                         " is retired");
+  }
+  int old_dir;
+  std::string old_name;
+  {
+    absl::MutexLock lock(&where_mu_);
+    old_dir = dir_fd_;
+    old_name = name_;
+  }
+  RemoveSidecar(env_, dir_fd, name).IgnoreError();
+  absl::Status status = env_->RenameAt(old_dir, old_name, dir_fd, name, 0);
+  if (!status.ok()) {
+    return Annotate(status, "moving cache object " + old_name + " to " + name);
+  }
+  RemoveSidecar(env_, old_dir, old_name).IgnoreError();
+  {
+    absl::MutexLock lock(&where_mu_);
+    dir_fd_ = dir_fd;
+    name_ = std::move(name);
+    identity_ = std::move(identity);
+  }
+  // Until then the record names the old key, so a crash leaves an object
+  // that no lookup accepts (a collision): safe.
+  status = WriteRecord(/*dirty=*/true,
+                       ContentMap(object_size(), granule_shift_),
+                       persisted_aux_);
+  if (!status.ok()) {
+    return Annotate(status, "rewriting the record of " + this->name());
+  }
+  persisted_dirty_ = true;
+  dirty_hint_.store(true, std::memory_order_release);
+  return absl::OkStatus();
 }
 
 absl::Status BackingObject::EnsureDirty(const std::string& aux) {
@@ -103,13 +188,13 @@ absl::Status BackingObject::EnsureDirty(const std::string& aux) {
   absl::MutexLock record_lock(&record_mu_);
   if (persisted_dirty_) return absl::OkStatus();
   if (retired()) {
-    return absl::FailedPreconditionError("object " + name_ + " is retired");
+    return absl::FailedPreconditionError("object " + name() + " is retired");
   }
   // A dirty record's map is never trusted, so an empty one keeps it small.
   absl::Status status =
       WriteRecord(/*dirty=*/true, ContentMap(object_size(), granule_shift_),
                   aux);
-  if (!status.ok()) return Annotate(status, "marking " + name_ + " dirty");
+  if (!status.ok()) return Annotate(status, "marking " + name() + " dirty");
   persisted_dirty_ = true;
   dirty_hint_.store(true, std::memory_order_release);
   return absl::OkStatus();
@@ -126,7 +211,7 @@ absl::StatusOr<bool> BackingObject::Checkpoint(const std::string& aux) {
     absl::MutexLock lock(&mu_);
     if (!NoWritesInFlight()) {
       dirty_hint_.store(persisted_dirty_, std::memory_order_release);
-      return absl::UnavailableError("cache writes in flight on " + name_);
+      return absl::UnavailableError("cache writes in flight on " + name());
     }
     if (!persisted_dirty_ && !map_changed_ && persisted_known_ &&
         persisted_aux_ == aux) {
@@ -141,7 +226,7 @@ absl::StatusOr<bool> BackingObject::Checkpoint(const std::string& aux) {
     dirty_hint_.store(persisted_dirty_, std::memory_order_release);
     absl::MutexLock lock(&mu_);
     map_changed_ = true;
-    return Annotate(status, "checkpointing " + name_);
+    return Annotate(status, "checkpointing " + name());
   }
   persisted_dirty_ = false;
   persisted_aux_ = aux;
@@ -150,9 +235,25 @@ absl::StatusOr<bool> BackingObject::Checkpoint(const std::string& aux) {
 }
 
 absl::Status BackingObject::Resize(uint64_t new_size, const std::string& aux) {
-  if (new_size == object_size()) return absl::OkStatus();
+  const uint64_t old_size = object_size();
+  if (new_size == old_size) return absl::OkStatus();
   absl::Status status = EnsureDirty(aux);
   if (!status.ok()) return status;
+  if (new_size > old_size) {
+    // Growing cuts nothing away, so nothing in flight needs waiting for.
+    {
+      absl::MutexLock lock(&mu_);
+      map_.ResizeKeepingPartial(std::max(new_size, map_.object_size()));
+      map_changed_ = true;
+    }
+    // The file may run past the old end (alignment padding, or a fill that
+    // read the origin before a truncation): what lies there must read as
+    // the zeros the origin now has.
+    status = env_->FTruncate(fd_, old_size);
+    if (status.ok()) status = env_->FTruncate(fd_, new_size);
+    if (!status.ok()) return Annotate(status, "resizing " + name());
+    return absl::OkStatus();
+  }
   // Writes in flight past the cut would land in the cut-away region, so
   // the map is resized only when none is; BeginWrite checks under mu_, so
   // none can start in between, and none can claim a granule past the end
@@ -163,12 +264,14 @@ absl::Status BackingObject::Resize(uint64_t new_size, const std::string& aux) {
     absl::MutexLock lock(&mu_);
     from = std::min(map_.object_size(), new_size) >> granule_shift_;
     if (inflight_.AnyInRange(from, ~uint64_t{0} - from)) continue;
-    map_.Resize(new_size);
+    // The new partial last granule stays: the truncation below makes what
+    // lies past the end read as zeros, as it does on the origin.
+    map_.ResizeKeepingPartial(new_size);
     map_changed_ = true;
     break;
   }
   status = env_->FTruncate(fd_, new_size);
-  if (!status.ok()) return Annotate(status, "resizing " + name_);
+  if (!status.ok()) return Annotate(status, "resizing " + name());
   return absl::OkStatus();
 }
 

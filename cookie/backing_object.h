@@ -68,8 +68,9 @@ class BackingObject {
   BackingObject& operator=(const BackingObject&) = delete;
 
   BackingFile file() const { return BackingFile{fd_, direct_}; }
-  const std::string& name() const { return name_; }
-  int dir_fd() const { return dir_fd_; }
+  // Where the file is linked; changed only by MoveTo.
+  std::string name() const;
+  int dir_fd() const;
   uint64_t object_size() const;
   uint32_t granule_shift() const { return granule_shift_; }
   ContentMap MapSnapshot() const;
@@ -85,6 +86,16 @@ class BackingObject {
   // Releases the claim; on success the granules become present.
   void EndWrite(uint64_t first, uint64_t count, bool success);
 
+  // Claims granules [first, first + count) for an overwrite with data the
+  // origin accepted: waits for writes in flight over them instead of
+  // failing, and does not care whether they are present. Fails only past
+  // the end of the object. REQUIRES: EndWrite after a success.
+  bool BeginOverwrite(uint64_t first, uint64_t count);
+  // Inside an overwrite claim: granules [first, first + count) now hold
+  // the file's data (present) or may not (absent).
+  void SetGranules(uint64_t first, uint64_t count, bool present);
+  bool IsPresent(uint64_t granule) const;
+
   // Persists a dirty record unless the on-disk record is dirty already.
   absl::Status EnsureDirty(const std::string& aux);
   // Makes the current map durable as a clean record (see the class
@@ -97,6 +108,11 @@ class BackingObject {
   absl::Status Resize(uint64_t new_size, const std::string& aux);
   // Waits for every write in flight.
   void WaitIdle() { inflight_.WaitAll(); }
+
+  // The origin file was renamed: moves the backing file to `name` in
+  // `dir_fd` (replacing whatever is there) and rewrites the record under
+  // the new identity, marked dirty until the next checkpoint.
+  absl::Status MoveTo(int dir_fd, std::string name, Identity identity);
 
   // Stops all further record writes (the object was replaced or withdrawn).
   void Retire() { retired_.store(true); }
@@ -111,12 +127,14 @@ class BackingObject {
   }
 
   Env* const env_;
-  const int dir_fd_;
-  const std::string name_;
   const int fd_;
   const bool direct_;
-  const Identity identity_;
   const uint32_t granule_shift_;
+
+  mutable absl::Mutex where_mu_ ABSL_ACQUIRED_AFTER(record_mu_);
+  int dir_fd_ ABSL_GUARDED_BY(where_mu_);
+  std::string name_ ABSL_GUARDED_BY(where_mu_);
+  Identity identity_ ABSL_GUARDED_BY(where_mu_);
 
   GranuleInFlight inflight_;
   std::atomic<bool> retired_{false};

@@ -19,6 +19,16 @@ Cookie::Cookie(Volume* volume, std::string key, std::string aux,
 
 Cookie::~Cookie() = default;
 
+std::string Cookie::key() const {
+  absl::MutexLock lock(&mu_);
+  return key_;
+}
+
+void Cookie::SetKey(std::string key) {
+  absl::MutexLock lock(&mu_);
+  key_ = std::move(key);
+}
+
 std::string Cookie::aux() const {
   absl::MutexLock lock(&mu_);
   return aux_;
@@ -81,7 +91,7 @@ void Cookie::Invalidate(std::string aux, uint64_t object_size) {
   absl::StatusOr<std::shared_ptr<BackingObject>> fresh =
       absl::FailedPreconditionError("the cache is withdrawn");
   if (!cache->withdrawn()) {
-    fresh = volume_->CreateObject(key_, aux, object_size);
+    fresh = volume_->CreateObject(key(), aux, object_size);
     if (!fresh.ok()) CountCacheFault(cache->stats(), fresh.status());
   }
   std::shared_ptr<BackingObject> old;
@@ -219,6 +229,68 @@ void Cookie::WriteToCache(uint64_t pos, std::span<const iovec> iov,
   CompleteFill(std::move(claim), iov, std::move(done));
 }
 
+Cookie::FillClaim Cookie::ClaimOverwrite(uint64_t first, uint64_t count) {
+  WaitReady();
+  FillClaim claim{object(), first, count};
+  if (claim.object == nullptr || count == 0) return FillClaim{};
+  if (!claim.object->BeginOverwrite(first, count)) {
+    // Past the object's end: the object missed a resize, so what it holds
+    // for this range cannot be kept in step.
+    WithdrawObject(absl::FailedPreconditionError("overwrite past the end"),
+                   claim.object.get());
+    return FillClaim{};
+  }
+  absl::Status dirty = claim.object->EnsureDirty(aux());
+  if (!dirty.ok()) {
+    // The change must not reach the origin while a clean record could
+    // still vouch for the old data: give up the object instead.
+    claim.object->EndWrite(first, count, /*success=*/false);
+    FinishWrite(claim.object, count, dirty);
+    WithdrawObject(dirty, claim.object.get());
+    return FillClaim{};
+  }
+  return claim;
+}
+
+void Cookie::MarkDirty() {
+  WaitReady();
+  std::shared_ptr<BackingObject> object = this->object();
+  if (object == nullptr) return;
+  absl::Status dirty = object->EnsureDirty(aux());
+  if (!dirty.ok()) WithdrawObject(dirty, object.get());
+}
+
+void Cookie::StoreOverwrite(const FillClaim& claim, uint64_t first,
+                            uint64_t count, std::span<const iovec> iov,
+                            IoCallback done) {
+  std::shared_ptr<BackingObject> object = claim.object;
+  uint64_t len = 0;
+  for (const iovec& v : iov) len += v.iov_len;
+  BackingFile file = object->file();
+  uint64_t pos = first << object->granule_shift();
+  volume_->cache()->engine()->WriteIterToCache(
+      file, pos, iov,
+      [self = shared_from_this(), object = std::move(object), first, count,
+       len, done = std::move(done)](absl::StatusOr<size_t> result) mutable {
+        if (result.ok() && *result != len) {
+          result = absl::DataLossError("short cache write on " +
+                                       object->name());
+        }
+        object->SetGranules(first, count, result.ok());
+        self->FinishWrite(object, count, result);
+        std::move(done)(std::move(result));
+      });
+}
+
+void Cookie::ClearOverwrite(const FillClaim& claim, uint64_t first,
+                            uint64_t count) {
+  claim.object->SetGranules(first, count, /*present=*/false);
+}
+
+void Cookie::ReleaseOverwrite(FillClaim claim) {
+  if (claim) claim.object->EndWrite(claim.first, claim.count, false);
+}
+
 void Cookie::FinishWrite(const std::shared_ptr<BackingObject>& object,
                          uint64_t count, const absl::StatusOr<size_t>& result) {
   CacheStats& stats = volume_->cache()->stats();
@@ -267,7 +339,7 @@ void Cookie::WithdrawObject(const absl::Status& why,
   Bump(cache->stats().objects_withdrawn);
   old->Retire();
   std::fprintf(stderr, "cachefs: withdrawing cache object %s for %s: %s\n",
-               old->name().c_str(), key_.c_str(),
+               old->name().c_str(), key().c_str(),
                std::string(why.message()).c_str());
   // The file may hold garbage; remove it once its I/O has drained. Its
   // name is ours only if no invalidation has linked a new object over it.

@@ -44,7 +44,8 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
   Cookie(const Cookie&) = delete;
   Cookie& operator=(const Cookie&) = delete;
 
-  const std::string& key() const { return key_; }
+  // The file key; changes when the origin file is renamed through cachefs.
+  std::string key() const;
   std::string aux() const;
   uint64_t object_size() const;
 
@@ -112,6 +113,26 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
   // are skipped (done gets 0). Bits are set when the write completes.
   void WriteToCache(uint64_t pos, std::span<const iovec> iov, IoCallback done);
 
+  // Write-through. An overwrite claim covers granules the netfs is about to
+  // change on the origin: it waits for fills and stores in flight over
+  // them, keeps new ones out until released, and marks the object dirty
+  // before the origin sees the change, so a crash at any point leaves an
+  // object no lookup trusts. Empty if the cookie has no object.
+  FillClaim ClaimOverwrite(uint64_t first, uint64_t count);
+  // Marks the object dirty ahead of a change to the origin that touches
+  // no granule it has yet (an append past its end).
+  void MarkDirty();
+  // Stores whole granules [first, first + count) of a claim (laid out as
+  // for WriteToCache). They become present if the write succeeds and
+  // absent if it fails: never half-right.
+  void StoreOverwrite(const FillClaim& claim, uint64_t first, uint64_t count,
+                      std::span<const iovec> iov, IoCallback done);
+  // Marks granules of a claim absent (their data on the origin changed and
+  // the cache does not have it).
+  void ClearOverwrite(const FillClaim& claim, uint64_t first, uint64_t count);
+  // Releases the claim once its stores completed.
+  void ReleaseOverwrite(FillClaim claim);
+
   // Makes the map, aux data and size durable now (see BackingObject).
   absl::Status Checkpoint();
 
@@ -126,6 +147,7 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
   friend class Cache;
   // Called by the volume's instantiation job, exactly once.
   void SetObject(std::shared_ptr<BackingObject> object);
+  void SetKey(std::string key);
   // Detaches the object for teardown or withdrawal; returns it (may be
   // null). Without `wait_ready`, a cookie still being instantiated is left
   // alone (its instantiation will see the cache withdrawn).
@@ -138,11 +160,11 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
                    uint64_t count, const absl::StatusOr<size_t>& result);
 
   Volume* const volume_;
-  const std::string key_;
   absl::Notification ready_;
   // Held across a whole invalidation or resize so two never interleave.
   absl::Mutex change_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
+  std::string key_ ABSL_GUARDED_BY(mu_);
   std::string aux_ ABSL_GUARDED_BY(mu_);
   uint64_t object_size_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<BackingObject> object_ ABSL_GUARDED_BY(mu_);

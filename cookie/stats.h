@@ -43,10 +43,18 @@ struct CacheStats {
   Counter bytes_written_to_cache{0};
   Counter reads_fully_cached{0};
   Counter cache_writes_skipped{0};  // granule already present or in flight
+  // Write-through: bytes the origin accepted through cachefs, and granules
+  // the writes stored in the cache or had to leave uncached (partly
+  // written and not cached before).
+  Counter bytes_written_to_origin{0};
+  Counter granules_written_through{0};
+  Counter granules_write_cleared{0};
   // Object lifecycle.
   Counter invalidations{0};
   Counter checkpoints{0};
   Counter objects_withdrawn{0};
+  Counter objects_moved{0};      // carried along by a rename
+  Counter objects_discarded{0};  // their origin file was deleted
   Counter cache_io_errors{0};
   Counter nospace{0};
 

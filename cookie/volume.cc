@@ -108,6 +108,94 @@ void Volume::RelinquishCookie(std::shared_ptr<Cookie> cookie, bool retire) {
       });
 }
 
+absl::Status Volume::RekeyCookie(const std::shared_ptr<Cookie>& cookie,
+                                 const std::string& new_key) {
+  cookie->WaitReady();
+  const uint64_t new_hash = cache_->HashKey(key_, new_key);
+  absl::ReaderMutexLock service(&cache_->service_lock());
+  absl::MutexLock lock(&mu_);
+  const std::string old_key = cookie->key();
+  if (old_key == new_key) return absl::OkStatus();
+  while (true) {
+    auto it = cookies_.find(new_key);
+    if (it == cookies_.end()) break;
+    if (!it->second.tearing_down) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cache key ", new_key, " is in use"));
+    }
+    torn_down_.Wait(&mu_);
+  }
+  auto it = cookies_.find(old_key);
+  if (it == cookies_.end() || it->second.cookie != cookie) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cookie for ", old_key, " is not active"));
+  }
+  Entry entry = it->second;
+  cookies_.erase(it);
+  auto name = names_.find(entry.hash);
+  if (name != names_.end() && name->second == old_key) names_.erase(name);
+  entry.hash = new_hash;
+  cookies_[new_key] = entry;
+  cookie->SetKey(new_key);
+  // All under the volume lock: a cookie acquired for either key now must
+  // not look up a file that is half moved.
+  std::shared_ptr<BackingObject> object = cookie->object();
+  if (object == nullptr) return absl::OkStatus();
+  absl::Status status;
+  auto [owner, inserted] = names_.emplace(new_hash, new_key);
+  if (!inserted && owner->second != new_key) {
+    Bump(cache_->stats().collisions);
+    status = absl::AlreadyExistsError("another active key has the name");
+  }
+  if (status.ok() && cache_->withdrawn()) {
+    status = absl::FailedPreconditionError("the cache is withdrawn");
+  }
+  absl::StatusOr<int> fan_fd = FanDir(new_hash);
+  if (status.ok() && !fan_fd.ok()) status = fan_fd.status();
+  if (status.ok()) {
+    status = object->MoveTo(*fan_fd, ObjectPathFor(new_hash).name,
+                            BackingObject::Identity{key_, new_key});
+  }
+  if (status.ok()) Bump(cache_->stats().objects_moved);
+  if (!status.ok()) {
+    // Keeping it under the old name would serve a later file there.
+    object->Retire();
+    cookie->WithdrawObject(status, object.get());
+    UnlinkIfCurrent(*object);
+  }
+  return absl::OkStatus();
+}
+
+void Volume::DiscardObject(const std::string& file_key) {
+  Env* env = cache_->env();
+  const uint64_t hash = cache_->HashKey(key_, file_key);
+  absl::ReaderMutexLock service(&cache_->service_lock());
+  if (cache_->withdrawn()) return;
+  absl::MutexLock lock(&mu_);
+  if (cookies_.contains(file_key) || names_.contains(hash)) return;
+  absl::StatusOr<int> fan_fd = FanDir(hash);
+  if (!fan_fd.ok()) return;
+  std::string name = ObjectPathFor(hash).name;
+  absl::StatusOr<int> fd = env->OpenAt(*fan_fd, name, O_RDONLY | O_CLOEXEC, 0);
+  if (!fd.ok()) return;
+  // Only the key's own object: another key may hash to the same name.
+  absl::StatusOr<ObjectRecord> record = LoadRecord(env, *fan_fd, name, *fd);
+  env->Close(*fd).IgnoreError();
+  if (record.ok() && record->file_key != file_key) return;
+  env->UnlinkAt(*fan_fd, name, 0).IgnoreError();
+  RemoveSidecar(env, *fan_fd, name).IgnoreError();
+  Bump(cache_->stats().objects_discarded);
+}
+
+bool Volume::HasObject(const std::string& file_key) {
+  const uint64_t hash = cache_->HashKey(key_, file_key);
+  absl::StatusOr<int> fan_fd = FanDir(hash);
+  if (!fan_fd.ok()) return false;
+  return cache_->env()
+      ->FStatAt(*fan_fd, ObjectPathFor(hash).name, AT_SYMLINK_NOFOLLOW)
+      .ok();
+}
+
 size_t Volume::active_cookies() const {
   absl::MutexLock lock(&mu_);
   return cookies_.size();

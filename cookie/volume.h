@@ -52,6 +52,18 @@ class Volume {
   // (the origin file is gone) the object is deleted instead.
   void RelinquishCookie(std::shared_ptr<Cookie> cookie, bool retire);
 
+  // The origin file behind `cookie` was renamed to `new_key`: the cookie
+  // and its object move to the new key (the object's data stays cached).
+  // Fails, changing nothing, if another active cookie holds `new_key`.
+  absl::Status RekeyCookie(const std::shared_ptr<Cookie>& cookie,
+                           const std::string& new_key);
+  // The origin file `file_key` is gone: deletes its object, unless a
+  // cookie for the key is active (its relinquish decides).
+  void DiscardObject(const std::string& file_key);
+  // Whether a backing file exists under `file_key`'s name (it may still be
+  // stale or another key's): a cheap local check before costlier work.
+  bool HasObject(const std::string& file_key);
+
   size_t active_cookies() const;
   // The active cookies (used by cache withdrawal).
   std::vector<std::shared_ptr<Cookie>> Cookies() const;

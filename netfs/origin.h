@@ -15,6 +15,7 @@
 
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 
 #include <cstdint>
 #include <memory>
@@ -27,14 +28,30 @@
 
 namespace cachefs {
 
-// One open origin file. PRead may be called from many threads at once.
+// One open origin file. Every method may be called from many threads at
+// once.
 class OriginFile {
  public:
   virtual ~OriginFile() = default;
   // Reads up to n bytes at offset; fewer only at end of file.
   virtual absl::StatusOr<size_t> PRead(void* buf, size_t n,
                                        uint64_t offset) = 0;
+  // Writes n bytes at offset; returns how many the origin accepted (fewer
+  // only when it ran out of room midway).
+  virtual absl::StatusOr<size_t> PWrite(const void* buf, size_t n,
+                                        uint64_t offset) = 0;
   virtual absl::StatusOr<struct stat> Stat() = 0;
+  virtual absl::Status Truncate(uint64_t size) = 0;
+  virtual absl::Status Sync(bool datasync) = 0;
+  // What close(2) of one user descriptor means to the origin: NFS and
+  // SSHFS report deferred write errors here.
+  virtual absl::Status Flush() = 0;
+  // fallocate(2).
+  virtual absl::Status Allocate(int mode, uint64_t offset, uint64_t len) = 0;
+  // copy_file_range(2) from this file into `out`; returns bytes copied.
+  virtual absl::StatusOr<size_t> CopyTo(uint64_t offset, OriginFile& out,
+                                        uint64_t out_offset, size_t len,
+                                        unsigned flags) = 0;
 };
 
 // One open directory stream. Used by one thread at a time.
@@ -63,6 +80,20 @@ class Origin {
     std::unique_ptr<Node> node;
     struct stat attr;
   };
+  struct CreateResult {
+    LookupResult entry;
+    std::unique_ptr<OriginFile> file;
+  };
+  // The attributes SetAttr changes; unset ones stay as they are. A time's
+  // tv_nsec may be UTIME_NOW.
+  struct AttrChange {
+    std::optional<mode_t> mode;
+    std::optional<uid_t> uid;
+    std::optional<gid_t> gid;
+    std::optional<uint64_t> size;
+    std::optional<struct timespec> atime;
+    std::optional<struct timespec> mtime;
+  };
   // What cachefs may rely on, per backend and mount.
   struct Traits {
     std::string fs_type;        // "fuse.sshfs", "nfs", "ext4", ...
@@ -88,9 +119,11 @@ class Origin {
   virtual absl::StatusOr<LookupResult> Resolve(const std::string& path) = 0;
   // The node's attributes, fresh from the server (no client-side cache).
   virtual absl::StatusOr<struct stat> GetAttr(const Node& node) = 0;
-  // Opens a regular file for reading.
+  // Opens a regular file; `flags` as for open(2), without O_CREAT.
   virtual absl::StatusOr<std::unique_ptr<OriginFile>> OpenFile(
-      const Node& node) = 0;
+      const Node& node, int flags) = 0;
+  // access(2) for the calling thread's filesystem identity.
+  virtual absl::Status CheckAccess(const Node& node, int mask) = 0;
   virtual absl::StatusOr<std::unique_ptr<OriginDir>> OpenDir(
       const Node& node) = 0;
   virtual absl::StatusOr<std::string> ReadLink(const Node& node) = 0;
@@ -100,6 +133,43 @@ class Origin {
                                                const std::string& name) = 0;
   virtual absl::StatusOr<std::vector<std::string>> ListXattr(
       const Node& node) = 0;
+
+  // Changes. Each is done as the calling thread's filesystem identity, so
+  // the origin checks permissions; its errno reaches the caller unchanged.
+  // Names are single components, refused as for Lookup.
+  virtual absl::StatusOr<CreateResult> Create(const Node& parent,
+                                              const std::string& name,
+                                              mode_t mode, int flags) = 0;
+  // mknod(2): regular files, FIFOs, sockets and devices.
+  virtual absl::StatusOr<LookupResult> MakeNode(const Node& parent,
+                                                const std::string& name,
+                                                mode_t mode, dev_t rdev) = 0;
+  virtual absl::StatusOr<LookupResult> MakeDir(const Node& parent,
+                                               const std::string& name,
+                                               mode_t mode) = 0;
+  virtual absl::StatusOr<LookupResult> MakeSymlink(
+      const std::string& target, const Node& parent,
+      const std::string& name) = 0;
+  virtual absl::StatusOr<LookupResult> Link(const Node& node,
+                                            const Node& new_parent,
+                                            const std::string& new_name) = 0;
+  virtual absl::Status Unlink(const Node& parent, const std::string& name) = 0;
+  virtual absl::Status RemoveDir(const Node& parent,
+                                 const std::string& name) = 0;
+  // renameat2(2); RENAME_NOREPLACE and RENAME_EXCHANGE where the backend
+  // has them (EINVAL where not).
+  virtual absl::Status Rename(const Node& parent, const std::string& name,
+                              const Node& new_parent,
+                              const std::string& new_name, unsigned flags) = 0;
+  // Through `file` when the change comes from an open file (ftruncate,
+  // fchmod), which permission checks treat differently.
+  virtual absl::Status SetAttr(const Node& node, const AttrChange& change,
+                               OriginFile* file) = 0;
+  virtual absl::Status SetXattr(const Node& node, const std::string& name,
+                                const std::string& value, int flags) = 0;
+  virtual absl::Status RemoveXattr(const Node& node,
+                                   const std::string& name) = 0;
+  virtual absl::Status SyncDir(const Node& node, bool datasync) = 0;
 };
 
 }  // namespace cachefs

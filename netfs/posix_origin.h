@@ -30,8 +30,9 @@ class PosixOrigin : public Origin {
                                       const std::string& name) override;
   absl::StatusOr<LookupResult> Resolve(const std::string& path) override;
   absl::StatusOr<struct stat> GetAttr(const Node& node) override;
-  absl::StatusOr<std::unique_ptr<OriginFile>> OpenFile(
-      const Node& node) override;
+  absl::StatusOr<std::unique_ptr<OriginFile>> OpenFile(const Node& node,
+                                                       int flags) override;
+  absl::Status CheckAccess(const Node& node, int mask) override;
   absl::StatusOr<std::unique_ptr<OriginDir>> OpenDir(
       const Node& node) override;
   absl::StatusOr<std::string> ReadLink(const Node& node) override;
@@ -41,7 +42,36 @@ class PosixOrigin : public Origin {
   absl::StatusOr<std::vector<std::string>> ListXattr(
       const Node& node) override;
 
+  absl::StatusOr<CreateResult> Create(const Node& parent,
+                                      const std::string& name, mode_t mode,
+                                      int flags) override;
+  absl::StatusOr<LookupResult> MakeNode(const Node& parent,
+                                        const std::string& name, mode_t mode,
+                                        dev_t rdev) override;
+  absl::StatusOr<LookupResult> MakeDir(const Node& parent,
+                                       const std::string& name,
+                                       mode_t mode) override;
+  absl::StatusOr<LookupResult> MakeSymlink(const std::string& target,
+                                           const Node& parent,
+                                           const std::string& name) override;
+  absl::StatusOr<LookupResult> Link(const Node& node, const Node& new_parent,
+                                    const std::string& new_name) override;
+  absl::Status Unlink(const Node& parent, const std::string& name) override;
+  absl::Status RemoveDir(const Node& parent, const std::string& name) override;
+  absl::Status Rename(const Node& parent, const std::string& name,
+                      const Node& new_parent, const std::string& new_name,
+                      unsigned flags) override;
+  absl::Status SetAttr(const Node& node, const AttrChange& change,
+                       OriginFile* file) override;
+  absl::Status SetXattr(const Node& node, const std::string& name,
+                        const std::string& value, int flags) override;
+  absl::Status RemoveXattr(const Node& node, const std::string& name) override;
+  absl::Status SyncDir(const Node& node, bool datasync) override;
+
  private:
+  // The entry a change just made.
+  absl::StatusOr<LookupResult> LookUpMade(const Node& parent,
+                                          const std::string& name);
   PosixOrigin(std::string path, std::unique_ptr<Node> root, Traits traits);
 
   const std::string path_;

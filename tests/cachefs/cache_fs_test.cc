@@ -8,6 +8,9 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <sys/resource.h>
+
+#include <csignal>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -295,14 +298,194 @@ TEST_F(CacheFsTest, NamesNeverLeaveTheOrigin) {
   fs_->Forget(entry->ino, 1);
 }
 
-TEST_F(CacheFsTest, WritableOpensAreRefusedForNow) {
+// Write-through from the CacheFs API: origin first, then the cache.
+class CacheFsWriteTest : public CacheFsTest {
+ protected:
+  struct Handle {
+    uint64_t ino = 0;
+    uint64_t fh = 0;
+  };
+  Handle OpenFile(const std::string& name, int flags) {
+    auto entry = fs_->Lookup(1, name);
+    EXPECT_OK(entry);
+    if (!entry.ok()) return {};
+    auto opened = fs_->Open(entry->ino, flags);
+    EXPECT_OK(opened);
+    if (!opened.ok()) return {};
+    return {entry->ino, opened->fh};
+  }
+  void Close(const Handle& h) {
+    EXPECT_OK(fs_->Flush(h.fh));
+    fs_->Release(h.fh);
+    fs_->Forget(h.ino, 1);
+    cache_->dispatcher()->Drain();
+  }
+  void WriteAt(const Handle& h, uint64_t off, const std::string& data) {
+    auto n = fs_->Write(h.fh, data.data(), data.size(), off);
+    ASSERT_OK(n);
+    ASSERT_EQ(*n, data.size());
+    if (content_.size() < off + data.size()) content_.resize(off + data.size());
+    content_.replace(off, data.size(), data);
+  }
+  std::string OriginContent(const std::string& name = "file") {
+    std::ifstream in(origin_dir_ + "/" + name, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+};
+
+TEST_F(CacheFsWriteTest, WrittenDataIsACacheHitAfterARemount) {
   Mount(Env::Default());
-  auto entry = fs_->Lookup(1, "file");
-  ASSERT_OK(entry);
-  auto opened = fs_->Open(entry->ino, O_RDWR);
-  ASSERT_FALSE(opened.ok());
-  EXPECT_EQ(StatusToErrno(opened.status()), EROFS);
-  fs_->Forget(entry->ino, 1);
+  ASSERT_EQ(ReadAll("file"), content_);  // every granule cached
+  Handle h = OpenFile("file", O_RDWR);
+  WriteAt(h, kGranule, RandomBytes(kGranule, 2));          // one whole granule
+  WriteAt(h, 1000, RandomBytes(5000, 3));                  // inside one
+  WriteAt(h, 2 * kGranule - 7, RandomBytes(20, 4));        // across two
+  WriteAt(h, content_.size() + 5000, RandomBytes(700, 5));  // past the end
+  Close(h);
+  EXPECT_EQ(OriginContent(), content_);
+  EXPECT_EQ(Stat(&CacheStats::bytes_written_to_origin), kGranule + 5720);
+  Unmount();
+  Mount(Env::Default());
+  EXPECT_EQ(ReadAll("file"), content_);
+  EXPECT_EQ(Stat(&CacheStats::bytes_read_from_origin), 0u);
+  EXPECT_EQ(Stat(&CacheStats::lookups_positive), 1u);
+}
+
+TEST_F(CacheFsWriteTest, PartOfAnUncachedGranuleStaysUncached) {
+  Mount(Env::Default());
+  Handle h = OpenFile("file", O_RDWR);
+  WriteAt(h, 10, "abc");                     // granule 0: never read
+  WriteAt(h, 2 * kGranule, std::string(kGranule, 'z'));  // granule 2: whole
+  Close(h);
+  EXPECT_EQ(Stat(&CacheStats::granules_write_cleared), 1u);
+  EXPECT_EQ(Stat(&CacheStats::granules_written_through), 1u);
+  EXPECT_EQ(ReadAll("file"), content_);
+  // Granules 0, 1 and 3 came from the origin; 2 from the cache.
+  EXPECT_EQ(Stat(&CacheStats::bytes_read_from_origin), content_.size() - kGranule);
+}
+
+TEST_F(CacheFsWriteTest, AWriteTheOriginRefusesChangesNothing) {
+  Mount(Env::Default());
+  ASSERT_EQ(ReadAll("file"), content_);
+  Handle h = OpenFile("file", O_RDWR);
+  // The origin refuses writes past RLIMIT_FSIZE with EFBIG.
+  rlimit old_limit;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  sighandler_t old_handler = signal(SIGXFSZ, SIG_IGN);
+  rlimit limit = old_limit;
+  limit.rlim_cur = content_.size();
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+  std::string data(100, 'x');
+  auto n = fs_->Write(h.fh, data.data(), data.size(), content_.size() + 10);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  signal(SIGXFSZ, old_handler);
+  ASSERT_FALSE(n.ok());
+  EXPECT_EQ(StatusToErrno(n.status()), EFBIG);
+  Close(h);
+  EXPECT_EQ(OriginContent(), content_);
+  uint64_t before = Stat(&CacheStats::bytes_read_from_origin);
+  EXPECT_EQ(ReadAll("file"), content_);
+  EXPECT_EQ(Stat(&CacheStats::bytes_read_from_origin), before);
+}
+
+TEST_F(CacheFsWriteTest, ACacheWriteThatFailsLeavesItsGranulesAbsent) {
+  FaultInjectionEnv& env = fault_env_;
+  Mount(&env);
+  ASSERT_EQ(ReadAll("file"), content_);
+  Handle h = OpenFile("file", O_RDWR);
+  env.SetError(FaultInjectionEnv::kDataWrite, ENOSPC);
+  WriteAt(h, 0, RandomBytes(2 * kGranule + 10, 6));
+  env.ClearFaults();
+  Close(h);
+  EXPECT_GE(Stat(&CacheStats::nospace), 1u);
+  EXPECT_EQ(OriginContent(), content_);
+  uint64_t before = Stat(&CacheStats::bytes_read_from_origin);
+  EXPECT_EQ(ReadAll("file"), content_);
+  // The three granules the write touched come from the origin again.
+  EXPECT_EQ(Stat(&CacheStats::bytes_read_from_origin), before + 3 * kGranule);
+}
+
+TEST_F(CacheFsWriteTest, TruncateAndExtendKeepTheCacheInStep) {
+  Mount(Env::Default());
+  ASSERT_EQ(ReadAll("file"), content_);
+  Handle h = OpenFile("file", O_RDWR);
+  Origin::AttrChange shrink;
+  shrink.size = kGranule + 100;
+  ASSERT_OK(fs_->SetAttr(h.ino, shrink, h.fh));
+  content_.resize(kGranule + 100);
+  Origin::AttrChange grow;
+  grow.size = 3 * kGranule;
+  ASSERT_OK(fs_->SetAttr(h.ino, grow, 0));
+  content_.resize(3 * kGranule, '\0');
+  Close(h);
+  EXPECT_EQ(OriginContent(), content_);
+  Unmount();
+  Mount(Env::Default());
+  EXPECT_EQ(ReadAll("file"), content_);
+  // Granules 0 and 1 (with zeros past the cut) are cached; 2 is new.
+  EXPECT_EQ(Stat(&CacheStats::bytes_read_from_origin), kGranule);
+}
+
+TEST_F(CacheFsWriteTest, ARenamedFileKeepsItsCachedData) {
+  Mount(Env::Default());
+  ASSERT_EQ(ReadAll("file"), content_);
+  ASSERT_OK(fs_->Rename(1, "file", 1, "renamed", 0));
+  cache_->dispatcher()->Drain();
+  EXPECT_EQ(Stat(&CacheStats::objects_moved), 1u);
+  Unmount();
+  Mount(Env::Default());
+  EXPECT_EQ(ReadAll("renamed"), content_);
+  EXPECT_EQ(Stat(&CacheStats::bytes_read_from_origin), 0u);
+}
+
+TEST_F(CacheFsWriteTest, AnUnlinkedFileFreesItsObjectAfterTheLastClose) {
+  Mount(Env::Default());
+  ASSERT_EQ(ReadAll("file"), content_);
+  Handle h = OpenFile("file", O_RDONLY);
+  ASSERT_OK(fs_->Unlink(1, "file"));
+  EXPECT_NE(BackingFile(), "");  // still open
+  auto reply = fs_->Read(h.fh, 0, content_.size());
+  ASSERT_OK(reply);
+  std::string got;
+  for (const iovec& v : (*reply)->iov()) {
+    got.append(static_cast<const char*>(v.iov_base), v.iov_len);
+  }
+  reply->reset();
+  EXPECT_EQ(got, content_);
+  fs_->Release(h.fh);
+  fs_->Forget(h.ino, 1);
+  cache_->dispatcher()->Drain();
+  EXPECT_EQ(BackingFile(), "");
+}
+
+TEST_F(CacheFsWriteTest, CreateWriteAndNamespaceOperations) {
+  Mount(Env::Default());
+  auto dir = fs_->MakeDir(1, "d", 0755);
+  ASSERT_OK(dir);
+  auto created = fs_->Create(dir->ino, "new", 0640, O_WRONLY | O_CREAT);
+  ASSERT_OK(created);
+  std::string data = RandomBytes(kGranule + 17, 7);
+  auto n = fs_->Write(created->opened.fh, data.data(), data.size(), 0);
+  ASSERT_OK(n);
+  fs_->Release(created->opened.fh);
+  fs_->Forget(created->entry.ino, 1);
+  auto link = fs_->Link(fs_->Lookup(dir->ino, "new")->ino, 1, "hard");
+  ASSERT_OK(link);
+  EXPECT_EQ(link->attr.st_nlink, 2u);
+  auto symlink = fs_->MakeSymlink("d/new", 1, "soft");
+  ASSERT_OK(symlink);
+  EXPECT_EQ(*fs_->ReadLink(symlink->ino), "d/new");
+  EXPECT_EQ(StatusToErrno(fs_->RemoveDir(1, "d")), ENOTEMPTY);
+  EXPECT_EQ(StatusToErrno(fs_->MakeDir(1, "d", 0755).status()), EEXIST);
+  cache_->dispatcher()->Drain();
+  uint64_t before = Stat(&CacheStats::bytes_read_from_origin);
+  EXPECT_EQ(ReadAll("hard"), data);
+  EXPECT_EQ(Stat(&CacheStats::bytes_read_from_origin), before);
+  ASSERT_OK(fs_->Unlink(dir->ino, "new"));
+  EXPECT_OK(fs_->RemoveDir(1, "d"));
+  struct stat st;
+  EXPECT_NE(stat((origin_dir_ + "/d").c_str(), &st), 0);
+  EXPECT_EQ(OriginContent("hard"), data);
 }
 
 }  // namespace
