@@ -43,6 +43,7 @@ struct CliOptions {
   unsigned origin_threads = 8;
   unsigned buffers = 256;
   unsigned dispatcher_threads = 4;
+  double checkpoint_interval = 30.0;
   int no_buffered_fallback = 0;
   int nocto = 0;
   int show_help = 0;
@@ -62,6 +63,7 @@ const fuse_opt kOptions[] = {
     CACHEFS_OPT("origin_threads=%u", origin_threads),
     CACHEFS_OPT("buffers=%u", buffers),
     CACHEFS_OPT("dispatcher_threads=%u", dispatcher_threads),
+    CACHEFS_OPT("checkpoint_interval=%lf", checkpoint_interval),
     CACHEFS_OPT("no_buffered_fallback", no_buffered_fallback),
     CACHEFS_OPT("nocto", nocto),
     CACHEFS_OPT("-h", show_help),
@@ -103,6 +105,9 @@ void PrintUsage(const char* prog) {
       "    -o origin_threads=N       origin reads in flight at once (8)\n"
       "    -o buffers=N              256 KiB I/O buffers in memory (256)\n"
       "    -o dispatcher_threads=N   cookie lookup/write-back threads (4)\n"
+      "    -o checkpoint_interval=SECONDS\n"
+      "                              how often open files' cache maps are\n"
+      "                              made durable; 0: only at close (30)\n"
       "    -o identity=MODE          put the origin inode number in the\n"
       "                              coherency data: auto (when the origin's\n"
       "                              are stable: not on FUSE/SSHFS), inode,\n"
@@ -115,6 +120,13 @@ void PrintUsage(const char* prog) {
       "                              using buffered I/O with a warning\n"
       "    -h, --help                this help\n"
       "    -V, --version             the version\n"
+      "\n"
+      "Writes, creates, renames and every other change go to the origin\n"
+      "first; the cache follows only what the origin accepted. With\n"
+      "-o allow_other and cachefs running as root, each change is made as\n"
+      "the calling user, so the origin checks permissions and new files\n"
+      "belong to that user; add -o default_permissions to have the kernel\n"
+      "check mode bits as well.\n"
       "\n"
       "Coherency is close-to-open unless -o nocto: every open compares the\n"
       "origin file's size, mtime and ctime with what was cached.\n"
@@ -218,6 +230,10 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   c.fs.attr_timeout = cli.attr_timeout;
   c.fs.entry_timeout = cli.entry_timeout;
   c.fs.cto = !cli.nocto;
+  if (cli.checkpoint_interval < 0) {
+    Fail("-o checkpoint_interval cannot be negative");
+  }
+  c.fs.checkpoint_interval = cli.checkpoint_interval;
   auto table = ReadMountTable();
   if (!table.ok()) Fail(std::string(table.status().message()));
   if (IsMountPoint(*table, c.mountpoint)) {
