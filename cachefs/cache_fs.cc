@@ -294,6 +294,13 @@ absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
       recent.has_value() ? *recent : FetchAttr(inode);
   if (!st.ok()) return st.status();
   if (!S_ISREG(st->st_mode)) return ErrnoToStatus(EISDIR, "open");
+  if (!recent.has_value() && !NameStillLeadsTo(inode, *st)) {
+    // The kernel's cached name is stale (the file was replaced or deleted
+    // on the origin): ESTALE makes it look the name up again and retry,
+    // and that lookup must ask the origin.
+    attrs_.Erase(inode->key());
+    return ErrnoToStatus(ESTALE, "open " + inode->key());
+  }
   absl::StatusOr<const Origin::Node*> node = NodeOf(inode);
   if (!node.ok()) return node.status();
   std::shared_ptr<OriginFile> writable;
@@ -309,6 +316,22 @@ absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
     if (!allowed.ok()) return allowed;
   }
   return OpenWith(inode, *st, flags, std::move(writable));
+}
+
+bool CacheFs::NameStillLeadsTo(Inode* inode, const struct stat& st) {
+  // Only inode numbers that mean something can tell; on SSHFS a node is
+  // its path anyway, so its attributes already are the name's.
+  if (!origin_->traits().stable_inode_numbers || inode == inodes_->root()) {
+    return true;
+  }
+  const std::string key = inode->key();
+  if (key.empty() || key[0] == '/') return st.st_nlink > 0;
+  absl::StatusOr<Origin::LookupResult> found = origin_->Resolve(key);
+  if (found.ok()) {
+    return found->attr.st_ino == inode->ino && found->attr.st_dev == inode->dev;
+  }
+  // Gone from this name, but still linked: opened through another name.
+  return st.st_nlink > 0 && !absl::IsNotFound(found.status());
 }
 
 absl::StatusOr<CacheFs::Opened> CacheFs::OpenWith(
@@ -356,7 +379,10 @@ absl::StatusOr<CacheFs::Opened> CacheFs::OpenWith(
     result.keep_cache = inode->last_aux == aux;
     inode->last_aux = aux;
     if (inode->cookie == nullptr) {
-      inode->cookie = volume_->AcquireCookie(inode->key(), aux, st.st_size);
+      // Another inode's cookie under this key is a file the name no longer
+      // leads to (replaced or deleted and made anew on the origin).
+      inode->cookie = volume_->AcquireCookie(inode->key(), aux, st.st_size,
+                                             /*evict_active=*/true);
     } else if (inode->cookie->aux() != aux) {
       // Held across the invalidation: only opens of this inode wait.
       inode->cookie->Invalidate(aux, st.st_size);

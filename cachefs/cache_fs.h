@@ -182,6 +182,9 @@ class CacheFs {
   absl::StatusOr<struct stat> FetchAttr(Inode* inode);
   int64_t Now() const;
 
+  // Whether the inode's name on the origin still leads to it (close-to-open
+  // must notice a file replaced or deleted behind a cached name).
+  bool NameStillLeadsTo(Inode* inode, const struct stat& st);
   // Interns an entry a change just made under `parent`.
   Entry AddEntry(Inode* parent, const std::string& name,
                  Origin::LookupResult made);

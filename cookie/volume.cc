@@ -56,10 +56,27 @@ Volume::~Volume() {
 
 std::shared_ptr<Cookie> Volume::AcquireCookie(const std::string& file_key,
                                               const std::string& aux,
-                                              uint64_t object_size) {
+                                              uint64_t object_size,
+                                              bool evict_active) {
   uint64_t hash = cache_->HashKey(key_, file_key);
   std::shared_ptr<Cookie> cookie;
   bool fresh = false;
+  // Bounded: each pass evicts one holder of the key, and each holder is
+  // evicted once.
+  for (int pass = 0; evict_active && pass < 64; ++pass) {
+    std::shared_ptr<Cookie> holder;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = cookies_.find(file_key);
+      if (it == cookies_.end() || it->second.tearing_down) break;
+      holder = it->second.cookie;
+    }
+    // Its file lost the name: its data goes with its last user.
+    absl::Status moved = RekeyCookie(
+        holder, absl::StrCat("/evicted/", evictions_.fetch_add(1) + 1),
+        /*retire=*/true);
+    if (!moved.ok()) break;
+  }
   {
     absl::MutexLock lock(&mu_);
     while (true) {
@@ -109,7 +126,7 @@ void Volume::RelinquishCookie(std::shared_ptr<Cookie> cookie, bool retire) {
 }
 
 absl::Status Volume::RekeyCookie(const std::shared_ptr<Cookie>& cookie,
-                                 const std::string& new_key) {
+                                 const std::string& new_key, bool retire) {
   cookie->WaitReady();
   const uint64_t new_hash = cache_->HashKey(key_, new_key);
   absl::ReaderMutexLock service(&cache_->service_lock());
@@ -131,6 +148,7 @@ absl::Status Volume::RekeyCookie(const std::shared_ptr<Cookie>& cookie,
         absl::StrCat("cookie for ", old_key, " is not active"));
   }
   Entry entry = it->second;
+  entry.retire |= retire;
   cookies_.erase(it);
   auto name = names_.find(entry.hash);
   if (name != names_.end() && name->second == old_key) names_.erase(name);

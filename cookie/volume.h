@@ -13,6 +13,7 @@
 #define CACHEFS_COOKIE_VOLUME_H_
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -44,9 +45,13 @@ class Volume {
   // on disk is stale, it is discarded during instantiation; if the key has
   // an active cookie with other aux data or size, that cookie is
   // invalidated.
+  // With `evict_active`, an active cookie for the key belongs to a file
+  // that has lost the name: it moves to a private key, and its object goes
+  // with its last relinquish.
   std::shared_ptr<Cookie> AcquireCookie(const std::string& file_key,
                                         const std::string& aux,
-                                        uint64_t object_size);
+                                        uint64_t object_size,
+                                        bool evict_active = false);
   // Drops one use of `cookie`. The last use tears it down: the map, aux
   // data and size are written back and the file closed; with `retire`
   // (the origin file is gone) the object is deleted instead.
@@ -55,8 +60,9 @@ class Volume {
   // The origin file behind `cookie` was renamed to `new_key`: the cookie
   // and its object move to the new key (the object's data stays cached).
   // Fails, changing nothing, if another active cookie holds `new_key`.
+  // With `retire`, the object is deleted at the last relinquish.
   absl::Status RekeyCookie(const std::shared_ptr<Cookie>& cookie,
-                           const std::string& new_key);
+                           const std::string& new_key, bool retire = false);
   // The origin file `file_key` is gone: deletes its object, unless a
   // cookie for the key is active (its relinquish decides).
   void DiscardObject(const std::string& file_key);
@@ -103,6 +109,8 @@ class Volume {
   absl::CondVar torn_down_;
   // Object names in use, so two keys that hash alike never share a file.
   absl::flat_hash_map<uint64_t, std::string> names_ ABSL_GUARDED_BY(mu_);
+
+  std::atomic<uint64_t> evictions_{0};
 
   absl::Mutex fan_mu_;
   std::array<int, 256> fan_fds_ ABSL_GUARDED_BY(fan_mu_);

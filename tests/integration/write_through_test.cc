@@ -1,0 +1,296 @@
+// Write-through on real mounts, over a local directory and over SSHFS:
+// what was written is a cache hit afterwards, renames and unlinks carry
+// the cache along, and changes made on the server while files are open
+// through cachefs are seen, whole, at the next open.
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "tests/integration/cachefs_mount.h"
+
+namespace cachefs::testing {
+namespace {
+
+constexpr size_t kGranule = 256 * 1024;
+
+// Equality of file contents, reported briefly: sizes and the first
+// differing offset, not megabytes of bytes.
+::testing::AssertionResult SameBytes(const std::string& got,
+                                     const std::string& want) {
+  if (got == want) return ::testing::AssertionSuccess();
+  size_t i = 0;
+  while (i < got.size() && i < want.size() && got[i] == want[i]) ++i;
+  return ::testing::AssertionFailure()
+         << "got " << got.size() << " bytes, want " << want.size()
+         << "; first difference at offset " << i;
+}
+
+class WriteThroughTest : public CachefsMountTest {
+ protected:
+  // Writes `data` to a mounted file in `chunk`-sized write(2) calls.
+  void WriteMounted(const std::string& name, const std::string& data,
+                    size_t chunk, int flags = O_CREAT | O_TRUNC) {
+    int fd = open(MountedPath(name).c_str(), O_WRONLY | flags, 0644);
+    ASSERT_GE(fd, 0) << name << ": " << strerror(errno);
+    for (size_t off = 0; off < data.size(); off += chunk) {
+      size_t n = std::min(chunk, data.size() - off);
+      ASSERT_EQ(write(fd, data.data() + off, n), static_cast<ssize_t>(n))
+          << strerror(errno);
+    }
+    ASSERT_EQ(close(fd), 0) << strerror(errno);
+  }
+  std::string ReadServed(const std::string& name) {
+    std::ifstream in(ServedPath(name), std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  // Backing files in the cache (data objects, not sidecars or records).
+  int CountObjects() {
+    int n = 0;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(
+             cache_dir() + "/volumes", ec)) {
+      if (e.is_regular_file() &&
+          e.path().filename().string().find('.') == std::string::npos) {
+        ++n;
+      }
+    }
+    return n;
+  }
+  // Gives a served file an mtime `seconds` away from now: SSHFS shows
+  // whole seconds, so a rewrite within the same second would look the same.
+  void ShiftServedMtime(const std::string& name, int seconds) {
+    struct timeval times[2];
+    gettimeofday(&times[0], nullptr);
+    times[0].tv_sec += seconds;
+    times[1] = times[0];
+    ASSERT_EQ(utimes(ServedPath(name).c_str(), times), 0);
+  }
+  // Polls `cachefs-ctl stats` until `name` reaches `want` (the daemon
+  // tears cookies down in the background after the last close).
+  bool WaitForStat(const std::string& name, uint64_t want) {
+    for (int i = 0; i < 100; ++i) {
+      if (Stats()[name] >= want) return true;
+      usleep(50 * 1000);
+    }
+    return false;
+  }
+};
+
+TEST_P(WriteThroughTest, WrittenDataIsReadFromTheCacheBeforeAndAfterRemount) {
+  Mount();
+  const std::string big = RandomData(3 * 1024 * 1024 + 4321, 1);
+  WriteMounted("big", big, 1 << 20);
+  const std::string small = RandomData(700 * 1024 + 5, 2);
+  WriteMounted("small", small, 128 * 1024);  // half-granule writes
+  EXPECT_TRUE(SameBytes(ReadServed("big"), big));
+  EXPECT_TRUE(SameBytes(ReadServed("small"), small));
+  EXPECT_TRUE(SameBytes(ReadMounted("big"), big));
+  EXPECT_TRUE(SameBytes(ReadMounted("small"), small));
+  auto stats = Stats();
+  EXPECT_EQ(stats["bytes_read_from_origin"], 0u);
+  EXPECT_EQ(stats["bytes_written_to_origin"], big.size() + small.size());
+  EXPECT_EQ(stats["granules_write_cleared"], 0u);
+  Unmount();
+  Mount();
+  EXPECT_TRUE(SameBytes(ReadMounted("big"), big));
+  EXPECT_TRUE(SameBytes(ReadMounted("small"), small));
+  EXPECT_EQ(Stats()["bytes_read_from_origin"], 0u);
+}
+
+TEST_P(WriteThroughTest, OverwritesInsideCachedFilesStayCached) {
+  std::string data = RandomData(5 * kGranule + 99, 3);
+  WriteServed("f", data);
+  Mount();
+  ASSERT_TRUE(SameBytes(ReadMounted("f"), data));
+  int fd = open(MountedPath("f").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  struct Piece {
+    size_t off;
+    size_t len;
+  };
+  // Unaligned, granule-crossing, whole-granule and extending writes.
+  for (Piece p : {Piece{7, 13}, Piece{kGranule - 100, 300},
+                  Piece{2 * kGranule, kGranule}, Piece{4 * kGranule + 5, 4096},
+                  Piece{data.size() - 10, 5000}}) {
+    std::string bytes = RandomData(p.len, static_cast<uint32_t>(p.off));
+    ASSERT_EQ(pwrite(fd, bytes.data(), bytes.size(), p.off),
+              static_cast<ssize_t>(bytes.size()));
+    if (data.size() < p.off + p.len) data.resize(p.off + p.len);
+    data.replace(p.off, p.len, bytes);
+  }
+  ASSERT_EQ(close(fd), 0);
+  uint64_t origin_before = Stats()["bytes_read_from_origin"];
+  EXPECT_TRUE(SameBytes(ReadMounted("f"), data));
+  EXPECT_TRUE(SameBytes(ReadServed("f"), data));
+  EXPECT_EQ(Stats()["bytes_read_from_origin"], origin_before);
+}
+
+TEST_P(WriteThroughTest, TruncateThroughTheMountKeepsTheRestCached) {
+  std::string data = RandomData(3 * kGranule + 10, 4);
+  WriteServed("f", data);
+  Mount();
+  ASSERT_TRUE(SameBytes(ReadMounted("f"), data));
+  ASSERT_EQ(truncate(MountedPath("f").c_str(), kGranule + 7), 0);
+  data.resize(kGranule + 7);
+  ASSERT_EQ(truncate(MountedPath("f").c_str(), 2 * kGranule), 0);
+  data.resize(2 * kGranule, '\0');
+  EXPECT_TRUE(SameBytes(ReadServed("f"), data));
+  uint64_t origin_before = Stats()["bytes_read_from_origin"];
+  EXPECT_TRUE(SameBytes(ReadMounted("f"), data));
+  // Granule 0 and the cut granule 1 stay cached (zeros past the cut).
+  EXPECT_EQ(Stats()["bytes_read_from_origin"], origin_before);
+}
+
+TEST_P(WriteThroughTest, ARenamedFileKeepsItsCacheUnderTheNewName) {
+  std::string data = RandomData(2 * kGranule + 3, 5);
+  WriteServed("old", data);
+  ASSERT_EQ(mkdir(ServedPath("dir").c_str(), 0755), 0);
+  Mount();
+  ASSERT_TRUE(SameBytes(ReadMounted("old"), data));
+  ASSERT_EQ(rename(MountedPath("old").c_str(), MountedPath("dir/new").c_str()),
+            0);
+  EXPECT_TRUE(SameBytes(ReadServed("dir/new"), data));
+  EXPECT_TRUE(WaitForStat("objects_moved", 1));
+  Unmount();
+  Mount();
+  EXPECT_TRUE(SameBytes(ReadMounted("dir/new"), data));
+  EXPECT_EQ(Stats()["bytes_read_from_origin"], 0u);
+}
+
+TEST_P(WriteThroughTest, AnUnlinkedFileIsReadableUntilClosedThenItsCacheGoes) {
+  std::string data = RandomData(kGranule + 77, 6);
+  WriteServed("f", data);
+  Mount();
+  ASSERT_TRUE(SameBytes(ReadMounted("f"), data));
+  ASSERT_EQ(CountObjects(), 1);
+  int fd = open(MountedPath("f").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(unlink(MountedPath("f").c_str()), 0);
+  struct stat st;
+  EXPECT_NE(stat(ServedPath("f").c_str(), &st), 0);
+  posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  std::string got(data.size(), '\0');
+  EXPECT_EQ(pread(fd, got.data(), got.size(), 0),
+            static_cast<ssize_t>(data.size()));
+  EXPECT_EQ(got, data);
+  EXPECT_EQ(CountObjects(), 1);  // still open
+  ASSERT_EQ(close(fd), 0);
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    gone = CountObjects() == 0;
+    if (!gone) usleep(50 * 1000);
+  }
+  EXPECT_TRUE(gone) << CountObjects() << " objects left";
+}
+
+// Changes made on the server while a file is open through cachefs: the
+// next open sees exactly what the server holds.
+TEST_P(WriteThroughTest, ServerChangesToOpenFilesAreSeenWholeAtTheNextOpen) {
+  const std::string v1 = RandomData(3 * kGranule + 1, 7);
+  WriteServed("f", v1);
+  Mount();
+  ASSERT_TRUE(SameBytes(ReadMounted("f"), v1));
+  int held = open(MountedPath("f").c_str(), O_RDONLY);
+  ASSERT_GE(held, 0);
+
+  // Overwrite with another size.
+  const std::string v2 = RandomData(2 * kGranule + 500, 8);
+  WriteServed("f", v2);
+  ShiftServedMtime("f", 10);
+  EXPECT_TRUE(SameBytes(ReadMounted("f"), v2));
+
+  // Same-size rewrite.
+  std::string v3 = RandomData(v2.size(), 9);
+  WriteServed("f", v3);
+  ShiftServedMtime("f", 20);
+  EXPECT_TRUE(SameBytes(ReadMounted("f"), v3));
+
+  // Truncate.
+  ASSERT_EQ(truncate(ServedPath("f").c_str(), kGranule / 2), 0);
+  ShiftServedMtime("f", 30);
+  EXPECT_TRUE(SameBytes(ReadMounted("f"), v3.substr(0, kGranule / 2)));
+
+  // Rename over: another file takes the name.
+  const std::string v4 = RandomData(kGranule + 12345, 10);
+  WriteServed("other", v4);
+  ShiftServedMtime("other", 40);
+  ASSERT_EQ(rename(ServedPath("other").c_str(), ServedPath("f").c_str()), 0);
+  EXPECT_TRUE(SameBytes(ReadMounted("f"), v4));
+
+  // Delete.
+  ASSERT_EQ(unlink(ServedPath("f").c_str()), 0);
+  errno = 0;
+  EXPECT_LT(open(MountedPath("f").c_str(), O_RDONLY), 0);
+  EXPECT_EQ(errno, ENOENT);
+  EXPECT_EQ(close(held), 0);
+}
+
+// Readers keep opening and reading a file while the server replaces it:
+// no read fails or returns bytes of no version, and once the changes stop
+// every open sees the last version.
+TEST_P(WriteThroughTest, InvalidationUnderLoad) {
+  const size_t size = 4 * kGranule;
+  WriteServed("f", std::string(size, 'a'));
+  Mount();
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::atomic<int> reads{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&] {
+      std::string buf(size, '\0');
+      for (int i = 0; i < 100000 && !stop.load(); ++i) {
+        int fd = open(MountedPath("f").c_str(), O_RDONLY);
+        if (fd < 0) {
+          ++failures;
+          continue;
+        }
+        ssize_t n = pread(fd, buf.data(), buf.size(), 0);
+        close(fd);
+        if (n != static_cast<ssize_t>(size)) {
+          ++failures;
+          continue;
+        }
+        for (char c : buf) {
+          if (c < 'a' || c > 'a' + 9) {
+            ++failures;
+            break;
+          }
+        }
+        ++reads;
+      }
+    });
+  }
+  for (int v = 1; v < 10; ++v) {
+    std::string name = absl::StrCat("f.", v);
+    WriteServed(name, std::string(size, static_cast<char>('a' + v)));
+    ShiftServedMtime(name, 10 * v);
+    ASSERT_EQ(rename(ServedPath(name).c_str(), ServedPath("f").c_str()), 0);
+    usleep(100 * 1000);
+  }
+  stop = true;
+  for (std::thread& t : readers) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GT(reads.load(), 0);
+  EXPECT_TRUE(SameBytes(ReadMounted("f"), std::string(size, 'a' + 9)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Origins, WriteThroughTest,
+                         ::testing::Values(OriginKind::kLocal,
+                                           OriginKind::kSshfs),
+                         OriginKindName);
+
+}  // namespace
+}  // namespace cachefs::testing
