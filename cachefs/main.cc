@@ -46,6 +46,7 @@ struct CliOptions {
   double checkpoint_interval = 30.0;
   int no_buffered_fallback = 0;
   int nocto = 0;
+  int allow_other = 0;
   int show_help = 0;
   int show_version = 0;
 };
@@ -66,6 +67,7 @@ const fuse_opt kOptions[] = {
     CACHEFS_OPT("checkpoint_interval=%lf", checkpoint_interval),
     CACHEFS_OPT("no_buffered_fallback", no_buffered_fallback),
     CACHEFS_OPT("nocto", nocto),
+    CACHEFS_OPT("allow_other", allow_other),
     CACHEFS_OPT("-h", show_help),
     CACHEFS_OPT("--help", show_help),
     CACHEFS_OPT("-V", show_version),
@@ -125,8 +127,9 @@ void PrintUsage(const char* prog) {
       "first; the cache follows only what the origin accepted. With\n"
       "-o allow_other and cachefs running as root, each change is made as\n"
       "the calling user, so the origin checks permissions and new files\n"
-      "belong to that user; add -o default_permissions to have the kernel\n"
-      "check mode bits as well.\n"
+      "belong to that user. -o allow_other turns on -o default_permissions\n"
+      "too: the kernel shares cached names and attributes between users,\n"
+      "so only its mode checks keep one user out of another's files.\n"
       "\n"
       "Coherency is close-to-open unless -o nocto: every open compares the\n"
       "origin file's size, mtime and ctime with what was cached.\n"
@@ -360,6 +363,12 @@ int Main(int argc, char* argv[]) {
     setrlimit(RLIMIT_NOFILE, &files);
   }
   std::string fsopts = "-osubtype=cachefs,fsname=" + EscapeOption(config.origin);
+  if (cli.allow_other) {
+    // The kernel reuses names and attributes one user looked up for every
+    // other user without asking cachefs; only its own mode checks keep
+    // users apart as a local filesystem does.
+    fsopts += ",allow_other,default_permissions";
+  }
   fuse_opt_add_arg(&args, fsopts.c_str());
   FuseContext ctx;
   ctx.attr_timeout = config.attr_timeout;
