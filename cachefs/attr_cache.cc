@@ -3,13 +3,14 @@
 namespace cachefs {
 
 std::optional<struct stat> AttrCache::Get(const std::string& key,
-                                          int64_t max_age_ns,
-                                          int64_t now_ns) const {
+                                          int64_t max_age_ns, int64_t now_ns,
+                                          int64_t* fetched_ns) const {
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(key);
   if (it == entries_.end() || now_ns - it->second.fetched_ns > max_age_ns) {
     return std::nullopt;
   }
+  if (fetched_ns != nullptr) *fetched_ns = it->second.fetched_ns;
   return it->second.attr;
 }
 

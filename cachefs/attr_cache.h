@@ -30,8 +30,10 @@ class AttrCache {
 
   // The attributes of `key` if they were fetched at most `max_age_ns` before
   // `now_ns` (CLOCK_MONOTONIC).
+  // With `fetched_ns`, also when they were fetched.
   std::optional<struct stat> Get(const std::string& key, int64_t max_age_ns,
-                                 int64_t now_ns) const;
+                                 int64_t now_ns,
+                                 int64_t* fetched_ns = nullptr) const;
   void Put(const std::string& key, const struct stat& attr, int64_t now_ns);
   void Erase(const std::string& key);
   void Clear();

@@ -134,9 +134,30 @@ absl::StatusOr<const Origin::Node*> CacheFs::NodeOf(Inode* inode) {
 absl::StatusOr<struct stat> CacheFs::FetchAttr(Inode* inode) {
   absl::StatusOr<const Origin::Node*> node = NodeOf(inode);
   if (!node.ok()) return node.status();
+  // Stamped with when the fetch began: a change racing with it must make
+  // the result stale (see Inode::changed_ns).
+  const int64_t started = Now();
   absl::StatusOr<struct stat> st = origin_->GetAttr(**node);
-  if (st.ok()) attrs_.Put(inode->key(), *st, Now());
+  if (st.ok()) attrs_.Put(inode->key(), *st, started);
   return st;
+}
+
+void CacheFs::MarkChanged(Inode* inode) {
+  inode->changed_ns.store(Now(), std::memory_order_release);
+  attrs_.Erase(inode->key());
+}
+
+std::optional<struct stat> CacheFs::RecentAttr(Inode* inode,
+                                               const std::string& key,
+                                               double max_age) {
+  int64_t fetched = 0;
+  std::optional<struct stat> cached =
+      attrs_.Get(key, ToNanos(max_age), Now(), &fetched);
+  if (cached.has_value() &&
+      inode->changed_ns.load(std::memory_order_acquire) >= fetched) {
+    return std::nullopt;
+  }
+  return cached;
 }
 
 absl::StatusOr<CacheFs::Entry> CacheFs::Lookup(uint64_t parent,
@@ -145,20 +166,33 @@ absl::StatusOr<CacheFs::Entry> CacheFs::Lookup(uint64_t parent,
   std::string key = ChildKey(dir->key(), name);
   Entry entry;
   std::unique_ptr<Origin::Node> node;
-  if (auto cached = attrs_.Get(key, ToNanos(options_.entry_timeout), Now())) {
-    entry.attr = *cached;
+  int64_t fetched = 0;
+  if (auto attr = attrs_.Get(key, ToNanos(options_.entry_timeout), Now(),
+                             &fetched)) {
+    entry.attr = *attr;
   } else {
     absl::StatusOr<const Origin::Node*> dir_node = NodeOf(dir);
     if (!dir_node.ok()) return dir_node.status();
+    fetched = Now();
     absl::StatusOr<Origin::LookupResult> found =
         origin_->Lookup(**dir_node, name);
     if (!found.ok()) return found.status();
     entry.attr = found->attr;
     node = std::move(found->node);
-    attrs_.Put(key, entry.attr, Now());
+    attrs_.Put(key, entry.attr, fetched);
   }
   Inode* inode = inodes_->Intern(std::move(node), entry.attr, std::move(key));
   entry.ino = inodes_->IdOf(inode);
+  if (inode->changed_ns.load(std::memory_order_acquire) >= fetched) {
+    // Changed through cachefs since (perhaps under another name): what the
+    // kernel gets must not undo what it knows, e.g. a file's new size.
+    absl::StatusOr<struct stat> fresh = FetchAttr(inode);
+    if (!fresh.ok()) {
+      Forget(entry.ino, 1);
+      return fresh.status();
+    }
+    entry.attr = *fresh;
+  }
   return entry;
 }
 
@@ -288,7 +322,7 @@ absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
   // unless nocto lets recent attributes stand in.
   std::optional<struct stat> recent;
   if (!options_.cto && !writes) {
-    recent = attrs_.Get(inode->key(), ToNanos(options_.attr_timeout), Now());
+    recent = RecentAttr(inode, inode->key(), options_.attr_timeout);
   }
   absl::StatusOr<struct stat> st =
       recent.has_value() ? *recent : FetchAttr(inode);
@@ -396,6 +430,7 @@ absl::StatusOr<CacheFs::Opened> CacheFs::OpenWith(
   }
   ++inode->opens;
   file->stream->cookie = inode->cookie;
+  if (writable != nullptr && (flags & O_TRUNC)) MarkChanged(inode);
   if (writable != nullptr && (flags & O_TRUNC) && st.st_size != 0) {
     // The origin open truncated the file.
     inode->cookie->Resize(0).IgnoreError();
@@ -444,9 +479,10 @@ absl::StatusOr<size_t> CacheFs::Write(uint64_t fh, const char* data,
     absl::MutexLock lock(&inode->mu);
     inode->aux_pending = true;
   }
-  attrs_.Erase(inode->key());
-  return write_path_.Write(*file->stream->cookie, *file->writable, data, size,
-                           off);
+  absl::StatusOr<size_t> written = write_path_.Write(
+      *file->stream->cookie, *file->writable, data, size, off);
+  MarkChanged(inode);
+  return written;
 }
 
 absl::Status CacheFs::Flush(uint64_t fh) {
@@ -484,6 +520,7 @@ absl::Status CacheFs::Fallocate(uint64_t fh, int mode, uint64_t off,
     claim = cookie.ClaimOverwrite(off >> shift, last - (off >> shift) + 1);
   }
   absl::Status status = file->writable->Allocate(mode, off, len);
+  MarkChanged(inode);
   if (status.ok() && claim) {
     cookie.ClearOverwrite(claim, claim.first, claim.count);
   }
@@ -529,6 +566,7 @@ absl::StatusOr<size_t> CacheFs::CopyFileRange(uint64_t fh_in, uint64_t off_in,
   }
   absl::StatusOr<size_t> copied =
       (*source)->CopyTo(off_in, *out->writable, off_out, len, flags);
+  MarkChanged(inode);
   // The copied bytes never passed through here: their granules go absent.
   if (copied.ok() && *copied > 0 && claim) {
     uint64_t first = off_out >> shift;
@@ -661,8 +699,8 @@ absl::StatusOr<CacheFs::Entry> CacheFs::Link(uint64_t ino, uint64_t new_parent,
     made = origin_->Link(**node, **dir_node, new_name);
     return made.status();
   });
+  MarkChanged(inode);
   if (!status.ok()) return status;
-  attrs_.Erase(inode->key());
   return AddEntry(dir, new_name, *std::move(made));
 }
 
@@ -708,6 +746,7 @@ absl::Status CacheFs::Unlink(uint64_t parent, const std::string& name) {
   Inode* inode = inodes_->FindByKey(key);
   if (inode != nullptr && inode->type == S_IFREG) PinOriginFile(inode);
   absl::Status status = origin_->Unlink(**dir_node, name);
+  if (inode != nullptr) MarkChanged(inode);  // one link fewer
   attrs_.Erase(key);
   attrs_.Erase(dir->key());
   if (status.ok()) {
@@ -800,6 +839,8 @@ absl::Status CacheFs::Rename(uint64_t parent, const std::string& name,
       return renamed;
     }, to);
   }
+  if (source != nullptr) MarkChanged(source);
+  if (target != nullptr) MarkChanged(target);
   if (status.ok()) {
     if (!exchange && source != target) inodes_->RenameKeys(from, to);
     // Entries below a renamed directory change keys too.
@@ -825,7 +866,7 @@ absl::StatusOr<struct stat> CacheFs::SetAttr(uint64_t ino,
   } else {
     status = KeepObjectAcross(inode, apply);
   }
-  attrs_.Erase(inode->key());
+  MarkChanged(inode);
   if (!status.ok()) return status;
   return FetchAttr(inode);
 }
@@ -835,16 +876,20 @@ absl::Status CacheFs::SetXattr(uint64_t ino, const std::string& name,
   Inode* inode = inodes_->Get(ino);
   absl::StatusOr<const Origin::Node*> node = NodeOf(inode);
   if (!node.ok()) return node.status();
-  return KeepObjectAcross(
+  absl::Status status = KeepObjectAcross(
       inode, [&] { return origin_->SetXattr(**node, name, value, flags); });
+  MarkChanged(inode);
+  return status;
 }
 
 absl::Status CacheFs::RemoveXattr(uint64_t ino, const std::string& name) {
   Inode* inode = inodes_->Get(ino);
   absl::StatusOr<const Origin::Node*> node = NodeOf(inode);
   if (!node.ok()) return node.status();
-  return KeepObjectAcross(
+  absl::Status status = KeepObjectAcross(
       inode, [&] { return origin_->RemoveXattr(**node, name); });
+  MarkChanged(inode);
+  return status;
 }
 
 absl::Status CacheFs::FsyncDir(uint64_t ino, bool datasync) {

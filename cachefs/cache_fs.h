@@ -182,6 +182,12 @@ class CacheFs {
   absl::StatusOr<struct stat> FetchAttr(Inode* inode);
   int64_t Now() const;
 
+  // Records a change made through cachefs (see Inode::changed_ns).
+  void MarkChanged(Inode* inode);
+  // Attributes of `key` (the inode's name) fetched within `max_age`
+  // seconds, unless the inode changed since.
+  std::optional<struct stat> RecentAttr(Inode* inode, const std::string& key,
+                                        double max_age);
   // Whether the inode's name on the origin still leads to it (close-to-open
   // must notice a file replaced or deleted behind a cached name).
   bool NameStillLeadsTo(Inode* inode, const struct stat& st);

@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -44,6 +45,10 @@ struct Inode {
 
   // Guarded by the table's lock.
   uint64_t nlookup = 0;
+
+  // When cachefs last changed the file (CLOCK_MONOTONIC ns): attributes
+  // fetched before then, under this or any other of its names, are stale.
+  std::atomic<int64_t> changed_ns{0};
 
   // The origin node, resolved from `key` when first needed: an inode made
   // from cached attributes has none until the origin must be asked. Set

@@ -60,6 +60,13 @@ void CachefsMountTest::Unmount() {
   daemon_.reset();
 }
 
+void CachefsMountTest::Kill9() {
+  ASSERT_NE(daemon_, nullptr);
+  absl::Status unmounted = daemon_->Kill9();
+  daemon_.reset();
+  ASSERT_OK(unmounted);
+}
+
 void CachefsMountTest::WriteServed(const std::string& name,
                                    const std::string& data) {
   std::ofstream out(ServedPath(name), std::ios::binary | std::ios::trunc);

@@ -35,6 +35,9 @@ class CachefsMountTest : public ::testing::TestWithParam<OriginKind> {
   // Starts cachefs on the origin; `options` are appended to cache=DIR.
   void Mount(const std::string& options = "");
   void Unmount();
+  // A crash: SIGKILL to the daemon, then fusermount3 -uz of the dead
+  // mount. Mount() again starts a new daemon on the same cache directory.
+  void Kill9();
 
   // The directory the origin serves, written to directly: a change made
   // on the server, behind cachefs's back.
