@@ -1,6 +1,9 @@
 #include "cachefs/control_reply.h"
 
+#include <time.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <utility>
 #include <vector>
@@ -46,11 +49,15 @@ std::string Json(const Fields& fields) {
   return out + "}\n";
 }
 
-std::string StatsReply(bool json, Cache& cache) {
+std::string StatsReply(bool json, Cache& cache, Culler* culler) {
   auto counters = cache.stats().Snapshot();
   Cache::Usage usage = cache.ScanUsage();
   counters.push_back({"objects_stored", usage.objects});
   counters.push_back({"bytes_stored", usage.bytes});
+  if (culler != nullptr) {
+    counters.push_back({"cache_size", culler->limits().cache_size});
+    counters.push_back({"bytes_counted", culler->stored_bytes()});
+  }
   if (json) {
     Fields fields;
     for (const auto& [name, value] : counters) {
@@ -65,9 +72,12 @@ std::string StatsReply(bool json, Cache& cache) {
   return out;
 }
 
-std::string StatusReply(bool json, const MountFacts& facts, Cache& cache) {
+std::string StatusReply(bool json, const MountFacts& facts, Cache& cache,
+                        Culler* culler) {
   Cache::Usage usage = cache.ScanUsage();
   double uptime = (cache.env()->MonotonicNanos() - facts.started_ns) / 1e9;
+  std::string policy = culler != nullptr ? culler->policy_name() : "none";
+  uint64_t limit = culler != nullptr ? culler->limits().cache_size : 0;
   if (json) {
     return Json({{"origin", JsonString(facts.origin)},
                  {"mountpoint", JsonString(facts.mountpoint)},
@@ -78,26 +88,103 @@ std::string StatusReply(bool json, const MountFacts& facts, Cache& cache) {
                  {"uptime_seconds", absl::StrFormat("%.1f", uptime)},
                  {"direct_io", cache.direct_io() ? "true" : "false"},
                  {"objects_stored", absl::StrCat(usage.objects)},
-                 {"bytes_stored", absl::StrCat(usage.bytes)}});
+                 {"bytes_stored", absl::StrCat(usage.bytes)},
+                 {"cache_size", absl::StrCat(limit)},
+                 {"cull_policy", JsonString(policy)}});
   }
   return absl::StrFormat(
       "origin:       %s\nmount point:  %s\ncache:        %s\nvolume:       "
       "%s\noptions:      %s\npid:          %d\nuptime:       %.1f s\n"
-      "cache I/O:    %s\nstored:       %d objects, %d bytes\n",
+      "cache I/O:    %s\nstored:       %d objects, %d bytes\n"
+      "limit:        %s\ncull policy:  %s\n",
       facts.origin, facts.mountpoint, facts.cache_dir, facts.volume_key,
       facts.options, getpid(), uptime,
       cache.direct_io() ? "O_DIRECT" : "buffered (no O_DIRECT)", usage.objects,
-      usage.bytes);
+      usage.bytes,
+      limit == 0 ? std::string("free space of the cache filesystem")
+                 : absl::StrCat(limit, " bytes"),
+      policy);
+}
+
+std::string LsReply(bool json, Volume& volume, Culler* culler) {
+  if (culler == nullptr) return "error: this mount keeps no cull index\n";
+  std::vector<Culler::Entry> entries = culler->Entries();
+  std::sort(entries.begin(), entries.end(),
+            [](const Culler::Entry& a, const Culler::Entry& b) {
+              return a.last_used > b.last_used;
+            });
+  std::string out = json ? "[" : "";
+  bool first = true;
+  for (const Culler::Entry& e : entries) {
+    absl::StatusOr<Volume::ObjectInfo> info = volume.DescribeObject(e.hash);
+    if (!info.ok()) continue;  // culled or replaced meanwhile
+    const double percent =
+        info->granules == 0 ? 100.0
+                            : 100.0 * info->granules_present / info->granules;
+    char when[32] = "-";
+    time_t t = static_cast<time_t>(e.last_used);
+    struct tm tm;
+    if (e.last_used > 0 && localtime_r(&t, &tm) != nullptr) {
+      strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+    }
+    if (json) {
+      absl::StrAppend(&out, first ? "\n  " : ",\n  ",
+                      Json({{"path", JsonString(info->file_key)},
+                            {"bytes", absl::StrCat(info->bytes)},
+                            {"size", absl::StrCat(info->object_size)},
+                            {"percent_present",
+                             absl::StrFormat("%.1f", percent)},
+                            {"last_access", absl::StrCat(e.last_used)}}));
+      out.pop_back();  // Json() ends with a newline
+    } else {
+      absl::StrAppendFormat(&out, "%12d %6.1f%% %s  %s\n", info->bytes,
+                            percent, when, info->file_key);
+    }
+    first = false;
+  }
+  if (json) out += first ? "]\n" : "\n]\n";
+  return out;
+}
+
+std::string CullReply(const std::string& to, Culler* culler) {
+  if (culler == nullptr) return "error: this mount does not cull\n";
+  uint64_t target;
+  if (to.empty()) {
+    if (culler->limits().cache_size == 0) {
+      return "error: no -o cache_size on this mount: give --to BYTES\n";
+    }
+    const CullLimits& l = culler->limits();
+    target = l.cache_size -
+             l.cache_size / 100 * static_cast<uint64_t>(l.brun - l.bstop);
+  } else {
+    absl::StatusOr<uint64_t> bytes = ParseByteSize(to);
+    if (!bytes.ok()) {
+      return absl::StrCat("error: ", std::string(bytes.status().message()),
+                          "\n");
+    }
+    target = *bytes;
+  }
+  const uint64_t before = culler->stored_bytes();
+  Culler::CullResult r = culler->CullTo(target);
+  return absl::StrFormat(
+      "culled %d objects, %d bytes; stored %d -> %d bytes (target %d)\n",
+      r.objects, r.bytes, before, culler->stored_bytes(), target);
 }
 
 }  // namespace
 
 std::string ControlReply(const std::string& request, const MountFacts& facts,
-                         Cache& cache) {
-  if (request == "stats") return StatsReply(false, cache);
-  if (request == "stats --json") return StatsReply(true, cache);
-  if (request == "status") return StatusReply(false, facts, cache);
-  if (request == "status --json") return StatusReply(true, facts, cache);
+                         Cache& cache, Volume* volume, Culler* culler) {
+  if (request == "stats") return StatsReply(false, cache, culler);
+  if (request == "stats --json") return StatsReply(true, cache, culler);
+  if (request == "status") return StatusReply(false, facts, cache, culler);
+  if (request == "status --json") return StatusReply(true, facts, cache, culler);
+  if (volume != nullptr && request == "ls") return LsReply(false, *volume, culler);
+  if (volume != nullptr && request == "ls --json") {
+    return LsReply(true, *volume, culler);
+  }
+  if (request == "cull") return CullReply("", culler);
+  if (request.rfind("cull ", 0) == 0) return CullReply(request.substr(5), culler);
   return "error: unknown request \"" + request + "\"\n";
 }
 

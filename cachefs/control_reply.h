@@ -8,6 +8,8 @@
 #include <string>
 
 #include "cookie/cache.h"
+#include "cookie/volume.h"
+#include "cull/culler.h"
 
 namespace cachefs {
 
@@ -21,10 +23,11 @@ struct MountFacts {
   int64_t started_ns = 0;  // CLOCK_MONOTONIC
 };
 
-// Answers one control request ("stats", "stats --json", "status",
-// "status --json"); anything else gets "error: ...".
+// Answers one control request ("stats", "status", "ls", each with an
+// optional " --json", and "cull" with an optional " BYTES"); anything else
+// gets "error: ...". `culler` may be null (no culling).
 std::string ControlReply(const std::string& request, const MountFacts& facts,
-                         Cache& cache);
+                         Cache& cache, Volume* volume, Culler* culler);
 
 }  // namespace cachefs
 

@@ -18,11 +18,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "cachefs/cache_fs.h"
 #include "cachefs/control_reply.h"
 #include "cachefs/control_socket.h"
 #include "cachefs/fuse_ops.h"
 #include "cookie/cache.h"
+#include "cull/culler.h"
 #include "netfs/mount_table.h"
 #include "netfs/posix_origin.h"
 
@@ -47,6 +49,10 @@ struct CliOptions {
   int no_buffered_fallback = 0;
   int nocto = 0;
   int allow_other = 0;
+  char* cache_size = nullptr;
+  char* cull_policy = nullptr;
+  int brun = 10, bcull = 7, bstop = 3;
+  int frun = 10, fcull = 7, fstop = 3;
   int show_help = 0;
   int show_version = 0;
 };
@@ -68,6 +74,14 @@ const fuse_opt kOptions[] = {
     CACHEFS_OPT("no_buffered_fallback", no_buffered_fallback),
     CACHEFS_OPT("nocto", nocto),
     CACHEFS_OPT("allow_other", allow_other),
+    CACHEFS_OPT("cache_size=%s", cache_size),
+    CACHEFS_OPT("cull_policy=%s", cull_policy),
+    CACHEFS_OPT("brun=%d", brun),
+    CACHEFS_OPT("bcull=%d", bcull),
+    CACHEFS_OPT("bstop=%d", bstop),
+    CACHEFS_OPT("frun=%d", frun),
+    CACHEFS_OPT("fcull=%d", fcull),
+    CACHEFS_OPT("fstop=%d", fstop),
     CACHEFS_OPT("-h", show_help),
     CACHEFS_OPT("--help", show_help),
     CACHEFS_OPT("-V", show_version),
@@ -107,6 +121,21 @@ void PrintUsage(const char* prog) {
       "    -o origin_threads=N       origin reads in flight at once (8)\n"
       "    -o buffers=N              256 KiB I/O buffers in memory (256)\n"
       "    -o dispatcher_threads=N   cookie lookup/write-back threads (4)\n"
+      "    -o cache_size=BYTES       most data the cache directory holds,\n"
+      "                              counted as allocated blocks (suffixes\n"
+      "                              K, M, G, T; default: no limit but the\n"
+      "                              filesystem's free space)\n"
+      "    -o brun=N,bcull=N,bstop=N free space of the cache filesystem in\n"
+      "                              percent: culling starts below bcull and\n"
+      "                              goes on up to brun; below bstop nothing\n"
+      "                              more is cached (10, 7, 3). With\n"
+      "                              cache_size the same marks apply below\n"
+      "                              the limit: writes stop at the limit,\n"
+      "                              culling starts bcull-bstop %% below it\n"
+      "                              and runs to brun-bstop %% below it\n"
+      "    -o frun=N,fcull=N,fstop=N the same for free files (10, 7, 3)\n"
+      "    -o cull_policy=NAME       which objects culling removes first:\n"
+      "                              %s (%s)\n"
       "    -o checkpoint_interval=SECONDS\n"
       "                              how often open files' cache maps are\n"
       "                              made durable; 0: only at close (30)\n"
@@ -135,7 +164,8 @@ void PrintUsage(const char* prog) {
       "origin file's size, mtime and ctime with what was cached.\n"
       "`cachefs-ctl stats MOUNTPOINT` shows what the cache did.\n"
       "\n",
-      prog);
+      prog, absl::StrJoin(CullPolicyNames(), ", ").c_str(),
+      std::string(kDefaultCullPolicy).c_str());
   std::printf("FUSE options:\n");
   fuse_cmdline_help();
   fuse_lowlevel_help();
@@ -191,6 +221,8 @@ struct Config {
   double attr_timeout;
   double entry_timeout;
   std::string summary;  // options in force, for `status`
+  CullLimits limits;
+  std::string cull_policy;
 };
 
 Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
@@ -237,6 +269,28 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
     Fail("-o checkpoint_interval cannot be negative");
   }
   c.fs.checkpoint_interval = cli.checkpoint_interval;
+  if (cli.cache_size != nullptr) {
+    absl::StatusOr<uint64_t> size = ParseByteSize(cli.cache_size);
+    if (!size.ok()) {
+      Fail("-o cache_size=" + std::string(cli.cache_size) + ": " +
+           std::string(size.status().message()));
+    }
+    if (*size == 0) Fail("-o cache_size must be more than 0");
+    c.limits.cache_size = *size;
+  }
+  c.limits.brun = cli.brun;
+  c.limits.bcull = cli.bcull;
+  c.limits.bstop = cli.bstop;
+  c.limits.frun = cli.frun;
+  c.limits.fcull = cli.fcull;
+  c.limits.fstop = cli.fstop;
+  absl::Status limits = c.limits.Validate();
+  if (!limits.ok()) Fail(std::string(limits.message()));
+  c.cull_policy = cli.cull_policy != nullptr ? std::string(cli.cull_policy)
+                                             : std::string(kDefaultCullPolicy);
+  absl::StatusOr<std::unique_ptr<CullPolicy>> policy =
+      MakeCullPolicy(c.cull_policy, 1);
+  if (!policy.ok()) Fail(std::string(policy.status().message()));
   auto table = ReadMountTable();
   if (!table.ok()) Fail(std::string(table.status().message()));
   if (IsMountPoint(*table, c.mountpoint)) {
@@ -259,6 +313,12 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
       "origin_threads=%u,buffers=%u,identity=%s%s",
       cache_dir, c.attr_timeout, c.entry_timeout, cli.readahead,
       c.fs.origin_threads, c.fs.buffers, identity, cli.nocto ? ",nocto" : "");
+  absl::StrAppendFormat(&c.summary,
+                        ",cache_size=%d,cull_policy=%s,brun=%d,bcull=%d,"
+                        "bstop=%d,frun=%d,fcull=%d,fstop=%d",
+                        c.limits.cache_size, c.cull_policy, c.limits.brun,
+                        c.limits.bcull, c.limits.bstop, c.limits.frun,
+                        c.limits.fcull, c.limits.fstop);
   return c;
 }
 
@@ -315,6 +375,12 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
                      .c_str());
     return 1;
   }
+  auto culler = Culler::Start(cache->get(), *volume, c.limits, c.cull_policy);
+  if (!culler.ok()) {
+    std::fprintf(stderr, "cachefs: %s\n",
+                 std::string(culler.status().message()).c_str());
+    return 1;
+  }
   auto fs = CacheFs::Create(c.fs, origin->get(), cache->get(), *volume);
   if (!fs.ok()) {
     std::fprintf(stderr, "cachefs: %s\n",
@@ -326,7 +392,8 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
                    c.summary, Env::Default()->MonotonicNanos()};
   auto control = ControlServer::Start(
       ControlSocketPath(c.mountpoint), [&](const std::string& request) {
-        return ControlReply(request, facts, **cache);
+        return ControlReply(request, facts, **cache, volume->get(),
+                            culler->get());
       });
   if (!control.ok()) {
     std::fprintf(stderr, "cachefs: warning: no control socket: %s\n",
@@ -335,6 +402,7 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
   int ret = RunSession(se, cmd);
   control = absl::StatusOr<std::unique_ptr<ControlServer>>(nullptr);
   fs->reset();  // every file is released by now: writes back all cookies
+  culler->reset();  // after the objects that report to it
   return ret == 0 ? 0 : 1;
 }
 

@@ -1,6 +1,7 @@
 #include "cookie/backing_object.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <utility>
 
 #include "contentmap/object_record.h"
@@ -19,6 +20,21 @@ BackingObject::BackingObject(Env* env, int dir_fd, std::string name, int fd,
       name_(std::move(name)),
       identity_(std::move(identity)),
       map_(std::move(map)) {}
+
+uint64_t BackingObject::hash() const {
+  return std::strtoull(name().c_str(), nullptr, 16);
+}
+
+void BackingObject::ReportGranules(int64_t delta) {
+  if (observer_ == nullptr || delta == 0) return;
+  std::string volume_key;
+  {
+    absl::MutexLock lock(&where_mu_);
+    volume_key = identity_.volume_key;
+  }
+  observer_->Charge(volume_key, hash(),
+                    delta * (int64_t{1} << granule_shift_));
+}
 
 std::string BackingObject::name() const {
   absl::MutexLock lock(&where_mu_);
@@ -86,15 +102,19 @@ bool BackingObject::BeginWrite(uint64_t first, uint64_t count) {
 }
 
 void BackingObject::EndWrite(uint64_t first, uint64_t count, bool success) {
+  int64_t delta = 0;
   {
     absl::MutexLock lock(&mu_);
     if (success) {
+      const uint64_t before = map_.granules_present();
       map_.MarkPresent(first, count);
+      delta = static_cast<int64_t>(map_.granules_present() - before);
       map_changed_ = true;
     }
     --writes_in_flight_;
   }
   inflight_.End(first, count);
+  ReportGranules(delta);
 }
 
 bool BackingObject::BeginOverwrite(uint64_t first, uint64_t count) {
@@ -112,13 +132,20 @@ bool BackingObject::BeginOverwrite(uint64_t first, uint64_t count) {
 
 void BackingObject::SetGranules(uint64_t first, uint64_t count,
                                 bool present) {
-  absl::MutexLock lock(&mu_);
-  if (present) {
-    map_.MarkPresent(first, count);
-  } else {
-    map_.Clear(first, count);
+  int64_t delta;
+  {
+    absl::MutexLock lock(&mu_);
+    const uint64_t before = map_.granules_present();
+    if (present) {
+      map_.MarkPresent(first, count);
+    } else {
+      map_.Clear(first, count);
+    }
+    delta = static_cast<int64_t>(map_.granules_present()) -
+            static_cast<int64_t>(before);
+    map_changed_ = true;
   }
-  map_changed_ = true;
+  ReportGranules(delta);
 }
 
 bool BackingObject::IsPresent(uint64_t granule) const {
@@ -254,6 +281,7 @@ absl::Status BackingObject::Resize(uint64_t new_size, const std::string& aux) {
     if (!status.ok()) return Annotate(status, "resizing " + name());
     return absl::OkStatus();
   }
+  int64_t cut = 0;
   // Writes in flight past the cut would land in the cut-away region, so
   // the map is resized only when none is; BeginWrite checks under mu_, so
   // none can start in between, and none can claim a granule past the end
@@ -266,10 +294,14 @@ absl::Status BackingObject::Resize(uint64_t new_size, const std::string& aux) {
     if (inflight_.AnyInRange(from, ~uint64_t{0} - from)) continue;
     // The new partial last granule stays: the truncation below makes what
     // lies past the end read as zeros, as it does on the origin.
+    const uint64_t before = map_.granules_present();
     map_.ResizeKeepingPartial(new_size);
+    cut = static_cast<int64_t>(map_.granules_present()) -
+          static_cast<int64_t>(before);
     map_changed_ = true;
     break;
   }
+  ReportGranules(cut);
   status = env_->FTruncate(fd_, new_size);
   if (!status.ok()) return Annotate(status, "resizing " + name());
   return absl::OkStatus();

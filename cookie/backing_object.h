@@ -34,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "contentmap/content_map.h"
+#include "cookie/cache_observer.h"
 #include "io/env.h"
 #include "io/granule_inflight.h"
 #include "io/io_engine.h"
@@ -60,6 +61,10 @@ class BackingObject {
   // kept open by the volume).
   BackingObject(Env* env, int dir_fd, std::string name, int fd, bool direct,
                 Identity identity, ContentMap map);
+  // Tells `observer` (may be null) of every change of the granules held.
+  void SetObserver(CacheObserver* observer) { observer_ = observer; }
+  // The hash the file is named by (its name, in hex).
+  uint64_t hash() const;
   // Records that the on-disk record is clean and holds `aux` and the
   // current map (a positive lookup or a freshly made object).
   void SetPersisted(const std::string& aux);
@@ -126,7 +131,12 @@ class BackingObject {
     return writes_in_flight_ == 0;
   }
 
+  // Reports a change of the present granules, made under mu_, to the
+  // observer. Call without mu_ held.
+  void ReportGranules(int64_t delta);
+
   Env* const env_;
+  CacheObserver* observer_ = nullptr;  // set before the object is shared
   const int fd_;
   const bool direct_;
   const uint32_t granule_shift_;

@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "contentmap/content_map.h"
+#include "cookie/cache_observer.h"
 #include "cookie/dispatcher.h"
 #include "cookie/object_key.h"
 #include "cookie/stats.h"
@@ -82,6 +83,11 @@ class Cache {
   void Withdraw();
   bool withdrawn() const;
 
+  // The space manager told about every change of stored data, and asked
+  // before each cache write. Set before any volume is acquired; not owned.
+  void SetObserver(CacheObserver* observer) { observer_ = observer; }
+  CacheObserver* observer() const { return observer_; }
+
   Env* env() const { return env_; }
   IoEngine* engine() const { return engine_.get(); }
   Dispatcher* dispatcher() { return &dispatcher_; }
@@ -114,6 +120,7 @@ class Cache {
   std::vector<std::string> warnings_;
   CacheStats stats_;
   std::unique_ptr<IoEngine> engine_;
+  CacheObserver* observer_ = nullptr;
 
   absl::Mutex service_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;

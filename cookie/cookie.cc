@@ -193,6 +193,11 @@ void Cookie::CompleteFill(FillClaim claim, std::span<const iovec> iov,
   }
   uint64_t len = 0;
   for (const iovec& v : iov) len += v.iov_len;
+  if (!Admit(len)) {
+    object->EndWrite(first, count, /*success=*/false);
+    std::move(done)(ErrnoToStatus(ENOSPC, "cache full"));
+    return;
+  }
   BackingFile file = object->file();
   uint64_t pos = first << object->granule_shift();
   volume_->cache()->engine()->WriteIterToCache(
@@ -266,6 +271,12 @@ void Cookie::StoreOverwrite(const FillClaim& claim, uint64_t first,
   std::shared_ptr<BackingObject> object = claim.object;
   uint64_t len = 0;
   for (const iovec& v : iov) len += v.iov_len;
+  if (!Admit(len)) {
+    // Not stored, so not present: the origin has the new data.
+    object->SetGranules(first, count, /*present=*/false);
+    std::move(done)(ErrnoToStatus(ENOSPC, "cache full"));
+    return;
+  }
   BackingFile file = object->file();
   uint64_t pos = first << object->granule_shift();
   volume_->cache()->engine()->WriteIterToCache(
@@ -280,6 +291,14 @@ void Cookie::StoreOverwrite(const FillClaim& claim, uint64_t first,
         self->FinishWrite(object, count, result);
         std::move(done)(std::move(result));
       });
+}
+
+bool Cookie::Admit(uint64_t bytes) {
+  Cache* cache = volume_->cache();
+  CacheObserver* observer = cache->observer();
+  if (observer == nullptr || observer->AdmitWrite(bytes)) return true;
+  Bump(cache->stats().nospace);
+  return false;
 }
 
 void Cookie::ClearOverwrite(const FillClaim& claim, uint64_t first,

@@ -152,6 +152,9 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
   // null). Without `wait_ready`, a cookie still being instantiated is left
   // alone (its instantiation will see the cache withdrawn).
   std::shared_ptr<BackingObject> DetachObject(bool wait_ready = true);
+  // Asks the cache's observer whether `bytes` may be stored now; a refusal
+  // is counted as nospace.
+  bool Admit(uint64_t bytes);
   // Counts a finished cache read; withdraws the object on a fault.
   void FinishRead(const BackingObject& object,
                   const absl::StatusOr<size_t>& result);

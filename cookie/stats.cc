@@ -37,6 +37,9 @@ std::vector<std::pair<std::string, uint64_t>> CacheStats::Snapshot() const {
       {"objects_discarded", get(objects_discarded)},
       {"cache_io_errors", get(cache_io_errors)},
       {"nospace", get(nospace)},
+      {"culls", get(culls)},
+      {"bytes_culled", get(bytes_culled)},
+      {"cull_passes", get(cull_passes)},
   };
 }
 

@@ -57,6 +57,11 @@ struct CacheStats {
   Counter objects_discarded{0};  // their origin file was deleted
   Counter cache_io_errors{0};
   Counter nospace{0};
+  // Culling: objects and bytes removed to stay inside the limits, and the
+  // passes that did it.
+  Counter culls{0};
+  Counter bytes_culled{0};
+  Counter cull_passes{0};
 
   // Every counter by its stable name, for printing and JSON.
   std::vector<std::pair<std::string, uint64_t>> Snapshot() const;

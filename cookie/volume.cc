@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -170,11 +171,23 @@ absl::Status Volume::RekeyCookie(const std::shared_ptr<Cookie>& cookie,
   }
   absl::StatusOr<int> fan_fd = FanDir(new_hash);
   if (status.ok() && !fan_fd.ok()) status = fan_fd.status();
+  const uint64_t old_hash = object->hash();
   if (status.ok()) {
     status = object->MoveTo(*fan_fd, ObjectPathFor(new_hash).name,
                             BackingObject::Identity{key_, new_key});
   }
-  if (status.ok()) Bump(cache_->stats().objects_moved);
+  if (status.ok()) {
+    Bump(cache_->stats().objects_moved);
+    if (CacheObserver* observer = cache_->observer()) {
+      observer->Removed(key_, old_hash);
+      observer->Removed(key_, new_hash);  // a stale object it replaced
+      observer->Used(key_, new_hash);
+      ContentMap map = object->MapSnapshot();
+      observer->Charge(key_, new_hash,
+                       static_cast<int64_t>(map.granules_present())
+                           << map.granule_shift());
+    }
+  }
   if (!status.ok()) {
     // Keeping it under the old name would serve a later file there.
     object->Retire();
@@ -203,6 +216,9 @@ void Volume::DiscardObject(const std::string& file_key) {
   env->UnlinkAt(*fan_fd, name, 0).IgnoreError();
   RemoveSidecar(env, *fan_fd, name).IgnoreError();
   Bump(cache_->stats().objects_discarded);
+  if (CacheObserver* observer = cache_->observer()) {
+    observer->Removed(key_, hash);
+  }
 }
 
 bool Volume::HasObject(const std::string& file_key) {
@@ -212,6 +228,83 @@ bool Volume::HasObject(const std::string& file_key) {
   return cache_->env()
       ->FStatAt(*fan_fd, ObjectPathFor(hash).name, AT_SYMLINK_NOFOLLOW)
       .ok();
+}
+
+std::vector<Volume::StoredObject> Volume::ScanObjects() {
+  std::vector<StoredObject> out;
+  Env* env = cache_->env();
+  const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  absl::StatusOr<std::vector<DirEntry>> fans = env->ReadDir(dir_fd_, ".");
+  if (!fans.ok()) return out;
+  for (const DirEntry& fan : *fans) {
+    if (fan.name.size() != 2) continue;
+    absl::StatusOr<int> fan_fd = env->OpenAt(dir_fd_, fan.name, flags, 0);
+    if (!fan_fd.ok()) continue;
+    absl::StatusOr<std::vector<DirEntry>> names = env->ReadDir(*fan_fd, ".");
+    for (const DirEntry& obj : names.ok() ? *names : std::vector<DirEntry>{}) {
+      if (obj.name.size() != 16 ||
+          obj.name.find_first_not_of("0123456789abcdef") != std::string::npos) {
+        continue;
+      }
+      absl::StatusOr<struct stat> st =
+          env->FStatAt(*fan_fd, obj.name, AT_SYMLINK_NOFOLLOW);
+      if (!st.ok() || !S_ISREG(st->st_mode)) continue;
+      StoredObject o;
+      o.hash = std::strtoull(obj.name.c_str(), nullptr, 16);
+      o.bytes = static_cast<uint64_t>(st->st_blocks) * 512;
+      o.last_used = std::max(st->st_atim.tv_sec, st->st_mtim.tv_sec);
+      out.push_back(o);
+    }
+    env->Close(*fan_fd).IgnoreError();
+  }
+  return out;
+}
+
+absl::StatusOr<Volume::ObjectInfo> Volume::DescribeObject(uint64_t hash) {
+  Env* env = cache_->env();
+  absl::StatusOr<int> fan_fd = FanDir(hash);
+  if (!fan_fd.ok()) return fan_fd.status();
+  const std::string name = ObjectPathFor(hash).name;
+  absl::StatusOr<int> fd = env->OpenAt(*fan_fd, name, O_RDONLY | O_CLOEXEC, 0);
+  if (!fd.ok()) return fd.status();
+  absl::StatusOr<ObjectRecord> record = LoadRecord(env, *fan_fd, name, *fd);
+  absl::StatusOr<struct stat> st = env->FStat(*fd);
+  env->Close(*fd).IgnoreError();
+  if (!record.ok()) return record.status();
+  if (!st.ok()) return st.status();
+  ObjectInfo info;
+  info.file_key = record->file_key;
+  info.bytes = static_cast<uint64_t>(st->st_blocks) * 512;
+  info.object_size = record->map.object_size();
+  info.granules = record->map.num_granules();
+  info.granules_present = record->map.granules_present();
+  info.clean = record->state == ContentState::kClean;
+  return info;
+}
+
+bool Volume::CullObject(uint64_t hash) {
+  Env* env = cache_->env();
+  absl::ReaderMutexLock service(&cache_->service_lock());
+  absl::MutexLock lock(&mu_);
+  // In use (a cookie has it, or is being set up or torn down with it).
+  if (names_.contains(hash)) return false;
+  for (const auto& [key, entry] : cookies_) {
+    if (entry.hash == hash) return false;
+  }
+  absl::StatusOr<int> fan_fd = FanDir(hash);
+  if (!fan_fd.ok()) return false;
+  const std::string name = ObjectPathFor(hash).name;
+  absl::Status gone = env->UnlinkAt(*fan_fd, name, 0);
+  RemoveSidecar(env, *fan_fd, name).IgnoreError();
+  return gone.ok() || absl::IsNotFound(gone);
+}
+
+absl::flat_hash_set<uint64_t> Volume::ActiveHashes() const {
+  absl::flat_hash_set<uint64_t> out;
+  absl::MutexLock lock(&mu_);
+  for (const auto& [hash, key] : names_) out.insert(hash);
+  for (const auto& [key, entry] : cookies_) out.insert(entry.hash);
+  return out;
 }
 
 size_t Volume::active_cookies() const {
@@ -285,7 +378,9 @@ absl::StatusOr<std::shared_ptr<BackingObject>> Volume::LookUpObject(
     auto object = std::make_shared<BackingObject>(
         env, *fan_fd, name, *fd, direct,
         BackingObject::Identity{key_, file_key}, std::move(record->map));
+    object->SetObserver(cache_->observer());
     object->SetPersisted(aux);
+    if (CacheObserver* observer = cache_->observer()) observer->Used(key_, hash);
     return object;
   }
   if (record.ok() && record->file_key != file_key) {
@@ -334,6 +429,7 @@ absl::StatusOr<std::shared_ptr<BackingObject>> Volume::CreateObject(
   auto object = std::make_shared<BackingObject>(
       env, *fan_fd, name, *fd, direct, BackingObject::Identity{key_, file_key},
       ContentMap(size, options.granule_shift));
+  object->SetObserver(cache_->observer());
   ObjectRecord record;
   record.volume_key = key_;
   record.file_key = file_key;
@@ -348,6 +444,10 @@ absl::StatusOr<std::shared_ptr<BackingObject>> Volume::CreateObject(
                                          " for ", file_key));
   }
   object->SetPersisted(aux);
+  if (CacheObserver* observer = cache_->observer()) {
+    observer->Removed(key_, hash);  // whatever had the name before
+    observer->Used(key_, hash);
+  }
   return object;
 }
 
@@ -414,6 +514,9 @@ void Volume::UnlinkIfCurrent(const BackingObject& object) {
   }
   env->UnlinkAt(object.dir_fd(), object.name(), 0).IgnoreError();
   RemoveSidecar(env, object.dir_fd(), object.name()).IgnoreError();
+  if (CacheObserver* observer = cache_->observer()) {
+    observer->Removed(key_, object.hash());
+  }
 }
 
 }  // namespace cachefs

@@ -21,6 +21,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "cookie/cookie.h"
@@ -69,6 +70,30 @@ class Volume {
   // Whether a backing file exists under `file_key`'s name (it may still be
   // stale or another key's): a cheap local check before costlier work.
   bool HasObject(const std::string& file_key);
+
+  // The volume's backing objects on disk, for the culler's index.
+  struct StoredObject {
+    uint64_t hash = 0;
+    uint64_t bytes = 0;     // allocated (st_blocks), not apparent size
+    int64_t last_used = 0;  // seconds since the epoch: atime or mtime
+  };
+  std::vector<StoredObject> ScanObjects();
+  // One object as `cachefs-ctl ls` shows it, from its record.
+  struct ObjectInfo {
+    std::string file_key;
+    uint64_t bytes = 0;
+    uint64_t object_size = 0;
+    uint64_t granules = 0;
+    uint64_t granules_present = 0;
+    bool clean = false;
+  };
+  absl::StatusOr<ObjectInfo> DescribeObject(uint64_t hash);
+  // Deletes object `hash` unless a cookie uses it (or is being set up or
+  // torn down with it); returns whether it is gone. Under the volume lock,
+  // so no cookie can pick it up halfway.
+  bool CullObject(uint64_t hash);
+  // The objects cookies use now.
+  absl::flat_hash_set<uint64_t> ActiveHashes() const;
 
   size_t active_cookies() const;
   // The active cookies (used by cache withdrawal).

@@ -2,6 +2,8 @@
 //
 //   cachefs-ctl stats MOUNTPOINT [--json]
 //   cachefs-ctl status MOUNTPOINT [--json]
+//   cachefs-ctl ls MOUNTPOINT [--json]
+//   cachefs-ctl cull MOUNTPOINT [--to BYTES]
 
 #include <limits.h>
 #include <stdlib.h>
@@ -19,17 +21,22 @@ namespace cachefs {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: cachefs-ctl COMMAND MOUNTPOINT [--json]\n"
+    "usage: cachefs-ctl COMMAND MOUNTPOINT [--json] [--to BYTES]\n"
     "\n"
     "commands:\n"
     "  stats    the cache's event counters (lookups, granules and bytes\n"
     "           read from the cache and the origin, dispatcher, faults,\n"
-    "           objects and bytes stored)\n"
-    "  status   origin, cache directory, options in force, uptime and\n"
-    "           bytes stored\n"
+    "           culls, objects and bytes stored)\n"
+    "  status   origin, cache directory, options in force, uptime,\n"
+    "           limits, cull policy and bytes stored\n"
+    "  ls       the cached objects of this mount: path, bytes cached,\n"
+    "           percent of the file present, last access\n"
+    "  cull     cull now, down to the run mark of -o cache_size, or to\n"
+    "           --to BYTES (suffixes K, M, G, T); open files are kept\n"
     "\n"
     "options:\n"
-    "  --json   print one JSON object instead of text\n"
+    "  --json      print JSON instead of text (stats, status, ls)\n"
+    "  --to BYTES  where cull stops\n"
     "  -h, --help\n";
 
 int Fail(const std::string& message) {
@@ -38,15 +45,23 @@ int Fail(const std::string& message) {
 }
 
 int Run(const std::vector<std::string>& args) {
-  std::string command, mountpoint;
+  std::string command, mountpoint, to;
   bool json = false;
-  for (const std::string& a : args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
     if (a == "-h" || a == "--help") {
       std::fputs(kUsage, stdout);
       return 0;
     }
     if (a == "--json") {
       json = true;
+    } else if (a == "--to") {
+      if (i + 1 == args.size()) return Fail("--to needs BYTES (see --help)");
+      to = args[++i];
+      if (to.empty() || to.find_first_not_of("0123456789KMGTkmgt") !=
+                            std::string::npos) {
+        return Fail("--to " + to + ": not a size (see --help)");
+      }
     } else if (!a.empty() && a[0] == '-') {
       return Fail("unknown option " + a + " (see --help)");
     } else if (command.empty()) {
@@ -61,9 +76,12 @@ int Run(const std::vector<std::string>& args) {
     std::fputs(kUsage, stderr);
     return 2;
   }
-  if (command != "stats" && command != "status") {
+  if (command != "stats" && command != "status" && command != "ls" &&
+      command != "cull") {
     return Fail("unknown command " + command + " (see --help)");
   }
+  if (!to.empty() && command != "cull") return Fail("--to is for cull");
+  if (json && command == "cull") return Fail("cull has no --json");
   if (mountpoint.empty()) return Fail(command + " needs a MOUNTPOINT");
   char real[PATH_MAX];
   if (realpath(mountpoint.c_str(), real) == nullptr) {
@@ -82,7 +100,10 @@ int Run(const std::vector<std::string>& args) {
       mount->fs_type != "fuse.cachefs") {
     return Fail(std::string(real) + " is not a cachefs mount point");
   }
-  auto reply = ControlRequest(real, json ? command + " --json" : command);
+  std::string request = command;
+  if (json) request += " --json";
+  if (!to.empty()) request += " " + to;
+  auto reply = ControlRequest(real, request);
   if (!reply.ok()) {
     return Fail(std::string(reply.status().message()) +
                 " (is the daemon still running?)");

@@ -1,0 +1,309 @@
+#include "cull/culler.h"
+
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <cctype>
+#include <ctime>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "cookie/stats.h"
+
+namespace cachefs {
+namespace {
+
+int64_t WallSeconds() { return static_cast<int64_t>(std::time(nullptr)); }
+
+absl::Status CheckTriple(const char* kind, int run, int cull, int stop) {
+  if (!(0 <= stop && stop < cull && cull < run && run < 100)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "-o ", kind, "run=", run, ",", kind, "cull=", cull, ",", kind,
+        "stop=", stop, ": need 0 <= ", kind, "stop < ", kind, "cull < ", kind,
+        "run < 100"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CullLimits::Validate() const {
+  absl::Status status = CheckTriple("b", brun, bcull, bstop);
+  if (status.ok()) status = CheckTriple("f", frun, fcull, fstop);
+  return status;
+}
+
+absl::StatusOr<uint64_t> ParseByteSize(std::string_view text) {
+  std::string digits(text);
+  uint64_t scale = 1;
+  if (!digits.empty()) {
+    switch (std::toupper(static_cast<unsigned char>(digits.back()))) {
+      case 'K': scale = uint64_t{1} << 10; break;
+      case 'M': scale = uint64_t{1} << 20; break;
+      case 'G': scale = uint64_t{1} << 30; break;
+      case 'T': scale = uint64_t{1} << 40; break;
+      default: scale = 0;
+    }
+    if (scale != 0) {
+      digits.pop_back();
+    } else {
+      scale = 1;
+    }
+  }
+  uint64_t value = 0;
+  if (digits.empty() || !absl::SimpleAtoi(digits, &value) ||
+      value > std::numeric_limits<uint64_t>::max() / scale) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", std::string(text),
+                     "\" is not a size (a number with K, M, G or T)"));
+  }
+  return value * scale;
+}
+
+absl::StatusOr<std::unique_ptr<Culler>> Culler::Start(
+    Cache* cache, std::shared_ptr<Volume> volume, CullLimits limits,
+    std::string_view policy_name) {
+  absl::Status valid = limits.Validate();
+  if (!valid.ok()) return valid;
+  const int64_t started = cache->env()->MonotonicNanos();
+  uint64_t capacity = limits.cache_size;
+  struct statvfs fs;
+  if (capacity == 0 && statvfs(cache->options().directory.c_str(), &fs) == 0) {
+    capacity = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
+  }
+  absl::StatusOr<std::unique_ptr<CullPolicy>> policy =
+      MakeCullPolicy(policy_name, std::max<uint64_t>(capacity, 1));
+  if (!policy.ok()) return policy.status();
+  std::unique_ptr<Culler> culler(new Culler(cache, std::move(volume), limits,
+                                            *std::move(policy)));
+  std::vector<Volume::StoredObject> objects = culler->volume_->ScanObjects();
+  // Oldest use first, so the policy's order starts as close to recency as
+  // the files' times tell.
+  std::sort(objects.begin(), objects.end(),
+            [](const Volume::StoredObject& a, const Volume::StoredObject& b) {
+              return a.last_used < b.last_used;
+            });
+  uint64_t own = 0;
+  {
+    absl::MutexLock lock(&culler->mu_);
+    for (const Volume::StoredObject& o : objects) {
+      culler->index_[o.hash] = Indexed{o.bytes, o.last_used};
+      culler->policy_->Insert(o.hash, o.bytes);
+      own += o.bytes;
+    }
+  }
+  const uint64_t total = cache->ScanUsage().bytes;
+  culler->own_bytes_.store(static_cast<int64_t>(own));
+  culler->other_bytes_ = total > own ? total - own : 0;
+  culler->scan_nanos_ = cache->env()->MonotonicNanos() - started;
+  culler->CheckFilesystem();
+  cache->SetObserver(culler.get());
+  Culler* raw = culler.get();
+  culler->thread_ = std::thread([raw] { raw->Loop(); });
+  return culler;
+}
+
+Culler::Culler(Cache* cache, std::shared_ptr<Volume> volume,
+               CullLimits limits, std::unique_ptr<CullPolicy> policy)
+    : cache_(cache),
+      volume_(std::move(volume)),
+      limits_(limits),
+      policy_(std::move(policy)) {}
+
+Culler::~Culler() {
+  stopping_.Notify();
+  Wake();
+  if (thread_.joinable()) thread_.join();
+  cache_->SetObserver(nullptr);
+}
+
+uint64_t Culler::stored_bytes() const {
+  int64_t own = own_bytes_.load(std::memory_order_relaxed);
+  return other_bytes_ + static_cast<uint64_t>(std::max<int64_t>(own, 0));
+}
+
+size_t Culler::indexed_objects() const {
+  absl::MutexLock lock(&mu_);
+  return index_.size();
+}
+
+std::string Culler::policy_name() const {
+  absl::MutexLock lock(&mu_);
+  return std::string(policy_->name());
+}
+
+std::vector<Culler::Entry> Culler::Entries() const {
+  std::vector<Entry> out;
+  absl::MutexLock lock(&mu_);
+  out.reserve(index_.size());
+  for (const auto& [hash, e] : index_) {
+    out.push_back(Entry{hash, e.bytes, e.last_used});
+  }
+  return out;
+}
+
+uint64_t Culler::CullMark() const {
+  const uint64_t size = limits_.cache_size;
+  return size - size / 100 * static_cast<uint64_t>(limits_.bcull - limits_.bstop);
+}
+
+uint64_t Culler::RunMark() const {
+  const uint64_t size = limits_.cache_size;
+  return size - size / 100 * static_cast<uint64_t>(limits_.brun - limits_.bstop);
+}
+
+void Culler::Wake() {
+  absl::MutexLock lock(&mu_);
+  wake_ = true;
+  wake_cv_.Signal();
+}
+
+bool Culler::AdmitWrite(uint64_t bytes) {
+  if (filesystem_full_.load(std::memory_order_relaxed)) {
+    Wake();
+    return false;
+  }
+  if (limits_.cache_size == 0) return true;
+  const uint64_t after = stored_bytes() + bytes;
+  if (after > CullMark()) Wake();
+  return after <= limits_.cache_size;
+}
+
+void Culler::Charge(const std::string& volume_key, uint64_t hash,
+                    int64_t delta) {
+  if (volume_key != volume_->key()) return;
+  absl::MutexLock lock(&mu_);
+  auto [it, fresh] = index_.try_emplace(hash, Indexed{0, WallSeconds()});
+  if (fresh) policy_->Insert(hash, 0);
+  int64_t now = static_cast<int64_t>(it->second.bytes) + delta;
+  if (now < 0) now = 0;
+  own_bytes_.fetch_add(now - static_cast<int64_t>(it->second.bytes),
+                       std::memory_order_relaxed);
+  it->second.bytes = static_cast<uint64_t>(now);
+}
+
+void Culler::Used(const std::string& volume_key, uint64_t hash) {
+  if (volume_key != volume_->key()) return;
+  absl::MutexLock lock(&mu_);
+  auto [it, fresh] = index_.try_emplace(hash, Indexed{0, 0});
+  it->second.last_used = WallSeconds();
+  if (fresh || !policy_->Contains(hash)) {
+    policy_->Insert(hash, it->second.bytes);
+  } else {
+    policy_->Hit(hash, it->second.bytes);
+  }
+}
+
+void Culler::Removed(const std::string& volume_key, uint64_t hash) {
+  if (volume_key != volume_->key()) return;
+  absl::MutexLock lock(&mu_);
+  auto it = index_.find(hash);
+  if (it == index_.end()) return;
+  own_bytes_.fetch_sub(static_cast<int64_t>(it->second.bytes),
+                       std::memory_order_relaxed);
+  index_.erase(it);
+  policy_->Erase(hash);
+}
+
+Culler::CullResult Culler::CullTo(uint64_t target) {
+  absl::MutexLock pass(&pass_mu_);
+  CullResult result;
+  CacheStats& stats = cache_->stats();
+  // Bounded: every round removes an object or ends the pass.
+  for (size_t round = 0; stored_bytes() > target && round < (1u << 24);
+       ++round) {
+    // Taken before mu_: the volume's lock comes first.
+    const absl::flat_hash_set<uint64_t> active = volume_->ActiveHashes();
+    std::optional<CullKey> victim;
+    {
+      absl::MutexLock lock(&mu_);
+      victim = policy_->Evict(
+          [&](CullKey key) { return !active.contains(key); });
+    }
+    if (!victim.has_value()) break;
+    if (!volume_->CullObject(*victim)) {
+      // Picked up by a cookie since the snapshot: it stays.
+      absl::MutexLock lock(&mu_);
+      auto it = index_.find(*victim);
+      if (it != index_.end() && !policy_->Contains(*victim)) {
+        policy_->Insert(*victim, it->second.bytes);
+      }
+      continue;
+    }
+    uint64_t bytes = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = index_.find(*victim);
+      if (it != index_.end()) {
+        bytes = it->second.bytes;
+        own_bytes_.fetch_sub(static_cast<int64_t>(bytes),
+                             std::memory_order_relaxed);
+        index_.erase(it);
+      }
+    }
+    ++result.objects;
+    result.bytes += bytes;
+    Bump(stats.culls);
+    Bump(stats.bytes_culled, bytes);
+  }
+  return result;
+}
+
+uint64_t Culler::CheckFilesystem() {
+  struct statvfs fs;
+  if (statvfs(cache_->options().directory.c_str(), &fs) != 0 ||
+      fs.f_blocks == 0) {
+    return 0;
+  }
+  const double free_blocks = 100.0 * fs.f_bavail / fs.f_blocks;
+  const double free_files =
+      fs.f_files == 0 ? 100.0 : 100.0 * fs.f_favail / fs.f_files;
+  filesystem_full_.store(free_blocks < limits_.bstop ||
+                             free_files < limits_.fstop,
+                         std::memory_order_relaxed);
+  uint64_t need = 0;
+  if (free_blocks < limits_.bcull) {
+    // Up to brun, and half a point more so culling does not restart at once.
+    const double want = (limits_.brun + 0.5 - free_blocks) / 100.0;
+    need = static_cast<uint64_t>(want * fs.f_blocks) * fs.f_frsize;
+  }
+  if (free_files < limits_.fcull) {
+    // Objects are files: free a share of them, in bytes as the policy sees.
+    const double want = (limits_.frun + 0.5 - free_files) / 100.0;
+    const uint64_t files = static_cast<uint64_t>(want * fs.f_files);
+    absl::MutexLock lock(&mu_);
+    if (!index_.empty()) {
+      need = std::max(need, stored_bytes() / index_.size() * files);
+    }
+  }
+  return need;
+}
+
+void Culler::Loop() {
+  while (!stopping_.HasBeenNotified()) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!wake_) wake_cv_.WaitWithTimeout(&mu_, absl::Seconds(1));
+      wake_ = false;
+    }
+    if (stopping_.HasBeenNotified()) break;
+    const uint64_t need = CheckFilesystem();
+    const uint64_t stored = stored_bytes();
+    uint64_t target = std::numeric_limits<uint64_t>::max();
+    if (limits_.cache_size != 0 && stored > CullMark()) {
+      // Down to the run mark, less a margin of half a point of the limit.
+      const uint64_t margin = limits_.cache_size / 200;
+      const uint64_t run = RunMark();
+      target = run > margin ? run - margin : 0;
+    }
+    if (need > 0) target = std::min(target, stored > need ? stored - need : 0);
+    if (target == std::numeric_limits<uint64_t>::max()) continue;
+    Bump(cache_->stats().cull_passes);
+    CullTo(target);
+  }
+}
+
+}  // namespace cachefs

@@ -1,0 +1,143 @@
+// Culler: keeps one cache directory within its limits, inside the daemon
+// (a thread, not a separate cachefilesd).
+//
+// Limits, in the style of cachefilesd:
+//   - cache_size: the data stored, counted as allocated blocks. Writes
+//     stop at the limit; culling starts (bcull - bstop)% of it below the
+//     limit and goes on until (brun - bstop)% below it, less a margin.
+//   - brun/bcull/bstop: free space of the cache's filesystem in percent;
+//     culling starts when it falls below bcull and goes on until it is
+//     above brun (plus a margin); below bstop nothing more is cached.
+//   - frun/fcull/fstop: the same for free files (inodes).
+// "Writes stop" means AdmitWrite says no: the granule is simply not
+// cached, and the read that fetched it still succeeds (counted nospace).
+//
+// The index: the objects of the culler's volume, scanned from the cache
+// directory at start (oldest use first into the policy), then kept
+// current from the cache's reports (CacheObserver); the bytes of other
+// volumes in the directory count toward cache_size as scanned at start.
+// Culling whole objects only: the victim is the policy's, passed over
+// while a cookie has it (open, or I/O in flight), deleted under the volume
+// lock so no cookie can pick it up halfway (Volume::CullObject).
+//
+// Thread safety: safe for concurrent use. Lock order: volume locks, then
+// mu_; the culler never calls into the volume while holding mu_.
+
+#ifndef CACHEFS_CULL_CULLER_H_
+#define CACHEFS_CULL_CULLER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "cookie/cache.h"
+#include "cookie/cache_observer.h"
+#include "cookie/volume.h"
+#include "cull/cull_policy.h"
+
+namespace cachefs {
+
+struct CullLimits {
+  uint64_t cache_size = 0;  // bytes; 0: only the filesystem's limits
+  int brun = 10, bcull = 7, bstop = 3;
+  int frun = 10, fcull = 7, fstop = 3;
+  // Fails naming the offending option unless 0 <= stop < cull < run < 100
+  // for both triples (and, with cache_size, run - stop < 100).
+  absl::Status Validate() const;
+};
+
+// Parses "123", "64K", "10M", "2G", "1T" (powers of 1024).
+absl::StatusOr<uint64_t> ParseByteSize(std::string_view text);
+
+class Culler : public CacheObserver {
+ public:
+  // Builds the index of `volume`'s objects and starts the culling thread.
+  // Call before the cache is used; the culler registers itself as the
+  // cache's observer and unregisters when destroyed.
+  static absl::StatusOr<std::unique_ptr<Culler>> Start(
+      Cache* cache, std::shared_ptr<Volume> volume, CullLimits limits,
+      std::string_view policy);
+  ~Culler() override;
+
+  // CacheObserver.
+  bool AdmitWrite(uint64_t bytes) override;
+  void Charge(const std::string& volume_key, uint64_t hash,
+              int64_t delta) override;
+  void Used(const std::string& volume_key, uint64_t hash) override;
+  void Removed(const std::string& volume_key, uint64_t hash) override;
+
+  struct CullResult {
+    uint64_t objects = 0;
+    uint64_t bytes = 0;
+  };
+  // Culls now until the stored bytes are at most `target` (or nothing
+  // left can go).
+  CullResult CullTo(uint64_t target);
+
+  // Bytes stored in the cache directory as the culler counts them.
+  uint64_t stored_bytes() const;
+  size_t indexed_objects() const;
+  const CullLimits& limits() const { return limits_; }
+  std::string policy_name() const;
+  // How long the startup scan took.
+  int64_t scan_nanos() const { return scan_nanos_; }
+
+  // One indexed object, for `cachefs-ctl ls`.
+  struct Entry {
+    uint64_t hash = 0;
+    uint64_t bytes = 0;
+    int64_t last_used = 0;  // seconds since the epoch
+  };
+  std::vector<Entry> Entries() const;
+
+ private:
+  struct Indexed {
+    uint64_t bytes = 0;
+    int64_t last_used = 0;
+  };
+  Culler(Cache* cache, std::shared_ptr<Volume> volume, CullLimits limits,
+         std::unique_ptr<CullPolicy> policy);
+  void Loop();
+  // Reads the filesystem's free space and files; updates the stop flag and
+  // returns how many bytes culling should free for them (0: none).
+  uint64_t CheckFilesystem();
+  uint64_t CullMark() const;
+  uint64_t RunMark() const;
+  void Wake();
+
+  Cache* const cache_;
+  const std::shared_ptr<Volume> volume_;
+  const CullLimits limits_;
+  int64_t scan_nanos_ = 0;
+
+  // Bytes of other volumes, as scanned at start.
+  uint64_t other_bytes_ = 0;
+  std::atomic<int64_t> own_bytes_{0};
+  // Nothing more may be stored (filesystem below bstop or fstop).
+  std::atomic<bool> filesystem_full_{false};
+
+  mutable absl::Mutex mu_;
+  std::unique_ptr<CullPolicy> policy_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, Indexed> index_ ABSL_GUARDED_BY(mu_);
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  absl::CondVar wake_cv_;
+
+  // Serializes culling passes (the thread's and CullTo's).
+  absl::Mutex pass_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  absl::Notification stopping_;
+  std::thread thread_;
+};
+
+}  // namespace cachefs
+
+#endif  // CACHEFS_CULL_CULLER_H_

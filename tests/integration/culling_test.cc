@@ -1,0 +1,158 @@
+// Culling on a real mount with a small -o cache_size: however much is read
+// and written through it, what the cache directory holds stays at the limit
+// (plus granules in flight), open files keep their cached data, every read
+// is right, and cachefs-ctl ls / cull work.
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "tests/integration/cachefs_mount.h"
+
+namespace cachefs::testing {
+namespace {
+
+constexpr uint64_t kLimit = 4 << 20;
+// What may be written past the limit while culling catches up: the
+// granules of the reads and writes in flight at once.
+constexpr uint64_t kInFlight = 2 << 20;
+
+class CullTest : public CachefsMountTest {
+ protected:
+  // Allocated bytes of every file under the cache directory's volumes.
+  uint64_t StoredBytes() {
+    uint64_t bytes = 0;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(
+             cache_dir() + "/volumes", ec)) {
+      struct stat st;
+      if (e.is_regular_file() && stat(e.path().c_str(), &st) == 0) {
+        bytes += static_cast<uint64_t>(st.st_blocks) * 512;
+      }
+    }
+    return bytes;
+  }
+  std::string Ctl(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {BinPath("cachefs-ctl")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto result = RunProgram(argv, absl::Seconds(20));
+    EXPECT_OK(result);
+    if (!result.ok()) return "";
+    EXPECT_EQ(result->exit_code, 0) << result->stderr_text;
+    return result->stdout_text;
+  }
+};
+
+TEST_P(CullTest, StoredBytesStayWithinTheLimitAndOpenFilesKeepTheirData) {
+  // An open file, read whole first: culling must pass it over.
+  const std::string pinned = RandomData(1 << 20, 99);
+  WriteServed("pinned", pinned);
+  Mount(absl::StrCat("cache_size=", kLimit));
+  int fd = open(MountedPath("pinned").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  ASSERT_TRUE(ReadMounted("pinned") == pinned);
+  const uint64_t pinned_origin_bytes = Stats()["bytes_read_from_origin"];
+
+  // Five times the limit, read and written, in 1.5 MiB files.
+  uint64_t max_stored = 0;
+  for (int i = 0; i < 14; ++i) {
+    const std::string name = absl::StrCat("f", i);
+    const std::string data = RandomData(1536 * 1024, i);
+    if (i % 2 == 0) {
+      WriteServed(name, data);
+      ASSERT_TRUE(ReadMounted(name) == data) << name;
+    } else {
+      std::ofstream(MountedPath(name), std::ios::binary) << data;
+      ASSERT_TRUE(ReadMounted(name) == data) << name;
+    }
+    max_stored = std::max(max_stored, StoredBytes());
+  }
+  EXPECT_LE(max_stored, kLimit + kInFlight);
+  // Settled: at or under the limit.
+  bool settled = false;
+  for (int i = 0; i < 100 && !settled; ++i) {
+    settled = StoredBytes() <= kLimit;
+    if (!settled) usleep(50 * 1000);
+  }
+  EXPECT_TRUE(settled) << StoredBytes() << " bytes stored";
+  auto stats = Stats();
+  EXPECT_GT(stats["culls"], 0u);
+  EXPECT_GT(stats["bytes_culled"], 0u);
+  EXPECT_GT(stats["cull_passes"], 0u);
+
+  // The open file's data is still cached: no origin read for it.
+  posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  std::string got(pinned.size(), '\0');
+  ASSERT_EQ(pread(fd, got.data(), got.size(), 0),
+            static_cast<ssize_t>(got.size()));
+  EXPECT_EQ(got, pinned);
+  const uint64_t origin_after = Stats()["bytes_read_from_origin"];
+  // (The reads of f0..f13 went to the origin too; count only pinned's.)
+  EXPECT_EQ(origin_after - stats["bytes_read_from_origin"], 0u)
+      << "pinned was fetched again after " << pinned_origin_bytes;
+
+  // Every file still reads right, cached or not.
+  for (int i = 0; i < 14; ++i) {
+    EXPECT_TRUE(ReadMounted(absl::StrCat("f", i)) == RandomData(1536 * 1024, i));
+  }
+
+  // ls lists the open file; cull --to 0 leaves only what is in use.
+  EXPECT_NE(Ctl({"ls", mnt_.path()}).find("pinned"), std::string::npos);
+  std::string culled = Ctl({"cull", mnt_.path(), "--to", "0"});
+  EXPECT_NE(culled.find("culled"), std::string::npos) << culled;
+  std::string listed = Ctl({"ls", mnt_.path(), "--json"});
+  EXPECT_NE(listed.find("\"path\": \"pinned\""), std::string::npos) << listed;
+  EXPECT_EQ(listed.find("\"path\": \"f1\""), std::string::npos) << listed;
+  EXPECT_EQ(close(fd), 0);
+}
+
+TEST_P(CullTest, ARestartFindsTheLimitAlreadyPassedAndCulls) {
+  for (int i = 0; i < 6; ++i) {
+    WriteServed(absl::StrCat("f", i), RandomData(1 << 20, i));
+  }
+  Mount();  // no limit: everything is cached
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(ReadMounted(absl::StrCat("f", i)) == RandomData(1 << 20, i));
+  }
+  Unmount();
+  ASSERT_GT(StoredBytes(), 5u << 20);
+  Mount("cache_size=2M");
+  bool culled = false;
+  for (int i = 0; i < 100 && !culled; ++i) {
+    culled = StoredBytes() <= (2u << 20);
+    if (!culled) usleep(50 * 1000);
+  }
+  EXPECT_TRUE(culled) << StoredBytes() << " bytes stored";
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_TRUE(ReadMounted(absl::StrCat("f", i)) == RandomData(1 << 20, i));
+  }
+}
+
+TEST_P(CullTest, BadLimitsAreRefusedBeforeMounting) {
+  for (const std::string& opts :
+       {std::string("cache_size=lots"), std::string("brun=5,bcull=7"),
+        std::string("cull_policy=nonesuch"), std::string("fstop=9,fcull=8")}) {
+    auto result = RunProgram({BinPath("cachefs"), origin_, mnt_.path(), "-f",
+                              "-o", "cache=" + cache_dir() + "," + opts},
+                             absl::Seconds(20));
+    ASSERT_OK(result);
+    EXPECT_NE(result->exit_code, 0) << opts;
+    EXPECT_NE(result->stderr_text.find("cachefs: "), std::string::npos)
+        << opts << ": " << result->stderr_text;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Origins, CullTest,
+                         ::testing::Values(OriginKind::kLocal,
+                                           OriginKind::kSshfs),
+                         OriginKindName);
+
+}  // namespace
+}  // namespace cachefs::testing
