@@ -3,7 +3,7 @@
 # then builds and tests four ways:
 #   build-clang  clang with -Wthread-safety -Werror, and the content-map
 #                decoder fuzzed for CACHEFS_FUZZ_SECONDS (default 60)
-#   build-asan   unit tests under AddressSanitizer + UBSan (no integration
+#   build-asan   unit and cull tests under AddressSanitizer + UBSan (no integration
 #                tests: those run as root against real mounts, below)
 #   build-tsan   unit tests under ThreadSanitizer
 #   build        every test (labels unit, integration, cull)
@@ -32,11 +32,11 @@ mkdir -p build-clang/fuzz-corpus
   -print_final_stats=1 build-clang/fuzz-corpus contentmap/fuzz_corpus \
   2>&1 | tail -n 12
 
-step "AddressSanitizer + UndefinedBehaviorSanitizer: unit tests"
+step "AddressSanitizer + UndefinedBehaviorSanitizer: unit and cull policy tests"
 cmake -S . -B build-asan -DCACHEFS_SANITIZE=address,undefined \
   -DCACHEFS_BENCHMARKS=OFF -DCACHEFS_INTEGRATION_TESTS=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
-ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs"
+ctest --test-dir build-asan -L "unit|cull" --output-on-failure -j"$jobs"
 
 step "ThreadSanitizer: unit tests"
 cmake -S . -B build-tsan -DCACHEFS_SANITIZE=thread \
