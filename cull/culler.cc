@@ -1,16 +1,23 @@
 #include "cull/culler.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "cookie/object_key.h"
 #include "cookie/stats.h"
 
 namespace cachefs {
@@ -26,6 +33,21 @@ absl::Status CheckTriple(const char* kind, int run, int cull, int stop) {
         "run < 100"));
   }
   return absl::OkStatus();
+}
+
+// Allocated bytes of the regular files below `path`.
+uint64_t DirectoryBytes(const std::string& path) {
+  uint64_t bytes = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator();
+       it.increment(ec)) {
+    struct stat st;
+    if (lstat(it->path().c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      bytes += static_cast<uint64_t>(st.st_blocks) * 512;
+    }
+  }
+  return bytes;
 }
 
 }  // namespace
@@ -95,9 +117,8 @@ absl::StatusOr<std::unique_ptr<Culler>> Culler::Start(
       own += o.bytes;
     }
   }
-  const uint64_t total = cache->ScanUsage().bytes;
   culler->own_bytes_.store(static_cast<int64_t>(own));
-  culler->other_bytes_ = total > own ? total - own : 0;
+  culler->ShareUsage();
   culler->scan_nanos_ = cache->env()->MonotonicNanos() - started;
   culler->CheckFilesystem();
   cache->SetObserver(culler.get());
@@ -122,7 +143,47 @@ Culler::~Culler() {
 
 uint64_t Culler::stored_bytes() const {
   int64_t own = own_bytes_.load(std::memory_order_relaxed);
-  return other_bytes_ + static_cast<uint64_t>(std::max<int64_t>(own, 0));
+  return other_bytes_.load(std::memory_order_relaxed) +
+         static_cast<uint64_t>(std::max<int64_t>(own, 0));
+}
+
+void Culler::ShareUsage() {
+  const std::string volumes = cache_->options().directory + "/volumes";
+  const std::string own_dir = VolumeDirName(volume_->key());
+  const int64_t own = own_bytes_.load(std::memory_order_relaxed);
+  if (own != published_) {
+    // Written whole and renamed into place, so readers never see half.
+    const std::string path = volumes + "/" + own_dir + "/usage";
+    const std::string text = absl::StrCat(own, "\n");
+    int fd = open((path + ".new").c_str(),
+                  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      bool whole = write(fd, text.data(), text.size()) ==
+                   static_cast<ssize_t>(text.size());
+      close(fd);
+      if (whole && rename((path + ".new").c_str(), path.c_str()) == 0) {
+        published_ = own;
+      }
+    }
+  }
+  DIR* dir = opendir(volumes.c_str());
+  if (dir == nullptr) return;
+  uint64_t others = 0;
+  while (struct dirent* d = readdir(dir)) {
+    const std::string name = d->d_name;
+    if (name.empty() || name[0] == '.' || name == own_dir) continue;
+    std::ifstream in(volumes + "/" + name + "/usage");
+    uint64_t bytes = 0;
+    if (in >> bytes) {
+      others_[name] = bytes;
+    } else if (!others_.contains(name)) {
+      // Never published (no culling daemon has run it): count it once.
+      others_[name] = DirectoryBytes(volumes + "/" + name);
+    }
+    others += others_[name];
+  }
+  closedir(dir);
+  other_bytes_.store(others, std::memory_order_relaxed);
 }
 
 size_t Culler::indexed_objects() const {
@@ -290,6 +351,7 @@ void Culler::Loop() {
       wake_ = false;
     }
     if (stopping_.HasBeenNotified()) break;
+    ShareUsage();
     const uint64_t need = CheckFilesystem();
     const uint64_t stored = stored_bytes();
     uint64_t target = std::numeric_limits<uint64_t>::max();

@@ -14,8 +14,12 @@
 //
 // The index: the objects of the culler's volume, scanned from the cache
 // directory at start (oldest use first into the policy), then kept
-// current from the cache's reports (CacheObserver); the bytes of other
-// volumes in the directory count toward cache_size as scanned at start.
+// current from the cache's reports (CacheObserver). Several mounts may
+// share one cache directory, each with its own volume and culler: each
+// publishes its volume's byte count in the volume directory ("usage",
+// rewritten at most once a second when it changed) and counts the others'
+// toward cache_size, so they share the limit (a volume nobody published
+// for is scanned once at start). Each culler culls its own volume only.
 // Culling whole objects only: the victim is the policy's, passed over
 // while a cookie has it (open, or I/O in flight), deleted under the volume
 // lock so no cookie can pick it up halfway (Volume::CullObject).
@@ -111,6 +115,8 @@ class Culler : public CacheObserver {
   // Reads the filesystem's free space and files; updates the stop flag and
   // returns how many bytes culling should free for them (0: none).
   uint64_t CheckFilesystem();
+  // Publishes this volume's count and re-reads the other volumes'.
+  void ShareUsage();
   uint64_t CullMark() const;
   uint64_t RunMark() const;
   void Wake();
@@ -120,8 +126,11 @@ class Culler : public CacheObserver {
   const CullLimits limits_;
   int64_t scan_nanos_ = 0;
 
-  // Bytes of other volumes, as scanned at start.
-  uint64_t other_bytes_ = 0;
+  // Bytes of other volumes, as they published them (or scanned at start).
+  std::atomic<uint64_t> other_bytes_{0};
+  // Guarded by being used only by Start and the culling thread.
+  absl::flat_hash_map<std::string, uint64_t> others_;  // volume dir -> bytes
+  int64_t published_ = -1;
   std::atomic<int64_t> own_bytes_{0};
   // Nothing more may be stored (filesystem below bstop or fstop).
   std::atomic<bool> filesystem_full_{false};

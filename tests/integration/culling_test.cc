@@ -135,6 +135,45 @@ TEST_P(CullTest, ARestartFindsTheLimitAlreadyPassedAndCulls) {
   }
 }
 
+TEST_P(CullTest, TwoMountsOnOneCacheDirectoryShareItsLimit) {
+  // A second origin and mount point, beside the fixture's.
+  TempDir other_origin;
+  TempDir other_mnt;
+  for (int i = 0; i < 8; ++i) {
+    WriteServed(absl::StrCat("a", i), RandomData(1 << 20, i));
+    std::ofstream(other_origin.path() + "/b" + std::to_string(i),
+                  std::ios::binary)
+        << RandomData(1 << 20, 100 + i);
+  }
+  Mount(absl::StrCat("cache_size=", kLimit));
+  auto other = FuseDaemon::Start(
+      {BinPath("cachefs"), other_origin.path(), other_mnt.path(), "-f", "-o",
+       absl::StrCat("cache=", cache_dir(), ",cache_size=", kLimit)},
+      other_mnt.path(), "fuse.cachefs");
+  ASSERT_OK(other);
+  uint64_t max_stored = 0;
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE(ReadMounted(absl::StrCat("a", i)) == RandomData(1 << 20, i));
+    std::ifstream in(other_mnt.path() + "/b" + std::to_string(i),
+                     std::ios::binary);
+    std::string got(std::istreambuf_iterator<char>(in), {});
+    ASSERT_TRUE(got == RandomData(1 << 20, 100 + i)) << "b" << i;
+    max_stored = std::max(max_stored, StoredBytes());
+    usleep(300 * 1000);  // the mounts tell each other once a second
+  }
+  // 16 MiB read through the two, into one 4 MiB directory.
+  EXPECT_LE(max_stored, kLimit + 2 * kInFlight);
+  bool settled = false;
+  for (int i = 0; i < 100 && !settled; ++i) {
+    settled = StoredBytes() <= kLimit;
+    if (!settled) usleep(50 * 1000);
+  }
+  EXPECT_TRUE(settled) << StoredBytes() << " bytes stored";
+  auto code = (*other)->Unmount();
+  ASSERT_OK(code);
+  EXPECT_EQ(*code, 0) << (*other)->ReadStderr();
+}
+
 TEST_P(CullTest, BadLimitsAreRefusedBeforeMounting) {
   for (const std::string& opts :
        {std::string("cache_size=lots"), std::string("brun=5,bcull=7"),
