@@ -42,7 +42,8 @@ class CacheFsTest : public ::testing::Test {
     content_ = RandomBytes(3 * kGranule + 123, 1);
     std::ofstream(origin_dir_ + "/file", std::ios::binary) << content_;
   }
-  void Mount(Env* env, uint32_t readahead = 0) {
+  void Mount(Env* env, uint32_t readahead = 0,
+             double checkpoint_interval = 30.0) {
     fs_.reset();
     cache_.reset();
     CacheOptions options;
@@ -59,6 +60,7 @@ class CacheFsTest : public ::testing::Test {
     ASSERT_OK(volume);
     CacheFsOptions fs_options;
     fs_options.readahead_granules = readahead;  // 0 keeps counts exact
+    fs_options.checkpoint_interval = checkpoint_interval;
     auto fs = CacheFs::Create(fs_options, origin_.get(), cache_.get(), *volume);
     ASSERT_OK(fs);
     fs_ = *std::move(fs);
@@ -87,6 +89,21 @@ class CacheFsTest : public ::testing::Test {
     fs_->Forget(entry->ino, 1);
     cache_->dispatcher()->Drain();
     return out;
+  }
+  // The record of the backing file at `path`, as a new lookup would read it.
+  absl::StatusOr<ObjectRecord> LoadRecordAt(const std::string& path) {
+    std::string dir = path.substr(0, path.rfind('/'));
+    std::string name = path.substr(path.rfind('/') + 1);
+    int dirfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    int fd = open(path.c_str(), O_RDONLY);
+    absl::StatusOr<ObjectRecord> record =
+        absl::NotFoundError("no backing file " + path);
+    if (dirfd >= 0 && fd >= 0) {
+      record = LoadRecord(Env::Default(), dirfd, name, fd);
+    }
+    if (fd >= 0) close(fd);
+    if (dirfd >= 0) close(dirfd);
+    return record;
   }
   uint64_t Stat(CacheStats::Counter CacheStats::*counter) {
     return (cache_->stats().*counter).load();
@@ -349,6 +366,25 @@ TEST_F(CacheFsWriteTest, WrittenDataIsACacheHitAfterARemount) {
   EXPECT_EQ(ReadAll("file"), content_);
   EXPECT_EQ(Stat(&CacheStats::bytes_read_from_origin), 0u);
   EXPECT_EQ(Stat(&CacheStats::lookups_positive), 1u);
+}
+
+TEST_F(CacheFsWriteTest, OpenFilesAreCheckpointedPeriodically) {
+  Mount(Env::Default(), 0, /*checkpoint_interval=*/0.1);
+  Handle h = OpenFile("file", O_RDWR);
+  WriteAt(h, 0, RandomBytes(kGranule, 8));
+  cache_->dispatcher()->Drain();
+  // While the file stays open, its record is made clean in the background:
+  // a crash now would keep the granule.
+  bool clean = false;
+  for (int i = 0; i < 100 && !clean; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+    auto record = LoadRecordAt(BackingFile());
+    clean = record.ok() && record->state == ContentState::kClean &&
+            record->map.IsPresent(0);
+  }
+  EXPECT_TRUE(clean);
+  EXPECT_GE(Stat(&CacheStats::checkpoints), 1u);
+  Close(h);
 }
 
 TEST_F(CacheFsWriteTest, PartOfAnUncachedGranuleStaysUncached) {
