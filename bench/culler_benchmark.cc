@@ -66,7 +66,8 @@ struct PopulatedCache {
 };
 
 void BM_CullerStartWith100kObjects(benchmark::State& state) {
-  static PopulatedCache* populated = new PopulatedCache;
+  static PopulatedCache populated_cache;  // removed at exit
+  PopulatedCache* populated = &populated_cache;
   for (auto _ : state) {
     if (cold) {
       state.PauseTiming();
