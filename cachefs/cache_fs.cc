@@ -338,6 +338,9 @@ absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
   absl::StatusOr<const Origin::Node*> node = NodeOf(inode);
   if (!node.ok()) return node.status();
   std::shared_ptr<OriginFile> writable;
+  // Truncating on open is a change of the data: ordered with writes.
+  std::optional<absl::MutexLock> truncating;
+  if (writes && (flags & O_TRUNC)) truncating.emplace(&inode->write_mu);
   if (writes) {
     absl::StatusOr<std::unique_ptr<OriginFile>> opened =
         origin_->OpenFile(**node, OriginOpenFlags(flags));
@@ -400,13 +403,9 @@ absl::StatusOr<CacheFs::Opened> CacheFs::OpenWith(
   absl::MutexLock lock(&inode->mu);
   if (inode->cookie != nullptr && inode->aux_pending) {
     // The attributes moved because of changes made through cachefs, which
-    // the cached data (and the kernel's pages) already follow.
-    inode->cookie->SetAux(aux);
-    if (inode->cookie->object_size() != static_cast<uint64_t>(st.st_size)) {
-      inode->cookie->Resize(st.st_size).IgnoreError();
-    }
-    inode->aux_pending = false;
-    inode->last_aux = aux;
+    // the cached data (and the kernel's pages) already follow. They are
+    // not adopted here: fetched outside write_mu, they may already be
+    // behind a write in flight; the last release adopts them.
     result.keep_cache = true;
   } else {
     result.changed = !inode->last_aux.empty() && inode->last_aux != aux;
@@ -488,13 +487,26 @@ absl::StatusOr<size_t> CacheFs::Write(uint64_t fh, const char* data,
 absl::Status CacheFs::Flush(uint64_t fh) {
   auto* file = reinterpret_cast<OpenFile*>(fh);
   if (file->writable == nullptr) return absl::OkStatus();
-  return file->writable->Flush();
+  absl::Status status = file->writable->Flush();
+  if (!status.ok()) DropAfterLostWrites(file);
+  return status;
 }
 
 absl::Status CacheFs::Fsync(uint64_t fh, bool datasync) {
   auto* file = reinterpret_cast<OpenFile*>(fh);
   if (file->writable == nullptr) return absl::OkStatus();
-  return file->writable->Sync(datasync);
+  absl::Status status = file->writable->Sync(datasync);
+  if (!status.ok()) DropAfterLostWrites(file);
+  return status;
+}
+
+void CacheFs::DropAfterLostWrites(OpenFile* file) {
+  // The origin took writes and then failed to keep them (NFS and SSHFS
+  // report that at flush or fsync): what the cache stored from them is
+  // not what the origin holds.
+  Cookie& cookie = *file->stream->cookie;
+  absl::MutexLock write_lock(&file->inode->write_mu);
+  cookie.Invalidate(cookie.aux(), cookie.object_size());
 }
 
 absl::Status CacheFs::Fallocate(uint64_t fh, int mode, uint64_t off,
@@ -647,6 +659,23 @@ CacheFs::Entry CacheFs::AddEntry(Inode* parent, const std::string& name,
 
 std::string CacheFs::PrivateKey(const char* why) {
   return absl::StrCat("/", why, "/", private_keys_.fetch_add(1) + 1);
+}
+
+void CacheFs::MoveKeys(const std::string& from, const std::string& to) {
+  // Open files below a renamed directory take their cookies along: left
+  // under the old keys, they would be joined by whatever is made there.
+  for (Inode* inode : inodes_->RenameKeys(from, to)) {
+    std::shared_ptr<Cookie> cookie;
+    {
+      absl::MutexLock lock(&inode->mu);
+      cookie = inode->cookie;
+    }
+    if (cookie != nullptr) {
+      absl::Status moved = volume_->RekeyCookie(cookie, inode->key());
+      if (!moved.ok()) cookie->WithdrawObject(moved);
+    }
+    Forget(inodes_->IdOf(inode), 1);
+  }
 }
 
 absl::StatusOr<CacheFs::Entry> CacheFs::MakeNode(uint64_t parent,
@@ -819,9 +848,9 @@ absl::Status CacheFs::Rename(uint64_t parent, const std::string& name,
       DropObject(target, to);
       if (exchange) {
         const std::string swap = PrivateKey("exchange");
-        inodes_->RenameKeys(from, swap);
-        inodes_->RenameKeys(to, from);
-        inodes_->RenameKeys(swap, to);
+        MoveKeys(from, swap);
+        MoveKeys(to, from);
+        MoveKeys(swap, to);
       } else if (target != nullptr) {
         inodes_->SetKey(target, PrivateKey("replaced"));
       }
@@ -842,7 +871,7 @@ absl::Status CacheFs::Rename(uint64_t parent, const std::string& name,
   if (source != nullptr) MarkChanged(source);
   if (target != nullptr) MarkChanged(target);
   if (status.ok()) {
-    if (!exchange && source != target) inodes_->RenameKeys(from, to);
+    if (!exchange && source != target) MoveKeys(from, to);
     // Entries below a renamed directory change keys too.
     attrs_.Clear();
   }
@@ -862,7 +891,7 @@ absl::StatusOr<struct stat> CacheFs::SetAttr(uint64_t ino,
   absl::Status status;
   if (change.size.has_value() && inode->type == S_IFREG) {
     absl::MutexLock write_lock(&inode->write_mu);
-    status = KeepObjectAcross(inode, apply);
+    status = KeepObjectAcross(inode, apply, "", change.size);
   } else {
     status = KeepObjectAcross(inode, apply);
   }
@@ -900,7 +929,7 @@ absl::Status CacheFs::FsyncDir(uint64_t ino, bool datasync) {
 
 absl::Status CacheFs::KeepObjectAcross(
     Inode* inode, const std::function<absl::Status()>& change,
-    const std::string& new_key) {
+    const std::string& new_key, std::optional<uint64_t> new_size) {
   if (inode->type != S_IFREG) return change();
   std::shared_ptr<Cookie> cookie;
   {
@@ -912,11 +941,9 @@ absl::Status CacheFs::KeepObjectAcross(
     // Open: the cookie adopts the new attributes at its next refresh.
     absl::Status status = change();
     if (!status.ok()) return status;
-    absl::StatusOr<struct stat> after = FetchAttr(inode);
-    if (after.ok() &&
-        cookie->object_size() != static_cast<uint64_t>(after->st_size)) {
-      cookie->Resize(after->st_size).IgnoreError();
-    }
+    // Only a size the change itself set (under write_mu): attributes
+    // fetched now could be behind a write in flight.
+    if (new_size.has_value()) cookie->Resize(*new_size).IgnoreError();
     if (!new_key.empty()) {
       absl::Status moved = volume_->RekeyCookie(cookie, new_key);
       if (!moved.ok()) cookie->WithdrawObject(moved);
@@ -933,8 +960,11 @@ absl::Status CacheFs::KeepObjectAcross(
   if (!status.ok()) return status;
   absl::StatusOr<struct stat> after = FetchAttr(inode);
   if (!after.ok() || !S_ISREG(after->st_mode)) return absl::OkStatus();
-  cookie = volume_->AcquireCookie(key, MakeAuxData(*before, UseInode()),
-                                  before->st_size);
+  // Only an idle key: an active cookie under it belongs to a file open
+  // under this name, which is not this one (renamed away, or replaced).
+  cookie = volume_->AcquireIdleCookie(key, MakeAuxData(*before, UseInode()),
+                                      before->st_size);
+  if (cookie == nullptr) return absl::OkStatus();
   cookie->WaitReady();
   if (after->st_size != before->st_size) {
     cookie->Resize(after->st_size).IgnoreError();

@@ -201,9 +201,13 @@ class CacheFs {
                                   std::shared_ptr<OriginFile> writable);
   // Runs `change` on the origin and keeps `inode`'s cached data across it
   // (see the class comment); with `new_key`, moves it there too.
+  // With `new_size`, the change set the file's size to it (under write_mu).
   absl::Status KeepObjectAcross(Inode* inode,
                                 const std::function<absl::Status()>& change,
-                                const std::string& new_key = "");
+                                const std::string& new_key = "",
+                                std::optional<uint64_t> new_size = {});
+  // Drops the handle's cached data after the origin lost writes.
+  void DropAfterLostWrites(OpenFile* file);
   // The file keyed `key` is gone from its name: an open one keeps its
   // object under a private key until its last release; a closed one's
   // object is deleted. `inode` is the key's inode, or null.
@@ -211,6 +215,8 @@ class CacheFs {
   // Opens the inode's shared origin file now if it is open, so readers
   // keep their data after its name is gone (SSHFS cannot reopen it).
   void PinOriginFile(Inode* inode);
+  // Gives the inodes at and below `from` their keys under `to`.
+  void MoveKeys(const std::string& from, const std::string& to);
   // A key no origin path can have.
   std::string PrivateKey(const char* why);
   // Adopts fresh attributes as the cookie's aux data. REQUIRES: inode->mu.

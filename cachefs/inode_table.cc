@@ -84,20 +84,25 @@ void InodeTable::IndexKey(Inode* inode, std::string key) {
   inode->key_ = std::move(key);
 }
 
-void InodeTable::RenameKeys(const std::string& from, const std::string& to) {
+std::vector<Inode*> InodeTable::RenameKeys(const std::string& from,
+                                           const std::string& to) {
   absl::MutexLock lock(&mu_);
   const std::string prefix = from + "/";
   std::vector<std::pair<Inode*, std::string>> moves;
+  std::vector<Inode*> below;
   for (const auto& [key, inode] : by_key_) {
     if (key == from) {
       moves.emplace_back(inode, to);
     } else if (key.compare(0, prefix.size(), prefix) == 0) {
       moves.emplace_back(inode, to + key.substr(from.size()));
+      ++inode->nlookup;
+      below.push_back(inode);
     }
   }
   // Drop every old key first: one rename's new keys may be another's old.
   for (const auto& [inode, key] : moves) by_key_.erase(inode->key());
   for (auto& [inode, key] : moves) IndexKey(inode, std::move(key));
+  return below;
 }
 
 void InodeTable::SetKey(Inode* inode, std::string key) {

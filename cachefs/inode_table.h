@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -113,8 +114,10 @@ class InodeTable {
   // with Forget), or null.
   Inode* FindByKey(const std::string& key);
   // The origin renamed `from` to `to`: the inode keyed `from` and, for a
-  // directory, every inode below it get their new keys.
-  void RenameKeys(const std::string& from, const std::string& to);
+  // directory, every inode below it get their new keys. Returns the inodes
+  // below it, each with one more lookup reference (drop with Forget).
+  std::vector<Inode*> RenameKeys(const std::string& from,
+                                 const std::string& to);
   // Gives `inode` a new key (e.g. a private one once it is unlinked).
   void SetKey(Inode* inode, std::string key);
   size_t size() const;

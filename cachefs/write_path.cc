@@ -66,6 +66,8 @@ absl::StatusOr<size_t> WritePath::Write(Cookie& cookie, OriginFile& origin,
 
   absl::StatusOr<size_t> written = origin.PWrite(data, n, off);
   if (!written.ok() || *written == 0) {
+    // An error means the origin took none of it (OriginFile::PWrite
+    // reports a partial write as a short count): the cache stays as it is.
     cookie.ReleaseOverwrite(std::move(existing));
     return written;
   }

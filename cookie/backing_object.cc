@@ -113,8 +113,10 @@ void BackingObject::EndWrite(uint64_t first, uint64_t count, bool success) {
     }
     --writes_in_flight_;
   }
-  inflight_.End(first, count);
+  // Reported before the claim ends: a withdrawal waiting for it must not
+  // report the object gone first.
   ReportGranules(delta);
+  inflight_.End(first, count);
 }
 
 bool BackingObject::BeginOverwrite(uint64_t first, uint64_t count) {
@@ -267,18 +269,17 @@ absl::Status BackingObject::Resize(uint64_t new_size, const std::string& aux) {
   absl::Status status = EnsureDirty(aux);
   if (!status.ok()) return status;
   if (new_size > old_size) {
-    // Growing cuts nothing away, so nothing in flight needs waiting for.
-    {
-      absl::MutexLock lock(&mu_);
-      map_.ResizeKeepingPartial(std::max(new_size, map_.object_size()));
-      map_changed_ = true;
-    }
     // The file may run past the old end (alignment padding, or a fill that
     // read the origin before a truncation): what lies there must read as
-    // the zeros the origin now has.
+    // the zeros the origin now has. Cut first, then grow the map, so no
+    // granule past the old end can be claimed and stored before the cut.
     status = env_->FTruncate(fd_, old_size);
     if (status.ok()) status = env_->FTruncate(fd_, new_size);
     if (!status.ok()) return Annotate(status, "resizing " + name());
+    // Growing cuts nothing away, so nothing in flight needs waiting for.
+    absl::MutexLock lock(&mu_);
+    map_.ResizeKeepingPartial(std::max(new_size, map_.object_size()));
+    map_changed_ = true;
     return absl::OkStatus();
   }
   int64_t cut = 0;

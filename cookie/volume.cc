@@ -110,6 +110,19 @@ std::shared_ptr<Cookie> Volume::AcquireCookie(const std::string& file_key,
   return cookie;
 }
 
+std::shared_ptr<Cookie> Volume::AcquireIdleCookie(const std::string& file_key,
+                                                  const std::string& aux,
+                                                  uint64_t object_size) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = cookies_.find(file_key);
+    if (it != cookies_.end() && !it->second.tearing_down) return nullptr;
+  }
+  // A cookie acquired in between is joined, as AcquireCookie would; the
+  // caller's aux then only invalidates if it differs, as for any open.
+  return AcquireCookie(file_key, aux, object_size);
+}
+
 void Volume::RelinquishCookie(std::shared_ptr<Cookie> cookie, bool retire) {
   {
     absl::MutexLock lock(&mu_);

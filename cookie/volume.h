@@ -58,6 +58,10 @@ class Volume {
   // (the origin file is gone) the object is deleted instead.
   void RelinquishCookie(std::shared_ptr<Cookie> cookie, bool retire);
 
+  // The same, but only if no cookie for the key is active: null if one is.
+  std::shared_ptr<Cookie> AcquireIdleCookie(const std::string& file_key,
+                                            const std::string& aux,
+                                            uint64_t object_size);
   // The origin file behind `cookie` was renamed to `new_key`: the cookie
   // and its object move to the new key (the object's data stays cached).
   // Fails, changing nothing, if another active cookie holds `new_key`.

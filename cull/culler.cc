@@ -112,7 +112,8 @@ absl::StatusOr<std::unique_ptr<Culler>> Culler::Start(
   {
     absl::MutexLock lock(&culler->mu_);
     for (const Volume::StoredObject& o : objects) {
-      culler->index_[o.hash] = Indexed{o.bytes, o.last_used};
+      culler->index_[o.hash] =
+          Indexed{o.bytes, o.last_used, culler->next_generation_++};
       culler->policy_->Insert(o.hash, o.bytes);
       own += o.bytes;
     }
@@ -238,7 +239,8 @@ void Culler::Charge(const std::string& volume_key, uint64_t hash,
   if (volume_key != volume_->key()) return;
   absl::MutexLock lock(&mu_);
   auto [it, fresh] = index_.try_emplace(hash, Indexed{0, WallSeconds()});
-  if (fresh) policy_->Insert(hash, 0);
+  if (fresh) it->second.generation = next_generation_++;
+  if (!policy_->Contains(hash)) policy_->Insert(hash, 0);
   int64_t now = static_cast<int64_t>(it->second.bytes) + delta;
   if (now < 0) now = 0;
   own_bytes_.fetch_add(now - static_cast<int64_t>(it->second.bytes),
@@ -250,6 +252,7 @@ void Culler::Used(const std::string& volume_key, uint64_t hash) {
   if (volume_key != volume_->key()) return;
   absl::MutexLock lock(&mu_);
   auto [it, fresh] = index_.try_emplace(hash, Indexed{0, 0});
+  if (fresh) it->second.generation = next_generation_++;
   it->second.last_used = WallSeconds();
   if (fresh || !policy_->Contains(hash)) {
     policy_->Insert(hash, it->second.bytes);
@@ -273,20 +276,29 @@ Culler::CullResult Culler::CullTo(uint64_t target) {
   absl::MutexLock pass(&pass_mu_);
   CullResult result;
   CacheStats& stats = cache_->stats();
-  // Bounded: every round removes an object or ends the pass.
-  for (size_t round = 0; stored_bytes() > target && round < (1u << 24);
+  // Bounded: every round removes an object, or fails to; failures end the
+  // pass after a while (an object taken up again, an unlink that fails).
+  int failures = 0;
+  for (size_t round = 0; stored_bytes() > target && round < (1u << 24) &&
+                         failures < 64 && !stopping_.HasBeenNotified();
        ++round) {
     // Taken before mu_: the volume's lock comes first.
     const absl::flat_hash_set<uint64_t> active = volume_->ActiveHashes();
     std::optional<CullKey> victim;
+    uint64_t generation = 0;
     {
       absl::MutexLock lock(&mu_);
       victim = policy_->Evict(
           [&](CullKey key) { return !active.contains(key); });
+      if (victim.has_value()) {
+        auto it = index_.find(*victim);
+        if (it != index_.end()) generation = it->second.generation;
+      }
     }
     if (!victim.has_value()) break;
     if (!volume_->CullObject(*victim)) {
       // Picked up by a cookie since the snapshot: it stays.
+      ++failures;
       absl::MutexLock lock(&mu_);
       auto it = index_.find(*victim);
       if (it != index_.end() && !policy_->Contains(*victim)) {
@@ -298,7 +310,8 @@ Culler::CullResult Culler::CullTo(uint64_t target) {
     {
       absl::MutexLock lock(&mu_);
       auto it = index_.find(*victim);
-      if (it != index_.end()) {
+      // A new object may have taken the name since; it stays indexed.
+      if (it != index_.end() && it->second.generation == generation) {
         bytes = it->second.bytes;
         own_bytes_.fetch_sub(static_cast<int64_t>(bytes),
                              std::memory_order_relaxed);

@@ -108,6 +108,9 @@ class Culler : public CacheObserver {
   struct Indexed {
     uint64_t bytes = 0;
     int64_t last_used = 0;
+    // Which object under the hash: a new one may take the name while the
+    // old is being culled.
+    uint64_t generation = 0;
   };
   Culler(Cache* cache, std::shared_ptr<Volume> volume, CullLimits limits,
          std::unique_ptr<CullPolicy> policy);
@@ -139,6 +142,7 @@ class Culler : public CacheObserver {
   std::unique_ptr<CullPolicy> policy_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, Indexed> index_ ABSL_GUARDED_BY(mu_);
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t next_generation_ ABSL_GUARDED_BY(mu_) = 1;
   absl::CondVar wake_cv_;
 
   // Serializes culling passes (the thread's and CullTo's).
