@@ -167,8 +167,15 @@ absl::StatusOr<CacheFs::Entry> CacheFs::Lookup(uint64_t parent,
   Entry entry;
   std::unique_ptr<Origin::Node> node;
   int64_t fetched = 0;
-  if (auto attr = attrs_.Get(key, ToNanos(options_.entry_timeout), Now(),
-                             &fetched)) {
+  std::optional<struct stat> attr =
+      attrs_.Get(key, ToNanos(options_.entry_timeout), Now(), &fetched);
+  // A cached entry for a file changed through cachefs since may be a name
+  // that is gone (a fetch racing an unlink): ask the origin by name.
+  if (attr.has_value() &&
+      inodes_->ChangedNs(attr->st_dev, attr->st_ino) >= fetched) {
+    attr.reset();
+  }
+  if (attr.has_value()) {
     entry.attr = *attr;
   } else {
     absl::StatusOr<const Origin::Node*> dir_node = NodeOf(dir);

@@ -67,6 +67,14 @@ void InodeTable::Forget(uint64_t id, uint64_t n) {
   }
 }
 
+int64_t InodeTable::ChangedNs(dev_t dev, ino_t ino) const {
+  absl::MutexLock lock(&mu_);
+  if (dev == root_->dev && ino == root_->ino) return 0;
+  auto it = inodes_.find({dev, ino});
+  if (it == inodes_.end()) return 0;
+  return it->second->changed_ns.load(std::memory_order_acquire);
+}
+
 Inode* InodeTable::FindByKey(const std::string& key) {
   absl::MutexLock lock(&mu_);
   auto it = by_key_.find(key);

@@ -110,6 +110,8 @@ class InodeTable {
   // Drops `n` lookup references; the inode goes at zero.
   void Forget(uint64_t id, uint64_t n);
 
+  // Inode::changed_ns of the inode for (dev, ino), or 0 if there is none.
+  int64_t ChangedNs(dev_t dev, ino_t ino) const;
   // The inode whose key is `key`, with one more lookup reference (drop it
   // with Forget), or null.
   Inode* FindByKey(const std::string& key);

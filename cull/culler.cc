@@ -360,7 +360,9 @@ void Culler::Loop() {
   while (!stopping_.HasBeenNotified()) {
     {
       absl::MutexLock lock(&mu_);
-      if (!wake_) wake_cv_.WaitWithTimeout(&mu_, absl::Seconds(1));
+      // Often enough for mounts sharing the directory to see each other's
+      // usage before either passes the limit by much.
+      if (!wake_) wake_cv_.WaitWithTimeout(&mu_, absl::Milliseconds(200));
       wake_ = false;
     }
     if (stopping_.HasBeenNotified()) break;

@@ -17,7 +17,7 @@
 // current from the cache's reports (CacheObserver). Several mounts may
 // share one cache directory, each with its own volume and culler: each
 // publishes its volume's byte count in the volume directory ("usage",
-// rewritten at most once a second when it changed) and counts the others'
+// rewritten at most five times a second when it changed) and counts the others'
 // toward cache_size, so they share the limit (a volume nobody published
 // for is scanned once at start). Each culler culls its own volume only.
 // Culling whole objects only: the victim is the policy's, passed over
