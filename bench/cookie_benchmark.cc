@@ -14,22 +14,15 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_dir.h"
 #include "benchmark/benchmark.h"
 #include "cookie/cache.h"
 
 namespace cachefs {
 namespace {
 
-std::string BenchDir() {
-  const char* dir = std::getenv("CACHEFS_BENCH_DIR");
-  std::string base = dir != nullptr ? dir : "/var/tmp";
-  std::string templ = base + "/cachefs-cookie-bench-XXXXXX";
-  if (mkdtemp(templ.data()) == nullptr) std::abort();
-  return templ;
-}
-
 struct BenchCache {
-  BenchCache() : dir(BenchDir()) {
+  BenchCache() : dir(MakeBenchDir("cookie")) {
     CacheOptions options;
     options.directory = dir;
     cache = *Cache::Open(Env::Default(), options);

@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "bench/bench_dir.h"
 #include "benchmark/benchmark.h"
 #include "cookie/cache.h"
 #include "cookie/object_key.h"
@@ -27,16 +28,8 @@ namespace {
 constexpr int kObjects = 100000;
 bool cold = false;
 
-std::string BenchDir() {
-  const char* dir = std::getenv("CACHEFS_BENCH_DIR");
-  std::string base = dir != nullptr ? dir : "/var/tmp";
-  std::string templ = base + "/cachefs-culler-bench-XXXXXX";
-  if (mkdtemp(templ.data()) == nullptr) std::abort();
-  return templ;
-}
-
 struct PopulatedCache {
-  PopulatedCache() : dir(BenchDir()) {
+  PopulatedCache() : dir(MakeBenchDir("culler")) {
     CacheOptions options;
     options.directory = dir;
     cache = *Cache::Open(Env::Default(), options);

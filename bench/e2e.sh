@@ -29,34 +29,8 @@ file_kib=${FILE_KIB:-16}
 delay_ms=${DELAY_MS:-5}
 [ "$(id -u)" -eq 0 ] || { echo "e2e.sh: run as root (drops the page cache)" >&2; exit 1; }
 
-cmake -S . -B build >/dev/null
-cmake --build build -j"$(nproc)" --target cachefs cachefs-ctl \
-  cachefs-latency-proxy >/dev/null
-export CACHEFS_BIN_DIR=$repo/build/bin
-
-work=$(mktemp -d "${WORK:-/var/tmp}/cachefs-e2e.XXXXXX")
-cleanup() {
-  set +e
-  for m in "$work"/mnt*; do
-    grep -q " $m " /proc/mounts && { fusermount3 -u "$m" || fusermount3 -uz "$m"; }
-  done
-  bash tools/sshfs-export.sh stop "$work/ssh" >/dev/null 2>&1
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
-now() { date +%s.%N; }
-# Seconds to run "$@" with a cold page cache.
-timed() {
-  local t0 t1
-  drop
-  t0=$(now)
-  "$@" >/dev/null
-  t1=$(now)
-  echo "$t1 - $t0" | bc -l
-}
+. bench/lib.sh
+bench_setup e2e
 read_big() { dd if="$1/big" of=/dev/null bs=1M status=none; }
 read_tree() { find "$1/tree" -type f -exec cat {} + >/dev/null; }
 # O_DIRECT reads, 1 MiB at a time, in one process, of the backing files
@@ -77,8 +51,6 @@ for d, _, files in os.walk(root):
         os.close(fd)
 PY
 }
-mib_s() { echo "scale=1; $1 / $2" | bc -l; }
-ratio() { echo "scale=2; $1 / $2" | bc -l; }
 
 echo "generating ${big_mib} MiB file and ${tree_files} files of ${file_kib} KiB" >&2
 mkdir -p "$work/data/tree"

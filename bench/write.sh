@@ -30,36 +30,8 @@ delay_ms=${DELAY_MS:-5}
 [ "$(id -u)" -eq 0 ] || { echo "write.sh: run as root (drops the page cache)" >&2; exit 1; }
 [ -d /usr/src/googletest ] || { echo "write.sh: needs libgtest-dev's /usr/src/googletest" >&2; exit 1; }
 
-cmake -S . -B build >/dev/null
-cmake --build build -j"$(nproc)" --target cachefs cachefs-ctl \
-  cachefs-latency-proxy >/dev/null
-export CACHEFS_BIN_DIR=$repo/build/bin
-
-work=$(mktemp -d "${WORK:-/var/tmp}/cachefs-write.XXXXXX")
-cleanup() {
-  set +e
-  for m in "$work"/mnt*; do
-    grep -q " $m " /proc/mounts && { fusermount3 -u "$m" || fusermount3 -uz "$m"; }
-  done
-  bash tools/sshfs-export.sh stop "$work/ssh" >/dev/null 2>&1
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
-now() { date +%s.%N; }
-# Seconds to run "$@" after dropping the page cache.
-timed() {
-  local t0 t1
-  drop
-  t0=$(now)
-  "$@" >/dev/null 2>&1
-  t1=$(now)
-  echo "$t1 - $t0" | bc -l
-}
-mib_s() { echo "scale=1; $1 / $2" | bc -l; }
-ratio() { echo "scale=2; $1 / $2" | bc -l; }
+. bench/lib.sh
+bench_setup write
 stat_of() { build/bin/cachefs-ctl stats "$1" | awk -v k="$2" '$1 == k { print $2 }'; }
 write_file() { dd if="$work/source" of="$1" bs=1M conv=fsync status=none; }
 read_file() { dd if="$1" of=/dev/null bs=1M status=none; }
@@ -97,8 +69,8 @@ sequential() {
 build_twice() {
   local dir=$1 copy first second
   copy=$(timed cp -r /usr/src/googletest "$dir/src")
-  first=$(timed bash -c "cmake -S '$dir/src' -B '$dir/b1' && make -C '$dir/b1' -j2")
-  second=$(timed bash -c "cmake -S '$dir/src' -B '$dir/b2' && make -C '$dir/b2' -j2")
+  first=$(timed bash -c "(cmake -S '$dir/src' -B '$dir/b1' && make -C '$dir/b1' -j2) 2>&1")
+  second=$(timed bash -c "(cmake -S '$dir/src' -B '$dir/b2' && make -C '$dir/b2' -j2) 2>&1")
   [ -f "$dir/b2/lib/libgtest.a" ] || { echo "write.sh: build under $dir failed" >&2; exit 1; }
   echo "$copy $first $second"
 }

@@ -191,27 +191,8 @@ void Cookie::CompleteFill(FillClaim claim, std::span<const iovec> iov,
     std::move(done)(dirty);
     return;
   }
-  uint64_t len = 0;
-  for (const iovec& v : iov) len += v.iov_len;
-  if (!Admit(len)) {
-    object->EndWrite(first, count, /*success=*/false);
-    std::move(done)(ErrnoToStatus(ENOSPC, "cache full"));
-    return;
-  }
-  BackingFile file = object->file();
-  uint64_t pos = first << object->granule_shift();
-  volume_->cache()->engine()->WriteIterToCache(
-      file, pos, iov,
-      [self = shared_from_this(), object = std::move(object), first, count,
-       len, done = std::move(done)](absl::StatusOr<size_t> result) mutable {
-        if (result.ok() && *result != len) {
-          result = absl::DataLossError("short cache write on " +
-                                       object->name());
-        }
-        object->EndWrite(first, count, result.ok());
-        self->FinishWrite(object, count, result);
-        std::move(done)(std::move(result));
-      });
+  StoreGranules(std::move(object), first, count, iov, /*overwrite=*/false,
+                std::move(done));
 }
 
 void Cookie::WriteToCache(uint64_t pos, std::span<const iovec> iov,
@@ -268,12 +249,28 @@ void Cookie::MarkDirty() {
 void Cookie::StoreOverwrite(const FillClaim& claim, uint64_t first,
                             uint64_t count, std::span<const iovec> iov,
                             IoCallback done) {
-  std::shared_ptr<BackingObject> object = claim.object;
+  StoreGranules(claim.object, first, count, iov, /*overwrite=*/true,
+                std::move(done));
+}
+
+void Cookie::StoreGranules(std::shared_ptr<BackingObject> object,
+                           uint64_t first, uint64_t count,
+                           std::span<const iovec> iov, bool overwrite,
+                           IoCallback done) {
+  // A fill ends its claim with the outcome; an overwrite only records it
+  // (its claim is released once all its stores are done). Either way a
+  // granule not stored is not present.
+  auto settle = [overwrite, first, count](BackingObject& o, bool stored) {
+    if (overwrite) {
+      o.SetGranules(first, count, stored);
+    } else {
+      o.EndWrite(first, count, stored);
+    }
+  };
   uint64_t len = 0;
   for (const iovec& v : iov) len += v.iov_len;
   if (!Admit(len)) {
-    // Not stored, so not present: the origin has the new data.
-    object->SetGranules(first, count, /*present=*/false);
+    settle(*object, false);
     std::move(done)(ErrnoToStatus(ENOSPC, "cache full"));
     return;
   }
@@ -281,13 +278,13 @@ void Cookie::StoreOverwrite(const FillClaim& claim, uint64_t first,
   uint64_t pos = first << object->granule_shift();
   volume_->cache()->engine()->WriteIterToCache(
       file, pos, iov,
-      [self = shared_from_this(), object = std::move(object), first, count,
-       len, done = std::move(done)](absl::StatusOr<size_t> result) mutable {
+      [self = shared_from_this(), object = std::move(object), count, len,
+       settle, done = std::move(done)](absl::StatusOr<size_t> result) mutable {
         if (result.ok() && *result != len) {
           result = absl::DataLossError("short cache write on " +
                                        object->name());
         }
-        object->SetGranules(first, count, result.ok());
+        settle(*object, result.ok());
         self->FinishWrite(object, count, result);
         std::move(done)(std::move(result));
       });

@@ -152,6 +152,11 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
   // null). Without `wait_ready`, a cookie still being instantiated is left
   // alone (its instantiation will see the cache withdrawn).
   std::shared_ptr<BackingObject> DetachObject(bool wait_ready = true);
+  // The cache write shared by fills and overwrites: admission, the write,
+  // then the granules' outcome (see StoreGranules in cookie.cc).
+  void StoreGranules(std::shared_ptr<BackingObject> object, uint64_t first,
+                     uint64_t count, std::span<const iovec> iov,
+                     bool overwrite, IoCallback done);
   // Asks the cache's observer whether `bytes` may be stored now; a refusal
   // is counted as nospace.
   bool Admit(uint64_t bytes);

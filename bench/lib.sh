@@ -1,0 +1,40 @@
+# Shared by the end-to-end benchmark scripts (sourced, not run): builds the
+# programs they need, makes a work directory that is unmounted, stopped and
+# removed on every exit path, and times commands with a cold page cache.
+#
+#   bench_setup NAME   sets $work (under $WORK, default /var/tmp) and the
+#                      cleanup trap; the scripts keep mounts in $work/mnt*
+#                      and an sshfs export's state in $work/ssh.
+
+bench_setup() {
+  cmake -S . -B build >/dev/null
+  cmake --build build -j"$(nproc)" --target cachefs cachefs-ctl \
+    cachefs-latency-proxy >/dev/null
+  export CACHEFS_BIN_DIR=$PWD/build/bin
+  work=$(mktemp -d "${WORK:-/var/tmp}/cachefs-$1.XXXXXX")
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+bench_cleanup() {
+  set +e
+  for m in "$work"/mnt*; do
+    grep -q " $m " /proc/mounts && { fusermount3 -u "$m" || fusermount3 -uz "$m"; }
+  done
+  bash tools/sshfs-export.sh stop "$work/ssh" >/dev/null 2>&1
+  rm -rf "$work"
+}
+
+drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+now() { date +%s.%N; }
+# Seconds to run "$@" with a cold page cache (its stdout discarded).
+timed() {
+  local t0 t1
+  drop
+  t0=$(now)
+  "$@" >/dev/null
+  t1=$(now)
+  echo "$t1 - $t0" | bc -l
+}
+mib_s() { echo "scale=1; $1 / $2" | bc -l; }
+ratio() { echo "scale=2; $1 / $2" | bc -l; }
