@@ -167,8 +167,9 @@ std::string CullReply(const std::string& to, Culler* culler) {
   const uint64_t before = culler->stored_bytes();
   Culler::CullResult r = culler->CullTo(target);
   return absl::StrFormat(
-      "culled %d objects, %d bytes; stored %d -> %d bytes (target %d)\n",
-      r.objects, r.bytes, before, culler->stored_bytes(), target);
+      "culled %d objects and %d granules of open files, %d bytes; stored "
+      "%d -> %d bytes (target %d)\n",
+      r.objects, r.granules, r.bytes, before, culler->stored_bytes(), target);
 }
 
 }  // namespace

@@ -53,6 +53,7 @@ struct CliOptions {
   char* cull_policy = nullptr;
   int brun = 10, bcull = 7, bstop = 3;
   int frun = 10, fcull = 7, fstop = 3;
+  int open_file_share = 50;
   int show_help = 0;
   int show_version = 0;
 };
@@ -82,6 +83,7 @@ const fuse_opt kOptions[] = {
     CACHEFS_OPT("frun=%d", frun),
     CACHEFS_OPT("fcull=%d", fcull),
     CACHEFS_OPT("fstop=%d", fstop),
+    CACHEFS_OPT("open_file_share=%d", open_file_share),
     CACHEFS_OPT("-h", show_help),
     CACHEFS_OPT("--help", show_help),
     CACHEFS_OPT("-V", show_version),
@@ -136,6 +138,12 @@ void PrintUsage(const char* prog) {
       "    -o frun=N,fcull=N,fstop=N the same for free files (10, 7, 3)\n"
       "    -o cull_policy=NAME       which objects culling removes first:\n"
       "                              %s (%s)\n"
+      "    -o open_file_share=PERCENT\n"
+      "                              the most of the cache one open file\n"
+      "                              keeps when culling must free space;\n"
+      "                              past it, its least recently used\n"
+      "                              256 KiB granules go before other files\n"
+      "                              (50)\n"
       "    -o checkpoint_interval=SECONDS\n"
       "                              how often open files' cache maps are\n"
       "                              made durable; 0: only at close (30)\n"
@@ -284,6 +292,7 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   c.limits.frun = cli.frun;
   c.limits.fcull = cli.fcull;
   c.limits.fstop = cli.fstop;
+  c.limits.open_file_share = cli.open_file_share;
   absl::Status limits = c.limits.Validate();
   if (!limits.ok()) Fail(std::string(limits.message()));
   c.cull_policy = cli.cull_policy != nullptr ? std::string(cli.cull_policy)
@@ -315,10 +324,12 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
       c.fs.origin_threads, c.fs.buffers, identity, cli.nocto ? ",nocto" : "");
   absl::StrAppendFormat(&c.summary,
                         ",cache_size=%d,cull_policy=%s,brun=%d,bcull=%d,"
-                        "bstop=%d,frun=%d,fcull=%d,fstop=%d",
+                        "bstop=%d,frun=%d,fcull=%d,fstop=%d,"
+                        "open_file_share=%d",
                         c.limits.cache_size, c.cull_policy, c.limits.brun,
                         c.limits.bcull, c.limits.bstop, c.limits.frun,
-                        c.limits.fcull, c.limits.fstop);
+                        c.limits.fcull, c.limits.fstop,
+                        c.limits.open_file_share);
   return c;
 }
 

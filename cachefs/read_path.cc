@@ -1,6 +1,7 @@
 #include "cachefs/read_path.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <utility>
 
@@ -167,6 +168,13 @@ absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply) {
     finish_run(runs[0], stream.cookie->ReadFromCacheSync(
                             plan.object, runs[0].pos, run_iov(runs[0])));
   }
+  // The cache runs may be culled once read; the last reader lets go.
+  std::atomic<size_t> runs_left{runs.size()};
+  auto run_done = [&] {
+    if (runs_left.fetch_sub(1) == 1) plan.pin.Release();
+  };
+  if (single_hit) run_done();
+  if (runs.empty()) plan.pin.Release();
   if (single_hit && runs[0].ok) {
     Bump(stats_->reads_fully_cached);
     return absl::OkStatus();
@@ -177,6 +185,7 @@ absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply) {
     stream.cookie->ReadFromCache(plan.object, runs[r].pos, run_iov(runs[r]),
                                  [&, r](absl::StatusOr<size_t> result) {
                                    finish_run(runs[r], result);
+                                   run_done();
                                    cache_reads.Done();
                                  });
   }

@@ -1,5 +1,7 @@
 #include "cookie/backing_object.h"
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <utility>
@@ -19,7 +21,35 @@ BackingObject::BackingObject(Env* env, int dir_fd, std::string name, int fd,
       dir_fd_(dir_fd),
       name_(std::move(name)),
       identity_(std::move(identity)),
-      map_(std::move(map)) {}
+      map_(std::move(map)),
+      referenced_(map_.object_size(), map_.granule_shift()) {}
+
+BackingObject::ReadPin::ReadPin(ReadPin&& other) noexcept
+    : object_(std::exchange(other.object_, nullptr)), epoch_(other.epoch_) {}
+
+BackingObject::ReadPin& BackingObject::ReadPin::operator=(
+    ReadPin&& other) noexcept {
+  if (this != &other) {
+    Release();
+    object_ = std::exchange(other.object_, nullptr);
+    epoch_ = other.epoch_;
+  }
+  return *this;
+}
+
+void BackingObject::ReadPin::Release() {
+  if (object_ != nullptr) std::exchange(object_, nullptr)->Unpin(epoch_);
+}
+
+void BackingObject::Unpin(uint64_t epoch) {
+  absl::MutexLock lock(&mu_);
+  if (--pinned_[epoch % 2] == 0) unpinned_.SignalAll();
+}
+
+void BackingObject::ResizeReferenced() {
+  referenced_.ResizeKeepingPartial(map_.object_size());
+  if (hand_ >= map_.num_granules()) hand_ = 0;
+}
 
 uint64_t BackingObject::hash() const {
   return std::strtoull(name().c_str(), nullptr, 16);
@@ -69,7 +99,9 @@ ContentMap BackingObject::MapSnapshot() const {
   return map_;
 }
 
-std::vector<ReadSegment> BackingObject::PlanRead(uint64_t pos, uint64_t len) {
+std::vector<ReadSegment> BackingObject::PlanRead(uint64_t pos, uint64_t len,
+                                                ReadPin* pin) {
+  if (pin != nullptr) pin->Release();
   std::vector<ReadSegment> segments;
   uint64_t size = object_size();
   if (pos >= size || len == 0) return segments;
@@ -81,6 +113,7 @@ std::vector<ReadSegment> BackingObject::PlanRead(uint64_t pos, uint64_t len) {
   inflight_.WaitRange(first, last - first + 1);
 
   absl::MutexLock lock(&mu_);
+  bool from_cache = false;
   map_.ForEachRun(pos, end - pos, [&](const ContentMap::Run& run) {
     uint64_t run_pos = std::max(pos, run.first << granule_shift_);
     uint64_t run_end = std::min(end, (run.first + run.count) << granule_shift_);
@@ -88,6 +121,17 @@ std::vector<ReadSegment> BackingObject::PlanRead(uint64_t pos, uint64_t len) {
                               : ReadSegment::Source::kOrigin;
     segments.push_back({source, run_pos, run_end - run_pos});
   });
+  for (const ReadSegment& s : segments) {
+    if (s.source != ReadSegment::Source::kCache) continue;
+    const uint64_t g = s.pos >> granule_shift_;
+    referenced_.MarkPresent(g, ((s.pos + s.len - 1) >> granule_shift_) - g + 1);
+    from_cache = true;
+  }
+  if (pin != nullptr && from_cache) {
+    pin->object_ = this;
+    pin->epoch_ = read_epoch_;
+    ++pinned_[read_epoch_ % 2];
+  }
   return segments;
 }
 
@@ -108,6 +152,7 @@ void BackingObject::EndWrite(uint64_t first, uint64_t count, bool success) {
     if (success) {
       const uint64_t before = map_.granules_present();
       map_.MarkPresent(first, count);
+      referenced_.MarkPresent(first, count);
       delta = static_cast<int64_t>(map_.granules_present() - before);
       map_changed_ = true;
     }
@@ -140,8 +185,10 @@ void BackingObject::SetGranules(uint64_t first, uint64_t count,
     const uint64_t before = map_.granules_present();
     if (present) {
       map_.MarkPresent(first, count);
+      referenced_.MarkPresent(first, count);
     } else {
       map_.Clear(first, count);
+      referenced_.Clear(first, count);
     }
     delta = static_cast<int64_t>(map_.granules_present()) -
             static_cast<int64_t>(before);
@@ -279,6 +326,7 @@ absl::Status BackingObject::Resize(uint64_t new_size, const std::string& aux) {
     // Growing cuts nothing away, so nothing in flight needs waiting for.
     absl::MutexLock lock(&mu_);
     map_.ResizeKeepingPartial(std::max(new_size, map_.object_size()));
+    ResizeReferenced();
     map_changed_ = true;
     return absl::OkStatus();
   }
@@ -297,6 +345,7 @@ absl::Status BackingObject::Resize(uint64_t new_size, const std::string& aux) {
     // lies past the end read as zeros, as it does on the origin.
     const uint64_t before = map_.granules_present();
     map_.ResizeKeepingPartial(new_size);
+    ResizeReferenced();
     cut = static_cast<int64_t>(map_.granules_present()) -
           static_cast<int64_t>(before);
     map_changed_ = true;
@@ -306,6 +355,74 @@ absl::Status BackingObject::Resize(uint64_t new_size, const std::string& aux) {
   status = env_->FTruncate(fd_, new_size);
   if (!status.ok()) return Annotate(status, "resizing " + name());
   return absl::OkStatus();
+}
+
+std::vector<uint64_t> BackingObject::PickColdGranules(uint64_t max) {
+  std::vector<uint64_t> victims;
+  const uint64_t n = map_.num_granules();
+  if (n == 0 || max == 0 || map_.granules_present() == 0) return victims;
+  if (hand_ >= n) hand_ = 0;
+  // Two turns of the hand at most: the first may only clear reference bits.
+  uint64_t g = hand_;
+  for (uint64_t passed = 0; victims.size() < max && passed < 2 * n;) {
+    const uint64_t next = map_.NextPresent(g);
+    if (next >= n) {
+      passed += n - g;
+      g = 0;
+      continue;
+    }
+    passed += next - g + 1;
+    g = next;
+    if (referenced_.IsPresent(g)) {
+      referenced_.Clear(g, 1);
+    } else if (inflight_.TryBegin(g, 1)) {  // not while being written
+      victims.push_back(g);
+    }
+    g = g + 1 < n ? g + 1 : 0;
+  }
+  hand_ = g;
+  return victims;
+}
+
+absl::StatusOr<uint64_t> BackingObject::TrimCold(uint64_t max_granules,
+                                                 const std::string& aux) {
+  absl::MutexLock trim_lock(&trim_mu_);
+  std::vector<uint64_t> victims;
+  {
+    absl::MutexLock lock(&mu_);
+    victims = PickColdGranules(max_granules);
+    if (victims.empty()) return 0;
+    for (uint64_t g : victims) map_.Clear(g, 1);
+    map_changed_ = true;
+    // Counted as a write: no clean record may be made until the punch is
+    // done (a snapshot from before would still name the victims).
+    ++writes_in_flight_;
+    // Readers planned from now on see the victims absent; wait for those
+    // planned before, which may be reading them.
+    const uint64_t before = read_epoch_++;
+    while (pinned_[before % 2] != 0) unpinned_.Wait(&mu_);
+  }
+  std::sort(victims.begin(), victims.end());
+  absl::Status status = EnsureDirty(aux);
+  for (size_t i = 0; status.ok() && i < victims.size();) {
+    size_t j = i + 1;
+    while (j < victims.size() && victims[j] == victims[j - 1] + 1) ++j;
+    status = env_->FAllocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                             victims[i] << granule_shift_,
+                             (j - i) << granule_shift_);
+    if (!status.ok()) {
+      status = Annotate(status, "culling cold granules of " + name());
+    }
+    i = j;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    --writes_in_flight_;
+  }
+  if (status.ok()) ReportGranules(-static_cast<int64_t>(victims.size()));
+  for (uint64_t g : victims) inflight_.End(g, 1);
+  if (!status.ok()) return status;
+  return victims.size();
 }
 
 }  // namespace cachefs

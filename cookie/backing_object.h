@@ -19,6 +19,16 @@
 // finishes against the old file. A retired object (replaced or withdrawn)
 // never writes its record again.
 //
+// Cold granules can be culled from a live object (TrimCold), so one large
+// open file need not push every other object out of the cache. Recency is
+// a CLOCK over the present granules: a granule read from the cache or
+// stored gets its reference bit set; the hand clears set bits as it passes
+// and culls granules whose bit is clear. A trim clears the victims' map
+// bits and claims them as in flight (so no fill can store them meanwhile),
+// then waits for the cache reads planned before the bits went (read pins,
+// counted per epoch), marks the object dirty (a clean record may still
+// name them) and only then punches them out of the file.
+//
 // Thread safety: safe for concurrent use.
 
 #ifndef CACHEFS_COOKIE_BACKING_OBJECT_H_
@@ -80,10 +90,39 @@ class BackingObject {
   uint32_t granule_shift() const { return granule_shift_; }
   ContentMap MapSnapshot() const;
 
+  // Keeps the cache granules of a read plan from being punched out until
+  // the reads are done (see TrimCold). Movable; releases when destroyed.
+  // The object must outlive it.
+  class ReadPin {
+   public:
+    ReadPin() = default;
+    ReadPin(ReadPin&& other) noexcept;
+    ReadPin& operator=(ReadPin&& other) noexcept;
+    ~ReadPin() { Release(); }
+    void Release();
+    explicit operator bool() const { return object_ != nullptr; }
+
+   private:
+    friend class BackingObject;
+    BackingObject* object_ = nullptr;
+    uint64_t epoch_ = 0;
+  };
+
   // Splits bytes [pos, pos + len), clipped to the object size, into runs
   // served by the cache and runs to fetch from the origin, on granule
   // boundaries. Waits first for cache writes in flight over the range.
-  std::vector<ReadSegment> PlanRead(uint64_t pos, uint64_t len);
+  // The cache runs count as used (their reference bits are set). With
+  // `pin`, and if any run comes from the cache, pins them for the reads.
+  std::vector<ReadSegment> PlanRead(uint64_t pos, uint64_t len,
+                                    ReadPin* pin = nullptr);
+
+  // Culls up to `max_granules` present granules that were least recently
+  // used (see the class comment), passing over granules being written.
+  // Returns how many were culled; their bytes are reported to the
+  // observer. A failure to mark the object dirty or to punch fails the
+  // trim (the granules stay absent; the caller withdraws the object).
+  absl::StatusOr<uint64_t> TrimCold(uint64_t max_granules,
+                                    const std::string& aux);
 
   // Claims granules [first, first + count) for a cache write: fails if any
   // is present already or in flight. REQUIRES: EndWrite after a success.
@@ -134,6 +173,12 @@ class BackingObject {
   // Reports a change of the present granules, made under mu_, to the
   // observer. Call without mu_ held.
   void ReportGranules(int64_t delta);
+  void Unpin(uint64_t epoch);
+  // Keeps the reference bits the size of the map.
+  void ResizeReferenced() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Picks up to `max` victims for TrimCold and claims them in inflight_.
+  std::vector<uint64_t> PickColdGranules(uint64_t max)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Env* const env_;
   CacheObserver* observer_ = nullptr;  // set before the object is shared
@@ -149,6 +194,9 @@ class BackingObject {
   GranuleInFlight inflight_;
   std::atomic<bool> retired_{false};
 
+  // Serializes trims, which wait for readers without holding mu_.
+  absl::Mutex trim_mu_ ABSL_ACQUIRED_BEFORE(record_mu_);
+
   // Serializes record writes, and is held across them on purpose: a
   // write may not start while a clean record is being made (see above).
   absl::Mutex record_mu_ ABSL_ACQUIRED_BEFORE(mu_);
@@ -162,6 +210,13 @@ class BackingObject {
   int writes_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   // The map differs from the one in the on-disk record.
   bool map_changed_ ABSL_GUARDED_BY(mu_) = true;
+  // CLOCK reference bits, one per granule, and the hand (see TrimCold).
+  ContentMap referenced_ ABSL_GUARDED_BY(mu_);
+  uint64_t hand_ ABSL_GUARDED_BY(mu_) = 0;
+  // Read pins: readers planned in epoch e are counted in pinned_[e % 2].
+  uint64_t read_epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t pinned_[2] ABSL_GUARDED_BY(mu_) = {0, 0};
+  absl::CondVar unpinned_;
   std::atomic<bool> dirty_hint_{false};  // lock-free fast path of EnsureDirty
 };
 

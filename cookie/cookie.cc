@@ -127,7 +127,7 @@ Cookie::ReadPlan Cookie::PrepareRead(uint64_t pos, uint64_t len) {
     }
     return plan;
   }
-  plan.segments = plan.object->PlanRead(pos, len);
+  plan.segments = plan.object->PlanRead(pos, len, &plan.pin);
   return plan;
 }
 
@@ -337,6 +337,26 @@ absl::Status Cookie::Checkpoint() {
   absl::StatusOr<bool> wrote = object->Checkpoint(aux);
   if (wrote.ok() && *wrote) Bump(volume_->cache()->stats().checkpoints);
   return wrote.status();
+}
+
+uint64_t Cookie::TrimCold(uint64_t max_granules) {
+  if (!ready()) return 0;
+  // Keeps teardown (DetachObject) from checkpointing halfway through.
+  absl::MutexLock change_lock(&change_mu_);
+  std::shared_ptr<BackingObject> object;
+  std::string aux;
+  {
+    absl::MutexLock lock(&mu_);
+    object = object_;
+    aux = aux_;
+  }
+  if (object == nullptr) return 0;
+  absl::StatusOr<uint64_t> trimmed = object->TrimCold(max_granules, aux);
+  if (!trimmed.ok()) {
+    WithdrawObject(trimmed.status(), object.get());
+    return 0;
+  }
+  return *trimmed;
 }
 
 void Cookie::WithdrawObject(const absl::Status& why,

@@ -66,10 +66,13 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
 
   // The read plan for bytes [pos, pos + len): which granule-aligned runs
   // come from the cache, which from the origin. Reads of `object` stay
-  // valid for the plan even if the cookie is invalidated meanwhile.
+  // valid for the plan even if the cookie is invalidated meanwhile, and its
+  // cache runs are not culled while `pin` is held: release it once the
+  // cache reads are done.
   struct ReadPlan {
     std::shared_ptr<BackingObject> object;
     std::vector<ReadSegment> segments;
+    BackingObject::ReadPin pin;  // after `object`: released before it
     bool FullyCached() const;
   };
   ReadPlan PrepareRead(uint64_t pos, uint64_t len);
@@ -135,6 +138,11 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
 
   // Makes the map, aux data and size durable now (see BackingObject).
   absl::Status Checkpoint();
+
+  // Culls up to `max_granules` of the object's least recently used
+  // granules (BackingObject::TrimCold); returns how many went. A failure
+  // withdraws the object.
+  uint64_t TrimCold(uint64_t max_granules);
 
   // Drops the backing object after a cache fault: `why` is counted and the
   // object removed once its I/O has drained. With `which`, only if that is

@@ -38,6 +38,7 @@ std::vector<std::pair<std::string, uint64_t>> CacheStats::Snapshot() const {
       {"cache_io_errors", get(cache_io_errors)},
       {"nospace", get(nospace)},
       {"culls", get(culls)},
+      {"granules_culled", get(granules_culled)},
       {"bytes_culled", get(bytes_culled)},
       {"cull_passes", get(cull_passes)},
   };

@@ -57,9 +57,10 @@ struct CacheStats {
   Counter objects_discarded{0};  // their origin file was deleted
   Counter cache_io_errors{0};
   Counter nospace{0};
-  // Culling: objects and bytes removed to stay inside the limits, and the
-  // passes that did it.
+  // Culling: objects and bytes removed to stay inside the limits (whole
+  // objects, and cold granules of open ones), and the passes that did it.
   Counter culls{0};
+  Counter granules_culled{0};
   Counter bytes_culled{0};
   Counter cull_passes{0};
 

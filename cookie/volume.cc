@@ -292,6 +292,23 @@ absl::StatusOr<Volume::ObjectInfo> Volume::DescribeObject(uint64_t hash) {
   info.granules = record->map.num_granules();
   info.granules_present = record->map.granules_present();
   info.clean = record->state == ContentState::kClean;
+  // An object in use is described by its live map: the record on disk may
+  // be a dirty one, which names no granules at all.
+  std::shared_ptr<Cookie> user;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [key, entry] : cookies_) {
+      if (entry.hash == hash && !entry.tearing_down) user = entry.cookie;
+    }
+  }
+  std::shared_ptr<BackingObject> live =
+      user != nullptr && user->ready() ? user->object() : nullptr;
+  if (live != nullptr && live->hash() == hash) {
+    ContentMap map = live->MapSnapshot();
+    info.object_size = map.object_size();
+    info.granules = map.num_granules();
+    info.granules_present = map.granules_present();
+  }
   return info;
 }
 

@@ -82,14 +82,15 @@ class Volume {
     int64_t last_used = 0;  // seconds since the epoch: atime or mtime
   };
   std::vector<StoredObject> ScanObjects();
-  // One object as `cachefs-ctl ls` shows it, from its record.
+  // One object as `cachefs-ctl ls` shows it: from its record, but with the
+  // live map (granules and size) while a cookie uses it.
   struct ObjectInfo {
     std::string file_key;
     uint64_t bytes = 0;
     uint64_t object_size = 0;
     uint64_t granules = 0;
     uint64_t granules_present = 0;
-    bool clean = false;
+    bool clean = false;  // the record's state
   };
   absl::StatusOr<ObjectInfo> DescribeObject(uint64_t hash);
   // Deletes object `hash` unless a cookie uses it (or is being set up or

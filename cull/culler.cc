@@ -14,6 +14,7 @@
 #include <limits>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -55,6 +56,11 @@ uint64_t DirectoryBytes(const std::string& path) {
 absl::Status CullLimits::Validate() const {
   absl::Status status = CheckTriple("b", brun, bcull, bstop);
   if (status.ok()) status = CheckTriple("f", frun, fcull, fstop);
+  if (status.ok() && !(0 < open_file_share && open_file_share <= 100)) {
+    status = absl::InvalidArgumentError(absl::StrCat(
+        "-o open_file_share=", open_file_share,
+        ": need a percentage from 1 to 100"));
+  }
   return status;
 }
 
@@ -230,8 +236,18 @@ bool Culler::AdmitWrite(uint64_t bytes) {
   }
   if (limits_.cache_size == 0) return true;
   const uint64_t after = stored_bytes() + bytes;
+  const bool admitted = after <= limits_.cache_size;
+  if (!admitted && bytes <= limits_.cache_size) {
+    // The cull mark may lie less than a write below the limit: the next
+    // pass must make room for this write even if what is stored is under
+    // the mark.
+    uint64_t seen = refused_bytes_.load(std::memory_order_relaxed);
+    while (seen < bytes && !refused_bytes_.compare_exchange_weak(
+                               seen, bytes, std::memory_order_relaxed)) {
+    }
+  }
   if (after > CullMark()) Wake();
-  return after <= limits_.cache_size;
+  return admitted;
 }
 
 void Culler::Charge(const std::string& volume_key, uint64_t hash,
@@ -275,6 +291,79 @@ void Culler::Removed(const std::string& volume_key, uint64_t hash) {
 Culler::CullResult Culler::CullTo(uint64_t target) {
   absl::MutexLock pass(&pass_mu_);
   CullResult result;
+  const uint64_t share = static_cast<uint64_t>(limits_.open_file_share);
+  TrimOpenObjects(target, target / 100 * share + target % 100 * share / 100,
+                  &result);
+  CullWholeObjects(target, &result);
+  TrimOpenObjects(target, 0, &result);
+  return result;
+}
+
+void Culler::TrimOpenObjects(uint64_t target, uint64_t cap,
+                             CullResult* result) {
+  CacheStats& stats = cache_->stats();
+  const uint64_t granule = uint64_t{1} << cache_->options().granule_shift;
+  // Objects that gave nothing (all their granules busy or referenced
+  // twice over): not asked again in this pass.
+  absl::flat_hash_set<uint64_t> spent;
+  // Bounded: every round culls granules or spends an object.
+  for (int round = 0; round < 4096 && !stopping_.HasBeenNotified(); ++round) {
+    const uint64_t stored = stored_bytes();
+    if (stored <= target) return;
+    struct Open {
+      uint64_t bytes;
+      uint64_t hash;
+      std::shared_ptr<Cookie> cookie;
+    };
+    std::vector<std::pair<uint64_t, std::shared_ptr<Cookie>>> candidates;
+    // Taken before mu_: the volume's lock comes first.
+    for (std::shared_ptr<Cookie>& cookie : volume_->Cookies()) {
+      std::shared_ptr<BackingObject> object =
+          cookie->ready() ? cookie->object() : nullptr;
+      if (object != nullptr && !spent.contains(object->hash())) {
+        candidates.emplace_back(object->hash(), std::move(cookie));
+      }
+    }
+    std::vector<Open> open;
+    {
+      absl::MutexLock lock(&mu_);
+      for (auto& [hash, cookie] : candidates) {
+        auto it = index_.find(hash);
+        if (it != index_.end() && it->second.bytes > cap) {
+          open.push_back({it->second.bytes, hash, std::move(cookie)});
+        }
+      }
+    }
+    if (open.empty()) return;
+    std::sort(open.begin(), open.end(),
+              [](const Open& a, const Open& b) { return a.bytes > b.bytes; });
+    // From the largest, down to the next one's size or the cap (objects
+    // of equal size share the excess), but no more than the target asks.
+    const uint64_t excess = stored - target;
+    const uint64_t floor =
+        std::max(cap, open.size() > 1 ? open[1].bytes : uint64_t{0});
+    uint64_t bytes = open[0].bytes - floor;
+    if (bytes == 0) {
+      size_t ties = 1;
+      while (ties < open.size() && open[ties].bytes == open[0].bytes) ++ties;
+      bytes = std::min(excess / ties, open[0].bytes - cap);
+    }
+    bytes = std::min(excess, bytes);
+    const uint64_t granules =
+        std::max<uint64_t>(1, (bytes + granule - 1) / granule);
+    const uint64_t trimmed = open[0].cookie->TrimCold(granules);
+    if (trimmed == 0) {
+      spent.insert(open[0].hash);
+      continue;
+    }
+    result->granules += trimmed;
+    result->bytes += trimmed * granule;
+    Bump(stats.granules_culled, trimmed);
+    Bump(stats.bytes_culled, trimmed * granule);
+  }
+}
+
+void Culler::CullWholeObjects(uint64_t target, CullResult* result) {
   CacheStats& stats = cache_->stats();
   // Bounded: every round removes an object, or fails to; failures end the
   // pass after a while (an object taken up again, an unlink that fails).
@@ -318,13 +407,13 @@ Culler::CullResult Culler::CullTo(uint64_t target) {
         index_.erase(it);
       }
     }
-    ++result.objects;
-    result.bytes += bytes;
+    ++result->objects;
+    result->bytes += bytes;
     Bump(stats.culls);
     Bump(stats.bytes_culled, bytes);
   }
-  return result;
 }
+
 
 uint64_t Culler::CheckFilesystem() {
   struct statvfs fs;
@@ -369,12 +458,16 @@ void Culler::Loop() {
     ShareUsage();
     const uint64_t need = CheckFilesystem();
     const uint64_t stored = stored_bytes();
+    const uint64_t refused = refused_bytes_.exchange(0);
     uint64_t target = std::numeric_limits<uint64_t>::max();
-    if (limits_.cache_size != 0 && stored > CullMark()) {
+    if (limits_.cache_size != 0 && stored + refused > CullMark()) {
       // Down to the run mark, less a margin of half a point of the limit.
       const uint64_t margin = limits_.cache_size / 200;
       const uint64_t run = RunMark();
       target = run > margin ? run - margin : 0;
+      // And room for the refused write, whatever the marks say.
+      target = std::min(target, limits_.cache_size - std::min(
+                                    limits_.cache_size, refused));
     }
     if (need > 0) target = std::min(target, stored > need ? stored - need : 0);
     if (target == std::numeric_limits<uint64_t>::max()) continue;

@@ -20,9 +20,17 @@
 // rewritten at most five times a second when it changed) and counts the others'
 // toward cache_size, so they share the limit (a volume nobody published
 // for is scanned once at start). Each culler culls its own volume only.
-// Culling whole objects only: the victim is the policy's, passed over
-// while a cookie has it (open, or I/O in flight), deleted under the volume
-// lock so no cookie can pick it up halfway (Volume::CullObject).
+// What goes, in one pass that must bring the stored bytes down to a target:
+//   1. An open object (one with a cookie) holding more than
+//      open_file_share% of the target gives up its least recently used
+//      granules, down to that share, largest object first. An open object
+//      cannot be culled whole, and without this one large file read
+//      through would push out every other object.
+//   2. Whole objects, the policy's victims, passed over while a cookie has
+//      them (open, or I/O in flight), deleted under the volume lock so no
+//      cookie can pick them up halfway (Volume::CullObject).
+//   3. If the target is still not reached (objects were taken up while
+//      being culled), open objects' cold granules again, largest first.
 //
 // Thread safety: safe for concurrent use. Lock order: volume locks, then
 // mu_; the culler never calls into the volume while holding mu_.
@@ -55,8 +63,11 @@ struct CullLimits {
   uint64_t cache_size = 0;  // bytes; 0: only the filesystem's limits
   int brun = 10, bcull = 7, bstop = 3;
   int frun = 10, fcull = 7, fstop = 3;
+  // How much of the target one open object may keep before culling takes
+  // its cold granules ahead of other objects (percent).
+  int open_file_share = 50;
   // Fails naming the offending option unless 0 <= stop < cull < run < 100
-  // for both triples (and, with cache_size, run - stop < 100).
+  // for both triples and 0 < open_file_share <= 100.
   absl::Status Validate() const;
 };
 
@@ -81,8 +92,9 @@ class Culler : public CacheObserver {
   void Removed(const std::string& volume_key, uint64_t hash) override;
 
   struct CullResult {
-    uint64_t objects = 0;
-    uint64_t bytes = 0;
+    uint64_t objects = 0;   // whole objects culled
+    uint64_t granules = 0;  // cold granules culled from open objects
+    uint64_t bytes = 0;     // both together
   };
   // Culls now until the stored bytes are at most `target` (or nothing
   // left can go).
@@ -115,6 +127,14 @@ class Culler : public CacheObserver {
   Culler(Cache* cache, std::shared_ptr<Volume> volume, CullLimits limits,
          std::unique_ptr<CullPolicy> policy);
   void Loop();
+  // Steps 1 and 3 of a pass (see the top): culls cold granules of open
+  // objects holding more than `cap` bytes each, largest first, down to
+  // `cap`, while more than `target` bytes are stored.
+  void TrimOpenObjects(uint64_t target, uint64_t cap, CullResult* result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(pass_mu_);
+  // Step 2: whole objects, the policy's choice.
+  void CullWholeObjects(uint64_t target, CullResult* result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(pass_mu_);
   // Reads the filesystem's free space and files; updates the stop flag and
   // returns how many bytes culling should free for them (0: none).
   uint64_t CheckFilesystem();
@@ -137,6 +157,8 @@ class Culler : public CacheObserver {
   std::atomic<int64_t> own_bytes_{0};
   // Nothing more may be stored (filesystem below bstop or fstop).
   std::atomic<bool> filesystem_full_{false};
+  // The largest write refused at the limit since the last pass.
+  std::atomic<uint64_t> refused_bytes_{0};
 
   mutable absl::Mutex mu_;
   std::unique_ptr<CullPolicy> policy_ ABSL_GUARDED_BY(mu_);

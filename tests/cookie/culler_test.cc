@@ -53,14 +53,17 @@ TEST_F(CullerTest, WritesPastTheLimitAreNotCachedAndCounted) {
   ASSERT_OK(culler);
   culler_ = *std::move(culler);
   auto cookie = volume_->AcquireCookie("big", "aux", 8 * kGranule);
-  AlignedBuffer buf(kGranule);
-  for (uint64_t g = 0; g < 8; ++g) {
-    buf.Fill(g * kGranule, 1);
-    (void)WriteSync(*cookie, g * kGranule, buf);
-  }
-  // The open cookie cannot be culled: what passed the limit was refused.
+  AlignedBuffer two(2 * kGranule);
+  two.Fill(0, 1);
+  ASSERT_OK(WriteSync(*cookie, 0, two));
+  // Six granules at once can never fit under a limit of three: refused
+  // whole, the reader's data simply not cached.
+  AlignedBuffer six(6 * kGranule);
+  six.Fill(2 * kGranule, 1);
+  EXPECT_FALSE(WriteSync(*cookie, 2 * kGranule, six).ok());
   EXPECT_LE(culler_->stored_bytes(), limits.cache_size);
-  EXPECT_GE(Stat(&CacheStats::nospace), 5u);
+  EXPECT_EQ(Stat(&CacheStats::nospace), 1u);
+  EXPECT_FALSE(cookie->PrepareRead(2 * kGranule, kGranule).FullyCached());
   Relinquish(cookie);
 }
 
@@ -73,17 +76,24 @@ TEST_F(CullerTest, CullToPassesOverObjectsInUseAndFreesTheRest) {
   // f0 is the oldest, so the first victim, but it is open.
   auto held = volume_->AcquireCookie("f0", "aux", kGranule);
   held->WaitReady();
-  Culler::CullResult result = culler_->CullTo(0);
-  EXPECT_EQ(result.objects, 5u);
-  EXPECT_EQ(Stat(&CacheStats::culls), 5u);
-  EXPECT_EQ(culler_->indexed_objects(), 1u);
+  // Down to 2.5 of the 6 granules: the open one is within its share (half
+  // of that), so whole closed ones go, oldest first, passing over f0.
+  Culler::CullResult result = culler_->CullTo(5 * kGranule / 2);
+  EXPECT_EQ(result.objects, 4u);
+  EXPECT_EQ(result.granules, 0u);
+  EXPECT_EQ(Stat(&CacheStats::culls), 4u);
+  EXPECT_EQ(culler_->indexed_objects(), 2u);
   // The open one still has its data.
   EXPECT_TRUE(held->PrepareRead(0, kGranule).FullyCached());
   Relinquish(held);
   // The culled ones are gone: a new cookie finds nothing.
-  auto again = volume_->AcquireCookie("f3", "aux", kGranule);
-  EXPECT_FALSE(again->PrepareRead(0, kGranule).FullyCached());
-  Relinquish(again);
+  int still_cached = 0;
+  for (int i = 1; i < 6; ++i) {
+    auto again = volume_->AcquireCookie(absl::StrCat("f", i), "aux", kGranule);
+    if (again->PrepareRead(0, kGranule).FullyCached()) ++still_cached;
+    Relinquish(again);
+  }
+  EXPECT_EQ(still_cached, 1);
 }
 
 TEST_F(CullerTest, TheThreadCullsFromTheCullMarkDownPastTheRunMark) {
@@ -140,6 +150,161 @@ TEST(CullLimitsTest, MarksMustBeOrdered) {
   EXPECT_FALSE(ParseByteSize("").ok());
   EXPECT_FALSE(ParseByteSize("12Q").ok());
   EXPECT_FALSE(ParseByteSize("99999999999999T").ok());
+}
+
+// Granules of an open object, as its map has them.
+uint64_t PresentGranules(const Cookie& cookie) {
+  return cookie.object()->MapSnapshot().granules_present();
+}
+
+TEST_F(CullerTest, AnOpenObjectPastItsShareGivesUpColdGranulesFirst) {
+  OpenCache();
+  MakeObjects(2, 1);  // closed, and the oldest: the policy's first victims
+  auto culler = Culler::Start(cache_.get(), volume_, CullLimits{}, "lru");
+  ASSERT_OK(culler);
+  culler_ = *std::move(culler);
+  auto a = volume_->AcquireCookie("a", "aux", 12 * kGranule);
+  auto b = volume_->AcquireCookie("b", "aux", 4 * kGranule);
+  AlignedBuffer buf(12 * kGranule);
+  buf.Fill(0, 9);
+  ASSERT_OK(WriteSync(*a, 0, buf));
+  AlignedBuffer small(4 * kGranule);
+  small.Fill(0, 9);
+  ASSERT_OK(WriteSync(*b, 0, small));
+  // 18 granules stored; 7 must go. One open object may keep half of the
+  // target (5.5 granules): a, past it, gives 7; b, within it, nothing.
+  const uint64_t stored = culler_->stored_bytes();
+  Culler::CullResult result = culler_->CullTo(stored - 7 * kGranule);
+  EXPECT_EQ(result.objects, 0u);
+  EXPECT_EQ(result.granules, 7u);
+  EXPECT_EQ(Stat(&CacheStats::granules_culled), 7u);
+  EXPECT_EQ(Stat(&CacheStats::culls), 0u);
+  EXPECT_EQ(PresentGranules(*a), 5u);
+  EXPECT_EQ(PresentGranules(*b), 4u);
+  EXPECT_LE(culler_->stored_bytes(), stored - 7 * kGranule);
+  // One more: a is within its share now (5), so a closed object goes.
+  result = culler_->CullTo(stored - 8 * kGranule);
+  EXPECT_EQ(result.granules, 0u);
+  EXPECT_EQ(result.objects, 1u);
+  EXPECT_EQ(PresentGranules(*a), 5u);
+  Relinquish(a);
+  Relinquish(b);
+}
+
+TEST_F(CullerTest, ObjectsOfEqualSizeShareTheExcess) {
+  OpenCache();
+  auto culler = Culler::Start(cache_.get(), volume_, CullLimits{}, "lru");
+  ASSERT_OK(culler);
+  culler_ = *std::move(culler);
+  auto a = volume_->AcquireCookie("a", "aux", 8 * kGranule);
+  auto b = volume_->AcquireCookie("b", "aux", 8 * kGranule);
+  AlignedBuffer buf(8 * kGranule);
+  buf.Fill(0, 9);
+  ASSERT_OK(WriteSync(*a, 0, buf));
+  ASSERT_OK(WriteSync(*b, 0, buf));
+  // 16 granules, target 12: both are past the share (6); 2 each.
+  Culler::CullResult result = culler_->CullTo(12 * kGranule);
+  EXPECT_EQ(result.granules, 4u);
+  EXPECT_EQ(PresentGranules(*a), 6u);
+  EXPECT_EQ(PresentGranules(*b), 6u);
+  Relinquish(a);
+  Relinquish(b);
+}
+
+TEST_F(CullerTest, ClosedObjectsGoWholeOnceOpenOnesAreWithinTheirShare) {
+  OpenCache();
+  MakeObjects(4, 1);
+  CullLimits limits;
+  limits.open_file_share = 100;
+  auto culler = Culler::Start(cache_.get(), volume_, limits, "lru");
+  ASSERT_OK(culler);
+  culler_ = *std::move(culler);
+  auto a = volume_->AcquireCookie("a", "aux", 4 * kGranule);
+  AlignedBuffer buf(4 * kGranule);
+  buf.Fill(0, 9);
+  ASSERT_OK(WriteSync(*a, 0, buf));
+  // Open objects may keep the whole target: closed ones go first.
+  Culler::CullResult result =
+      culler_->CullTo(culler_->stored_bytes() - 2 * kGranule);
+  EXPECT_EQ(result.objects, 2u);
+  EXPECT_EQ(result.granules, 0u);
+  EXPECT_EQ(PresentGranules(*a), 4u);
+  Relinquish(a);
+}
+
+TEST_F(CullerTest, AFileReadOpenPastTheLimitLeavesTheOthersCached) {
+  OpenCache();
+  MakeObjects(4, 1);
+  CullLimits limits;
+  limits.cache_size = 16 * kGranule;
+  auto culler = Culler::Start(cache_.get(), volume_, limits, "arc");
+  ASSERT_OK(culler);
+  culler_ = *std::move(culler);
+  // 40 granules stored one by one through one open cookie, 2.5 times the
+  // limit, with the culler thread running beside.
+  auto big = volume_->AcquireCookie("big", "aux", 40 * kGranule);
+  AlignedBuffer buf(kGranule);
+  for (uint64_t g = 0; g < 40; ++g) {
+    buf.Fill(g * kGranule, 4);
+    (void)WriteSync(*big, g * kGranule, buf);
+    EXPECT_LE(culler_->stored_bytes(), limits.cache_size);
+    if (g % 4 == 3) absl::SleepFor(absl::Milliseconds(20));
+  }
+  for (int i = 0; i < 100 && Stat(&CacheStats::granules_culled) == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_GT(Stat(&CacheStats::granules_culled), 0u);
+  EXPECT_EQ(Stat(&CacheStats::culls), 0u);
+  // The oldest granules went first.
+  EXPECT_GT(PresentGranules(*big), 0u);
+  EXPECT_FALSE(big->PrepareRead(0, kGranule).FullyCached());
+  Relinquish(big);
+  for (int i = 0; i < 4; ++i) {
+    auto f = volume_->AcquireCookie(absl::StrCat("f", i), "aux", kGranule);
+    EXPECT_TRUE(f->PrepareRead(0, kGranule).FullyCached()) << i;
+    Relinquish(f);
+  }
+}
+
+TEST_F(CullerTest, AWriteRefusedBelowTheCullMarkStillStartsAPass) {
+  OpenCache();
+  // 14.3 granules stored, under a limit of 15.2 whose cull mark (4% below,
+  // 14.6) is less than a granule below it: the next granule does not fit,
+  // yet nothing stored passes the mark.
+  const uint64_t size = 14 * kGranule + 3 * kGranule / 10;
+  auto old = volume_->AcquireCookie("old", "aux", size);
+  AlignedBuffer buf((size + 4095) & ~uint64_t{4095});
+  buf.Fill(0, 2);
+  ASSERT_OK(WriteSync(*old, 0, buf));
+  Relinquish(old);
+  CullLimits limits;
+  limits.cache_size = 15 * kGranule + kGranule / 5;
+  auto culler = Culler::Start(cache_.get(), volume_, limits, "lru");
+  ASSERT_OK(culler);
+  culler_ = *std::move(culler);
+  auto fresh = volume_->AcquireCookie("new", "aux", kGranule);
+  AlignedBuffer one(kGranule);
+  one.Fill(0, 3);
+  EXPECT_FALSE(WriteSync(*fresh, 0, one).ok());
+  // The refusal makes the thread cull: the write fits a moment later.
+  bool stored = false;
+  for (int i = 0; i < 100 && !stored; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+    stored = WriteSync(*fresh, 0, one).ok();
+  }
+  EXPECT_TRUE(stored);
+  EXPECT_GT(Stat(&CacheStats::cull_passes), 0u);
+  Relinquish(fresh);
+}
+
+TEST(CullLimitsTest, OpenShareIsAPercentage) {
+  CullLimits limits;
+  limits.open_file_share = 0;
+  EXPECT_FALSE(limits.Validate().ok());
+  limits.open_file_share = 101;
+  EXPECT_FALSE(limits.Validate().ok());
+  limits.open_file_share = 100;
+  EXPECT_TRUE(limits.Validate().ok());
 }
 
 }  // namespace

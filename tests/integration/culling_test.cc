@@ -1,7 +1,8 @@
 // Culling on a real mount with a small -o cache_size: however much is read
 // and written through it, what the cache directory holds stays at the limit
-// (plus granules in flight), open files keep their cached data, every read
-// is right, and cachefs-ctl ls / cull work.
+// (plus granules in flight), open files keep their cached data (a huge one
+// only its share, so it cannot push the others out), every read is right,
+// and cachefs-ctl ls / cull work.
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -176,10 +177,92 @@ TEST_P(CullTest, TwoMountsOnOneCacheDirectoryShareItsLimit) {
   EXPECT_EQ(*code, 0) << (*other)->ReadStderr();
 }
 
+// Reads `name` whole through the mount while it stays open on `fd`.
+std::string ReadOpen(int fd, size_t size) {
+  std::string got(size, '\0');
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = pread(fd, got.data() + done, std::min<size_t>(size - done, 1 << 20),
+                      static_cast<off_t>(done));
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  got.resize(done);
+  return got;
+}
+
+TEST_P(CullTest, AHugeOpenFileGivesUpItsColdGranulesNotTheOtherFiles) {
+  constexpr uint64_t kHuge = 6 * kLimit;
+  for (int i = 0; i < 6; ++i) {
+    WriteServed(absl::StrCat("s", i), RandomData(256 * 1024, i));
+  }
+  const std::string huge = RandomData(kHuge, 77);
+  WriteServed("huge", huge);
+  Mount(absl::StrCat("cache_size=", kLimit));
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(ReadMounted(absl::StrCat("s", i)) ==
+                RandomData(256 * 1024, i));
+  }
+  // Six times the limit, read through one open file, twice.
+  int fd = open(MountedPath("huge").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  uint64_t max_stored = 0;
+  for (int pass = 0; pass < 2; ++pass) {
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    EXPECT_TRUE(ReadOpen(fd, kHuge) == huge) << "pass " << pass;
+    max_stored = std::max(max_stored, StoredBytes());
+  }
+  EXPECT_LE(max_stored, kLimit + kInFlight);
+  bool settled = false;
+  for (int i = 0; i < 100 && !settled; ++i) {
+    settled = StoredBytes() <= kLimit;
+    if (!settled) usleep(50 * 1000);
+  }
+  EXPECT_TRUE(settled) << StoredBytes() << " bytes stored";
+  auto stats = Stats();
+  EXPECT_GT(stats["granules_culled"], 0u);
+  EXPECT_EQ(stats["culls"], 0u) << "a small file was culled whole";
+  // ls shows the huge file partly cached: no more than its share.
+  std::string listed = Ctl({"ls", mnt_.path(), "--json"});
+  EXPECT_NE(listed.find("\"path\": \"huge\""), std::string::npos) << listed;
+  EXPECT_EQ(listed.find("\"percent_present\": \"100.0\""), std::string::npos)
+      << listed;
+
+  // The small files are all still cached: no origin read for them.
+  const uint64_t origin_before = Stats()["bytes_read_from_origin"];
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_TRUE(ReadMounted(absl::StrCat("s", i)) ==
+                RandomData(256 * 1024, i));
+  }
+  EXPECT_EQ(Stats()["bytes_read_from_origin"] - origin_before, 0u);
+  EXPECT_EQ(close(fd), 0);
+
+  // The same read with open_file_share=100 (the huge file may take the
+  // whole cache) pushes the small files out: the share is what kept them.
+  Unmount();
+  Mount(absl::StrCat("cache_size=", kLimit, ",open_file_share=100"));
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(ReadMounted(absl::StrCat("s", i)) ==
+                RandomData(256 * 1024, i));
+  }
+  fd = open(MountedPath("huge").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  EXPECT_TRUE(ReadOpen(fd, kHuge) == huge);
+  bool culled = false;
+  for (int i = 0; i < 100 && !culled; ++i) {
+    culled = Stats()["culls"] > 0;
+    if (!culled) usleep(50 * 1000);
+  }
+  EXPECT_TRUE(culled) << "without the share no small file was culled; "
+                      << Ctl({"stats", mnt_.path()}) << Ctl({"ls", mnt_.path()});
+  EXPECT_EQ(close(fd), 0);
+}
+
 TEST_P(CullTest, BadLimitsAreRefusedBeforeMounting) {
   for (const std::string& opts :
        {std::string("cache_size=lots"), std::string("brun=5,bcull=7"),
-        std::string("cull_policy=nonesuch"), std::string("fstop=9,fcull=8")}) {
+        std::string("cull_policy=nonesuch"), std::string("fstop=9,fcull=8"),
+        std::string("open_file_share=0")}) {
     auto result = RunProgram({BinPath("cachefs"), origin_, mnt_.path(), "-f",
                               "-o", "cache=" + cache_dir() + "," + opts},
                              absl::Seconds(20));

@@ -1,0 +1,194 @@
+// Culling cold granules out of a live object (Cookie::TrimCold): which
+// granules go (a CLOCK over the present ones), that readers who planned a
+// cache read are waited for, that the space is really freed, the crash
+// rule, and what a failed punch does.
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "cookie/object_key.h"
+#include "io/fault_injection_env.h"
+#include "tests/cookie/cookie_test_util.h"
+
+namespace cachefs::testing {
+namespace {
+
+class TrimTest : public CacheTest {
+ protected:
+  // An open cookie for "big" with granules [0, n) stored (seed 5).
+  std::shared_ptr<Cookie> OpenStored(uint64_t n) {
+    auto cookie = volume_->AcquireCookie("big", "aux", n * kGranule);
+    AlignedBuffer buf(n * kGranule);
+    buf.Fill(0, 5);
+    auto written = WriteSync(*cookie, 0, buf);
+    EXPECT_OK(written);
+    return cookie;
+  }
+  static std::vector<uint64_t> Present(Cookie& cookie) {
+    std::vector<uint64_t> out;
+    cookie.WaitReady();
+    if (cookie.object() == nullptr) return {~uint64_t{0}};
+    ContentMap map = cookie.object()->MapSnapshot();
+    for (uint64_t g = 0; g < map.num_granules(); ++g) {
+      if (map.IsPresent(g)) out.push_back(g);
+    }
+    return out;
+  }
+  // Whether granule `g` reads back from the cache with the stored data.
+  static bool ReadsBack(Cookie& cookie, uint64_t g) {
+    Cookie::ReadPlan plan = cookie.PrepareRead(g * kGranule, kGranule);
+    if (!plan.FullyCached()) return false;
+    AlignedBuffer buf(kGranule);
+    auto n = ReadSync(cookie, plan.object, g * kGranule, buf);
+    return n.ok() && *n == kGranule && buf.Holds(g * kGranule, 5, kGranule);
+  }
+  // Blocks the backing file of "big" holds, in granules (rounded down).
+  uint64_t AllocatedGranules(const Cookie& cookie) const {
+    struct stat st;
+    if (fstat(cookie.object()->file().fd, &st) != 0) return ~uint64_t{0};
+    return static_cast<uint64_t>(st.st_blocks) * 512 / kGranule;
+  }
+};
+
+TEST_F(TrimTest, TheClockTakesUnreferencedGranulesFromTheHandOn) {
+  OpenCache();
+  auto cookie = OpenStored(16);
+  // Stored granules start referenced: the hand's first turn only clears
+  // their bits, the second takes granule 0.
+  EXPECT_EQ(cookie->TrimCold(1), 1u);
+  EXPECT_FALSE(ReadsBack(*cookie, 0));
+  // Granules 1..4 are read again: a second chance each. The next seven
+  // unreferenced ones from the hand (granule 1) on are 5..11.
+  for (uint64_t g = 1; g <= 4; ++g) EXPECT_TRUE(ReadsBack(*cookie, g));
+  EXPECT_EQ(cookie->TrimCold(7), 7u);
+  EXPECT_EQ(Present(*cookie),
+            (std::vector<uint64_t>{1, 2, 3, 4, 12, 13, 14, 15}));
+  for (uint64_t g : Present(*cookie)) EXPECT_TRUE(ReadsBack(*cookie, g)) << g;
+  // The space is freed, not only the bits.
+  EXPECT_EQ(AllocatedGranules(*cookie), 8u);
+  EXPECT_EQ(Stat(&CacheStats::objects_withdrawn), 0u);
+  Relinquish(cookie);
+}
+
+TEST_F(TrimTest, CulledGranulesAreFetchedAndStoredAgain) {
+  OpenCache();
+  auto cookie = OpenStored(4);
+  EXPECT_EQ(cookie->TrimCold(4), 4u);
+  EXPECT_TRUE(Present(*cookie).empty());
+  AlignedBuffer buf(kGranule);
+  buf.Fill(2 * kGranule, 5);
+  auto written = WriteSync(*cookie, 2 * kGranule, buf);
+  ASSERT_OK(written);
+  EXPECT_EQ(*written, kGranule);
+  EXPECT_TRUE(ReadsBack(*cookie, 2));
+  Relinquish(cookie);
+}
+
+TEST_F(TrimTest, ATrimWaitsForReadersThatPlannedACacheRead) {
+  OpenCache();
+  auto cookie = OpenStored(4);
+  Cookie::ReadPlan plan = cookie->PrepareRead(0, 4 * kGranule);
+  ASSERT_TRUE(plan.FullyCached());
+  std::atomic<bool> trimmed{false};
+  uint64_t count = 0;
+  std::thread trimmer([&] {
+    count = cookie->TrimCold(4);
+    trimmed = true;
+  });
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_FALSE(trimmed.load()) << "the trim did not wait for the reader";
+  // The planned read still finds the data, not holes.
+  AlignedBuffer buf(4 * kGranule);
+  auto n = ReadSync(*cookie, plan.object, 0, buf);
+  ASSERT_OK(n);
+  EXPECT_EQ(*n, 4 * kGranule);
+  EXPECT_TRUE(buf.Holds(0, 5, 4 * kGranule));
+  plan.pin.Release();
+  trimmer.join();
+  EXPECT_EQ(count, 4u);
+  EXPECT_FALSE(cookie->PrepareRead(0, 4 * kGranule).FullyCached());
+  Relinquish(cookie);
+}
+
+TEST_F(TrimTest, ReadersPlannedAfterTheTrimStartedAreNotWaitedFor) {
+  OpenCache();
+  auto cookie = OpenStored(8);
+  // A reader of granules the trim leaves alone keeps its pin throughout.
+  ASSERT_EQ(cookie->TrimCold(4), 4u);  // 0..3 go; 4..7 lost their bits
+  for (uint64_t g = 4; g < 8; ++g) EXPECT_TRUE(ReadsBack(*cookie, g));
+  Cookie::ReadPlan early = cookie->PrepareRead(4 * kGranule, kGranule);
+  ASSERT_TRUE(early.FullyCached());
+  std::thread trimmer([&] { EXPECT_EQ(cookie->TrimCold(1), 1u); });
+  absl::SleepFor(absl::Milliseconds(100));
+  // A read planned now, while the trim waits for `early`, is in the next
+  // epoch: releasing `early` is enough for the trim to finish.
+  Cookie::ReadPlan late = cookie->PrepareRead(7 * kGranule, kGranule);
+  early.pin.Release();
+  trimmer.join();
+  late.pin.Release();
+  EXPECT_EQ(Present(*cookie).size(), 3u);
+  Relinquish(cookie);
+}
+
+TEST_F(TrimTest, TheRecordIsDirtyUntilTheNextCheckpointAndThenLacksTheVictims) {
+  OpenCache();
+  auto cookie = OpenStored(8);
+  ASSERT_OK(cookie->Checkpoint());
+  const uint64_t hash = cookie->object()->hash();
+  auto before = volume_->DescribeObject(hash);
+  ASSERT_OK(before);
+  EXPECT_TRUE(before->clean);
+  EXPECT_EQ(before->granules_present, 8u);
+  ASSERT_EQ(cookie->TrimCold(3), 3u);
+  // A crash now must not find a clean record naming punched granules.
+  auto during = volume_->DescribeObject(hash);
+  ASSERT_OK(during);
+  EXPECT_FALSE(during->clean);
+  ASSERT_OK(cookie->Checkpoint());
+  auto after = volume_->DescribeObject(hash);
+  ASSERT_OK(after);
+  EXPECT_TRUE(after->clean);
+  Relinquish(cookie);
+  after = volume_->DescribeObject(hash);  // now from the record alone
+  ASSERT_OK(after);
+  EXPECT_TRUE(after->clean);
+  EXPECT_EQ(after->granules_present, 5u);
+  // Reopened: what is left is served, what went is not.
+  auto again = volume_->AcquireCookie("big", "aux", 8 * kGranule);
+  EXPECT_EQ(Present(*again), (std::vector<uint64_t>{3, 4, 5, 6, 7}));
+  for (uint64_t g = 3; g < 8; ++g) EXPECT_TRUE(ReadsBack(*again, g)) << g;
+  Relinquish(again);
+}
+
+TEST_F(TrimTest, GranulesBeingWrittenArePassedOver) {
+  OpenCache();
+  auto cookie = OpenStored(4);
+  // An overwrite claim on granule 0 keeps the trim off it.
+  Cookie::FillClaim claim = cookie->ClaimOverwrite(0, 1);
+  ASSERT_TRUE(claim);
+  EXPECT_EQ(cookie->TrimCold(4), 3u);
+  cookie->ReleaseOverwrite(std::move(claim));
+  EXPECT_EQ(Present(*cookie), (std::vector<uint64_t>{0}));
+  Relinquish(cookie);
+}
+
+TEST_F(TrimTest, AFailedPunchWithdrawsTheObject) {
+  FaultInjectionEnv env(Env::Default());
+  OpenCache(&env);
+  auto cookie = OpenStored(4);
+  env.SetError(FaultInjectionEnv::kTruncate, EIO, /*count=*/1);
+  EXPECT_EQ(cookie->TrimCold(2), 0u);
+  EXPECT_EQ(cookie->object(), nullptr);
+  EXPECT_EQ(Stat(&CacheStats::objects_withdrawn), 1u);
+  // The reader is not told: everything now comes from the origin.
+  EXPECT_FALSE(cookie->PrepareRead(0, kGranule).FullyCached());
+  Relinquish(cookie);
+}
+
+}  // namespace
+}  // namespace cachefs::testing
