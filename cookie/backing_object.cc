@@ -55,15 +55,30 @@ uint64_t BackingObject::hash() const {
   return std::strtoull(name().c_str(), nullptr, 16);
 }
 
-void BackingObject::ReportGranules(int64_t delta) {
+uint64_t BackingObject::StoredBytes() const {
+  const uint64_t present = map_.granules_present();
+  if (present == 0) return 0;
+  uint64_t bytes = present << granule_shift_;
+  // The last granule holds only the file's tail, written whole blocks.
+  const uint64_t last = map_.num_granules() - 1;
+  if (map_.IsPresent(last)) {
+    const uint64_t tail = map_.object_size() - (last << granule_shift_);
+    const uint64_t blocks = (tail + kDirectIoAlignment - 1) &
+                            ~uint64_t{kDirectIoAlignment - 1};
+    bytes -= (uint64_t{1} << granule_shift_) -
+             std::min<uint64_t>(blocks, uint64_t{1} << granule_shift_);
+  }
+  return bytes;
+}
+
+void BackingObject::ReportBytes(int64_t delta) {
   if (observer_ == nullptr || delta == 0) return;
   std::string volume_key;
   {
     absl::MutexLock lock(&where_mu_);
     volume_key = identity_.volume_key;
   }
-  observer_->Charge(volume_key, hash(),
-                    delta * (int64_t{1} << granule_shift_));
+  observer_->Charge(volume_key, hash(), delta);
 }
 
 std::string BackingObject::name() const {
@@ -150,17 +165,17 @@ void BackingObject::EndWrite(uint64_t first, uint64_t count, bool success) {
   {
     absl::MutexLock lock(&mu_);
     if (success) {
-      const uint64_t before = map_.granules_present();
+      const uint64_t before = StoredBytes();
       map_.MarkPresent(first, count);
       referenced_.MarkPresent(first, count);
-      delta = static_cast<int64_t>(map_.granules_present() - before);
+      delta = static_cast<int64_t>(StoredBytes() - before);
       map_changed_ = true;
     }
     --writes_in_flight_;
   }
   // Reported before the claim ends: a withdrawal waiting for it must not
   // report the object gone first.
-  ReportGranules(delta);
+  ReportBytes(delta);
   inflight_.End(first, count);
 }
 
@@ -182,7 +197,7 @@ void BackingObject::SetGranules(uint64_t first, uint64_t count,
   int64_t delta;
   {
     absl::MutexLock lock(&mu_);
-    const uint64_t before = map_.granules_present();
+    const uint64_t before = StoredBytes();
     if (present) {
       map_.MarkPresent(first, count);
       referenced_.MarkPresent(first, count);
@@ -190,11 +205,10 @@ void BackingObject::SetGranules(uint64_t first, uint64_t count,
       map_.Clear(first, count);
       referenced_.Clear(first, count);
     }
-    delta = static_cast<int64_t>(map_.granules_present()) -
-            static_cast<int64_t>(before);
+    delta = static_cast<int64_t>(StoredBytes()) - static_cast<int64_t>(before);
     map_changed_ = true;
   }
-  ReportGranules(delta);
+  ReportBytes(delta);
 }
 
 bool BackingObject::IsPresent(uint64_t granule) const {
@@ -343,15 +357,14 @@ absl::Status BackingObject::Resize(uint64_t new_size, const std::string& aux) {
     if (inflight_.AnyInRange(from, ~uint64_t{0} - from)) continue;
     // The new partial last granule stays: the truncation below makes what
     // lies past the end read as zeros, as it does on the origin.
-    const uint64_t before = map_.granules_present();
+    const uint64_t before = StoredBytes();
     map_.ResizeKeepingPartial(new_size);
     ResizeReferenced();
-    cut = static_cast<int64_t>(map_.granules_present()) -
-          static_cast<int64_t>(before);
+    cut = static_cast<int64_t>(StoredBytes()) - static_cast<int64_t>(before);
     map_changed_ = true;
     break;
   }
-  ReportGranules(cut);
+  ReportBytes(cut);
   status = env_->FTruncate(fd_, new_size);
   if (!status.ok()) return Annotate(status, "resizing " + name());
   return absl::OkStatus();
@@ -388,11 +401,14 @@ absl::StatusOr<uint64_t> BackingObject::TrimCold(uint64_t max_granules,
                                                  const std::string& aux) {
   absl::MutexLock trim_lock(&trim_mu_);
   std::vector<uint64_t> victims;
+  uint64_t freed = 0;
   {
     absl::MutexLock lock(&mu_);
     victims = PickColdGranules(max_granules);
     if (victims.empty()) return 0;
+    const uint64_t stored = StoredBytes();
     for (uint64_t g : victims) map_.Clear(g, 1);
+    freed = stored - StoredBytes();
     map_changed_ = true;
     // Counted as a write: no clean record may be made until the punch is
     // done (a snapshot from before would still name the victims).
@@ -419,7 +435,7 @@ absl::StatusOr<uint64_t> BackingObject::TrimCold(uint64_t max_granules,
     absl::MutexLock lock(&mu_);
     --writes_in_flight_;
   }
-  if (status.ok()) ReportGranules(-static_cast<int64_t>(victims.size()));
+  if (status.ok()) ReportBytes(-static_cast<int64_t>(freed));
   for (uint64_t g : victims) inflight_.End(g, 1);
   if (!status.ok()) return status;
   return victims.size();

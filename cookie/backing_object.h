@@ -170,9 +170,12 @@ class BackingObject {
     return writes_in_flight_ == 0;
   }
 
-  // Reports a change of the present granules, made under mu_, to the
-  // observer. Call without mu_ held.
-  void ReportGranules(int64_t delta);
+  // The bytes the present granules take on disk, as the filesystem
+  // allocates them (the partial last granule only up to its last block).
+  uint64_t StoredBytes() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reports a change of StoredBytes, made under mu_, to the observer. Call
+  // without mu_ held.
+  void ReportBytes(int64_t delta);
   void Unpin(uint64_t epoch);
   // Keeps the reference bits the size of the map.
   void ResizeReferenced() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
