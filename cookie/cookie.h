@@ -70,9 +70,19 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
   // cache runs are not culled while `pin` is held: release it once the
   // cache reads are done.
   struct ReadPlan {
+    ReadPlan() = default;
+    ReadPlan(ReadPlan&&) = default;
+    // Lets go of the old pin before the old object.
+    ReadPlan& operator=(ReadPlan&& other) noexcept {
+      pin.Release();
+      object = std::move(other.object);
+      segments = std::move(other.segments);
+      pin = std::move(other.pin);
+      return *this;
+    }
     std::shared_ptr<BackingObject> object;
     std::vector<ReadSegment> segments;
-    BackingObject::ReadPin pin;  // after `object`: released before it
+    BackingObject::ReadPin pin;  // after `object`: destroyed before it
     bool FullyCached() const;
   };
   ReadPlan PrepareRead(uint64_t pos, uint64_t len);

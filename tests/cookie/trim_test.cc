@@ -53,6 +53,8 @@ class TrimTest : public CacheTest {
     if (fstat(cookie.object()->file().fd, &st) != 0) return ~uint64_t{0};
     return static_cast<uint64_t>(st.st_blocks) * 512 / kGranule;
   }
+  // Outlives the cache, which TearDown closes.
+  FaultInjectionEnv fault_env_{Env::Default()};
 };
 
 TEST_F(TrimTest, TheClockTakesUnreferencedGranulesFromTheHandOn) {
@@ -178,10 +180,9 @@ TEST_F(TrimTest, GranulesBeingWrittenArePassedOver) {
 }
 
 TEST_F(TrimTest, AFailedPunchWithdrawsTheObject) {
-  FaultInjectionEnv env(Env::Default());
-  OpenCache(&env);
+  OpenCache(&fault_env_);
   auto cookie = OpenStored(4);
-  env.SetError(FaultInjectionEnv::kTruncate, EIO, /*count=*/1);
+  fault_env_.SetError(FaultInjectionEnv::kTruncate, EIO, /*count=*/1);
   EXPECT_EQ(cookie->TrimCold(2), 0u);
   EXPECT_EQ(cookie->object(), nullptr);
   EXPECT_EQ(Stat(&CacheStats::objects_withdrawn), 1u);
