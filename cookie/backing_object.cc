@@ -338,10 +338,19 @@ absl::Status BackingObject::Resize(uint64_t new_size, const std::string& aux) {
     if (status.ok()) status = env_->FTruncate(fd_, new_size);
     if (!status.ok()) return Annotate(status, "resizing " + name());
     // Growing cuts nothing away, so nothing in flight needs waiting for.
-    absl::MutexLock lock(&mu_);
-    map_.ResizeKeepingPartial(std::max(new_size, map_.object_size()));
-    ResizeReferenced();
-    map_changed_ = true;
+    int64_t grown;
+    {
+      absl::MutexLock lock(&mu_);
+      const uint64_t before = StoredBytes();
+      map_.ResizeKeepingPartial(std::max(new_size, map_.object_size()));
+      ResizeReferenced();
+      map_changed_ = true;
+      // A kept partial granule now counts whole: an append is about to
+      // fill it (a bare extension leaves holes, counted until a rescan).
+      grown = static_cast<int64_t>(StoredBytes()) -
+              static_cast<int64_t>(before);
+    }
+    ReportBytes(grown);
     return absl::OkStatus();
   }
   int64_t cut = 0;
@@ -397,21 +406,24 @@ std::vector<uint64_t> BackingObject::PickColdGranules(uint64_t max) {
   return victims;
 }
 
-absl::StatusOr<uint64_t> BackingObject::TrimCold(uint64_t max_granules,
-                                                 const std::string& aux) {
+absl::StatusOr<BackingObject::Trimmed> BackingObject::TrimCold(
+    uint64_t max_granules, const std::string& aux) {
   absl::MutexLock trim_lock(&trim_mu_);
   std::vector<uint64_t> victims;
   uint64_t freed = 0;
   {
     absl::MutexLock lock(&mu_);
     victims = PickColdGranules(max_granules);
-    if (victims.empty()) return 0;
+    if (victims.empty()) return Trimmed{};
     const uint64_t stored = StoredBytes();
     for (uint64_t g : victims) map_.Clear(g, 1);
     freed = stored - StoredBytes();
     map_changed_ = true;
-    // Counted as a write: no clean record may be made until the punch is
-    // done (a snapshot from before would still name the victims).
+    // Counted as a write, as the write path does, so no checkpoint runs
+    // between here and the punch. (A snapshot taken before the bits were
+    // cleared is covered by EnsureDirty below: Checkpoint clears the
+    // dirty hint first, so it waits for that clean record, then marks the
+    // object dirty again.)
     ++writes_in_flight_;
     // Readers planned from now on see the victims absent; wait for those
     // planned before, which may be reading them.
@@ -420,25 +432,37 @@ absl::StatusOr<uint64_t> BackingObject::TrimCold(uint64_t max_granules,
   }
   std::sort(victims.begin(), victims.end());
   absl::Status status = EnsureDirty(aux);
-  for (size_t i = 0; status.ok() && i < victims.size();) {
-    size_t j = i + 1;
-    while (j < victims.size() && victims[j] == victims[j - 1] + 1) ++j;
+  size_t punched = 0;  // victims [0, punched) are holes now
+  while (status.ok() && punched < victims.size()) {
+    size_t end = punched + 1;
+    while (end < victims.size() && victims[end] == victims[end - 1] + 1) ++end;
     status = env_->FAllocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                             victims[i] << granule_shift_,
-                             (j - i) << granule_shift_);
+                             victims[punched] << granule_shift_,
+                             (end - punched) << granule_shift_);
     if (!status.ok()) {
       status = Annotate(status, "culling cold granules of " + name());
+    } else {
+      punched = end;
     }
-    i = j;
   }
+  const bool unsupported = absl::IsUnimplemented(status);
   {
     absl::MutexLock lock(&mu_);
     --writes_in_flight_;
+    if (unsupported) {
+      // The filesystem cannot punch holes: what was not punched still
+      // holds its data, so it stays cached.
+      const uint64_t stored = StoredBytes();
+      for (size_t k = punched; k < victims.size(); ++k) {
+        map_.MarkPresent(victims[k], 1);
+      }
+      freed -= StoredBytes() - stored;
+    }
   }
-  if (status.ok()) ReportBytes(-static_cast<int64_t>(freed));
+  if (status.ok() || unsupported) ReportBytes(-static_cast<int64_t>(freed));
   for (uint64_t g : victims) inflight_.End(g, 1);
   if (!status.ok()) return status;
-  return victims.size();
+  return Trimmed{victims.size(), freed};
 }
 
 }  // namespace cachefs

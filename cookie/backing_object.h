@@ -118,11 +118,17 @@ class BackingObject {
 
   // Culls up to `max_granules` present granules that were least recently
   // used (see the class comment), passing over granules being written.
-  // Returns how many were culled; their bytes are reported to the
-  // observer. A failure to mark the object dirty or to punch fails the
-  // trim (the granules stay absent; the caller withdraws the object).
-  absl::StatusOr<uint64_t> TrimCold(uint64_t max_granules,
-                                    const std::string& aux);
+  // Returns how many were culled and the bytes freed (also reported to the
+  // observer). kUnimplemented if the filesystem cannot punch holes (the
+  // granules not punched stay cached); any other failure to mark the
+  // object dirty or to punch leaves the victims absent, and the caller
+  // withdraws the object.
+  struct Trimmed {
+    uint64_t granules = 0;
+    uint64_t bytes = 0;
+  };
+  absl::StatusOr<Trimmed> TrimCold(uint64_t max_granules,
+                                   const std::string& aux);
 
   // Claims granules [first, first + count) for a cache write: fails if any
   // is present already or in flight. REQUIRES: EndWrite after a success.

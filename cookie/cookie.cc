@@ -339,8 +339,9 @@ absl::Status Cookie::Checkpoint() {
   return wrote.status();
 }
 
-uint64_t Cookie::TrimCold(uint64_t max_granules) {
-  if (!ready()) return 0;
+absl::StatusOr<BackingObject::Trimmed> Cookie::TrimCold(
+    uint64_t max_granules) {
+  if (!ready()) return BackingObject::Trimmed{};
   // Keeps teardown (DetachObject) from checkpointing halfway through.
   absl::MutexLock change_lock(&change_mu_);
   std::shared_ptr<BackingObject> object;
@@ -350,13 +351,14 @@ uint64_t Cookie::TrimCold(uint64_t max_granules) {
     object = object_;
     aux = aux_;
   }
-  if (object == nullptr) return 0;
-  absl::StatusOr<uint64_t> trimmed = object->TrimCold(max_granules, aux);
-  if (!trimmed.ok()) {
-    WithdrawObject(trimmed.status(), object.get());
-    return 0;
-  }
-  return *trimmed;
+  if (object == nullptr) return BackingObject::Trimmed{};
+  absl::StatusOr<BackingObject::Trimmed> trimmed =
+      object->TrimCold(max_granules, aux);
+  if (trimmed.ok() || absl::IsUnimplemented(trimmed.status())) return trimmed;
+  // A retired object (replaced meanwhile) fails to mark itself dirty; it is
+  // on its way out anyway.
+  if (!object->retired()) WithdrawObject(trimmed.status(), object.get());
+  return BackingObject::Trimmed{};
 }
 
 void Cookie::WithdrawObject(const absl::Status& why,

@@ -150,9 +150,10 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
   absl::Status Checkpoint();
 
   // Culls up to `max_granules` of the object's least recently used
-  // granules (BackingObject::TrimCold); returns how many went. A failure
-  // withdraws the object.
-  uint64_t TrimCold(uint64_t max_granules);
+  // granules (BackingObject::TrimCold). kUnimplemented if the cache's
+  // filesystem cannot punch holes; any other failure withdraws the object
+  // and reports nothing culled.
+  absl::StatusOr<BackingObject::Trimmed> TrimCold(uint64_t max_granules);
 
   // Drops the backing object after a cache fault: `why` is counted and the
   // object removed once its I/O has drained. With `which`, only if that is

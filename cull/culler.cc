@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -303,8 +304,9 @@ void Culler::TrimOpenObjects(uint64_t target, uint64_t cap,
                              CullResult* result) {
   CacheStats& stats = cache_->stats();
   const uint64_t granule = uint64_t{1} << cache_->options().granule_shift;
-  // Objects that gave nothing (all their granules busy or referenced
-  // twice over): not asked again in this pass.
+  if (trim_unsupported_.load(std::memory_order_relaxed)) return;
+  // Objects that gave nothing (every present granule being written, or
+  // the trim failed and withdrew the object): not asked again this pass.
   absl::flat_hash_set<uint64_t> spent;
   // Bounded: every round culls granules or spends an object.
   for (int round = 0; round < 4096 && !stopping_.HasBeenNotified(); ++round) {
@@ -351,15 +353,24 @@ void Culler::TrimOpenObjects(uint64_t target, uint64_t cap,
     bytes = std::min(excess, bytes);
     const uint64_t granules =
         std::max<uint64_t>(1, (bytes + granule - 1) / granule);
-    const uint64_t trimmed = open[0].cookie->TrimCold(granules);
-    if (trimmed == 0) {
+    absl::StatusOr<BackingObject::Trimmed> trimmed =
+        open[0].cookie->TrimCold(granules);
+    if (absl::IsUnimplemented(trimmed.status())) {
+      std::fprintf(stderr,
+                   "cachefs: the cache directory's filesystem cannot punch "
+                   "holes: open files are culled no more: %s\n",
+                   std::string(trimmed.status().message()).c_str());
+      trim_unsupported_.store(true, std::memory_order_relaxed);
+      return;
+    }
+    if (!trimmed.ok() || trimmed->granules == 0) {
       spent.insert(open[0].hash);
       continue;
     }
-    result->granules += trimmed;
-    result->bytes += trimmed * granule;
-    Bump(stats.granules_culled, trimmed);
-    Bump(stats.bytes_culled, trimmed * granule);
+    result->granules += trimmed->granules;
+    result->bytes += trimmed->bytes;
+    Bump(stats.granules_culled, trimmed->granules);
+    Bump(stats.bytes_culled, trimmed->bytes);
   }
 }
 

@@ -29,8 +29,10 @@
 //   2. Whole objects, the policy's victims, passed over while a cookie has
 //      them (open, or I/O in flight), deleted under the volume lock so no
 //      cookie can pick them up halfway (Volume::CullObject).
-//   3. If the target is still not reached (objects were taken up while
-//      being culled), open objects' cold granules again, largest first.
+//   3. If the target is still not reached (only open objects are left, or
+//      closed ones were taken up while being culled), open objects give up
+//      cold granules again, largest first, now down to the target itself:
+//      `cachefs-ctl cull --to 0` empties open files too.
 //
 // Thread safety: safe for concurrent use. Lock order: volume locks, then
 // mu_; the culler never calls into the volume while holding mu_.
@@ -159,6 +161,9 @@ class Culler : public CacheObserver {
   std::atomic<bool> filesystem_full_{false};
   // The largest write refused at the limit since the last pass.
   std::atomic<uint64_t> refused_bytes_{0};
+  // The cache's filesystem cannot punch holes: open objects are not
+  // trimmed (steps 1 and 3 do nothing).
+  std::atomic<bool> trim_unsupported_{false};
 
   mutable absl::Mutex mu_;
   std::unique_ptr<CullPolicy> policy_ ABSL_GUARDED_BY(mu_);

@@ -311,7 +311,10 @@ TEST_F(CullerTest, TheCountFollowsTheBlocksAFileTakes) {
   buf.Fill(0, 1);
   ASSERT_OK(WriteSync(*cookie, 0, buf));
   EXPECT_EQ(culler_->stored_bytes(), blocks);
-  ASSERT_EQ(cookie->TrimCold(3), 3u);
+  auto trimmed = cookie->TrimCold(3);
+  ASSERT_OK(trimmed);
+  EXPECT_EQ(trimmed->granules, 3u);
+  EXPECT_EQ(trimmed->bytes, blocks);
   EXPECT_EQ(culler_->stored_bytes(), 0u);
   ASSERT_OK(WriteSync(*cookie, 0, buf));
   Relinquish(cookie);
@@ -322,6 +325,35 @@ TEST_F(CullerTest, TheCountFollowsTheBlocksAFileTakes) {
   // The record may take a block of its own, no more.
   EXPECT_GE(culler_->stored_bytes(), blocks);
   EXPECT_LE(culler_->stored_bytes(), blocks + 4096);
+}
+
+TEST_F(CullerTest, AppendsAreCountedAsTheBlocksTheyFill) {
+  OpenCache();
+  auto culler = Culler::Start(cache_.get(), volume_, CullLimits{}, "lru");
+  ASSERT_OK(culler);
+  culler_ = *std::move(culler);
+  auto cookie = volume_->AcquireCookie("log", "aux", 0);
+  cookie->WaitReady();
+  // Appends of 12 KiB, as the write path makes them: the object grows,
+  // then the granule is stored whole up to the new end.
+  constexpr uint64_t kStep = 12288;
+  for (uint64_t size = kStep; size <= 30 * kStep; size += kStep) {
+    ASSERT_OK(cookie->Resize(size));
+    const uint64_t first = (size - kStep) / kGranule;
+    const uint64_t last = (size - 1) / kGranule;
+    Cookie::FillClaim claim = cookie->ClaimOverwrite(first, last - first + 1);
+    ASSERT_TRUE(claim);
+    AlignedBuffer buf(size - first * kGranule);
+    buf.Fill(first * kGranule, 1);
+    iovec iov = buf.iov();
+    absl::Notification stored;
+    cookie->StoreOverwrite(claim, first, last - first + 1, {&iov, 1},
+                           [&](absl::StatusOr<size_t>) { stored.Notify(); });
+    stored.WaitForNotification();
+    cookie->ReleaseOverwrite(std::move(claim));
+    EXPECT_EQ(culler_->stored_bytes(), size) << size;
+  }
+  Relinquish(cookie);
 }
 
 TEST(CullLimitsTest, OpenShareIsAPercentage) {

@@ -53,6 +53,20 @@ class TrimTest : public CacheTest {
     if (fstat(cookie.object()->file().fd, &st) != 0) return ~uint64_t{0};
     return static_cast<uint64_t>(st.st_blocks) * 512 / kGranule;
   }
+  // Granules culled by a trim of up to `max`; ~0 if it failed.
+  static uint64_t Trim(Cookie& cookie, uint64_t max) {
+    absl::StatusOr<BackingObject::Trimmed> trimmed = cookie.TrimCold(max);
+    return trimmed.ok() ? trimmed->granules : ~uint64_t{0};
+  }
+  // Until a trim running on another thread has cleared granule `g` (and so
+  // moved on to waiting for earlier readers).
+  static bool WaitCleared(Cookie& cookie, uint64_t g) {
+    for (int i = 0; i < 1000; ++i) {
+      if (!cookie.object()->IsPresent(g)) return true;
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return false;
+  }
   // Outlives the cache, which TearDown closes.
   FaultInjectionEnv fault_env_{Env::Default()};
 };
@@ -62,12 +76,12 @@ TEST_F(TrimTest, TheClockTakesUnreferencedGranulesFromTheHandOn) {
   auto cookie = OpenStored(16);
   // Stored granules start referenced: the hand's first turn only clears
   // their bits, the second takes granule 0.
-  EXPECT_EQ(cookie->TrimCold(1), 1u);
+  EXPECT_EQ(Trim(*cookie, 1), 1u);
   EXPECT_FALSE(ReadsBack(*cookie, 0));
   // Granules 1..4 are read again: a second chance each. The next seven
   // unreferenced ones from the hand (granule 1) on are 5..11.
   for (uint64_t g = 1; g <= 4; ++g) EXPECT_TRUE(ReadsBack(*cookie, g));
-  EXPECT_EQ(cookie->TrimCold(7), 7u);
+  EXPECT_EQ(Trim(*cookie, 7), 7u);
   EXPECT_EQ(Present(*cookie),
             (std::vector<uint64_t>{1, 2, 3, 4, 12, 13, 14, 15}));
   for (uint64_t g : Present(*cookie)) EXPECT_TRUE(ReadsBack(*cookie, g)) << g;
@@ -80,7 +94,7 @@ TEST_F(TrimTest, TheClockTakesUnreferencedGranulesFromTheHandOn) {
 TEST_F(TrimTest, CulledGranulesAreFetchedAndStoredAgain) {
   OpenCache();
   auto cookie = OpenStored(4);
-  EXPECT_EQ(cookie->TrimCold(4), 4u);
+  EXPECT_EQ(Trim(*cookie, 4), 4u);
   EXPECT_TRUE(Present(*cookie).empty());
   AlignedBuffer buf(kGranule);
   buf.Fill(2 * kGranule, 5);
@@ -99,10 +113,11 @@ TEST_F(TrimTest, ATrimWaitsForReadersThatPlannedACacheRead) {
   std::atomic<bool> trimmed{false};
   uint64_t count = 0;
   std::thread trimmer([&] {
-    count = cookie->TrimCold(4);
+    count = Trim(*cookie, 4);
     trimmed = true;
   });
-  absl::SleepFor(absl::Milliseconds(200));
+  ASSERT_TRUE(WaitCleared(*cookie, 3));
+  absl::SleepFor(absl::Milliseconds(100));
   EXPECT_FALSE(trimmed.load()) << "the trim did not wait for the reader";
   // The planned read still finds the data, not holes.
   AlignedBuffer buf(4 * kGranule);
@@ -121,12 +136,14 @@ TEST_F(TrimTest, ReadersPlannedAfterTheTrimStartedAreNotWaitedFor) {
   OpenCache();
   auto cookie = OpenStored(8);
   // A reader of granules the trim leaves alone keeps its pin throughout.
-  ASSERT_EQ(cookie->TrimCold(4), 4u);  // 0..3 go; 4..7 lost their bits
+  ASSERT_EQ(Trim(*cookie, 4), 4u);  // 0..3 go
+  // 4..7 are read again (their bits set), 4 is being read.
   for (uint64_t g = 4; g < 8; ++g) EXPECT_TRUE(ReadsBack(*cookie, g));
   Cookie::ReadPlan early = cookie->PrepareRead(4 * kGranule, kGranule);
   ASSERT_TRUE(early.FullyCached());
-  std::thread trimmer([&] { EXPECT_EQ(cookie->TrimCold(1), 1u); });
-  absl::SleepFor(absl::Milliseconds(100));
+  // The hand clears 4..7's bits and takes 4, then waits for `early`.
+  std::thread trimmer([&] { EXPECT_EQ(Trim(*cookie, 1), 1u); });
+  ASSERT_TRUE(WaitCleared(*cookie, 4));
   // A read planned now, while the trim waits for `early`, is in the next
   // epoch: releasing `early` is enough for the trim to finish.
   Cookie::ReadPlan late = cookie->PrepareRead(7 * kGranule, kGranule);
@@ -146,7 +163,7 @@ TEST_F(TrimTest, TheRecordIsDirtyUntilTheNextCheckpointAndThenLacksTheVictims) {
   ASSERT_OK(before);
   EXPECT_TRUE(before->clean);
   EXPECT_EQ(before->granules_present, 8u);
-  ASSERT_EQ(cookie->TrimCold(3), 3u);
+  ASSERT_EQ(Trim(*cookie, 3), 3u);
   // A crash now must not find a clean record naming punched granules.
   auto during = volume_->DescribeObject(hash);
   ASSERT_OK(during);
@@ -173,7 +190,7 @@ TEST_F(TrimTest, GranulesBeingWrittenArePassedOver) {
   // An overwrite claim on granule 0 keeps the trim off it.
   Cookie::FillClaim claim = cookie->ClaimOverwrite(0, 1);
   ASSERT_TRUE(claim);
-  EXPECT_EQ(cookie->TrimCold(4), 3u);
+  EXPECT_EQ(Trim(*cookie, 4), 3u);
   cookie->ReleaseOverwrite(std::move(claim));
   EXPECT_EQ(Present(*cookie), (std::vector<uint64_t>{0}));
   Relinquish(cookie);
@@ -183,11 +200,25 @@ TEST_F(TrimTest, AFailedPunchWithdrawsTheObject) {
   OpenCache(&fault_env_);
   auto cookie = OpenStored(4);
   fault_env_.SetError(FaultInjectionEnv::kTruncate, EIO, /*count=*/1);
-  EXPECT_EQ(cookie->TrimCold(2), 0u);
+  auto trimmed = cookie->TrimCold(2);
+  ASSERT_OK(trimmed);
+  EXPECT_EQ(trimmed->granules, 0u);
   EXPECT_EQ(cookie->object(), nullptr);
   EXPECT_EQ(Stat(&CacheStats::objects_withdrawn), 1u);
   // The reader is not told: everything now comes from the origin.
   EXPECT_FALSE(cookie->PrepareRead(0, kGranule).FullyCached());
+  Relinquish(cookie);
+}
+
+TEST_F(TrimTest, WithoutHolePunchingNothingIsCulledAndNothingLost) {
+  OpenCache(&fault_env_);
+  auto cookie = OpenStored(4);
+  fault_env_.SetError(FaultInjectionEnv::kTruncate, EOPNOTSUPP, /*count=*/1);
+  auto trimmed = cookie->TrimCold(2);
+  EXPECT_TRUE(absl::IsUnimplemented(trimmed.status())) << trimmed.status();
+  EXPECT_EQ(Stat(&CacheStats::objects_withdrawn), 0u);
+  EXPECT_EQ(Present(*cookie), (std::vector<uint64_t>{0, 1, 2, 3}));
+  for (uint64_t g = 0; g < 4; ++g) EXPECT_TRUE(ReadsBack(*cookie, g)) << g;
   Relinquish(cookie);
 }
 
