@@ -44,6 +44,12 @@ std::shared_ptr<BackingObject> Cookie::object() const {
   return object_;
 }
 
+std::pair<std::shared_ptr<BackingObject>, std::string> Cookie::ObjectAndAux()
+    const {
+  absl::MutexLock lock(&mu_);
+  return {object_, aux_};
+}
+
 void Cookie::SetAux(std::string aux) {
   absl::MutexLock lock(&mu_);
   aux_ = std::move(aux);
@@ -326,13 +332,7 @@ void Cookie::FinishWrite(const std::shared_ptr<BackingObject>& object,
 
 absl::Status Cookie::Checkpoint() {
   WaitReady();
-  std::shared_ptr<BackingObject> object;
-  std::string aux;
-  {
-    absl::MutexLock lock(&mu_);
-    object = object_;
-    aux = aux_;
-  }
+  auto [object, aux] = ObjectAndAux();
   if (object == nullptr) return absl::OkStatus();
   absl::StatusOr<bool> wrote = object->Checkpoint(aux);
   if (wrote.ok() && *wrote) Bump(volume_->cache()->stats().checkpoints);
@@ -344,13 +344,7 @@ absl::StatusOr<BackingObject::Trimmed> Cookie::TrimCold(
   if (!ready()) return BackingObject::Trimmed{};
   // Keeps teardown (DetachObject) from checkpointing halfway through.
   absl::MutexLock change_lock(&change_mu_);
-  std::shared_ptr<BackingObject> object;
-  std::string aux;
-  {
-    absl::MutexLock lock(&mu_);
-    object = object_;
-    aux = aux_;
-  }
+  auto [object, aux] = ObjectAndAux();
   if (object == nullptr) return BackingObject::Trimmed{};
   absl::StatusOr<BackingObject::Trimmed> trimmed =
       object->TrimCold(max_granules, aux);

@@ -23,6 +23,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -167,6 +168,8 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
   // Called by the volume's instantiation job, exactly once.
   void SetObject(std::shared_ptr<BackingObject> object);
   void SetKey(std::string key);
+  // The object and the aux data to write its record with, read together.
+  std::pair<std::shared_ptr<BackingObject>, std::string> ObjectAndAux() const;
   // Detaches the object for teardown or withdrawal; returns it (may be
   // null). Without `wait_ready`, a cookie still being instantiated is left
   // alone (its instantiation will see the cache withdrawn).

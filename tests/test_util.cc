@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <system_error>
 
+#include "absl/time/clock.h"
+
 namespace cachefs::testing {
 
 TempDir::TempDir(const std::string& parent) {
@@ -31,6 +33,16 @@ TempDir::~TempDir() {
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
   }
+}
+
+bool Eventually(const std::function<bool()>& done, absl::Duration timeout,
+                absl::Duration period) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!done()) {
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(period);
+  }
+  return true;
 }
 
 }  // namespace cachefs::testing

@@ -1,13 +1,16 @@
 // Helpers shared by the tests: status assertions (abseil 20220623 has no
-// status matchers) and a self-removing temporary directory.
+// status matchers), a self-removing temporary directory, and a bounded
+// wait for something a background thread or daemon does.
 
 #ifndef CACHEFS_TESTS_TEST_UTIL_H_
 #define CACHEFS_TESTS_TEST_UTIL_H_
 
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 
 namespace cachefs::testing {
@@ -53,6 +56,12 @@ class TempDir {
   std::string path_;
   int fd_ = -1;
 };
+
+// Asks `done` every `period` until it says yes or `timeout` has passed;
+// returns its last answer.
+bool Eventually(const std::function<bool()>& done,
+                absl::Duration timeout = absl::Seconds(5),
+                absl::Duration period = absl::Milliseconds(50));
 
 }  // namespace cachefs::testing
 

@@ -5,6 +5,7 @@
 #include "cull/culler.h"
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -26,6 +27,14 @@ class CullerTest : public CacheTest {
       Relinquish(cookie);
     }
   }
+  // Starts the culler under test (after stopping the one before).
+  void StartCuller(const CullLimits& limits = {},
+                   std::string_view policy = "lru") {
+    culler_.reset();
+    auto culler = Culler::Start(cache_.get(), volume_, limits, policy);
+    ASSERT_OK(culler);
+    culler_ = *std::move(culler);
+  }
   void TearDown() override {
     culler_.reset();
     CacheTest::TearDown();
@@ -36,9 +45,7 @@ class CullerTest : public CacheTest {
 TEST_F(CullerTest, TheIndexAtStartHoldsEveryObjectWithItsBlocks) {
   OpenCache();
   MakeObjects(5, 2);
-  auto culler = Culler::Start(cache_.get(), volume_, CullLimits{}, "lru");
-  ASSERT_OK(culler);
-  culler_ = *std::move(culler);
+  ASSERT_NO_FATAL_FAILURE(StartCuller());
   EXPECT_EQ(culler_->indexed_objects(), 5u);
   // Allocated blocks: the data, and nothing for the holes.
   EXPECT_GE(culler_->stored_bytes(), 10 * kGranule);
@@ -49,9 +56,7 @@ TEST_F(CullerTest, WritesPastTheLimitAreNotCachedAndCounted) {
   OpenCache();
   CullLimits limits;
   limits.cache_size = 3 * kGranule;
-  auto culler = Culler::Start(cache_.get(), volume_, limits, "lru");
-  ASSERT_OK(culler);
-  culler_ = *std::move(culler);
+  ASSERT_NO_FATAL_FAILURE(StartCuller(limits));
   auto cookie = volume_->AcquireCookie("big", "aux", 8 * kGranule);
   AlignedBuffer two(2 * kGranule);
   two.Fill(0, 1);
@@ -70,9 +75,7 @@ TEST_F(CullerTest, WritesPastTheLimitAreNotCachedAndCounted) {
 TEST_F(CullerTest, CullToPassesOverObjectsInUseAndFreesTheRest) {
   OpenCache();
   MakeObjects(6, 1);
-  auto culler = Culler::Start(cache_.get(), volume_, CullLimits{}, "lru");
-  ASSERT_OK(culler);
-  culler_ = *std::move(culler);
+  ASSERT_NO_FATAL_FAILURE(StartCuller());
   // f0 is the oldest, so the first victim, but it is open.
   auto held = volume_->AcquireCookie("f0", "aux", kGranule);
   held->WaitReady();
@@ -101,15 +104,12 @@ TEST_F(CullerTest, TheThreadCullsFromTheCullMarkDownPastTheRunMark) {
   MakeObjects(20, 1);  // 20 granules stored
   CullLimits limits;
   limits.cache_size = 16 * kGranule;
-  auto culler = Culler::Start(cache_.get(), volume_, limits, "arc");
-  ASSERT_OK(culler);
-  culler_ = *std::move(culler);
+  ASSERT_NO_FATAL_FAILURE(StartCuller(limits, "arc"));
   // Over the cull mark at start: the thread culls within its period, down
   // below the run mark (limit less brun - bstop = 7%), less a margin.
   const uint64_t run_mark = limits.cache_size - limits.cache_size / 100 * 7;
-  for (int i = 0; i < 200 && culler_->stored_bytes() > run_mark; ++i) {
-    absl::SleepFor(absl::Milliseconds(50));
-  }
+  Eventually([&] { return culler_->stored_bytes() <= run_mark; },
+             absl::Seconds(10));
   EXPECT_LE(culler_->stored_bytes(), run_mark);
   EXPECT_GT(Stat(&CacheStats::cull_passes), 0u);
   EXPECT_GE(Stat(&CacheStats::culls), 5u);
@@ -117,9 +117,7 @@ TEST_F(CullerTest, TheThreadCullsFromTheCullMarkDownPastTheRunMark) {
 
 TEST_F(CullerTest, RemovedAndReplacedObjectsLeaveTheCount) {
   OpenCache();
-  auto culler = Culler::Start(cache_.get(), volume_, CullLimits{}, "lru");
-  ASSERT_OK(culler);
-  culler_ = *std::move(culler);
+  ASSERT_NO_FATAL_FAILURE(StartCuller());
   auto cookie = volume_->AcquireCookie("f", "aux", 2 * kGranule);
   AlignedBuffer buf(2 * kGranule);
   buf.Fill(0, 3);
@@ -160,9 +158,7 @@ uint64_t PresentGranules(const Cookie& cookie) {
 TEST_F(CullerTest, AnOpenObjectPastItsShareGivesUpColdGranulesFirst) {
   OpenCache();
   MakeObjects(2, 1);  // closed, and the oldest: the policy's first victims
-  auto culler = Culler::Start(cache_.get(), volume_, CullLimits{}, "lru");
-  ASSERT_OK(culler);
-  culler_ = *std::move(culler);
+  ASSERT_NO_FATAL_FAILURE(StartCuller());
   auto a = volume_->AcquireCookie("a", "aux", 12 * kGranule);
   auto b = volume_->AcquireCookie("b", "aux", 4 * kGranule);
   AlignedBuffer buf(12 * kGranule);
@@ -193,9 +189,7 @@ TEST_F(CullerTest, AnOpenObjectPastItsShareGivesUpColdGranulesFirst) {
 
 TEST_F(CullerTest, ObjectsOfEqualSizeShareTheExcess) {
   OpenCache();
-  auto culler = Culler::Start(cache_.get(), volume_, CullLimits{}, "lru");
-  ASSERT_OK(culler);
-  culler_ = *std::move(culler);
+  ASSERT_NO_FATAL_FAILURE(StartCuller());
   auto a = volume_->AcquireCookie("a", "aux", 8 * kGranule);
   auto b = volume_->AcquireCookie("b", "aux", 8 * kGranule);
   AlignedBuffer buf(8 * kGranule);
@@ -216,9 +210,7 @@ TEST_F(CullerTest, ClosedObjectsGoWholeOnceOpenOnesAreWithinTheirShare) {
   MakeObjects(4, 1);
   CullLimits limits;
   limits.open_file_share = 100;
-  auto culler = Culler::Start(cache_.get(), volume_, limits, "lru");
-  ASSERT_OK(culler);
-  culler_ = *std::move(culler);
+  ASSERT_NO_FATAL_FAILURE(StartCuller(limits));
   auto a = volume_->AcquireCookie("a", "aux", 4 * kGranule);
   AlignedBuffer buf(4 * kGranule);
   buf.Fill(0, 9);
@@ -237,9 +229,7 @@ TEST_F(CullerTest, AFileReadOpenPastTheLimitLeavesTheOthersCached) {
   MakeObjects(4, 1);
   CullLimits limits;
   limits.cache_size = 16 * kGranule;
-  auto culler = Culler::Start(cache_.get(), volume_, limits, "arc");
-  ASSERT_OK(culler);
-  culler_ = *std::move(culler);
+  ASSERT_NO_FATAL_FAILURE(StartCuller(limits, "arc"));
   // 40 granules stored one by one through one open cookie, 2.5 times the
   // limit, with the culler thread running beside.
   auto big = volume_->AcquireCookie("big", "aux", 40 * kGranule);
@@ -250,9 +240,8 @@ TEST_F(CullerTest, AFileReadOpenPastTheLimitLeavesTheOthersCached) {
     EXPECT_LE(culler_->stored_bytes(), limits.cache_size);
     if (g % 4 == 3) absl::SleepFor(absl::Milliseconds(20));
   }
-  for (int i = 0; i < 100 && Stat(&CacheStats::granules_culled) == 0; ++i) {
-    absl::SleepFor(absl::Milliseconds(20));
-  }
+  Eventually([&] { return Stat(&CacheStats::granules_culled) > 0; },
+             absl::Seconds(2), absl::Milliseconds(20));
   EXPECT_GT(Stat(&CacheStats::granules_culled), 0u);
   EXPECT_EQ(Stat(&CacheStats::culls), 0u);
   // The oldest granules went first.
@@ -279,29 +268,21 @@ TEST_F(CullerTest, AWriteRefusedBelowTheCullMarkStillStartsAPass) {
   Relinquish(old);
   CullLimits limits;
   limits.cache_size = 15 * kGranule + kGranule / 5;
-  auto culler = Culler::Start(cache_.get(), volume_, limits, "lru");
-  ASSERT_OK(culler);
-  culler_ = *std::move(culler);
+  ASSERT_NO_FATAL_FAILURE(StartCuller(limits));
   auto fresh = volume_->AcquireCookie("new", "aux", kGranule);
   AlignedBuffer one(kGranule);
   one.Fill(0, 3);
   EXPECT_FALSE(WriteSync(*fresh, 0, one).ok());
   // The refusal makes the thread cull: the write fits a moment later.
-  bool stored = false;
-  for (int i = 0; i < 100 && !stored; ++i) {
-    absl::SleepFor(absl::Milliseconds(20));
-    stored = WriteSync(*fresh, 0, one).ok();
-  }
-  EXPECT_TRUE(stored);
+  EXPECT_TRUE(Eventually([&] { return WriteSync(*fresh, 0, one).ok(); },
+                         absl::Seconds(2), absl::Milliseconds(20)));
   EXPECT_GT(Stat(&CacheStats::cull_passes), 0u);
   Relinquish(fresh);
 }
 
 TEST_F(CullerTest, TheCountFollowsTheBlocksAFileTakes) {
   OpenCache();
-  auto culler = Culler::Start(cache_.get(), volume_, CullLimits{}, "lru");
-  ASSERT_OK(culler);
-  culler_ = *std::move(culler);
+  ASSERT_NO_FATAL_FAILURE(StartCuller());
   // A partial last granule takes only its blocks, as a restart's scan of
   // the files would count them.
   const uint64_t size = 2 * kGranule + 10000;
@@ -318,10 +299,7 @@ TEST_F(CullerTest, TheCountFollowsTheBlocksAFileTakes) {
   EXPECT_EQ(culler_->stored_bytes(), 0u);
   ASSERT_OK(WriteSync(*cookie, 0, buf));
   Relinquish(cookie);
-  culler_.reset();
-  culler = Culler::Start(cache_.get(), volume_, CullLimits{}, "lru");
-  ASSERT_OK(culler);
-  culler_ = *std::move(culler);
+  ASSERT_NO_FATAL_FAILURE(StartCuller());
   // The record may take a block of its own, no more.
   EXPECT_GE(culler_->stored_bytes(), blocks);
   EXPECT_LE(culler_->stored_bytes(), blocks + 4096);
@@ -329,9 +307,7 @@ TEST_F(CullerTest, TheCountFollowsTheBlocksAFileTakes) {
 
 TEST_F(CullerTest, AppendsAreCountedAsTheBlocksTheyFill) {
   OpenCache();
-  auto culler = Culler::Start(cache_.get(), volume_, CullLimits{}, "lru");
-  ASSERT_OK(culler);
-  culler_ = *std::move(culler);
+  ASSERT_NO_FATAL_FAILURE(StartCuller());
   auto cookie = volume_->AcquireCookie("log", "aux", 0);
   cookie->WaitReady();
   // Appends of 12 KiB, as the write path makes them: the object grows,

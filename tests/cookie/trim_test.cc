@@ -61,11 +61,8 @@ class TrimTest : public CacheTest {
   // Until a trim running on another thread has cleared granule `g` (and so
   // moved on to waiting for earlier readers).
   static bool WaitCleared(Cookie& cookie, uint64_t g) {
-    for (int i = 0; i < 1000; ++i) {
-      if (!cookie.object()->IsPresent(g)) return true;
-      absl::SleepFor(absl::Milliseconds(5));
-    }
-    return false;
+    return Eventually([&] { return !cookie.object()->IsPresent(g); },
+                      absl::Seconds(5), absl::Milliseconds(5));
   }
   // Outlives the cache, which TearDown closes.
   FaultInjectionEnv fault_env_{Env::Default()};

@@ -77,12 +77,8 @@ TEST_P(CullTest, StoredBytesStayWithinTheLimitAndOpenFilesKeepTheirData) {
   }
   EXPECT_LE(max_stored, kLimit + kInFlight);
   // Settled: at or under the limit.
-  bool settled = false;
-  for (int i = 0; i < 100 && !settled; ++i) {
-    settled = StoredBytes() <= kLimit;
-    if (!settled) usleep(50 * 1000);
-  }
-  EXPECT_TRUE(settled) << StoredBytes() << " bytes stored";
+  EXPECT_TRUE(Eventually([&] { return StoredBytes() <= kLimit; }))
+      << StoredBytes() << " bytes stored";
   auto stats = Stats();
   EXPECT_GT(stats["culls"], 0u);
   EXPECT_GT(stats["bytes_culled"], 0u);
@@ -125,12 +121,8 @@ TEST_P(CullTest, ARestartFindsTheLimitAlreadyPassedAndCulls) {
   Unmount();
   ASSERT_GT(StoredBytes(), 5u << 20);
   Mount("cache_size=2M");
-  bool culled = false;
-  for (int i = 0; i < 100 && !culled; ++i) {
-    culled = StoredBytes() <= (2u << 20);
-    if (!culled) usleep(50 * 1000);
-  }
-  EXPECT_TRUE(culled) << StoredBytes() << " bytes stored";
+  EXPECT_TRUE(Eventually([&] { return StoredBytes() <= (2u << 20); }))
+      << StoredBytes() << " bytes stored";
   for (int i = 0; i < 6; ++i) {
     EXPECT_TRUE(ReadMounted(absl::StrCat("f", i)) == RandomData(1 << 20, i));
   }
@@ -166,12 +158,8 @@ TEST_P(CullTest, TwoMountsOnOneCacheDirectoryShareItsLimit) {
   // learns the other's usage a few times a second, so the two may pass the
   // limit together for a moment, but never by the other's whole share.
   EXPECT_LE(max_stored, 2 * kLimit);
-  bool settled = false;
-  for (int i = 0; i < 100 && !settled; ++i) {
-    settled = StoredBytes() <= kLimit;
-    if (!settled) usleep(50 * 1000);
-  }
-  EXPECT_TRUE(settled) << StoredBytes() << " bytes stored";
+  EXPECT_TRUE(Eventually([&] { return StoredBytes() <= kLimit; }))
+      << StoredBytes() << " bytes stored";
   auto code = (*other)->Unmount();
   ASSERT_OK(code);
   EXPECT_EQ(*code, 0) << (*other)->ReadStderr();
@@ -213,12 +201,8 @@ TEST_P(CullTest, AHugeOpenFileGivesUpItsColdGranulesNotTheOtherFiles) {
     max_stored = std::max(max_stored, StoredBytes());
   }
   EXPECT_LE(max_stored, kLimit + kInFlight);
-  bool settled = false;
-  for (int i = 0; i < 100 && !settled; ++i) {
-    settled = StoredBytes() <= kLimit;
-    if (!settled) usleep(50 * 1000);
-  }
-  EXPECT_TRUE(settled) << StoredBytes() << " bytes stored";
+  EXPECT_TRUE(Eventually([&] { return StoredBytes() <= kLimit; }))
+      << StoredBytes() << " bytes stored";
   auto stats = Stats();
   EXPECT_GT(stats["granules_culled"], 0u);
   EXPECT_EQ(stats["culls"], 0u) << "a small file was culled whole";
@@ -254,12 +238,8 @@ TEST_P(CullTest, AHugeOpenFileGivesUpItsColdGranulesNotTheOtherFiles) {
   fd = open(MountedPath("huge").c_str(), O_RDONLY);
   ASSERT_GE(fd, 0) << strerror(errno);
   EXPECT_TRUE(ReadOpen(fd, kHuge) == huge);
-  bool culled = false;
-  for (int i = 0; i < 100 && !culled; ++i) {
-    culled = Stats()["culls"] > 0;
-    if (!culled) usleep(50 * 1000);
-  }
-  EXPECT_TRUE(culled) << "without the share no small file was culled; "
+  EXPECT_TRUE(Eventually([&] { return Stats()["culls"] > 0; }))
+      << "without the share no small file was culled; "
                       << Ctl({"stats", mnt_.path()}) << Ctl({"ls", mnt_.path()});
   EXPECT_EQ(close(fd), 0);
 }
