@@ -14,31 +14,12 @@
 #include <string>
 #include <vector>
 
-#include "bench/bench_dir.h"
+#include "bench/bench_cache.h"
 #include "benchmark/benchmark.h"
 #include "cookie/cache.h"
 
 namespace cachefs {
 namespace {
-
-struct BenchCache {
-  BenchCache() : dir(MakeBenchDir("cookie")) {
-    CacheOptions options;
-    options.directory = dir;
-    cache = *Cache::Open(Env::Default(), options);
-    volume = *cache->AcquireVolume("bench:/origin", "");
-  }
-  ~BenchCache() {
-    cache->dispatcher()->Drain();
-    cache->RelinquishVolume(volume);
-    volume.reset();
-    cache.reset();
-    std::filesystem::remove_all(dir);
-  }
-  std::string dir;
-  std::unique_ptr<Cache> cache;
-  std::shared_ptr<Volume> volume;
-};
 
 BenchCache* shared_cache = nullptr;
 
@@ -48,7 +29,7 @@ BenchCache* shared_cache = nullptr;
 void BM_AcquireRelinquish(benchmark::State& state) {
   constexpr int kKeys = 4096;
   if (state.thread_index() == 0) {
-    shared_cache = new BenchCache;
+    shared_cache = new BenchCache("cookie");
     for (int k = 0; k < kKeys; ++k) {  // objects exist: positive lookups
       auto c = shared_cache->volume->AcquireCookie(std::to_string(k), "aux",
                                                    uint64_t{1} << 30);
@@ -84,7 +65,7 @@ void BM_MemoryPerLiveCookie(benchmark::State& state) {
   limit.rlim_cur = limit.rlim_max;
   setrlimit(RLIMIT_NOFILE, &limit);
   for (auto _ : state) {
-    BenchCache bench;
+    BenchCache bench("cookie");
     std::vector<std::shared_ptr<Cookie>> cookies;
     cookies.reserve(kCookies);
     bench.cache->dispatcher()->Drain();

@@ -16,7 +16,7 @@
 #include <memory>
 #include <string>
 
-#include "bench/bench_dir.h"
+#include "bench/bench_cache.h"
 #include "benchmark/benchmark.h"
 #include "cookie/cache.h"
 #include "cookie/object_key.h"
@@ -28,17 +28,13 @@ namespace {
 constexpr int kObjects = 100000;
 bool cold = false;
 
-struct PopulatedCache {
-  PopulatedCache() : dir(MakeBenchDir("culler")) {
-    CacheOptions options;
-    options.directory = dir;
-    cache = *Cache::Open(Env::Default(), options);
-    volume = *cache->AcquireVolume("bench:/origin", "");
-    const std::string vol =
-        dir + "/volumes/" + VolumeDirName("bench:/origin") + "/";
+// A cache whose volume holds kObjects objects of one block each.
+struct PopulatedCache : BenchCache {
+  PopulatedCache() : BenchCache("culler") {
+    const std::string vol = dir + "/volumes/" + VolumeDirName(kVolume) + "/";
     for (int i = 0; i < kObjects; ++i) {
-      ObjectPath p = ObjectPathFor(HashObjectKey("bench:/origin",
-                                                 "file" + std::to_string(i)));
+      ObjectPath p =
+          ObjectPathFor(HashObjectKey(kVolume, "file" + std::to_string(i)));
       std::filesystem::create_directories(vol + p.fan_dir);
       int fd = open((vol + p.fan_dir + "/" + p.name).c_str(),
                     O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
@@ -46,16 +42,6 @@ struct PopulatedCache {
       close(fd);
     }
   }
-  ~PopulatedCache() {
-    cache->dispatcher()->Drain();
-    cache->RelinquishVolume(volume);
-    volume.reset();
-    cache.reset();
-    std::filesystem::remove_all(dir);
-  }
-  std::string dir;
-  std::unique_ptr<Cache> cache;
-  std::shared_ptr<Volume> volume;
 };
 
 void BM_CullerStartWith100kObjects(benchmark::State& state) {
