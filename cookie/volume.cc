@@ -297,8 +297,11 @@ absl::StatusOr<Volume::ObjectInfo> Volume::DescribeObject(uint64_t hash) {
   std::shared_ptr<Cookie> user;
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [key, entry] : cookies_) {
-      if (entry.hash == hash && !entry.tearing_down) user = entry.cookie;
+    auto name = names_.find(hash);
+    auto entry = name == names_.end() ? cookies_.end()
+                                      : cookies_.find(name->second);
+    if (entry != cookies_.end() && !entry->second.tearing_down) {
+      user = entry->second.cookie;
     }
   }
   std::shared_ptr<BackingObject> live =
