@@ -100,7 +100,6 @@ class BackingObject {
     ReadPin& operator=(ReadPin&& other) noexcept;
     ~ReadPin() { Release(); }
     void Release();
-    explicit operator bool() const { return object_ != nullptr; }
 
    private:
     friend class BackingObject;

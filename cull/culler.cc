@@ -313,29 +313,27 @@ void Culler::TrimOpenObjects(uint64_t target, uint64_t cap,
     const uint64_t stored = stored_bytes();
     if (stored <= target) return;
     struct Open {
-      uint64_t bytes;
       uint64_t hash;
       std::shared_ptr<Cookie> cookie;
+      uint64_t bytes = 0;
     };
-    std::vector<std::pair<uint64_t, std::shared_ptr<Cookie>>> candidates;
+    std::vector<Open> open;
     // Taken before mu_: the volume's lock comes first.
     for (std::shared_ptr<Cookie>& cookie : volume_->Cookies()) {
       std::shared_ptr<BackingObject> object =
           cookie->ready() ? cookie->object() : nullptr;
       if (object != nullptr && !spent.contains(object->hash())) {
-        candidates.emplace_back(object->hash(), std::move(cookie));
+        open.push_back({object->hash(), std::move(cookie)});
       }
     }
-    std::vector<Open> open;
     {
       absl::MutexLock lock(&mu_);
-      for (auto& [hash, cookie] : candidates) {
-        auto it = index_.find(hash);
-        if (it != index_.end() && it->second.bytes > cap) {
-          open.push_back({it->second.bytes, hash, std::move(cookie)});
-        }
+      for (Open& o : open) {
+        auto it = index_.find(o.hash);
+        o.bytes = it == index_.end() ? 0 : it->second.bytes;
       }
     }
+    std::erase_if(open, [cap](const Open& o) { return o.bytes <= cap; });
     if (open.empty()) return;
     std::sort(open.begin(), open.end(),
               [](const Open& a, const Open& b) { return a.bytes > b.bytes; });
