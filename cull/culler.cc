@@ -231,10 +231,7 @@ void Culler::Wake() {
 }
 
 bool Culler::AdmitWrite(uint64_t bytes) {
-  if (filesystem_full_.load(std::memory_order_relaxed)) {
-    Wake();
-    return false;
-  }
+  if (!AdmitToFilesystem(bytes)) return false;
   if (limits_.cache_size == 0) return true;
   const uint64_t after = stored_bytes() + bytes;
   const bool admitted = after <= limits_.cache_size;
@@ -424,18 +421,50 @@ void Culler::CullWholeObjects(uint64_t target, CullResult* result) {
 }
 
 
+bool Culler::SampleFilesystem(struct statvfs* fs) {
+  if (statvfs(cache_->options().directory.c_str(), fs) != 0 ||
+      fs->f_blocks == 0) {
+    return false;
+  }
+  const int64_t total = static_cast<int64_t>(fs->f_blocks * fs->f_frsize);
+  fs_stop_floor_.store(total / 100 * limits_.bstop, std::memory_order_relaxed);
+  fs_cull_floor_.store(total / 100 * limits_.bcull, std::memory_order_relaxed);
+  fs_free_bytes_.store(static_cast<int64_t>(fs->f_bavail * fs->f_frsize),
+                       std::memory_order_relaxed);
+  const double free_files =
+      fs->f_files == 0 ? 100.0 : 100.0 * fs->f_favail / fs->f_files;
+  files_full_.store(free_files < limits_.fstop, std::memory_order_relaxed);
+  return true;
+}
+
+bool Culler::AdmitToFilesystem(uint64_t bytes) {
+  const int64_t want = static_cast<int64_t>(bytes);
+  int64_t free = fs_free_bytes_.fetch_sub(want, std::memory_order_relaxed) -
+                 want;
+  if (free < fs_cull_floor_.load(std::memory_order_relaxed)) {
+    // Between samples the estimate only falls; culling and deletions may
+    // have freed space since, so ask the filesystem before refusing.
+    struct statvfs fs;
+    if (SampleFilesystem(&fs)) {
+      free = fs_free_bytes_.fetch_sub(want, std::memory_order_relaxed) - want;
+    }
+    Wake();
+  }
+  if (free < fs_stop_floor_.load(std::memory_order_relaxed) ||
+      files_full_.load(std::memory_order_relaxed)) {
+    fs_free_bytes_.fetch_add(want, std::memory_order_relaxed);
+    Wake();
+    return false;
+  }
+  return true;
+}
+
 uint64_t Culler::CheckFilesystem() {
   struct statvfs fs;
-  if (statvfs(cache_->options().directory.c_str(), &fs) != 0 ||
-      fs.f_blocks == 0) {
-    return 0;
-  }
+  if (!SampleFilesystem(&fs)) return 0;
   const double free_blocks = 100.0 * fs.f_bavail / fs.f_blocks;
   const double free_files =
       fs.f_files == 0 ? 100.0 : 100.0 * fs.f_favail / fs.f_files;
-  filesystem_full_.store(free_blocks < limits_.bstop ||
-                             free_files < limits_.fstop,
-                         std::memory_order_relaxed);
   uint64_t need = 0;
   if (free_blocks < limits_.bcull) {
     // Up to brun, and half a point more so culling does not restart at once.

@@ -11,6 +11,9 @@
 //   - frun/fcull/fstop: the same for free files (inodes).
 // "Writes stop" means AdmitWrite says no: the granule is simply not
 // cached, and the read that fetched it still succeeds (counted nospace).
+// The free-space floor is checked before every write from the last
+// statvfs less what was admitted since, not only on the thread's period:
+// at disk speed a period is enough to fill a small filesystem.
 //
 // The index: the objects of the culler's volume, scanned from the cache
 // directory at start (oldest use first into the policy), then kept
@@ -40,8 +43,11 @@
 #ifndef CACHEFS_CULL_CULLER_H_
 #define CACHEFS_CULL_CULLER_H_
 
+#include <sys/statvfs.h>
+
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -137,8 +143,15 @@ class Culler : public CacheObserver {
   // Step 2: whole objects, the policy's choice.
   void CullWholeObjects(uint64_t target, CullResult* result)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(pass_mu_);
-  // Reads the filesystem's free space and files; updates the stop flag and
-  // returns how many bytes culling should free for them (0: none).
+  // Reads the filesystem's free space and files into `fs` and the sample
+  // below; false if statvfs fails.
+  bool SampleFilesystem(struct statvfs* fs);
+  // The bstop/fstop floors, checked before every cache write: free space is
+  // estimated from the last sample less what was admitted since, and
+  // sampled again (and the culler woken) once that falls under bcull.
+  bool AdmitToFilesystem(uint64_t bytes);
+  // Samples the filesystem and returns how many bytes culling should free
+  // for its limits (0: none).
   uint64_t CheckFilesystem();
   // Publishes this volume's count and re-reads the other volumes'.
   void ShareUsage();
@@ -157,8 +170,13 @@ class Culler : public CacheObserver {
   absl::flat_hash_map<std::string, uint64_t> others_;  // volume dir -> bytes
   int64_t published_ = -1;
   std::atomic<int64_t> own_bytes_{0};
-  // Nothing more may be stored (filesystem below bstop or fstop).
-  std::atomic<bool> filesystem_full_{false};
+  // The cache filesystem as last sampled: free bytes (less what was
+  // admitted since), the bstop and bcull floors in bytes, and whether free
+  // files are below fstop.
+  std::atomic<int64_t> fs_free_bytes_{std::numeric_limits<int64_t>::max() / 2};
+  std::atomic<int64_t> fs_stop_floor_{0};
+  std::atomic<int64_t> fs_cull_floor_{0};
+  std::atomic<bool> files_full_{false};
   // The largest write refused at the limit since the last pass.
   std::atomic<uint64_t> refused_bytes_{0};
   // The cache's filesystem cannot punch holes: open objects are not

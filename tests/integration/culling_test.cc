@@ -5,7 +5,9 @@
 // and cachefs-ctl ls / cull work.
 
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -49,6 +51,29 @@ class CullTest : public CachefsMountTest {
     EXPECT_EQ(result->exit_code, 0) << result->stderr_text;
     return result->stdout_text;
   }
+  // Puts the cache directory on a tmpfs mounted with `options` (as root),
+  // so its filesystem is small; it is detached at TearDown.
+  void CacheOnTmpfs(const std::string& options) {
+    CACHEFS_REQUIRE(RootPrerequisite());
+    ASSERT_EQ(mount("tmpfs", cache_tmp_.path().c_str(), "tmpfs", 0,
+                    options.c_str()),
+              0)
+        << strerror(errno);
+    tmpfs_ = true;
+  }
+  void TearDown() override {
+    if (!tmpfs_) return;
+    if (daemon_ != nullptr) Unmount();
+    umount2(cache_tmp_.path().c_str(), MNT_DETACH);
+  }
+  // Free blocks and free files of the cache's filesystem, in percent.
+  std::pair<double, double> FreePercent() {
+    struct statvfs fs;
+    EXPECT_EQ(statvfs(cache_tmp_.path().c_str(), &fs), 0) << strerror(errno);
+    return {100.0 * fs.f_bavail / fs.f_blocks,
+            100.0 * fs.f_favail / fs.f_files};
+  }
+  bool tmpfs_ = false;
 };
 
 TEST_P(CullTest, StoredBytesStayWithinTheLimitAndOpenFilesKeepTheirData) {
@@ -242,6 +267,49 @@ TEST_P(CullTest, AHugeOpenFileGivesUpItsColdGranulesNotTheOtherFiles) {
       << "without the share no small file was culled; "
                       << Ctl({"stats", mnt_.path()}) << Ctl({"ls", mnt_.path()});
   EXPECT_EQ(close(fd), 0);
+}
+
+TEST_P(CullTest, TheCacheFilesystemsFreeSpaceAndFilesAreKeptAsFloors) {
+  // 32 MiB and 300 inodes: the default marks (run 10%, cull 7%, stop 3%)
+  // are what limits the cache, there is no cache_size.
+  ASSERT_NO_FATAL_FAILURE(CacheOnTmpfs("size=32m,nr_inodes=300,mode=0700"));
+  if (IsSkipped()) return;
+  for (int i = 0; i < 12; ++i) {
+    WriteServed(absl::StrCat("big", i), RandomData(4 << 20, i));
+  }
+  for (int i = 0; i < 300; ++i) {
+    WriteServed(absl::StrCat("small", i), RandomData(8192, 1000 + i));
+  }
+  Mount();
+
+  // 48 MiB read into a 32 MiB filesystem: it never fills up, and once the
+  // culler has run it has at least the cull mark free.
+  double least_free = 100;
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_TRUE(ReadMounted(absl::StrCat("big", i)) == RandomData(4 << 20, i))
+        << i;
+    least_free = std::min(least_free, FreePercent().first);
+  }
+  EXPECT_GT(least_free, 1.0);
+  EXPECT_TRUE(Eventually([&] { return FreePercent().first >= 7.0; }))
+      << FreePercent().first << "% free";
+  const uint64_t culls_for_space = Stats()["culls"];
+  EXPECT_GT(culls_for_space, 0u);
+
+  // 300 small files, one cache file each, into 300 inodes: the same for
+  // free files.
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(ReadMounted(absl::StrCat("small", i)) ==
+                RandomData(8192, 1000 + i))
+        << i;
+  }
+  EXPECT_TRUE(Eventually([&] { return FreePercent().second >= 7.0; }))
+      << FreePercent().second << "% of files free";
+  EXPECT_GT(Stats()["culls"], culls_for_space);
+  // Everything still reads right, cached or not.
+  for (int i = 0; i < 12; i += 3) {
+    EXPECT_TRUE(ReadMounted(absl::StrCat("big", i)) == RandomData(4 << 20, i));
+  }
 }
 
 TEST_P(CullTest, BadLimitsAreRefusedBeforeMounting) {
