@@ -153,8 +153,15 @@ absl::Status RunTampered(
   ModelOptions options = SmallRun(seed);
   std::string dir = a.path();
   *tampered = false;
+  // Only just before a full check of the thread's files, which compares
+  // every byte: a later operation of the thread could otherwise overwrite
+  // or delete what was changed before any check read it.
+  const uint64_t full_every = static_cast<uint64_t>(options.full_check_interval);
   options.after_op = [&](int thread, uint64_t index, const std::string&) {
-    if (thread == 0 && index >= 300 && !*tampered) *tampered = tamper(dir);
+    if (thread == 0 && index >= 300 && (index + 1) % full_every == 0 &&
+        !*tampered) {
+      *tampered = tamper(dir);
+    }
   };
   return RunModel(options, a.path(), b.path());
 }
