@@ -8,6 +8,16 @@
 // Coherency is close-to-open: each open asks the origin for the file's
 // attributes and compares them (as aux data) with the cookie's.
 //
+// Names and attributes (how it works): what the origin said about each key
+// is kept in an AttrCache, beyond the kernel's inodes. A lookup or getattr
+// answers from it while it is younger than entry_timeout / attr_timeout,
+// and tells the kernel only the time left. A lookup of a name known from
+// longer ago is answered from it too, but provisionally: with no time at
+// all, so the kernel asks again (getattr) before it shows the attributes
+// to anyone, and every operation on the file goes to the origin by path,
+// which checks the name on the way. So an open of a known file costs one
+// origin request, its own coherency check, not a lookup besides.
+//
 // Changes are written through to the origin first (write_path.h). The
 // attributes a change through cachefs gives a file are not a sign that
 // someone else changed it: an open file marks its aux data pending and
@@ -65,6 +75,8 @@ struct CacheFsOptions {
   uint32_t readahead_granules = 8;
   // Origin reads in flight at once, over all files.
   int origin_threads = 8;
+  // Attribute fetches in flight at once for a directory listing.
+  int metadata_threads = 32;
   // Granule buffers in memory (256 KiB each).
   size_t buffers = 256;
   // Seconds between checkpoints of open files' objects (0: only at
@@ -83,12 +95,21 @@ class CacheFs {
   struct Entry {
     uint64_t ino = 0;
     struct stat attr;
+    // How long the kernel may keep the name and the attributes.
+    double entry_timeout = 0;
+    double attr_timeout = 0;
+  };
+  // Attributes and how long the kernel may keep them.
+  struct Attr {
+    struct stat attr;
+    double timeout = 0;
   };
 
   // Namespace and attributes.
   absl::StatusOr<Entry> Lookup(uint64_t parent, const std::string& name);
   void Forget(uint64_t ino, uint64_t nlookup);
-  absl::StatusOr<struct stat> GetAttr(uint64_t ino);
+  // `fh` is the open file the kernel asks through (fstat), or 0.
+  absl::StatusOr<Attr> GetAttr(uint64_t ino, uint64_t fh = 0);
   absl::StatusOr<std::string> ReadLink(uint64_t ino);
   absl::StatusOr<struct statvfs> StatFs(uint64_t ino);
   absl::StatusOr<std::string> GetXattr(uint64_t ino, const std::string& name);
@@ -111,7 +132,7 @@ class CacheFs {
                       uint64_t new_parent, const std::string& new_name,
                       unsigned flags);
   // Changes attributes; `fh` is the open file it comes through, or 0.
-  absl::StatusOr<struct stat> SetAttr(uint64_t ino,
+  absl::StatusOr<Attr> SetAttr(uint64_t ino,
                                       const Origin::AttrChange& change,
                                       uint64_t fh);
   absl::Status SetXattr(uint64_t ino, const std::string& name,
@@ -176,24 +197,37 @@ class CacheFs {
   // Looks up every entry but "." and ".." under `parent`, in parallel.
   void LookUpAll(uint64_t parent, const std::vector<OriginDir::Entry>& entries,
                  std::vector<absl::StatusOr<Entry>>* out);
-  // The inode's origin node, resolved from its key on first use.
-  absl::StatusOr<const Origin::Node*> NodeOf(Inode* inode);
-  // Fresh attributes from the origin, remembered in attrs_.
+  // The path origin requests name the inode by (ESTALE once unlinked).
+  absl::StatusOr<std::string> PathOf(Inode* inode) const;
+  // Fresh attributes from the origin, remembered in attrs_. ESTALE if the
+  // inode's name now leads to another file.
   absl::StatusOr<struct stat> FetchAttr(Inode* inode);
+  // The attributes the kernel is shown for `inode`.
+  struct stat Shown(const Inode* inode, struct stat st) const;
+  // Interns a looked-up key and fills `entry` for the kernel; `fresh`
+  // says the attributes came from the origin just now.
+  absl::StatusOr<Entry> MakeEntry(const std::string& key, struct stat attr,
+                                  int64_t fetched, bool fresh);
   int64_t Now() const;
 
   // Records a change made through cachefs (see Inode::changed_ns).
   void MarkChanged(Inode* inode);
   // Attributes of `key` (the inode's name) fetched within `max_age`
   // seconds, unless the inode changed since.
+  // With `fetched`, also when they were fetched.
   std::optional<struct stat> RecentAttr(Inode* inode, const std::string& key,
-                                        double max_age);
-  // Whether the inode's name on the origin still leads to it (close-to-open
-  // must notice a file replaced or deleted behind a cached name).
-  bool NameStillLeadsTo(Inode* inode, const struct stat& st);
+                                        double max_age,
+                                        int64_t* fetched = nullptr);
+  // A fresh lookup found `inode` under `key`, not under its own key: if
+  // its own no longer leads to it (renamed on the origin), `key` becomes
+  // its key, and its open object's.
+  void RekeyIfMoved(Inode* inode, const std::string& key);
+  // The path of `name` in the directory `parent` (ENOENT if the directory
+  // was removed).
+  absl::StatusOr<std::string> PathIn(uint64_t parent, const std::string& name);
   // Interns an entry a change just made under `parent`.
   Entry AddEntry(Inode* parent, const std::string& name,
-                 Origin::LookupResult made);
+                 const struct stat& made);
   // Sets up an open handle once the file's attributes are known;
   // `writable` is the origin file opened for this handle, if it writes.
   absl::StatusOr<Opened> OpenWith(Inode* inode, const struct stat& st,
@@ -231,6 +265,7 @@ class CacheFs {
   const std::unique_ptr<BufferPool> buffers_;
   AttrCache attrs_;
   Dispatcher origin_pool_;
+  Dispatcher metadata_pool_;
   ReadPath read_path_;
   WritePath write_path_;
   std::atomic<uint64_t> private_keys_{0};

@@ -49,8 +49,14 @@ std::string Json(const Fields& fields) {
   return out + "}\n";
 }
 
-std::string StatsReply(bool json, Cache& cache, Culler* culler) {
+std::string StatsReply(bool json, const MountFacts& facts, Cache& cache,
+                       Culler* culler) {
   auto counters = cache.stats().Snapshot();
+  if (facts.origin_stats != nullptr) {
+    for (auto& counter : facts.origin_stats->Snapshot()) {
+      counters.push_back(std::move(counter));
+    }
+  }
   Cache::Usage usage = cache.ScanUsage();
   counters.push_back({"objects_stored", usage.objects});
   counters.push_back({"bytes_stored", usage.bytes});
@@ -176,8 +182,8 @@ std::string CullReply(const std::string& to, Culler* culler) {
 
 std::string ControlReply(const std::string& request, const MountFacts& facts,
                          Cache& cache, Volume* volume, Culler* culler) {
-  if (request == "stats") return StatsReply(false, cache, culler);
-  if (request == "stats --json") return StatsReply(true, cache, culler);
+  if (request == "stats") return StatsReply(false, facts, cache, culler);
+  if (request == "stats --json") return StatsReply(true, facts, cache, culler);
   if (request == "status") return StatusReply(false, facts, cache, culler);
   if (request == "status --json") return StatusReply(true, facts, cache, culler);
   if (volume != nullptr && request == "ls") return LsReply(false, *volume, culler);

@@ -10,6 +10,7 @@
 #include "cookie/cache.h"
 #include "cookie/volume.h"
 #include "cull/culler.h"
+#include "netfs/origin_stats.h"
 
 namespace cachefs {
 
@@ -21,6 +22,8 @@ struct MountFacts {
   std::string volume_key;
   std::string options;  // the options in force, as "key=value,..."
   int64_t started_ns = 0;  // CLOCK_MONOTONIC
+  // What was asked of the origin (shown by `stats`); may be null.
+  const OriginStats* origin_stats = nullptr;
 };
 
 // Answers one control request ("stats", "status", "ls", each with an

@@ -46,12 +46,17 @@ Caller CallerOf(fuse_req_t req) {
   return caller;
 }
 
-void ReplyEntry(fuse_req_t req, const CacheFs::Entry& entry) {
+fuse_entry_param EntryParam(const CacheFs::Entry& entry) {
   fuse_entry_param e = {};
   e.ino = entry.ino;
   e.attr = entry.attr;
-  e.attr_timeout = Ctx(req).attr_timeout;
-  e.entry_timeout = Ctx(req).entry_timeout;
+  e.attr_timeout = entry.attr_timeout;
+  e.entry_timeout = entry.entry_timeout;
+  return e;
+}
+
+void ReplyEntry(fuse_req_t req, const CacheFs::Entry& entry) {
+  fuse_entry_param e = EntryParam(entry);
   fuse_reply_entry(req, &e);
 }
 
@@ -92,10 +97,10 @@ void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   fuse_reply_none(req);
 }
 
-void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
-  auto st = Fs(req).GetAttr(ino);
+void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto st = Fs(req).GetAttr(ino, fi != nullptr ? fi->fh : 0);
   if (!st.ok()) return ReplyError(req, st.status());
-  fuse_reply_attr(req, &*st, Ctx(req).attr_timeout);
+  fuse_reply_attr(req, &st->attr, st->timeout);
 }
 
 void ReadLink(fuse_req_t req, fuse_ino_t ino) {
@@ -157,11 +162,7 @@ void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
     if (plus) {
       fuse_entry_param e = {};
       e.attr = attr;
-      if (entry != nullptr) {
-        e.ino = entry->ino;
-        e.attr_timeout = Ctx(req).attr_timeout;
-        e.entry_timeout = Ctx(req).entry_timeout;
-      }
+      if (entry != nullptr) e = EntryParam(*entry);
       n = fuse_add_direntry_plus(req, buf.data() + used, room, name.c_str(),
                                  &e, next);
     } else {
@@ -236,11 +237,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   if (!created.ok()) return ReplyError(req, created.status());
   fi->fh = created->opened.fh;
   fi->keep_cache = created->opened.keep_cache;
-  fuse_entry_param e = {};
-  e.ino = created->entry.ino;
-  e.attr = created->entry.attr;
-  e.attr_timeout = Ctx(req).attr_timeout;
-  e.entry_timeout = Ctx(req).entry_timeout;
+  fuse_entry_param e = EntryParam(created->entry);
   if (fuse_reply_create(req, &e, fi) == -ENOENT) {
     Fs(req).Release(created->opened.fh);
     Fs(req).Forget(created->entry.ino, 1);
@@ -310,13 +307,13 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
   } else if (to_set & FUSE_SET_ATTR_MTIME) {
     change.mtime = attr->st_mtim;
   }
-  absl::StatusOr<struct stat> st;
+  absl::StatusOr<CacheFs::Attr> st;
   {
     ScopedCredentials as_caller(CallerOf(req));
     st = Fs(req).SetAttr(ino, change, fi != nullptr ? fi->fh : 0);
   }
   if (!st.ok()) return ReplyError(req, st.status());
-  fuse_reply_attr(req, &*st, Ctx(req).attr_timeout);
+  fuse_reply_attr(req, &st->attr, st->timeout);
 }
 
 void Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size,

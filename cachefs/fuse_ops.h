@@ -17,8 +17,6 @@ namespace cachefs {
 struct FuseContext {
   CacheFs* fs = nullptr;
   fuse_session* session = nullptr;
-  double attr_timeout = 1.0;
-  double entry_timeout = 1.0;
 };
 
 const fuse_lowlevel_ops& CacheFsOperations();

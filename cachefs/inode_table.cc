@@ -2,11 +2,25 @@
 
 #include <vector>
 
-namespace cachefs {
 
-InodeTable::InodeTable(const struct stat& root_attr)
-    : root_(new Inode(nullptr, root_attr.st_dev, root_attr.st_ino, S_IFDIR,
-                      "")) {
+namespace cachefs {
+namespace {
+
+// A number for `key` that is the same in every mount, so a file keeps its
+// st_ino across remounts (FNV-1a: absl's hash is seeded per process). 0 and
+// 1 are left out: 0 means no inode to some tools, 1 is the root.
+ino_t KeyIno(const std::string& key) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : key) h = (h ^ c) * 0x100000001b3ull;
+  return static_cast<ino_t>(h < 2 ? h + 2 : h);
+}
+
+}  // namespace
+
+InodeTable::InodeTable(const struct stat& root_attr, bool by_key)
+    : root_(new Inode(root_attr.st_dev, root_attr.st_ino, S_IFDIR, "",
+                      by_key ? 1 : root_attr.st_ino)),
+      by_key_mode_(by_key) {
   root_->nlookup = 1;  // the kernel never forgets the root
 }
 
@@ -22,57 +36,69 @@ Inode* InodeTable::Get(uint64_t id) const {
   return reinterpret_cast<Inode*>(id);
 }
 
-Inode* InodeTable::Intern(std::unique_ptr<Origin::Node> node,
-                          const struct stat& st, std::string key) {
-  Inode* inode;
-  {
-    absl::MutexLock lock(&mu_);
-    if (st.st_dev == root_->dev && st.st_ino == root_->ino) {
-      return root_;  // a bind mount or loop leading back to the root
-    }
-    auto& slot = inodes_[{st.st_dev, st.st_ino}];
-    if (slot == nullptr) {
-      slot = std::make_unique<Inode>(std::move(node), st.st_dev, st.st_ino,
-                                     st.st_mode & S_IFMT, key);
-      ++slot->nlookup;
-      by_key_[key] = slot.get();
-      return slot.get();
-    }
-    inode = slot.get();
+ino_t InodeTable::ShownIno(const std::string& key,
+                           const struct stat& attr) const {
+  if (key.empty()) return root_->shown_ino;
+  return by_key_mode_ ? KeyIno(key) : attr.st_ino;
+}
+
+Inode* InodeTable::FindLocked(const std::string& key,
+                              const struct stat& attr) const {
+  if (by_key_mode_) {
+    auto it = by_key_.find(key);
+    return it == by_key_.end() ? nullptr : it->second;
+  }
+  auto it = by_identity_.find({attr.st_dev, attr.st_ino});
+  return it == by_identity_.end() ? nullptr : it->second;
+}
+
+Inode* InodeTable::Intern(const struct stat& st, std::string key) {
+  absl::MutexLock lock(&mu_);
+  if (key.empty() || (!by_key_mode_ && st.st_dev == root_->dev &&
+                      st.st_ino == root_->ino)) {
+    return root_;  // or a bind mount or loop leading back to it
+  }
+  Inode* inode = FindLocked(key, st);
+  if (inode != nullptr && inode->type == (st.st_mode & S_IFMT)) {
     ++inode->nlookup;
+    return inode;
   }
-  if (node != nullptr) {
-    absl::MutexLock lock(&inode->node_mu);
-    if (inode->node == nullptr) inode->node = std::move(node);
-  }
+  auto owned = std::make_unique<Inode>(st.st_dev, st.st_ino, st.st_mode & S_IFMT,
+                                       key, ShownIno(key, st));
+  inode = owned.get();
+  inode->nlookup = 1;
+  inodes_[inode] = std::move(owned);
+  if (!by_key_mode_) by_identity_[{st.st_dev, st.st_ino}] = inode;
+  by_key_[key] = inode;
   return inode;
 }
 
 void InodeTable::Forget(uint64_t id, uint64_t n) {
   Inode* inode = Get(id);
   if (inode == root_) return;
-  std::unique_ptr<Inode> dead;
+  std::unique_ptr<Inode> dead;  // destroyed after the lock is released
   absl::MutexLock lock(&mu_);
   inode->nlookup = n >= inode->nlookup ? 0 : inode->nlookup - n;
-  if (inode->nlookup == 0) {
-    auto it = inodes_.find({inode->dev, inode->ino});
-    if (it != inodes_.end() && it->second.get() == inode) {
-      auto by_key = by_key_.find(inode->key());
-      if (by_key != by_key_.end() && by_key->second == inode) {
-        by_key_.erase(by_key);
-      }
-      dead = std::move(it->second);
-      inodes_.erase(it);
-    }
+  if (inode->nlookup != 0) return;
+  auto it = inodes_.find(inode);
+  if (it == inodes_.end()) return;
+  auto by_key = by_key_.find(inode->key());
+  if (by_key != by_key_.end() && by_key->second == inode) by_key_.erase(by_key);
+  auto identity = by_identity_.find({inode->dev, inode->ino});
+  if (identity != by_identity_.end() && identity->second == inode) {
+    by_identity_.erase(identity);
   }
+  dead = std::move(it->second);
+  inodes_.erase(it);
 }
 
-int64_t InodeTable::ChangedNs(dev_t dev, ino_t ino) const {
+int64_t InodeTable::ChangedNs(const std::string& key,
+                              const struct stat& attr) const {
   absl::MutexLock lock(&mu_);
-  if (dev == root_->dev && ino == root_->ino) return 0;
-  auto it = inodes_.find({dev, ino});
-  if (it == inodes_.end()) return 0;
-  return it->second->changed_ns.load(std::memory_order_acquire);
+  if (key.empty()) return 0;
+  Inode* inode = FindLocked(key, attr);
+  return inode == nullptr ? 0
+                          : inode->changed_ns.load(std::memory_order_acquire);
 }
 
 Inode* InodeTable::FindByKey(const std::string& key) {

@@ -3,6 +3,13 @@
 // it. The FUSE inode number is the Inode's address (stable: the table holds
 // unique_ptrs), except for the root, which is FUSE_ROOT_ID.
 //
+// What makes two lookups the same file: on an origin with stable inode
+// numbers, the origin's (st_dev, st_ino), so hard links share one Inode and
+// the kernel's page cache; elsewhere (SSHFS, whose numbers are made up and
+// change when it forgets a file) the key, and the kernel is shown an st_ino
+// derived from the key. An Inode holds no origin resource: origin requests
+// name files by key, so the table can know a million files.
+//
 // Thread safety: safe for concurrent use.
 
 #ifndef CACHEFS_CACHEFS_INODE_TABLE_H_
@@ -12,7 +19,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -27,18 +33,19 @@
 namespace cachefs {
 
 struct Inode {
-  Inode(std::unique_ptr<Origin::Node> node, dev_t dev, ino_t ino,
-        mode_t type, std::string key)
-      : dev(dev), ino(ino), type(type), node(std::move(node)),
+  Inode(dev_t dev, ino_t ino, mode_t type, std::string key, ino_t shown_ino)
+      : dev(dev), ino(ino), type(type), shown_ino(shown_ino),
         key_(std::move(key)) {}
 
   // Constant after construction.
-  const dev_t dev;
-  const ino_t ino;
+  const dev_t dev;        // the origin's identity of the file, where it
+  const ino_t ino;        // has stable inode numbers
   const mode_t type;      // S_IFREG, S_IFDIR, ...
+  const ino_t shown_ino;  // the st_ino the kernel is told
 
-  // The file key: its path below the origin root. Renames and unlinks
-  // through cachefs change it (InodeTable::RenameKeys, SetKey).
+  // The file key: its path below the origin root, and the path origin
+  // requests name it by. Renames and unlinks through cachefs change it
+  // (InodeTable::RenameKeys, SetKey).
   std::string key() const {
     absl::MutexLock lock(&key_mu_);
     return key_;
@@ -50,12 +57,6 @@ struct Inode {
   // When cachefs last changed the file (CLOCK_MONOTONIC ns): attributes
   // fetched before then, under this or any other of its names, are stale.
   std::atomic<int64_t> changed_ns{0};
-
-  // The origin node, resolved from `key` when first needed: an inode made
-  // from cached attributes has none until the origin must be asked. Set
-  // once, never changed after.
-  absl::Mutex node_mu;
-  std::unique_ptr<Origin::Node> node ABSL_GUARDED_BY(node_mu);
 
   // Open-file state, shared by every open of the inode.
   absl::Mutex mu;
@@ -89,9 +90,9 @@ struct Inode {
 
 class InodeTable {
  public:
-  // `root_attr`: the attributes of the origin root (whose node the origin
-  // keeps).
-  explicit InodeTable(const struct stat& root_attr);
+  // `root_attr`: the attributes of the origin root. With `by_key`, files
+  // are told apart by key rather than by inode number (see above).
+  InodeTable(const struct stat& root_attr, bool by_key);
   ~InodeTable();
 
   static constexpr uint64_t kRootId = 1;  // FUSE_ROOT_ID
@@ -102,16 +103,16 @@ class InodeTable {
   // reference on it.
   Inode* Get(uint64_t id) const;
 
-  // Returns the inode for an origin file with attributes `attr`, making it
-  // if new, with one more lookup reference. `node` (may be null) and `key`
-  // are used if the inode is new or has no node yet.
-  Inode* Intern(std::unique_ptr<Origin::Node> node, const struct stat& attr,
-                std::string key);
+  // Returns the inode for the origin file at `key` with attributes `attr`,
+  // making it if new, with one more lookup reference. A file of another
+  // type than the key's inode (replaced on the origin) gets a new one.
+  Inode* Intern(const struct stat& attr, std::string key);
   // Drops `n` lookup references; the inode goes at zero.
   void Forget(uint64_t id, uint64_t n);
 
-  // Inode::changed_ns of the inode for (dev, ino), or 0 if there is none.
-  int64_t ChangedNs(dev_t dev, ino_t ino) const;
+  // Inode::changed_ns of the inode that `attr`, fetched for `key`, belongs
+  // to, or 0 if there is none.
+  int64_t ChangedNs(const std::string& key, const struct stat& attr) const;
   // The inode whose key is `key`, with one more lookup reference (drop it
   // with Forget), or null.
   Inode* FindByKey(const std::string& key);
@@ -122,15 +123,25 @@ class InodeTable {
                                  const std::string& to);
   // Gives `inode` a new key (e.g. a private one once it is unlinked).
   void SetKey(Inode* inode, std::string key);
+  // The st_ino the kernel is shown for a file at `key` with origin
+  // attributes `attr` that has no inode yet (a plain directory listing).
+  ino_t ShownIno(const std::string& key, const struct stat& attr) const;
+  bool by_key() const { return by_key_mode_; }
   size_t size() const;
 
  private:
   Inode* const root_;
+  const bool by_key_mode_;
   mutable absl::Mutex mu_;
   void IndexKey(Inode* inode, std::string key)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Inode* FindLocked(const std::string& key, const struct stat& attr) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  std::map<std::pair<dev_t, ino_t>, std::unique_ptr<Inode>> inodes_
+  absl::flat_hash_map<const Inode*, std::unique_ptr<Inode>> inodes_
+      ABSL_GUARDED_BY(mu_);
+  // Origins with stable inode numbers: the inode of each (st_dev, st_ino).
+  absl::flat_hash_map<std::pair<dev_t, ino_t>, Inode*> by_identity_
       ABSL_GUARDED_BY(mu_);
   // The newest inode for each key (an older one may keep a key the origin
   // has since given to another file).

@@ -399,8 +399,10 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
     return 1;
   }
   ctx->fs = fs->get();
-  MountFacts facts{c.origin, c.mountpoint, c.cache.directory, c.volume_key,
-                   c.summary, Env::Default()->MonotonicNanos()};
+  MountFacts facts{c.origin,     c.mountpoint,
+                   c.cache.directory, c.volume_key,
+                   c.summary,    Env::Default()->MonotonicNanos(),
+                   &(*origin)->stats()};
   auto control = ControlServer::Start(
       ControlSocketPath(c.mountpoint), [&](const std::string& request) {
         return ControlReply(request, facts, **cache, volume->get(),
@@ -450,8 +452,6 @@ int Main(int argc, char* argv[]) {
   }
   fuse_opt_add_arg(&args, fsopts.c_str());
   FuseContext ctx;
-  ctx.attr_timeout = config.attr_timeout;
-  ctx.entry_timeout = config.entry_timeout;
   const fuse_lowlevel_ops& ops = CacheFsOperations();
   fuse_session* se = fuse_session_new(&args, &ops, sizeof(ops), &ctx);
   if (se == nullptr) return 1;  // libfuse said why (e.g. an unknown option)

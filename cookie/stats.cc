@@ -22,7 +22,6 @@ std::vector<std::pair<std::string, uint64_t>> CacheStats::Snapshot() const {
       {"granules_read_from_cache", get(granules_read_from_cache)},
       {"bytes_read_from_cache", get(bytes_read_from_cache)},
       {"bytes_read_from_origin", get(bytes_read_from_origin)},
-      {"origin_opens", get(origin_opens)},
       {"granules_written_to_cache", get(granules_written_to_cache)},
       {"bytes_written_to_cache", get(bytes_written_to_cache)},
       {"reads_fully_cached", get(reads_fully_cached)},

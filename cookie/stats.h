@@ -38,7 +38,6 @@ struct CacheStats {
   Counter granules_read_from_cache{0};
   Counter bytes_read_from_cache{0};
   Counter bytes_read_from_origin{0};
-  Counter origin_opens{0};  // origin files opened for reading
   Counter granules_written_to_cache{0};
   Counter bytes_written_to_cache{0};
   Counter reads_fully_cached{0};

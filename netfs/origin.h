@@ -2,11 +2,10 @@
 // One interface over every backend: a mounted directory (SSHFS, NFS, CIFS,
 // local; posix_origin.h) and, later, NFS reached directly through libnfs.
 //
-// Nodes name origin files and directories independently of their paths (an
-// O_PATH descriptor for a mounted directory), so a node stays valid across
-// renames, as FUSE inodes must. A name handed to Lookup is a single path
-// component: the backend never lets it climb out of the origin, and never
-// follows a symlink itself.
+// Files are named by their paths below the origin root, as cachefs keys
+// them: a backend holds no state per file cachefs knows, so a million
+// known files cost the origin nothing (descriptors a backend keeps to save
+// round trips are a bounded set of its own).
 //
 // Thread safety: all methods may be called concurrently.
 
@@ -25,6 +24,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "netfs/origin_stats.h"
 
 namespace cachefs {
 
@@ -71,17 +71,8 @@ class OriginDir {
 
 class Origin {
  public:
-  // A reference to one origin file or directory.
-  class Node {
-   public:
-    virtual ~Node() = default;
-  };
-  struct LookupResult {
-    std::unique_ptr<Node> node;
-    struct stat attr;
-  };
   struct CreateResult {
-    LookupResult entry;
+    struct stat attr;
     std::unique_ptr<OriginFile> file;
   };
   // The attributes SetAttr changes; unset ones stay as they are. A time's
@@ -108,68 +99,63 @@ class Origin {
   virtual const Traits& traits() const = 0;
   // A short printable description, e.g. the origin directory's path.
   virtual std::string Describe() const = 0;
+  // What was asked of the origin so far.
+  virtual const OriginStats& stats() const = 0;
 
-  virtual const Node& Root() const = 0;
-  // Looks up one path component. "" "." ".." and names with '/' are
-  // refused with kInvalidArgument; a missing name is kNotFound.
-  virtual absl::StatusOr<LookupResult> Lookup(const Node& parent,
-                                              const std::string& name) = 0;
-  // Resolves a relative path of one or more components below the root,
-  // without following any symlink and without leaving the origin.
-  virtual absl::StatusOr<LookupResult> Resolve(const std::string& path) = 0;
-  // The node's attributes, fresh from the server (no client-side cache).
-  virtual absl::StatusOr<struct stat> GetAttr(const Node& node) = 0;
+  // Every call names files by their path below the origin root: names
+  // joined by '/', "" for the root itself. Each name is one directory
+  // entry: not empty, not "." or "..". Anything else is refused with
+  // kInvalidArgument. A backend never follows a symlink on a path and never
+  // leaves the origin; a missing file is kNotFound.
+
+  // The attributes of the file at `path` (a symlink's own), fresh from the
+  // server: one request, whether the name was asked about before or not.
+  virtual absl::StatusOr<struct stat> GetAttr(const std::string& path) = 0;
   // Opens a regular file; `flags` as for open(2), without O_CREAT.
   virtual absl::StatusOr<std::unique_ptr<OriginFile>> OpenFile(
-      const Node& node, int flags) = 0;
+      const std::string& path, int flags) = 0;
   // access(2) for the calling thread's filesystem identity.
-  virtual absl::Status CheckAccess(const Node& node, int mask) = 0;
+  virtual absl::Status CheckAccess(const std::string& path, int mask) = 0;
   virtual absl::StatusOr<std::unique_ptr<OriginDir>> OpenDir(
-      const Node& node) = 0;
-  virtual absl::StatusOr<std::string> ReadLink(const Node& node) = 0;
-  virtual absl::StatusOr<struct statvfs> StatFs(const Node& node) = 0;
+      const std::string& path) = 0;
+  virtual absl::StatusOr<std::string> ReadLink(const std::string& path) = 0;
+  virtual absl::StatusOr<struct statvfs> StatFs(const std::string& path) = 0;
   // Extended attributes; GetXattr of a missing name is kNotFound.
-  virtual absl::StatusOr<std::string> GetXattr(const Node& node,
+  virtual absl::StatusOr<std::string> GetXattr(const std::string& path,
                                                const std::string& name) = 0;
   virtual absl::StatusOr<std::vector<std::string>> ListXattr(
-      const Node& node) = 0;
+      const std::string& path) = 0;
 
   // Changes. Each is done as the calling thread's filesystem identity, so
   // the origin checks permissions; its errno reaches the caller unchanged.
-  // Names are single components, refused as for Lookup.
-  virtual absl::StatusOr<CreateResult> Create(const Node& parent,
-                                              const std::string& name,
+  // Those that make a file return its attributes.
+  virtual absl::StatusOr<CreateResult> Create(const std::string& path,
                                               mode_t mode, int flags) = 0;
   // mknod(2): regular files, FIFOs, sockets and devices.
-  virtual absl::StatusOr<LookupResult> MakeNode(const Node& parent,
-                                                const std::string& name,
-                                                mode_t mode, dev_t rdev) = 0;
-  virtual absl::StatusOr<LookupResult> MakeDir(const Node& parent,
-                                               const std::string& name,
-                                               mode_t mode) = 0;
-  virtual absl::StatusOr<LookupResult> MakeSymlink(
-      const std::string& target, const Node& parent,
-      const std::string& name) = 0;
-  virtual absl::StatusOr<LookupResult> Link(const Node& node,
-                                            const Node& new_parent,
-                                            const std::string& new_name) = 0;
-  virtual absl::Status Unlink(const Node& parent, const std::string& name) = 0;
-  virtual absl::Status RemoveDir(const Node& parent,
-                                 const std::string& name) = 0;
+  virtual absl::StatusOr<struct stat> MakeNode(const std::string& path,
+                                               mode_t mode, dev_t rdev) = 0;
+  virtual absl::StatusOr<struct stat> MakeDir(const std::string& path,
+                                              mode_t mode) = 0;
+  virtual absl::StatusOr<struct stat> MakeSymlink(const std::string& target,
+                                                  const std::string& path) = 0;
+  virtual absl::StatusOr<struct stat> Link(const std::string& path,
+                                           const std::string& new_path) = 0;
+  virtual absl::Status Unlink(const std::string& path) = 0;
+  virtual absl::Status RemoveDir(const std::string& path) = 0;
   // renameat2(2); RENAME_NOREPLACE and RENAME_EXCHANGE where the backend
   // has them (EINVAL where not).
-  virtual absl::Status Rename(const Node& parent, const std::string& name,
-                              const Node& new_parent,
-                              const std::string& new_name, unsigned flags) = 0;
+  virtual absl::Status Rename(const std::string& path,
+                              const std::string& new_path, unsigned flags) = 0;
   // Through `file` when the change comes from an open file (ftruncate,
   // fchmod), which permission checks treat differently.
-  virtual absl::Status SetAttr(const Node& node, const AttrChange& change,
-                               OriginFile* file) = 0;
-  virtual absl::Status SetXattr(const Node& node, const std::string& name,
+  virtual absl::Status SetAttr(const std::string& path,
+                               const AttrChange& change, OriginFile* file) = 0;
+  virtual absl::Status SetXattr(const std::string& path,
+                                const std::string& name,
                                 const std::string& value, int flags) = 0;
-  virtual absl::Status RemoveXattr(const Node& node,
+  virtual absl::Status RemoveXattr(const std::string& path,
                                    const std::string& name) = 0;
-  virtual absl::Status SyncDir(const Node& node, bool datasync) = 0;
+  virtual absl::Status SyncDir(const std::string& path, bool datasync) = 0;
 };
 
 }  // namespace cachefs

@@ -1,8 +1,18 @@
 // PosixOrigin: an origin that is a directory on any mounted filesystem
-// (SSHFS, NFS, CIFS, local). Every node is an O_PATH|O_NOFOLLOW descriptor
-// and every operation is relative to one, as in libfuse's passthrough_hp:
-// a name from the kernel is one path component resolved inside its parent,
-// so nothing escapes the origin, and symlinks are read, never followed.
+// (SSHFS, NFS, CIFS, local). Every path is walked one name at a time with
+// O_NOFOLLOW (or by openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), so
+// nothing escapes the origin and symlinks are read, never followed.
+//
+// How requests map to round trips on a FUSE origin (SSHFS mounted with
+// entry_timeout=0, as the README asks): a descriptor of a FUSE file stands
+// for its path (sshfs sends paths to the server), so the backend keeps the
+// O_PATH descriptors of recently used paths in a bounded DescriptorCache.
+// GetAttr of a kept path is one GETATTR, of a new one one LOOKUP (which,
+// with entry_timeout=0, always asks the server and brings the attributes);
+// opening a kept path is one OPEN. Directories on the way to a path are
+// looked up only when not kept. On other filesystems a descriptor follows
+// its file across renames, so nothing is kept: each request walks the path
+// in the kernel's dentry cache.
 
 #ifndef CACHEFS_NETFS_POSIX_ORIGIN_H_
 #define CACHEFS_NETFS_POSIX_ORIGIN_H_
@@ -11,72 +21,94 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "netfs/descriptor_cache.h"
 #include "netfs/origin.h"
 
 namespace cachefs {
 
 class PosixOrigin : public Origin {
  public:
+  struct Options {
+    // O_PATH descriptors kept for a FUSE origin (see above).
+    size_t descriptors = 1024;
+  };
   // Opens the origin directory `path`. Fails with a message naming it if it
   // is missing, not a directory, or cannot be opened.
   static absl::StatusOr<std::unique_ptr<PosixOrigin>> Open(
-      const std::string& path);
+      const std::string& path, Options options);
+  static absl::StatusOr<std::unique_ptr<PosixOrigin>> Open(
+      const std::string& path) {
+    return Open(path, Options());
+  }
   ~PosixOrigin() override;
 
   const Traits& traits() const override { return traits_; }
   std::string Describe() const override { return path_; }
-  const Node& Root() const override { return *root_; }
-  absl::StatusOr<LookupResult> Lookup(const Node& parent,
-                                      const std::string& name) override;
-  absl::StatusOr<LookupResult> Resolve(const std::string& path) override;
-  absl::StatusOr<struct stat> GetAttr(const Node& node) override;
-  absl::StatusOr<std::unique_ptr<OriginFile>> OpenFile(const Node& node,
+  const OriginStats& stats() const override { return stats_; }
+  // Descriptors kept now (for tests of the bound).
+  size_t descriptors_kept() const { return fds_.size(); }
+
+  absl::StatusOr<struct stat> GetAttr(const std::string& path) override;
+  absl::StatusOr<std::unique_ptr<OriginFile>> OpenFile(const std::string& path,
                                                        int flags) override;
-  absl::Status CheckAccess(const Node& node, int mask) override;
+  absl::Status CheckAccess(const std::string& path, int mask) override;
   absl::StatusOr<std::unique_ptr<OriginDir>> OpenDir(
-      const Node& node) override;
-  absl::StatusOr<std::string> ReadLink(const Node& node) override;
-  absl::StatusOr<struct statvfs> StatFs(const Node& node) override;
-  absl::StatusOr<std::string> GetXattr(const Node& node,
+      const std::string& path) override;
+  absl::StatusOr<std::string> ReadLink(const std::string& path) override;
+  absl::StatusOr<struct statvfs> StatFs(const std::string& path) override;
+  absl::StatusOr<std::string> GetXattr(const std::string& path,
                                        const std::string& name) override;
   absl::StatusOr<std::vector<std::string>> ListXattr(
-      const Node& node) override;
+      const std::string& path) override;
 
-  absl::StatusOr<CreateResult> Create(const Node& parent,
-                                      const std::string& name, mode_t mode,
+  absl::StatusOr<CreateResult> Create(const std::string& path, mode_t mode,
                                       int flags) override;
-  absl::StatusOr<LookupResult> MakeNode(const Node& parent,
-                                        const std::string& name, mode_t mode,
-                                        dev_t rdev) override;
-  absl::StatusOr<LookupResult> MakeDir(const Node& parent,
-                                       const std::string& name,
-                                       mode_t mode) override;
-  absl::StatusOr<LookupResult> MakeSymlink(const std::string& target,
-                                           const Node& parent,
-                                           const std::string& name) override;
-  absl::StatusOr<LookupResult> Link(const Node& node, const Node& new_parent,
-                                    const std::string& new_name) override;
-  absl::Status Unlink(const Node& parent, const std::string& name) override;
-  absl::Status RemoveDir(const Node& parent, const std::string& name) override;
-  absl::Status Rename(const Node& parent, const std::string& name,
-                      const Node& new_parent, const std::string& new_name,
+  absl::StatusOr<struct stat> MakeNode(const std::string& path, mode_t mode,
+                                       dev_t rdev) override;
+  absl::StatusOr<struct stat> MakeDir(const std::string& path,
+                                      mode_t mode) override;
+  absl::StatusOr<struct stat> MakeSymlink(const std::string& target,
+                                          const std::string& path) override;
+  absl::StatusOr<struct stat> Link(const std::string& path,
+                                   const std::string& new_path) override;
+  absl::Status Unlink(const std::string& path) override;
+  absl::Status RemoveDir(const std::string& path) override;
+  absl::Status Rename(const std::string& path, const std::string& new_path,
                       unsigned flags) override;
-  absl::Status SetAttr(const Node& node, const AttrChange& change,
+  absl::Status SetAttr(const std::string& path, const AttrChange& change,
                        OriginFile* file) override;
-  absl::Status SetXattr(const Node& node, const std::string& name,
+  absl::Status SetXattr(const std::string& path, const std::string& name,
                         const std::string& value, int flags) override;
-  absl::Status RemoveXattr(const Node& node, const std::string& name) override;
-  absl::Status SyncDir(const Node& node, bool datasync) override;
+  absl::Status RemoveXattr(const std::string& path,
+                           const std::string& name) override;
+  absl::Status SyncDir(const std::string& path, bool datasync) override;
 
  private:
-  // The entry a change just made.
-  absl::StatusOr<LookupResult> LookUpMade(const Node& parent,
-                                          const std::string& name);
-  PosixOrigin(std::string path, std::unique_ptr<Node> root, Traits traits);
+  using Ref = DescriptorCache::Ref;
+  PosixOrigin(std::string path, int root_fd, Traits traits, Options options);
+
+  // An O_PATH descriptor of `path`. Looking up its last name counts in
+  // `last` (directories above it count as walks); `looked_up` says whether
+  // it was looked up just now, which on a FUSE origin means the kernel
+  // asked the server and holds fresh attributes.
+  absl::StatusOr<Ref> Reach(const std::string& path,
+                            OriginStats::Counter& last,
+                            bool* looked_up = nullptr);
+  // The directory holding `path`'s last name, and that name.
+  absl::StatusOr<Ref> ReachParent(const std::string& path, std::string* name);
+  // Attributes of a file this backend just made at `path` (the kernel
+  // holds them fresh from the change's reply, or asks once).
+  absl::StatusOr<struct stat> AttrOfMade(const std::string& path);
+  // Forgets the descriptors that a change of `path` may have made stale.
+  void Changed(const std::string& path) { fds_.Forget(path); }
 
   const std::string path_;
-  const std::unique_ptr<Node> root_;
+  const Ref root_;
   const Traits traits_;
+  // Whether descriptors stand for paths and are kept (FUSE origins).
+  const bool keep_descriptors_;
+  DescriptorCache fds_;
+  OriginStats stats_;
 };
 
 }  // namespace cachefs

@@ -108,6 +108,8 @@ class CacheFsTest : public ::testing::Test {
   uint64_t Stat(CacheStats::Counter CacheStats::*counter) {
     return (cache_->stats().*counter).load();
   }
+  // Origin files opened since the origin was made (it outlives remounts).
+  uint64_t OriginOpens() { return origin_->stats().opens.load(); }
   // The backing file of the only object in the cache.
   std::string BackingFile() {
     for (const auto& e :
@@ -134,15 +136,15 @@ TEST_F(CacheFsTest, SecondReadComesFromTheCacheWithoutTouchingTheOrigin) {
   Mount(Env::Default());
   EXPECT_EQ(ReadAll("file"), content_);
   EXPECT_EQ(Stat(&CacheStats::bytes_read_from_origin), content_.size());
-  EXPECT_EQ(Stat(&CacheStats::origin_opens), 1u);
+  EXPECT_EQ(OriginOpens(), 1u);
   EXPECT_EQ(ReadAll("file", 100000), content_);
   EXPECT_EQ(Stat(&CacheStats::bytes_read_from_origin), content_.size());
-  EXPECT_EQ(Stat(&CacheStats::origin_opens), 1u);
+  EXPECT_EQ(OriginOpens(), 1u);
   Unmount();
   Mount(Env::Default());
   EXPECT_EQ(ReadAll("file"), content_);
   EXPECT_EQ(Stat(&CacheStats::bytes_read_from_origin), 0u);
-  EXPECT_EQ(Stat(&CacheStats::origin_opens), 0u);
+  EXPECT_EQ(OriginOpens(), 1u);  // none since the remount
   EXPECT_EQ(Stat(&CacheStats::lookups_positive), 1u);
 }
 

@@ -1,0 +1,336 @@
+// CacheFs: open files, their reads and writes, and their release.
+
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <utility>
+
+#include "cachefs/cache_fs.h"
+#include "cachefs/cache_fs_internal.h"
+#include "io/errno_status.h"
+
+namespace cachefs {
+namespace {
+
+// The open(2) flags that mean something to the origin file. O_APPEND is
+// not among them: the kernel gives every write its offset, and an origin
+// descriptor in append mode would ignore it.
+int OriginOpenFlags(int flags) {
+  return flags & (O_ACCMODE | O_TRUNC | O_SYNC | O_DSYNC);
+}
+
+bool OpensForWriting(int flags) {
+  return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0;
+}
+
+}  // namespace
+
+absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
+  Inode* inode = inodes_->Get(ino);
+  const bool writes = OpensForWriting(flags);
+  // The coherency check: the one origin request a read-only open makes,
+  // unless nocto lets recent attributes stand in. It asks by path, so it
+  // also finds a file replaced or deleted behind a cached name (ESTALE
+  // makes the kernel look the name up again and retry).
+  std::optional<struct stat> recent;
+  if (!options_.cto && !writes) {
+    recent = RecentAttr(inode, inode->key(), options_.attr_timeout);
+  }
+  absl::StatusOr<struct stat> st =
+      recent.has_value() ? *recent : FetchAttr(inode);
+  if (!st.ok()) return st.status();
+  if (!S_ISREG(st->st_mode)) return ErrnoToStatus(EISDIR, "open");
+  absl::StatusOr<std::string> path = PathOf(inode);
+  if (!path.ok()) return path.status();
+  std::shared_ptr<OriginFile> writable;
+  // Truncating on open is a change of the data: ordered with writes.
+  std::optional<absl::MutexLock> truncating;
+  if (writes && (flags & O_TRUNC)) truncating.emplace(&inode->write_mu);
+  if (writes) {
+    absl::StatusOr<std::unique_ptr<OriginFile>> opened =
+        origin_->OpenFile(*path, OriginOpenFlags(flags));
+    if (!opened.ok()) return opened.status();
+    writable = *std::move(opened);
+  } else if (ActingForOtherUser()) {
+    // Reads open the origin file lazily and as the daemon: the caller's
+    // right to read is checked now.
+    absl::Status allowed = origin_->CheckAccess(*path, R_OK);
+    if (!allowed.ok()) return allowed;
+  }
+  return OpenWith(inode, *st, flags, std::move(writable));
+}
+
+absl::StatusOr<CacheFs::Opened> CacheFs::OpenWith(
+    Inode* inode, const struct stat& st, int flags,
+    std::shared_ptr<OriginFile> writable) {
+  std::string aux = MakeAuxData(st, UseInode());
+  auto* file = new OpenFile;
+  file->inode = inode;
+  file->writable = writable;
+  file->stream = std::make_shared<ReadStream>();
+  // A read-write handle reads through its own origin file (its mode may
+  // not let anyone else open the file); others share one, opened lazily.
+  std::weak_ptr<OriginFile> own;
+  if ((flags & O_ACCMODE) == O_RDWR) own = writable;
+  file->stream->origin =
+      [this, inode, own]() -> absl::StatusOr<std::shared_ptr<OriginFile>> {
+    if (std::shared_ptr<OriginFile> mine = own.lock()) return mine;
+    absl::MutexLock lock(&inode->origin_mu);
+    if (inode->origin_file == nullptr) {
+      absl::StatusOr<std::string> path = PathOf(inode);
+      if (!path.ok()) return path.status();
+      absl::StatusOr<std::unique_ptr<OriginFile>> opened =
+          origin_->OpenFile(*path, O_RDONLY);
+      if (!opened.ok()) return opened.status();
+      inode->origin_file = *std::move(opened);
+    }
+    return inode->origin_file;
+  };
+  Opened result;
+  result.fh = reinterpret_cast<uint64_t>(file);
+  absl::MutexLock lock(&inode->mu);
+  if (inode->cookie != nullptr && inode->aux_pending) {
+    // The attributes moved because of changes made through cachefs, which
+    // the cached data (and the kernel's pages) already follow. They are
+    // not adopted here: fetched outside write_mu, they may already be
+    // behind a write in flight; the last release adopts them.
+    result.keep_cache = true;
+  } else {
+    result.changed = !inode->last_aux.empty() && inode->last_aux != aux;
+    result.keep_cache = inode->last_aux == aux;
+    inode->last_aux = aux;
+    if (inode->cookie == nullptr) {
+      // Another inode's cookie under this key is a file the name no longer
+      // leads to (replaced or deleted and made anew on the origin).
+      inode->cookie = volume_->AcquireCookie(inode->key(), aux, st.st_size,
+                                             /*evict_active=*/true);
+    } else if (inode->cookie->aux() != aux) {
+      // Held across the invalidation: only opens of this inode wait.
+      inode->cookie->Invalidate(aux, st.st_size);
+    }
+    if (result.changed) {
+      // The origin file may have been replaced (SSHFS keeps a handle on
+      // the old one): later fetches open it afresh.
+      absl::MutexLock origin_lock(&inode->origin_mu);
+      inode->origin_file.reset();
+    }
+  }
+  ++inode->opens;
+  file->stream->cookie = inode->cookie;
+  if (writable != nullptr && (flags & O_TRUNC)) MarkChanged(inode);
+  if (writable != nullptr && (flags & O_TRUNC) && st.st_size != 0) {
+    // The origin open truncated the file.
+    inode->cookie->Resize(0).IgnoreError();
+    inode->aux_pending = true;
+  }
+  return result;
+}
+
+absl::StatusOr<CacheFs::Created> CacheFs::Create(uint64_t parent,
+                                                 const std::string& name,
+                                                 mode_t mode, int flags) {
+  Inode* dir = inodes_->Get(parent);
+  absl::StatusOr<std::string> dir_path = PathOf(dir);
+  if (!dir_path.ok()) return ErrnoToStatus(ENOENT, "create " + name);
+  absl::StatusOr<Origin::CreateResult> made = origin_->Create(
+      ChildKey(*dir_path, name), mode, OriginOpenFlags(flags));
+  if (!made.ok()) return made.status();
+  std::shared_ptr<OriginFile> writable = std::move(made->file);
+  Created created;
+  created.entry = AddEntry(dir, name, made->attr);
+  absl::StatusOr<Opened> opened =
+      OpenWith(inodes_->Get(created.entry.ino), made->attr, flags & ~O_TRUNC,
+               std::move(writable));
+  if (!opened.ok()) {
+    Forget(created.entry.ino, 1);
+    return opened.status();
+  }
+  created.opened = *opened;
+  return created;
+}
+
+absl::StatusOr<std::unique_ptr<ReadReply>> CacheFs::Read(uint64_t fh,
+                                                         uint64_t off,
+                                                         size_t size) {
+  auto* file = reinterpret_cast<OpenFile*>(fh);
+  return read_path_.Read(file->stream, off, size);
+}
+
+absl::StatusOr<size_t> CacheFs::Write(uint64_t fh, const char* data,
+                                      size_t size, uint64_t off) {
+  auto* file = reinterpret_cast<OpenFile*>(fh);
+  if (file->writable == nullptr) return ErrnoToStatus(EBADF, "write");
+  Inode* inode = file->inode;
+  absl::MutexLock write_lock(&inode->write_mu);
+  {
+    absl::MutexLock lock(&inode->mu);
+    inode->aux_pending = true;
+  }
+  absl::StatusOr<size_t> written = write_path_.Write(
+      *file->stream->cookie, *file->writable, data, size, off);
+  MarkChanged(inode);
+  return written;
+}
+
+absl::Status CacheFs::Flush(uint64_t fh) {
+  auto* file = reinterpret_cast<OpenFile*>(fh);
+  if (file->writable == nullptr) return absl::OkStatus();
+  absl::Status status = file->writable->Flush();
+  if (!status.ok()) DropAfterLostWrites(file);
+  return status;
+}
+
+absl::Status CacheFs::Fsync(uint64_t fh, bool datasync) {
+  auto* file = reinterpret_cast<OpenFile*>(fh);
+  if (file->writable == nullptr) return absl::OkStatus();
+  absl::Status status = file->writable->Sync(datasync);
+  if (!status.ok()) DropAfterLostWrites(file);
+  return status;
+}
+
+void CacheFs::DropAfterLostWrites(OpenFile* file) {
+  // The origin took writes and then failed to keep them (NFS and SSHFS
+  // report that at flush or fsync): what the cache stored from them is
+  // not what the origin holds.
+  Cookie& cookie = *file->stream->cookie;
+  absl::MutexLock write_lock(&file->inode->write_mu);
+  cookie.Invalidate(cookie.aux(), cookie.object_size());
+}
+
+absl::Status CacheFs::Fallocate(uint64_t fh, int mode, uint64_t off,
+                                uint64_t len) {
+  auto* file = reinterpret_cast<OpenFile*>(fh);
+  if (file->writable == nullptr) return ErrnoToStatus(EBADF, "fallocate");
+  if (len == 0) return ErrnoToStatus(EINVAL, "fallocate");
+  Inode* inode = file->inode;
+  Cookie& cookie = *file->stream->cookie;
+  absl::MutexLock write_lock(&inode->write_mu);
+  {
+    absl::MutexLock lock(&inode->mu);
+    inode->aux_pending = true;
+  }
+  attrs_.Erase(inode->key());
+  const uint32_t shift = cache_->options().granule_shift;
+  const bool zeroes = (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE));
+  const bool shifts =
+      (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE));
+  Cookie::FillClaim claim;
+  if (zeroes && off < cookie.object_size()) {
+    uint64_t last = (std::min(off + len, cookie.object_size()) - 1) >> shift;
+    claim = cookie.ClaimOverwrite(off >> shift, last - (off >> shift) + 1);
+  }
+  absl::Status status = file->writable->Allocate(mode, off, len);
+  MarkChanged(inode);
+  if (status.ok() && claim) {
+    cookie.ClearOverwrite(claim, claim.first, claim.count);
+  }
+  cookie.ReleaseOverwrite(std::move(claim));
+  if (!status.ok()) return status;
+  if (shifts) {
+    // Everything past `off` moved: start the object over.
+    absl::StatusOr<struct stat> st = file->writable->Stat();
+    cookie.Invalidate(cookie.aux(), st.ok() ? st->st_size : 0);
+  } else if (!(mode & FALLOC_FL_KEEP_SIZE) && off + len > cookie.object_size()) {
+    cookie.Resize(off + len).IgnoreError();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> CacheFs::CopyFileRange(uint64_t fh_in, uint64_t off_in,
+                                              uint64_t fh_out,
+                                              uint64_t off_out, size_t len,
+                                              unsigned flags) {
+  auto* in = reinterpret_cast<OpenFile*>(fh_in);
+  auto* out = reinterpret_cast<OpenFile*>(fh_out);
+  if (out->writable == nullptr) return ErrnoToStatus(EBADF, "copy_file_range");
+  absl::StatusOr<std::shared_ptr<OriginFile>> source = in->stream->origin();
+  if (!source.ok()) return source.status();
+  Inode* inode = out->inode;
+  Cookie& cookie = *out->stream->cookie;
+  absl::MutexLock write_lock(&inode->write_mu);
+  {
+    absl::MutexLock lock(&inode->mu);
+    inode->aux_pending = true;
+  }
+  attrs_.Erase(inode->key());
+  const uint32_t shift = cache_->options().granule_shift;
+  const uint64_t old_size = cookie.object_size();
+  if (len > 0 && off_out + len > old_size) {
+    cookie.Resize(off_out + len).IgnoreError();
+  }
+  Cookie::FillClaim claim;
+  if (len > 0) {
+    uint64_t first = off_out >> shift;
+    claim = cookie.ClaimOverwrite(first, ((off_out + len - 1) >> shift) -
+                                             first + 1);
+  }
+  absl::StatusOr<size_t> copied =
+      (*source)->CopyTo(off_in, *out->writable, off_out, len, flags);
+  MarkChanged(inode);
+  // The copied bytes never passed through here: their granules go absent.
+  if (copied.ok() && *copied > 0 && claim) {
+    uint64_t first = off_out >> shift;
+    cookie.ClearOverwrite(claim, first,
+                          ((off_out + *copied - 1) >> shift) - first + 1);
+  }
+  cookie.ReleaseOverwrite(std::move(claim));
+  uint64_t reached = off_out + (copied.ok() ? *copied : 0);
+  if (cookie.object_size() > std::max(old_size, reached)) {
+    cookie.Resize(std::max(old_size, reached)).IgnoreError();
+  }
+  return copied;
+}
+
+void CacheFs::RefreshAuxLocked(Inode* inode) {
+  absl::StatusOr<struct stat> st = FetchAttr(inode);
+  if (!st.ok() || !S_ISREG(st->st_mode) || inode->cookie == nullptr) return;
+  std::string aux = MakeAuxData(*st, UseInode());
+  inode->cookie->SetAux(aux);
+  if (inode->cookie->object_size() != static_cast<uint64_t>(st->st_size)) {
+    inode->cookie->Resize(st->st_size).IgnoreError();
+  }
+  inode->last_aux = aux;
+  inode->aux_pending = false;
+}
+
+void CacheFs::Release(uint64_t fh) {
+  auto* file = reinterpret_cast<OpenFile*>(fh);
+  Inode* inode = file->inode;
+  // Closed first, so the attributes fetched below are the final ones (NFS
+  // and SSHFS may finish writes at close).
+  file->writable.reset();
+  std::shared_ptr<Cookie> cookie;
+  bool retire = false;
+  {
+    absl::MutexLock lock(&inode->mu);
+    if (--inode->opens == 0) {
+      if (inode->aux_pending && !inode->retire_on_release) {
+        RefreshAuxLocked(inode);
+      }
+      cookie = std::move(inode->cookie);
+      retire = inode->retire_on_release;
+      inode->retire_on_release = false;
+      inode->aux_pending = false;
+      absl::MutexLock origin_lock(&inode->origin_mu);
+      inode->origin_file.reset();  // closes once read-ahead lets go
+    }
+  }
+  delete file;
+  if (cookie != nullptr) volume_->RelinquishCookie(std::move(cookie), retire);
+}
+
+void CacheFs::CheckpointAll() {
+  for (const std::shared_ptr<Cookie>& cookie : volume_->Cookies()) {
+    cookie->Checkpoint().IgnoreError();  // busy now: the next pass
+  }
+}
+
+void CacheFs::CheckpointLoop() {
+  const absl::Duration interval = absl::Seconds(options_.checkpoint_interval);
+  while (!stopping_.WaitForNotificationWithTimeout(interval)) CheckpointAll();
+}
+
+}  // namespace cachefs
