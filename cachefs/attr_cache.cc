@@ -44,6 +44,17 @@ void AttrCache::Erase(const std::string& key) {
   entries_.erase(key);
 }
 
+void AttrCache::ForEach(
+    const std::function<void(const std::string&, const struct stat&,
+                             int64_t)>& fn) const {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [seq, key] : order_) {
+    auto it = entries_.find(key);
+    if (it == entries_.end() || it->second.seq != seq) continue;
+    fn(key, it->second.attr, it->second.fetched_ns);
+  }
+}
+
 size_t AttrCache::size() const {
   absl::MutexLock lock(&mu_);
   return entries_.size();

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -36,6 +37,11 @@ class AttrCache {
                                  int64_t* fetched_ns = nullptr) const;
   void Put(const std::string& key, const struct stat& attr, int64_t now_ns);
   void Erase(const std::string& key);
+  // Calls `fn` for every entry, oldest insertion first. `fn` must not call
+  // back into the cache.
+  void ForEach(const std::function<void(const std::string& key,
+                                        const struct stat& attr,
+                                        int64_t fetched_ns)>& fn) const;
   void Clear();
   size_t size() const;
 

@@ -8,10 +8,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "cachefs/attr_snapshot.h"
 #include "cachefs/cache_fs_internal.h"
 #include "io/countdown.h"
 #include "io/errno_status.h"
@@ -42,9 +44,49 @@ absl::StatusOr<std::unique_ptr<CacheFs>> CacheFs::Create(
   if (!buffers.ok()) return buffers.status();
   auto inodes = std::make_unique<InodeTable>(
       *root_attr, !origin->traits().stable_inode_numbers);
-  return std::unique_ptr<CacheFs>(
+  std::unique_ptr<CacheFs> fs(
       new CacheFs(std::move(options), origin, cache, std::move(volume),
                   std::move(inodes), *std::move(buffers)));
+  fs->LoadAttrSnapshot();
+  return fs;
+}
+
+namespace {
+
+constexpr char kAttrSnapshot[] = "attrs";
+// Per entry: the fixed fields and a key of up to PATH_MAX.
+constexpr size_t kMaxSnapshotEntryBytes = 120 + 4096;
+
+}  // namespace
+
+int64_t CacheFs::SnapshotMaxAge() const {
+  return ToNanos(std::max(options_.attr_timeout, options_.entry_timeout));
+}
+
+void CacheFs::LoadAttrSnapshot() {
+  absl::StatusOr<std::string> data = volume_->ReadFile(
+      kAttrSnapshot, options_.attr_cache_entries * kMaxSnapshotEntryBytes);
+  // Read once: what this mount learns from now on supersedes it, and a
+  // crash must not bring it back.
+  volume_->RemoveFile(kAttrSnapshot).IgnoreError();
+  if (!data.ok()) return;
+  SnapshotClock now{Now(), cache_->env()->NowNanos()};
+  absl::StatusOr<size_t> loaded =
+      DecodeAttrSnapshot(*data, now, SnapshotMaxAge(), &attrs_);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "cachefs: ignoring the attribute snapshot: %s\n",
+                 std::string(loaded.status().message()).c_str());
+  }
+}
+
+void CacheFs::SaveAttrSnapshot() {
+  SnapshotClock now{Now(), cache_->env()->NowNanos()};
+  std::string data = EncodeAttrSnapshot(attrs_, now, SnapshotMaxAge());
+  absl::Status saved = volume_->WriteFile(kAttrSnapshot, data);
+  if (!saved.ok()) {
+    std::fprintf(stderr, "cachefs: cannot save the attribute snapshot: %s\n",
+                 std::string(saved.message()).c_str());
+  }
 }
 
 CacheFs::CacheFs(CacheFsOptions options, Origin* origin, Cache* cache,
@@ -74,6 +116,7 @@ CacheFs::~CacheFs() {
   if (checkpointer_.joinable()) checkpointer_.join();
   metadata_pool_.Drain();
   origin_pool_.Drain();
+  SaveAttrSnapshot();
   cache_->dispatcher()->Drain();
   cache_->RelinquishVolume(volume_);
 }
@@ -274,14 +317,22 @@ absl::StatusOr<struct statvfs> CacheFs::StatFs(uint64_t) {
   return origin_->StatFs("");
 }
 
+absl::Status CacheFs::NoXattrs() const {
+  // ENOSYS, not EOPNOTSUPP: the kernel then answers every later request
+  // itself (with EOPNOTSUPP), so `ls -l` stops asking twice per file.
+  return ErrnoToStatus(ENOSYS, "the origin has no extended attributes");
+}
+
 absl::StatusOr<std::string> CacheFs::GetXattr(uint64_t ino,
                                               const std::string& name) {
+  if (!origin_->traits().xattrs) return NoXattrs();
   absl::StatusOr<std::string> path = PathOf(inodes_->Get(ino));
   if (!path.ok()) return path.status();
   return origin_->GetXattr(*path, name);
 }
 
 absl::StatusOr<std::vector<std::string>> CacheFs::ListXattr(uint64_t ino) {
+  if (!origin_->traits().xattrs) return NoXattrs();
   absl::StatusOr<std::string> path = PathOf(inodes_->Get(ino));
   if (!path.ok()) return path.status();
   return origin_->ListXattr(*path);

@@ -209,6 +209,8 @@ class CacheFs {
   absl::StatusOr<Entry> MakeEntry(const std::string& key, struct stat attr,
                                   int64_t fetched, bool fresh);
   int64_t Now() const;
+  // What xattr requests get when the origin has none.
+  absl::Status NoXattrs() const;
 
   // Records a change made through cachefs (see Inode::changed_ns).
   void MarkChanged(Inode* inode);
@@ -256,6 +258,11 @@ class CacheFs {
   // Adopts fresh attributes as the cookie's aux data. REQUIRES: inode->mu.
   void RefreshAuxLocked(Inode* inode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(inode->mu);
   void CheckpointLoop();
+  // The attribute snapshot (attr_snapshot.h): read at mount, written at a
+  // clean unmount.
+  void LoadAttrSnapshot();
+  void SaveAttrSnapshot();
+  int64_t SnapshotMaxAge() const;
 
   const CacheFsOptions options_;
   Origin* const origin_;

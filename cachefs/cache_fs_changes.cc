@@ -281,6 +281,7 @@ absl::StatusOr<CacheFs::Attr> CacheFs::SetAttr(uint64_t ino,
 
 absl::Status CacheFs::SetXattr(uint64_t ino, const std::string& name,
                                const std::string& value, int flags) {
+  if (!origin_->traits().xattrs) return NoXattrs();
   Inode* inode = inodes_->Get(ino);
   absl::StatusOr<std::string> path = PathOf(inode);
   if (!path.ok()) return path.status();
@@ -291,6 +292,7 @@ absl::Status CacheFs::SetXattr(uint64_t ino, const std::string& name,
 }
 
 absl::Status CacheFs::RemoveXattr(uint64_t ino, const std::string& name) {
+  if (!origin_->traits().xattrs) return NoXattrs();
   Inode* inode = inodes_->Get(ino);
   absl::StatusOr<std::string> path = PathOf(inode);
   if (!path.ok()) return path.status();

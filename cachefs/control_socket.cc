@@ -81,15 +81,19 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
     close(fd);
     return status;
   }
-  std::unique_ptr<ControlServer> server(
-      new ControlServer(path, fd, stop, std::move(handler)));
+  struct stat bound_at = {};
+  stat(path.c_str(), &bound_at);
+  std::unique_ptr<ControlServer> server(new ControlServer(
+      path, bound_at.st_dev, bound_at.st_ino, fd, stop, std::move(handler)));
   server->thread_ = std::thread([s = server.get()] { s->Serve(); });
   return server;
 }
 
-ControlServer::ControlServer(std::string path, int listen_fd, int stop_fd,
-                             Handler handler)
+ControlServer::ControlServer(std::string path, dev_t dev, ino_t ino,
+                             int listen_fd, int stop_fd, Handler handler)
     : path_(std::move(path)),
+      socket_dev_(dev),
+      socket_ino_(ino),
       listen_fd_(listen_fd),
       stop_fd_(stop_fd),
       handler_(std::move(handler)) {}
@@ -100,7 +104,13 @@ ControlServer::~ControlServer() {
   if (thread_.joinable()) thread_.join();
   close(listen_fd_);
   close(stop_fd_);
-  unlink(path_.c_str());
+  // Only our own socket: a daemon mounted at the same point since (after
+  // an unmount that did not wait for us) has bound its own there.
+  struct stat now;
+  if (stat(path_.c_str(), &now) == 0 && now.st_dev == socket_dev_ &&
+      now.st_ino == socket_ino_) {
+    unlink(path_.c_str());
+  }
 }
 
 void ControlServer::Serve() {

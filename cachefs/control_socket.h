@@ -12,6 +12,8 @@
 #ifndef CACHEFS_CACHEFS_CONTROL_SOCKET_H_
 #define CACHEFS_CACHEFS_CONTROL_SOCKET_H_
 
+#include <sys/types.h>
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -33,11 +35,15 @@ class ControlServer {
   ~ControlServer();  // stops serving and removes the socket
 
  private:
-  ControlServer(std::string path, int listen_fd, int stop_fd, Handler handler);
+  ControlServer(std::string path, dev_t dev, ino_t ino, int listen_fd,
+                int stop_fd, Handler handler);
   void Serve();
   void Answer(int fd);
 
   const std::string path_;
+  // The socket file this server bound (see the destructor).
+  const dev_t socket_dev_;
+  const ino_t socket_ino_;
   const int listen_fd_;
   const int stop_fd_;  // an eventfd that ends Serve()
   const Handler handler_;

@@ -536,6 +536,58 @@ void Volume::TearDown(std::shared_ptr<Cookie> cookie, bool retire) {
   cache_->stats().cookies_active.fetch_sub(1, std::memory_order_relaxed);
 }
 
+absl::StatusOr<std::string> Volume::ReadFile(const std::string& name,
+                                             size_t max_size) {
+  Env* env = cache_->env();
+  absl::StatusOr<int> fd =
+      env->OpenAt(dir_fd_, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+  if (!fd.ok()) return fd.status();
+  std::string data;
+  absl::StatusOr<struct stat> st = env->FStat(*fd);
+  absl::Status status = st.status();
+  if (status.ok() && static_cast<uint64_t>(st->st_size) > max_size) {
+    status = absl::OutOfRangeError(
+        absl::StrCat(name, " is larger than ", max_size, " bytes"));
+  }
+  if (status.ok()) {
+    data.resize(st->st_size);
+    absl::StatusOr<size_t> n = env->PRead(*fd, data.data(), data.size(), 0);
+    status = n.status();
+    if (n.ok()) data.resize(*n);
+  }
+  env->Close(*fd).IgnoreError();
+  if (!status.ok()) return Annotate(status, "reading " + name);
+  return data;
+}
+
+absl::Status Volume::WriteFile(const std::string& name, std::string_view data) {
+  Env* env = cache_->env();
+  const std::string tmp = name + ".tmp";
+  absl::StatusOr<int> fd = env->OpenAt(
+      dir_fd_, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+      0600);
+  if (!fd.ok()) return Annotate(fd.status(), "writing " + name);
+  absl::StatusOr<size_t> n = env->PWrite(*fd, data.data(), data.size(), 0);
+  absl::Status status = n.status();
+  if (status.ok() && *n != data.size()) {
+    status = absl::DataLossError("short write");
+  }
+  if (status.ok()) status = env->FDataSync(*fd);
+  env->Close(*fd).IgnoreError();
+  if (status.ok()) status = env->RenameAt(dir_fd_, tmp, dir_fd_, name, 0);
+  if (!status.ok()) {
+    env->UnlinkAt(dir_fd_, tmp, 0).IgnoreError();
+    return Annotate(status, "writing " + name);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Volume::RemoveFile(const std::string& name) {
+  absl::Status status = cache_->env()->UnlinkAt(dir_fd_, name, 0);
+  if (absl::IsNotFound(status)) return absl::OkStatus();
+  return status;
+}
+
 void Volume::UnlinkIfCurrent(const BackingObject& object) {
   Env* env = cache_->env();
   auto linked =

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -105,6 +106,15 @@ class Volume {
   std::vector<std::shared_ptr<Cookie>> Cookies() const;
   // Unlinks the object's file and sidecar, if its name is still its own.
   void UnlinkIfCurrent(const BackingObject& object);
+
+  // Small files of the volume's own beside its objects (snapshots a mount
+  // leaves for the next one). `name` is a plain name, not two hex digits.
+  // Reads the whole file (kNotFound if there is none).
+  absl::StatusOr<std::string> ReadFile(const std::string& name,
+                                       size_t max_size);
+  // Replaces the file whole: written under a temporary name, then renamed.
+  absl::Status WriteFile(const std::string& name, std::string_view data);
+  absl::Status RemoveFile(const std::string& name);
 
   // Makes an empty object for `cookie`'s key under `size` and `aux`: an
   // O_TMPFILE with a clean record, linked over whatever had the name.

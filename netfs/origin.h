@@ -92,6 +92,8 @@ class Origin {
     bool stable_inode_numbers = true;
     // Timestamps carry sub-second precision (SSHFS: whole seconds).
     bool subsecond_times = true;
+    // Extended attributes exist at all (not on SSHFS).
+    bool xattrs = true;
   };
 
   virtual ~Origin() = default;

@@ -96,6 +96,10 @@ absl::StatusOr<std::unique_ptr<PosixOrigin>> PosixOrigin::Open(
     return Errno("cannot open origin", path);
   }
   Traits traits = TraitsOf(fd);
+  if (listxattr(ProcPath(fd).c_str(), nullptr, 0) < 0 &&
+      (errno == EOPNOTSUPP || errno == ENOSYS)) {
+    traits.xattrs = false;
+  }
   return std::unique_ptr<PosixOrigin>(
       new PosixOrigin(path, fd, std::move(traits), options));
 }
