@@ -114,8 +114,11 @@ class CacheFsTest : public ::testing::Test {
   std::string BackingFile() {
     for (const auto& e :
          std::filesystem::recursive_directory_iterator(cache_tmp_.path() + "/volumes")) {
-      if (e.is_regular_file() && e.path().filename().string().find('.') ==
-                                     std::string::npos) {
+      // Objects are named by 16 hex digits (other files of the volume,
+      // such as the attribute snapshot, are not).
+      const std::string name = e.path().filename().string();
+      if (e.is_regular_file() && name.size() == 16 &&
+          name.find_first_not_of("0123456789abcdef") == std::string::npos) {
         return e.path();
       }
     }
