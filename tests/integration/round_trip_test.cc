@@ -1,0 +1,158 @@
+// Requests to the origin per user operation, counted on real mounts: the
+// origin_* counters of `cachefs-ctl stats` are checked as numbers, never as
+// timings. Over SSHFS each counted request is one SFTP round trip.
+//
+// What the coherency rules allow, and so what is asserted:
+//   - close-to-open: a warm open asks for the file's attributes once, and
+//     a name known from before (even past entry_timeout, even after the
+//     kernel forgot it) costs no lookup besides;
+//   - nocto within attr_timeout: nothing at all, also after drop_caches
+//     and after a remount on the same cache;
+//   - a listing hands out attributes: stats of what was listed ask nothing
+//     within the timeouts.
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "tests/integration/cachefs_mount.h"
+
+namespace cachefs::testing {
+namespace {
+
+constexpr int kListed = 40;
+
+class RoundTripTest : public CachefsMountTest {
+ protected:
+  void SetUp() override {
+    CachefsMountTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    ASSERT_EQ(mkdir(ServedPath("d").c_str(), 0755), 0);
+    WriteServed("d/f", RandomData(16 * 1024, 1));
+    ASSERT_EQ(mkdir(ServedPath("many").c_str(), 0755), 0);
+    for (int i = 0; i < kListed; ++i) {
+      WriteServed("many/f" + std::to_string(i), RandomData(100, i));
+    }
+  }
+  // What one call of `op` asked of the origin, by counter.
+  template <typename Op>
+  std::map<std::string, int64_t> Asked(Op op) {
+    std::map<std::string, uint64_t> before = Stats();
+    op();
+    std::map<std::string, uint64_t> after = Stats();
+    std::map<std::string, int64_t> delta;
+    for (const auto& [name, value] : after) {
+      delta[name] = static_cast<int64_t>(value - before[name]);
+    }
+    return delta;
+  }
+  void DropKernelCaches() {
+    sync();
+    std::ofstream("/proc/sys/vm/drop_caches") << "3";
+  }
+  void ReadF() { EXPECT_EQ(ReadMounted("d/f"), RandomData(16 * 1024, 1)); }
+};
+
+TEST_P(RoundTripTest, AWarmOpenUnderCloseToOpenAsksTheOriginOnce) {
+  Mount("attr_timeout=0.3,entry_timeout=0.3");
+  ReadF();  // cold
+  for (bool drop : {false, true}) {
+    if (drop) {
+      CACHEFS_REQUIRE(RootPrerequisite());
+      DropKernelCaches();
+    }
+    // Past both timeouts: the kernel asks again for the names on the way.
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    auto asked = Asked([&] { ReadF(); });
+    SCOPED_TRACE(drop ? "after drop_caches" : "dentries kept");
+    EXPECT_EQ(asked["origin_attr_fetches"], 1);
+    EXPECT_EQ(asked["origin_calls"], 1);
+    EXPECT_EQ(asked["bytes_read_from_origin"], 0);
+  }
+}
+
+TEST_P(RoundTripTest, CloseToOpenStillSeesAChangeAtTheNextOpen) {
+  Mount("attr_timeout=0.3,entry_timeout=0.3");
+  ReadF();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const std::string changed = RandomData(20000, 2);
+  WriteServed("d/f", changed);
+  EXPECT_EQ(ReadMounted("d/f"), changed);
+  unlink(ServedPath("d/f").c_str());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  struct stat st;
+  EXPECT_NE(stat(MountedPath("d/f").c_str(), &st), 0);
+  EXPECT_EQ(errno, ENOENT);
+}
+
+TEST_P(RoundTripTest, NoctoWithinTheTimeoutsAsksNothing) {
+  Mount("nocto,attr_timeout=3600,entry_timeout=3600");
+  ReadF();  // cold
+  auto asked = Asked([&] { ReadF(); });
+  EXPECT_EQ(asked["origin_calls"], 0);
+  CACHEFS_REQUIRE(RootPrerequisite());
+  DropKernelCaches();  // the kernel forgets; cachefs does not
+  asked = Asked([&] { ReadF(); });
+  EXPECT_EQ(asked["origin_calls"], 0);
+  EXPECT_EQ(asked["bytes_read_from_cache"], 16 * 1024);
+}
+
+TEST_P(RoundTripTest, NoctoWithinTheTimeoutsAsksNothingAfterARemount) {
+  const std::string options = "nocto,attr_timeout=3600,entry_timeout=3600";
+  Mount(options);
+  ReadF();
+  Unmount();
+  Mount(options);
+  auto asked = Asked([&] { ReadF(); });
+  EXPECT_EQ(asked["origin_calls"], 0);
+  EXPECT_EQ(asked["bytes_read_from_origin"], 0);
+  // A crash leaves nothing behind: the next mount asks again.
+  Kill9();
+  Mount(options);
+  asked = Asked([&] { ReadF(); });
+  EXPECT_GE(asked["origin_attr_fetches"], 1);
+  EXPECT_EQ(asked["bytes_read_from_origin"], 0);
+}
+
+TEST_P(RoundTripTest, StatsOfAListedDirectoryAskNothingPerFile) {
+  Mount("attr_timeout=60,entry_timeout=60");
+  auto ls_l = [&] {
+    auto result = RunProgram({"ls", "-l", MountedPath("many")},
+                             absl::Seconds(30));
+    ASSERT_OK(result);
+    EXPECT_EQ(result->exit_code, 0) << result->stderr_text;
+    EXPECT_NE(result->stdout_text.find("f39"), std::string::npos);
+  };
+  auto first = Asked(ls_l);
+  EXPECT_GE(first["origin_attr_fetches"], kListed);
+  auto again = Asked(ls_l);
+  EXPECT_EQ(again["origin_attr_fetches"], 0);
+  if (GetParam() == OriginKind::kSshfs) {
+    // No extended attributes over SFTP: `ls -l`'s two getxattr calls per
+    // file stop at the kernel, and only the listing itself is asked.
+    EXPECT_LE(again["origin_calls"], 1);
+  }
+  CACHEFS_REQUIRE(RootPrerequisite());
+  DropKernelCaches();
+  auto stats = Asked([&] {
+    for (int i = 0; i < kListed; ++i) {
+      struct stat st;
+      ASSERT_EQ(lstat(MountedPath("many/f" + std::to_string(i)).c_str(), &st),
+                0);
+      EXPECT_EQ(st.st_size, 100);
+    }
+  });
+  EXPECT_EQ(stats["origin_calls"], 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Origins, RoundTripTest,
+                         ::testing::Values(OriginKind::kLocal,
+                                           OriginKind::kSshfs),
+                         OriginKindName);
+
+}  // namespace
+}  // namespace cachefs::testing
