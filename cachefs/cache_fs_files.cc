@@ -303,6 +303,7 @@ void CacheFs::Release(uint64_t fh) {
   // and SSHFS may finish writes at close).
   file->writable.reset();
   std::shared_ptr<Cookie> cookie;
+  std::shared_ptr<OriginFile> origin_file;
   bool retire = false;
   {
     absl::MutexLock lock(&inode->mu);
@@ -315,10 +316,17 @@ void CacheFs::Release(uint64_t fh) {
       inode->retire_on_release = false;
       inode->aux_pending = false;
       absl::MutexLock origin_lock(&inode->origin_mu);
-      inode->origin_file.reset();  // closes once read-ahead lets go
+      origin_file = std::move(inode->origin_file);
     }
   }
   delete file;
+  if (origin_file != nullptr) {
+    // Closed in the background, once read-ahead lets go: a close may ask
+    // the server.
+    origin_pool_.Enqueue([file = std::move(origin_file)]() mutable {
+      file.reset();
+    });
+  }
   if (cookie != nullptr) volume_->RelinquishCookie(std::move(cookie), retire);
 }
 

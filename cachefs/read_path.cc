@@ -16,23 +16,53 @@ size_t RoundUpToIo(size_t n) {
   return (n + kDirectIoAlignment - 1) & ~(kDirectIoAlignment - 1);
 }
 
+void Keep(ReadStream& stream, uint64_t index, uint64_t epoch,
+          const void* data, size_t length) {
+  absl::MutexLock lock(&stream.mu);
+  for (auto it = stream.kept.begin(); it != stream.kept.end(); ++it) {
+    if (it->index == index) {
+      stream.kept.erase(it);
+      break;
+    }
+  }
+  stream.kept.push_back(ReadStream::KeptGranule{
+      index, epoch, std::string(static_cast<const char*>(data), length)});
+  if (stream.kept.size() > ReadStream::kKeptGranules) stream.kept.pop_front();
+}
+
 // Starts the cache write of one fetched granule; its buffer goes back to
-// the pool when the write completes.
+// the pool when the write completes. With `stream`, a granule the cache
+// refuses is kept there instead (see ReadStream::kept).
 void StoreGranule(Cookie& cookie, Cookie::FillClaim claim, Buffer buffer,
-                  size_t length) {
+                  size_t length, std::shared_ptr<ReadStream> stream = nullptr,
+                  uint64_t epoch = 0) {
   size_t io_length = RoundUpToIo(length);
   std::memset(buffer.data() + length, 0, io_length - length);
   iovec iov{buffer.data(), io_length};
-  cookie.CompleteFill(std::move(claim), {&iov, 1},
-                      [buffer = std::move(buffer)](absl::StatusOr<size_t>) {});
+  const uint64_t index = claim.first;
+  cookie.CompleteFill(
+      std::move(claim), {&iov, 1},
+      [buffer = std::move(buffer), stream = std::move(stream), index, epoch,
+       length](absl::StatusOr<size_t> stored) {
+        if (!stored.ok() && stream != nullptr) {
+          Keep(*stream, index, epoch, buffer.data(), length);
+        }
+      });
 }
 
 }  // namespace
 
 ReadReply::~ReadReply() {
   for (Granule& g : granules_) {
-    if (g.claim) {
-      StoreGranule(*cookie_, std::move(g.claim), std::move(g.buffer), g.length);
+    if (g.claim && stream_ != nullptr && !cookie_->Admit(g.length)) {
+      // Kept before the claim goes, so a reader waiting for it finds it.
+      Keep(*stream_, g.index, epoch_, g.buffer.data(), g.length);
+      cookie_->AbortFill(std::move(g.claim));
+    } else if (g.claim) {
+      StoreGranule(*cookie_, std::move(g.claim), std::move(g.buffer), g.length,
+                   stream_, epoch_);
+    } else if (g.from_origin && g.length > 0 && stream_ != nullptr) {
+      Keep(*stream_, g.index, epoch_, g.buffer.data(), g.length);
     }
   }
 }
@@ -58,6 +88,8 @@ uint64_t ReadPath::GranuleLength(uint64_t index, uint64_t file_size) const {
 absl::StatusOr<std::unique_ptr<ReadReply>> ReadPath::Read(
     const std::shared_ptr<ReadStream>& stream, uint64_t off, size_t size) {
   auto reply = std::make_unique<ReadReply>();
+  reply->stream_ = stream;
+  reply->epoch_ = stream->cookie->data_epoch();
   reply->cookie_ = stream->cookie;
   // The size as of now: writes through cachefs move it while files are open.
   const uint64_t file_size = stream->cookie->object_size();
@@ -74,7 +106,8 @@ absl::StatusOr<std::unique_ptr<ReadReply>> ReadPath::Read(
     reply->granules_.push_back(std::move(granule));
     reply->granules_.back().buffer = buffers_->Acquire();
   }
-  absl::Status status = FillGranules(*stream, *reply);
+  bool missed = false;
+  absl::Status status = FillGranules(*stream, *reply, &missed);
   if (!status.ok()) {
     for (ReadReply::Granule& g : reply->granules_) {
       stream->cookie->AbortFill(std::move(g.claim));
@@ -90,7 +123,7 @@ absl::StatusOr<std::unique_ptr<ReadReply>> ReadPath::Read(
     if (to > from) reply->iov_.push_back({g.buffer.data() + from, to - from});
     if (g.length < GranuleLength(g.index, file_size)) break;
   }
-  ReadAhead(stream, off, end - off);
+  ReadAhead(stream, off, end - off, missed);
   return reply;
 }
 
@@ -141,12 +174,28 @@ std::vector<CacheRun> CacheRunsOf(std::vector<ReadReply::Granule>& granules,
 
 }  // namespace
 
-absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply) {
+// Copies a granule kept by an earlier read of the stream into `g`.
+bool FromKept(ReadStream& stream, uint64_t epoch, ReadReply::Granule& g) {
+  absl::MutexLock lock(&stream.mu);
+  for (const ReadStream::KeptGranule& kept : stream.kept) {
+    if (kept.index != g.index || kept.epoch != epoch) continue;
+    std::memcpy(g.buffer.data(), kept.data.data(), kept.data.size());
+    g.length = kept.data.size();
+    return true;
+  }
+  return false;
+}
+
+absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply,
+                                    bool* missed) {
   const uint32_t shift = options_.granule_shift;
   std::vector<ReadReply::Granule>& granules = reply.granules_;
   Cookie::ReadPlan plan = stream.cookie->PrepareRead(
       granules.front().index << shift, granules.size() << shift);
   MarkSources(plan, shift, granules);
+  for (ReadReply::Granule& g : granules) {
+    if (!g.from_cache) *missed = true;
+  }
   std::vector<iovec> iovs;
   std::vector<CacheRun> runs = CacheRunsOf(granules, shift, &iovs);
   auto finish_run = [&](CacheRun& run, const absl::StatusOr<size_t>& result) {
@@ -191,8 +240,11 @@ absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply) {
   }
   std::vector<ReadReply::Granule*> missing;
   for (ReadReply::Granule& g : granules) {
-    if (g.from_cache) continue;
+    if (g.from_cache || FromKept(stream, reply.epoch_, g)) continue;
     g.claim = stream.cookie->ClaimFill(g.index, 1);
+    // Another request claimed it since the plan (the kernel reads a
+    // granule in several requests, some at once): its fetch will do.
+    if (!g.claim && TakeOthersFetch(stream, reply.epoch_, g)) continue;
     missing.push_back(&g);
   }
   absl::Status status = FetchFromOrigin(stream, missing);
@@ -209,6 +261,22 @@ absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply) {
   if (!retry.empty()) return FetchFromOrigin(stream, retry);
   if (missing.empty()) Bump(stats_->reads_fully_cached);
   return absl::OkStatus();
+}
+
+bool ReadPath::TakeOthersFetch(ReadStream& stream, uint64_t epoch,
+                               ReadReply::Granule& g) {
+  const uint32_t shift = options_.granule_shift;
+  // Waits for the fetch in flight, if there is one.
+  Cookie::ReadPlan plan =
+      stream.cookie->PrepareRead(g.index << shift, uint64_t{1} << shift);
+  if (FromKept(stream, epoch, g)) return true;
+  if (!plan.FullyCached()) return false;
+  iovec iov{g.buffer.data(), RoundUpToIo(g.length)};
+  absl::StatusOr<size_t> n = stream.cookie->ReadFromCacheSync(
+      plan.object, g.index << shift, {&iov, 1});
+  if (!n.ok() || *n < g.length) return false;
+  g.from_cache = true;
+  return true;
 }
 
 absl::Status ReadPath::FetchFromOrigin(
@@ -229,6 +297,7 @@ absl::Status ReadPath::FetchFromOrigin(
           g.buffer.data(), size_t{1} << shift, g.index << shift);
       if (n.ok()) {
         Bump(stats_->bytes_read_from_origin, *n);
+        g.from_origin = *n >= g.length;
         if (*n < g.length) {  // the file shrank: cache none of it
           stream.cookie->AbortFill(std::move(g.claim));
         }
@@ -253,7 +322,7 @@ absl::Status ReadPath::FetchFromOrigin(
 }
 
 void ReadPath::ReadAhead(const std::shared_ptr<ReadStream>& stream,
-                         uint64_t off, size_t size) {
+                         uint64_t off, size_t size, bool missed) {
   const uint32_t shift = options_.granule_shift;
   const uint64_t end = off + size;
   uint64_t first, last;
@@ -265,6 +334,8 @@ void ReadPath::ReadAhead(const std::shared_ptr<ReadStream>& stream,
       stream->readahead_end = 0;
       return;
     }
+    const bool in_window = (off >> shift) < stream->readahead_end;
+    if (!missed && !in_window) return;
     uint64_t granules =
         (stream->cookie->object_size() + (uint64_t{1} << shift) - 1) >> shift;
     first = std::max((end + (uint64_t{1} << shift) - 1) >> shift,
@@ -274,6 +345,9 @@ void ReadPath::ReadAhead(const std::shared_ptr<ReadStream>& stream,
     if (first >= last) return;
     stream->readahead_end = last;
   }
+  // A granule fetched ahead that the cache then refuses would be fetched
+  // again when the reader gets there.
+  if (!stream->cookie->WouldAdmit((last - first) << shift)) return;
   // The jobs hold the origin file itself: they may outlive the handle.
   std::shared_ptr<OriginFile> file;
   for (uint64_t g = first; g < last; ++g) {

@@ -27,6 +27,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <deque>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -49,6 +52,18 @@ struct ReadStream {
   absl::Mutex mu;
   uint64_t next_offset ABSL_GUARDED_BY(mu) = 0;   // where a sequential read goes on
   uint64_t readahead_end ABSL_GUARDED_BY(mu) = 0;  // granules claimed ahead, up to
+  // The last few granules fetched from the origin that the cache could
+  // not keep (no object, no room): the kernel asks for a granule in
+  // several requests, some after it asked for the next granule, and the
+  // origin should be asked for it once. Valid while the cookie's data
+  // epoch is `epoch`; the oldest goes first.
+  struct KeptGranule {
+    uint64_t index = 0;
+    uint64_t epoch = 0;
+    std::string data;
+  };
+  static constexpr size_t kKeptGranules = 4;
+  std::deque<KeptGranule> kept ABSL_GUARDED_BY(mu);
 };
 
 // The data of one read, in pool buffers. Destroying it starts the cache
@@ -66,6 +81,7 @@ class ReadReply {
     size_t want_from = 0;
     size_t want_to = 0;
     bool from_cache = false;
+    bool from_origin = false;  // fetched by this read
     Cookie::FillClaim claim;  // set while this read owns the fetch
   };
 
@@ -75,6 +91,8 @@ class ReadReply {
 
  private:
   friend class ReadPath;
+  std::shared_ptr<ReadStream> stream_;
+  uint64_t epoch_ = 0;  // the cookie's data epoch when the read began
   std::shared_ptr<Cookie> cookie_;
   std::vector<Granule> granules_;
   std::vector<iovec> iov_;
@@ -94,13 +112,22 @@ class ReadPath {
       const std::shared_ptr<ReadStream>& stream, uint64_t off, size_t size);
 
  private:
-  absl::Status FillGranules(ReadStream& stream, ReadReply& reply);
+  // Sets `*missed` when any granule was not in the cache.
+  absl::Status FillGranules(ReadStream& stream, ReadReply& reply,
+                            bool* missed);
+  // After a failed ClaimFill of `g`: waits for the request that has it in
+  // flight and takes the granule from the cache or the stream's kept
+  // granule; false if neither has it.
+  bool TakeOthersFetch(ReadStream& stream, uint64_t epoch,
+                       ReadReply::Granule& g);
   absl::Status FetchFromOrigin(ReadStream& stream,
                                std::vector<ReadReply::Granule*> granules);
   // Sequential read-ahead: claims missing granules past the read and
-  // fetches them from the origin in the background.
+  // fetches them from the origin in the background, but only where the
+  // reader is going: after a read that missed the cache, or one inside
+  // the window read ahead before. A reader of cached data asks nothing.
   void ReadAhead(const std::shared_ptr<ReadStream>& stream, uint64_t off,
-                 size_t size);
+                 size_t size, bool missed);
   uint64_t GranuleLength(uint64_t index, uint64_t file_size) const;
 
   const Options options_;

@@ -72,6 +72,7 @@ std::shared_ptr<BackingObject> Cookie::DetachObject(bool wait_ready) {
 }
 
 absl::Status Cookie::Resize(uint64_t new_size) {
+  data_epoch_.fetch_add(1, std::memory_order_acq_rel);
   WaitReady();
   absl::MutexLock change_lock(&change_mu_);
   std::shared_ptr<BackingObject> object;
@@ -89,6 +90,7 @@ absl::Status Cookie::Resize(uint64_t new_size) {
 }
 
 void Cookie::Invalidate(std::string aux, uint64_t object_size) {
+  data_epoch_.fetch_add(1, std::memory_order_acq_rel);
   WaitReady();
   Cache* cache = volume_->cache();
   Bump(cache->stats().invalidations);
@@ -222,6 +224,7 @@ void Cookie::WriteToCache(uint64_t pos, std::span<const iovec> iov,
 }
 
 Cookie::FillClaim Cookie::ClaimOverwrite(uint64_t first, uint64_t count) {
+  data_epoch_.fetch_add(1, std::memory_order_acq_rel);
   WaitReady();
   FillClaim claim{object(), first, count};
   if (claim.object == nullptr || count == 0) return FillClaim{};
@@ -245,6 +248,7 @@ Cookie::FillClaim Cookie::ClaimOverwrite(uint64_t first, uint64_t count) {
 }
 
 void Cookie::MarkDirty() {
+  data_epoch_.fetch_add(1, std::memory_order_acq_rel);
   WaitReady();
   std::shared_ptr<BackingObject> object = this->object();
   if (object == nullptr) return;
@@ -294,6 +298,11 @@ void Cookie::StoreGranules(std::shared_ptr<BackingObject> object,
         self->FinishWrite(object, count, result);
         std::move(done)(std::move(result));
       });
+}
+
+bool Cookie::WouldAdmit(uint64_t bytes) const {
+  CacheObserver* observer = volume_->cache()->observer();
+  return observer == nullptr || observer->AdmitWrite(bytes);
 }
 
 bool Cookie::Admit(uint64_t bytes) {

@@ -19,6 +19,7 @@
 
 #include <sys/uio.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -49,6 +50,13 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
   std::string key() const;
   std::string aux() const;
   uint64_t object_size() const;
+
+  // Changes whenever the file's data may change through the cookie
+  // (Invalidate, Resize, ClaimOverwrite, MarkDirty): data read from the
+  // origin under one epoch is the file's current data while it lasts.
+  uint64_t data_epoch() const {
+    return data_epoch_.load(std::memory_order_acquire);
+  }
 
   // Blocks until the backing object has been looked up or created.
   void WaitReady() { ready_.WaitForNotification(); }
@@ -121,6 +129,11 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
   // Releases a claim without storing anything.
   void AbortFill(FillClaim claim);
 
+  // Whether the cache would take `bytes` more now (nothing is reserved).
+  bool WouldAdmit(uint64_t bytes) const;
+  // The same, counting a refusal as nospace: for a write about to be made.
+  bool Admit(uint64_t bytes);
+
   // Stores origin data for granules starting at `pos` (granule aligned);
   // the data runs to the end of the last granule or the object size,
   // rounded up to the I/O alignment. Granules already present or in flight
@@ -179,9 +192,6 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
   void StoreGranules(std::shared_ptr<BackingObject> object, uint64_t first,
                      uint64_t count, std::span<const iovec> iov,
                      bool overwrite, IoCallback done);
-  // Asks the cache's observer whether `bytes` may be stored now; a refusal
-  // is counted as nospace.
-  bool Admit(uint64_t bytes);
   // Counts a finished cache read; withdraws the object on a fault.
   void FinishRead(const BackingObject& object,
                   const absl::StatusOr<size_t>& result);
@@ -191,6 +201,7 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
 
   Volume* const volume_;
   absl::Notification ready_;
+  std::atomic<uint64_t> data_epoch_{0};
   // Held across a whole invalidation or resize so two never interleave.
   absl::Mutex change_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
