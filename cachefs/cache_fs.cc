@@ -288,7 +288,8 @@ absl::StatusOr<CacheFs::Attr> CacheFs::GetAttr(uint64_t ino, uint64_t fh) {
     if (fh != 0) file = reinterpret_cast<OpenFile*>(fh)->writable;
     if (file == nullptr) {
       absl::MutexLock lock(&inode->origin_mu);
-      file = inode->origin_file;
+      file = inode->origin_file != nullptr ? inode->origin_file
+                                           : inode->writer.lock();
     }
     if (file == nullptr) return ErrnoToStatus(ESTALE, "getattr");
     absl::StatusOr<struct stat> st = file->Stat();

@@ -70,6 +70,10 @@ absl::StatusOr<CacheFs::Opened> CacheFs::OpenWith(
   auto* file = new OpenFile;
   file->inode = inode;
   file->writable = writable;
+  if (writable != nullptr) {
+    absl::MutexLock lock(&inode->origin_mu);
+    inode->writer = writable;
+  }
   file->stream = std::make_shared<ReadStream>();
   // A read-write handle reads through its own origin file (its mode may
   // not let anyone else open the file); others share one, opened lazily.

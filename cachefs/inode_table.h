@@ -81,6 +81,10 @@ struct Inode {
   // origin is asked once.
   absl::Mutex origin_mu ABSL_ACQUIRED_AFTER(mu);
   std::shared_ptr<OriginFile> origin_file ABSL_GUARDED_BY(origin_mu);
+  // The origin file of the last open for writing, while it is open: what
+  // tells a file's attributes once its name is gone (unlinked through
+  // cachefs while open), if no origin file for reading is open.
+  std::weak_ptr<OriginFile> writer ABSL_GUARDED_BY(origin_mu);
 
  private:
   friend class InodeTable;

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -23,6 +24,7 @@
 #include "cachefs/control_reply.h"
 #include "cachefs/control_socket.h"
 #include "cachefs/fuse_ops.h"
+#include "cachefs/kernel_readahead.h"
 #include "cookie/cache.h"
 #include "cull/culler.h"
 #include "netfs/mount_table.h"
@@ -42,6 +44,7 @@ struct CliOptions {
   double attr_timeout = 1.0;
   double entry_timeout = 1.0;
   unsigned readahead = 8;
+  char* kernel_readahead = nullptr;
   unsigned origin_threads = 8;
   unsigned buffers = 256;
   unsigned dispatcher_threads = 4;
@@ -68,6 +71,7 @@ const fuse_opt kOptions[] = {
     CACHEFS_OPT("attr_timeout=%lf", attr_timeout),
     CACHEFS_OPT("entry_timeout=%lf", entry_timeout),
     CACHEFS_OPT("readahead=%u", readahead),
+    CACHEFS_OPT("kernel_readahead=%s", kernel_readahead),
     CACHEFS_OPT("origin_threads=%u", origin_threads),
     CACHEFS_OPT("buffers=%u", buffers),
     CACHEFS_OPT("dispatcher_threads=%u", dispatcher_threads),
@@ -120,6 +124,11 @@ void PrintUsage(const char* prog) {
       "                              instead of asking the origin (off)\n"
       "    -o readahead=GRANULES     256 KiB granules fetched ahead of a\n"
       "                              sequential reader (8)\n"
+      "    -o kernel_readahead=BYTES the kernel's read-ahead window for the\n"
+      "                              mount, so large reads reach cachefs as\n"
+      "                              large requests, several in flight (4M;\n"
+      "                              0 leaves the kernel's 128K; needs root:\n"
+      "                              otherwise a note says how to set it)\n"
       "    -o origin_threads=N       origin reads in flight at once (8)\n"
       "    -o buffers=N              256 KiB I/O buffers in memory (256)\n"
       "    -o dispatcher_threads=N   cookie lookup/write-back threads (4)\n"
@@ -231,6 +240,7 @@ struct Config {
   std::string summary;  // options in force, for `status`
   CullLimits limits;
   std::string cull_policy;
+  uint64_t kernel_readahead = 4 << 20;
 };
 
 Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
@@ -253,6 +263,14 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   c.cache.dispatcher_threads = static_cast<int>(cli.dispatcher_threads);
   c.cache.allow_buffered_io = !cli.no_buffered_fallback;
   c.fs.readahead_granules = cli.readahead;
+  if (cli.kernel_readahead != nullptr) {
+    absl::StatusOr<uint64_t> bytes = ParseByteSize(cli.kernel_readahead);
+    if (!bytes.ok()) {
+      Fail("-o kernel_readahead=" + std::string(cli.kernel_readahead) + ": " +
+           std::string(bytes.status().message()));
+    }
+    c.kernel_readahead = *bytes;
+  }
   c.fs.origin_threads = static_cast<int>(std::max(1u, cli.origin_threads));
   c.fs.buffers = std::max(16u, cli.buffers);
   std::string identity = cli.identity ? cli.identity : "auto";
@@ -319,8 +337,10 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   c.volume_key = cli.volume ? cli.volume : OriginVolumeKey(*table, c.origin);
   c.summary = absl::StrFormat(
       "cache=%s,attr_timeout=%g,entry_timeout=%g,readahead=%u,"
+      "kernel_readahead=%d,"
       "origin_threads=%u,buffers=%u,identity=%s%s",
       cache_dir, c.attr_timeout, c.entry_timeout, cli.readahead,
+      c.kernel_readahead,
       c.fs.origin_threads, c.fs.buffers, identity, cli.nocto ? ",nocto" : "");
   absl::StrAppendFormat(&c.summary,
                         ",cache_size=%d,cull_policy=%s,brun=%d,bcull=%d,"
@@ -412,7 +432,22 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
     std::fprintf(stderr, "cachefs: warning: no control socket: %s\n",
                  std::string(control.status().message()).c_str());
   }
+  // Once the session answers (INIT would undo it), raise the kernel's
+  // read-ahead window for the mount.
+  std::thread readahead_tuner;
+  if (c.kernel_readahead > 0) {
+    readahead_tuner = std::thread([&c] {
+      absl::Status set = SetKernelReadAhead(c.mountpoint, c.kernel_readahead);
+      if (!set.ok()) {
+        std::fprintf(stderr,
+                     "cachefs: note: the kernel's read-ahead for %s stays at "
+                     "its default: %s\n",
+                     c.mountpoint.c_str(), std::string(set.message()).c_str());
+      }
+    });
+  }
   int ret = RunSession(se, cmd);
+  if (readahead_tuner.joinable()) readahead_tuner.join();
   control = absl::StatusOr<std::unique_ptr<ControlServer>>(nullptr);
   fs->reset();  // every file is released by now: writes back all cookies
   culler->reset();  // after the objects that report to it

@@ -54,11 +54,7 @@ void StoreGranule(Cookie& cookie, Cookie::FillClaim claim, Buffer buffer,
 
 ReadReply::~ReadReply() {
   for (Granule& g : granules_) {
-    if (g.claim && stream_ != nullptr && !cookie_->Admit(g.length)) {
-      // Kept before the claim goes, so a reader waiting for it finds it.
-      Keep(*stream_, g.index, epoch_, g.buffer.data(), g.length);
-      cookie_->AbortFill(std::move(g.claim));
-    } else if (g.claim) {
+    if (g.claim) {
       StoreGranule(*cookie_, std::move(g.claim), std::move(g.buffer), g.length,
                    stream_, epoch_);
     } else if (g.from_origin && g.length > 0 && stream_ != nullptr) {

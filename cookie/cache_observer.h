@@ -21,6 +21,9 @@ class CacheObserver {
   // Whether `bytes` more cached data may be written now. False when that
   // would pass a hard stop: the data is then simply not cached.
   virtual bool AdmitWrite(uint64_t bytes) = 0;
+  // The same question asked ahead of time, with no effect (a refused
+  // AdmitWrite makes culling free room for the write; this does not).
+  virtual bool HasRoom(uint64_t /*bytes*/) const { return true; }
   // Object `hash` of volume `volume_key` holds `delta` bytes more (or
   // fewer) cached data.
   virtual void Charge(const std::string& volume_key, uint64_t hash,

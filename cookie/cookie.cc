@@ -280,8 +280,17 @@ void Cookie::StoreGranules(std::shared_ptr<BackingObject> object,
   uint64_t len = 0;
   for (const iovec& v : iov) len += v.iov_len;
   if (!Admit(len)) {
-    settle(*object, false);
-    std::move(done)(ErrnoToStatus(ENOSPC, "cache full"));
+    absl::Status full = ErrnoToStatus(ENOSPC, "cache full");
+    if (overwrite) {
+      settle(*object, false);
+      std::move(done)(std::move(full));
+    } else {
+      // A fill's caller may keep the data elsewhere (the read path does):
+      // told before its claim ends, so a reader waiting for the claim
+      // finds it there.
+      std::move(done)(std::move(full));
+      settle(*object, false);
+    }
     return;
   }
   BackingFile file = object->file();
@@ -302,7 +311,7 @@ void Cookie::StoreGranules(std::shared_ptr<BackingObject> object,
 
 bool Cookie::WouldAdmit(uint64_t bytes) const {
   CacheObserver* observer = volume_->cache()->observer();
-  return observer == nullptr || observer->AdmitWrite(bytes);
+  return observer == nullptr || observer->HasRoom(bytes);
 }
 
 bool Cookie::Admit(uint64_t bytes) {

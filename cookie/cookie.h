@@ -123,16 +123,16 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
   // has no object or any of them is present or in flight already.
   FillClaim ClaimFill(uint64_t first, uint64_t count);
   // Stores the claimed granules' origin data (laid out as for
-  // WriteToCache), then releases the claim.
+  // WriteToCache), then releases the claim. When the cache refuses the
+  // data, `done` is told before the claim is released.
   void CompleteFill(FillClaim claim, std::span<const iovec> iov,
                     IoCallback done);
   // Releases a claim without storing anything.
   void AbortFill(FillClaim claim);
 
-  // Whether the cache would take `bytes` more now (nothing is reserved).
+  // Whether the cache has room for `bytes` more now: a question with no
+  // effect (nothing is reserved, and a no makes no room).
   bool WouldAdmit(uint64_t bytes) const;
-  // The same, counting a refusal as nospace: for a write about to be made.
-  bool Admit(uint64_t bytes);
 
   // Stores origin data for granules starting at `pos` (granule aligned);
   // the data runs to the end of the last granule or the object size,
@@ -189,6 +189,9 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
   std::shared_ptr<BackingObject> DetachObject(bool wait_ready = true);
   // The cache write shared by fills and overwrites: admission, the write,
   // then the granules' outcome (see StoreGranules in cookie.cc).
+  // Asks the cache's observer whether `bytes` may be stored now; a refusal
+  // is counted as nospace.
+  bool Admit(uint64_t bytes);
   void StoreGranules(std::shared_ptr<BackingObject> object, uint64_t first,
                      uint64_t count, std::span<const iovec> iov,
                      bool overwrite, IoCallback done);

@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "cookie/object_key.h"
 #include "cookie/stats.h"
+#include "cull/index_snapshot.h"
 
 namespace cachefs {
 namespace {
@@ -108,7 +109,7 @@ absl::StatusOr<std::unique_ptr<Culler>> Culler::Start(
   if (!policy.ok()) return policy.status();
   std::unique_ptr<Culler> culler(new Culler(cache, std::move(volume), limits,
                                             *std::move(policy)));
-  std::vector<Volume::StoredObject> objects = culler->volume_->ScanObjects();
+  std::vector<Volume::StoredObject> objects = culler->LoadIndex();
   // Oldest use first, so the policy's order starts as close to recency as
   // the files' times tell.
   std::sort(objects.begin(), objects.end(),
@@ -147,6 +148,42 @@ Culler::~Culler() {
   Wake();
   if (thread_.joinable()) thread_.join();
   cache_->SetObserver(nullptr);
+  SaveIndex();
+}
+
+std::vector<Volume::StoredObject> Culler::LoadIndex() {
+  // Read once: a crash from now on must leave no snapshot behind.
+  absl::StatusOr<std::string> data =
+      volume_->ReadFile(kCullIndexSnapshot, kMaxIndexSnapshotBytes);
+  volume_->RemoveFile(kCullIndexSnapshot).IgnoreError();
+  if (data.ok()) {
+    absl::StatusOr<std::vector<Volume::StoredObject>> objects =
+        DecodeCullIndex(*data);
+    if (objects.ok()) {
+      loaded_from_snapshot_ = true;
+      return *std::move(objects);
+    }
+    std::fprintf(stderr, "cachefs: scanning the cache instead: %s\n",
+                 std::string(objects.status().message()).c_str());
+  }
+  return volume_->ScanObjects();
+}
+
+void Culler::SaveIndex() {
+  std::vector<Volume::StoredObject> objects;
+  {
+    absl::MutexLock lock(&mu_);
+    objects.reserve(index_.size());
+    for (const auto& [hash, e] : index_) {
+      objects.push_back({hash, e.bytes, e.last_used});
+    }
+  }
+  absl::Status saved =
+      volume_->WriteFile(kCullIndexSnapshot, EncodeCullIndex(objects));
+  if (!saved.ok()) {
+    std::fprintf(stderr, "cachefs: cannot save the cull index: %s\n",
+                 std::string(saved.message()).c_str());
+  }
 }
 
 uint64_t Culler::stored_bytes() const {
@@ -228,6 +265,17 @@ void Culler::Wake() {
   absl::MutexLock lock(&mu_);
   wake_ = true;
   wake_cv_.Signal();
+}
+
+bool Culler::HasRoom(uint64_t bytes) const {
+  if (static_cast<int64_t>(bytes) >
+      fs_free_bytes_.load(std::memory_order_relaxed) -
+          fs_stop_floor_.load(std::memory_order_relaxed)) {
+    return false;
+  }
+  if (files_full_.load(std::memory_order_relaxed)) return false;
+  return limits_.cache_size == 0 ||
+         stored_bytes() + bytes <= limits_.cache_size;
 }
 
 bool Culler::AdmitWrite(uint64_t bytes) {

@@ -94,6 +94,7 @@ class Culler : public CacheObserver {
 
   // CacheObserver.
   bool AdmitWrite(uint64_t bytes) override;
+  bool HasRoom(uint64_t bytes) const override;
   void Charge(const std::string& volume_key, uint64_t hash,
               int64_t delta) override;
   void Used(const std::string& volume_key, uint64_t hash) override;
@@ -113,8 +114,9 @@ class Culler : public CacheObserver {
   size_t indexed_objects() const;
   const CullLimits& limits() const { return limits_; }
   std::string policy_name() const;
-  // How long the startup scan took.
+  // How long the startup scan (or snapshot load) took, and which it was.
   int64_t scan_nanos() const { return scan_nanos_; }
+  bool loaded_from_snapshot() const { return loaded_from_snapshot_; }
 
   // One indexed object, for `cachefs-ctl ls`.
   struct Entry {
@@ -135,6 +137,12 @@ class Culler : public CacheObserver {
   Culler(Cache* cache, std::shared_ptr<Volume> volume, CullLimits limits,
          std::unique_ptr<CullPolicy> policy);
   void Loop();
+  // The objects on disk: from the snapshot a clean shutdown left
+  // (index_snapshot.h), else by scanning the volume.
+  std::vector<Volume::StoredObject> LoadIndex();
+  // Leaves the snapshot for the next start.
+  void SaveIndex();
+  static constexpr size_t kMaxIndexSnapshotBytes = size_t{1} << 30;
   // Steps 1 and 3 of a pass (see the top): culls cold granules of open
   // objects holding more than `cap` bytes each, largest first, down to
   // `cap`, while more than `target` bytes are stored.
@@ -163,6 +171,7 @@ class Culler : public CacheObserver {
   const std::shared_ptr<Volume> volume_;
   const CullLimits limits_;
   int64_t scan_nanos_ = 0;
+  bool loaded_from_snapshot_ = false;
 
   // Bytes of other volumes, as they published them (or scanned at start).
   std::atomic<uint64_t> other_bytes_{0};

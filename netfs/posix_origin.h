@@ -10,7 +10,9 @@
 // GetAttr of a kept path is one GETATTR, of a new one one LOOKUP (which,
 // with entry_timeout=0, always asks the server and brings the attributes);
 // opening a kept path is one OPEN. Directories on the way to a path are
-// looked up only when not kept. On other filesystems a descriptor follows
+// looked up only when not kept. Files opened for reading are opened with
+// O_DIRECT there: reads go to the server in parallel pieces, not through
+// the origin mount's page cache. On other filesystems a descriptor follows
 // its file across renames, so nothing is kept: each request walks the path
 // in the kernel's dentry cache.
 

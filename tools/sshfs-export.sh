@@ -24,8 +24,10 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 bin_dir=${CACHEFS_BIN_DIR:-$repo/build/bin}
 # sshfs without caches: each stat and lookup reaches the server, as cachefs
 # needs for its coherency checks (sshfs 3.x spells sshfs 2's cache=no as
-# dir_cache=no; the timeouts are the kernel's).
-sshfs_nocache="dir_cache=no,attr_timeout=0,entry_timeout=0,negative_timeout=0"
+# dir_cache=no; the timeouts are the kernel's). direct_io: reads go to the
+# server as they are, several at once, without an attribute request before
+# each and without a second copy in the origin mount's page cache.
+sshfs_nocache="dir_cache=no,attr_timeout=0,entry_timeout=0,negative_timeout=0,direct_io"
 
 die() {
   echo "sshfs-export: $*" >&2

@@ -2325,6 +2325,10 @@ const std::map<std::string, std::string>& KnownSshfsDifferences() {
       {"utimensat AT_SYMLINK_NOFOLLOW on a symlink",
        "SFTP's setstat follows the symlink and changes its target behind "
        "cachefs, which shows the target's cached times for attr_timeout"},
+      {"a shared writable mapping writes the file",
+       "SSHFS mounted with direct_io (as cachefs asks) refuses shared "
+       "writable mappings; cachefs maps its own pages and writes them "
+       "through"},
   };
   return *known;
 }
