@@ -46,6 +46,7 @@ struct CliOptions {
   unsigned readahead = 8;
   char* kernel_readahead = nullptr;
   unsigned origin_threads = 8;
+  unsigned origin_descriptors = 1024;
   unsigned buffers = 256;
   unsigned dispatcher_threads = 4;
   double checkpoint_interval = 30.0;
@@ -73,6 +74,7 @@ const fuse_opt kOptions[] = {
     CACHEFS_OPT("readahead=%u", readahead),
     CACHEFS_OPT("kernel_readahead=%s", kernel_readahead),
     CACHEFS_OPT("origin_threads=%u", origin_threads),
+    CACHEFS_OPT("origin_descriptors=%u", origin_descriptors),
     CACHEFS_OPT("buffers=%u", buffers),
     CACHEFS_OPT("dispatcher_threads=%u", dispatcher_threads),
     CACHEFS_OPT("checkpoint_interval=%lf", checkpoint_interval),
@@ -130,6 +132,10 @@ void PrintUsage(const char* prog) {
       "                              0 leaves the kernel's 128K; needs root:\n"
       "                              otherwise a note says how to set it)\n"
       "    -o origin_threads=N       origin reads in flight at once (8)\n"
+      "    -o origin_descriptors=N   descriptors of recently used origin\n"
+      "                              paths kept open on a FUSE origin (SSHFS)\n"
+      "                              to save lookups; never one per file\n"
+      "                              (1024)\n"
       "    -o buffers=N              256 KiB I/O buffers in memory (256)\n"
       "    -o dispatcher_threads=N   cookie lookup/write-back threads (4)\n"
       "    -o cache_size=BYTES       most data the cache directory holds,\n"
@@ -241,6 +247,7 @@ struct Config {
   CullLimits limits;
   std::string cull_policy;
   uint64_t kernel_readahead = 4 << 20;
+  PosixOrigin::Options origin_options;
 };
 
 Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
@@ -263,6 +270,7 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   c.cache.dispatcher_threads = static_cast<int>(cli.dispatcher_threads);
   c.cache.allow_buffered_io = !cli.no_buffered_fallback;
   c.fs.readahead_granules = cli.readahead;
+  c.origin_options.descriptors = cli.origin_descriptors;
   if (cli.kernel_readahead != nullptr) {
     absl::StatusOr<uint64_t> bytes = ParseByteSize(cli.kernel_readahead);
     if (!bytes.ok()) {
@@ -397,7 +405,7 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
                  std::string(cache.status().message()).c_str());
     return 1;
   }
-  auto origin = PosixOrigin::Open(c.origin);
+  auto origin = PosixOrigin::Open(c.origin, c.origin_options);
   auto volume = (*cache)->AcquireVolume(c.volume_key, "");
   if (!origin.ok() || !volume.ok()) {
     std::fprintf(stderr, "cachefs: %s\n",

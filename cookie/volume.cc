@@ -536,6 +536,18 @@ void Volume::TearDown(std::shared_ptr<Cookie> cookie, bool retire) {
   cache_->stats().cookies_active.fetch_sub(1, std::memory_order_relaxed);
 }
 
+std::vector<int64_t> Volume::FanDirTimes() {
+  std::vector<int64_t> times(256, 0);
+  for (size_t i = 0; i < times.size(); ++i) {
+    absl::StatusOr<struct stat> st = cache_->env()->FStatAt(
+        dir_fd_, ObjectPathFor(uint64_t{i} << 56).fan_dir, AT_SYMLINK_NOFOLLOW);
+    if (st.ok()) {
+      times[i] = int64_t{st->st_mtim.tv_sec} * 1000000000 + st->st_mtim.tv_nsec;
+    }
+  }
+  return times;
+}
+
 absl::StatusOr<std::string> Volume::ReadFile(const std::string& name,
                                              size_t max_size) {
   Env* env = cache_->env();

@@ -107,6 +107,11 @@ class Volume {
   // Unlinks the object's file and sidecar, if its name is still its own.
   void UnlinkIfCurrent(const BackingObject& object);
 
+  // The modification times of the 256 fan-out directories (0 for one not
+  // made yet), in nanoseconds: any object made, moved or removed since
+  // changes one of them.
+  std::vector<int64_t> FanDirTimes();
+
   // Small files of the volume's own beside its objects (snapshots a mount
   // leaves for the next one). `name` is a plain name, not two hex digits.
   // Reads the whole file (kNotFound if there is none).

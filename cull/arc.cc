@@ -26,6 +26,7 @@ class ArcPolicy final : public CullPolicy {
   explicit ArcPolicy(uint64_t capacity_bytes) : CullPolicy(capacity_bytes) {}
 
   std::string_view name() const override { return "arc"; }
+  void Reserve(size_t keys) override { lists_.Reserve(keys); }
 
   void Insert(CullKey key, uint64_t bytes) override {
     KeyedLists::Node n = lists_.Find(key);

@@ -65,6 +65,10 @@ class CullPolicy {
     return Evict([](CullKey) { return true; });
   }
 
+  // Room for `keys` resident keys, made at once: a daemon indexing a
+  // million objects at start grows nothing twice.
+  virtual void Reserve(size_t /*keys*/) {}
+
   // Whether `key` is resident (inserted and not yet evicted or erased).
   virtual bool Contains(CullKey key) const = 0;
   // Resident keys and the sum of their sizes.

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -26,7 +27,7 @@
 namespace cachefs {
 namespace {
 
-int64_t WallSeconds() { return static_cast<int64_t>(std::time(nullptr)); }
+uint32_t WallSeconds() { return static_cast<uint32_t>(std::time(nullptr)); }
 
 absl::Status CheckTriple(const char* kind, int run, int cull, int stop) {
   if (!(0 <= stop && stop < cull && cull < run && run < 100)) {
@@ -109,24 +110,32 @@ absl::StatusOr<std::unique_ptr<Culler>> Culler::Start(
   if (!policy.ok()) return policy.status();
   std::unique_ptr<Culler> culler(new Culler(cache, std::move(volume), limits,
                                             *std::move(policy)));
+  culler->policy_name_ = std::string(policy_name);
+  culler->policy_capacity_ = std::max<uint64_t>(capacity, 1);
   std::vector<Volume::StoredObject> objects = culler->LoadIndex();
   // Oldest use first, so the policy's order starts as close to recency as
-  // the files' times tell.
-  std::sort(objects.begin(), objects.end(),
-            [](const Volume::StoredObject& a, const Volume::StoredObject& b) {
-              return a.last_used < b.last_used;
-            });
-  uint64_t own = 0;
-  {
-    absl::MutexLock lock(&culler->mu_);
-    for (const Volume::StoredObject& o : objects) {
-      culler->index_[o.hash] =
-          Indexed{o.bytes, o.last_used, culler->next_generation_++};
-      culler->policy_->Insert(o.hash, o.bytes);
-      own += o.bytes;
-    }
+  // the files' times tell (a snapshot is saved in that order).
+  auto older = [](const Volume::StoredObject& a, const Volume::StoredObject& b) {
+    return a.last_used < b.last_used;
+  };
+  if (!std::is_sorted(objects.begin(), objects.end(), older)) {
+    std::sort(objects.begin(), objects.end(), older);
   }
+  uint64_t own = 0;
+  for (const Volume::StoredObject& o : objects) own += o.bytes;
   culler->own_bytes_.store(static_cast<int64_t>(own));
+  if (culler->loaded_from_snapshot_) {
+    // Exact as of now: the culling thread indexes it while the mount
+    // serves, and events meanwhile wait in order (see Index).
+    absl::MutexLock lock(&culler->mu_);
+    culler->loading_ = true;
+    culler->to_load_ = std::move(objects);
+  } else {
+    absl::MutexLock lock(&culler->mu_);
+    culler->Index(objects, &culler->index_, culler->policy_.get(),
+                  &culler->next_generation_);
+    culler->loaded_.Notify();
+  }
   culler->ShareUsage();
   culler->scan_nanos_ = cache->env()->MonotonicNanos() - started;
   culler->CheckFilesystem();
@@ -158,7 +167,7 @@ std::vector<Volume::StoredObject> Culler::LoadIndex() {
   volume_->RemoveFile(kCullIndexSnapshot).IgnoreError();
   if (data.ok()) {
     absl::StatusOr<std::vector<Volume::StoredObject>> objects =
-        DecodeCullIndex(*data);
+        DecodeCullIndex(*data, volume_->FanDirTimes());
     if (objects.ok()) {
       loaded_from_snapshot_ = true;
       return *std::move(objects);
@@ -178,8 +187,13 @@ void Culler::SaveIndex() {
       objects.push_back({hash, e.bytes, e.last_used});
     }
   }
-  absl::Status saved =
-      volume_->WriteFile(kCullIndexSnapshot, EncodeCullIndex(objects));
+  // In the order the next start inserts them, so it need not sort.
+  std::sort(objects.begin(), objects.end(),
+            [](const Volume::StoredObject& a, const Volume::StoredObject& b) {
+              return a.last_used < b.last_used;
+            });
+  absl::Status saved = volume_->WriteFile(
+      kCullIndexSnapshot, EncodeCullIndex(volume_->FanDirTimes(), objects));
   if (!saved.ok()) {
     std::fprintf(stderr, "cachefs: cannot save the cull index: %s\n",
                  std::string(saved.message()).c_str());
@@ -232,6 +246,7 @@ void Culler::ShareUsage() {
 }
 
 size_t Culler::indexed_objects() const {
+  loaded_.WaitForNotification();
   absl::MutexLock lock(&mu_);
   return index_.size();
 }
@@ -242,6 +257,7 @@ std::string Culler::policy_name() const {
 }
 
 std::vector<Culler::Entry> Culler::Entries() const {
+  loaded_.WaitForNotification();
   std::vector<Entry> out;
   absl::MutexLock lock(&mu_);
   out.reserve(index_.size());
@@ -300,12 +316,24 @@ void Culler::Charge(const std::string& volume_key, uint64_t hash,
                     int64_t delta) {
   if (volume_key != volume_->key()) return;
   absl::MutexLock lock(&mu_);
+  if (loading_) {
+    // Counted now, so admission sees it; indexed once the load is done.
+    own_bytes_.fetch_add(delta, std::memory_order_relaxed);
+    pending_.push_back({PendingEvent::kCharge, hash, delta, 0});
+    return;
+  }
+  ChargeLocked(hash, delta, /*counted=*/false);
+}
+
+void Culler::ChargeLocked(uint64_t hash, int64_t delta, bool counted) {
   auto [it, fresh] = index_.try_emplace(hash, Indexed{0, WallSeconds()});
   if (fresh) it->second.generation = next_generation_++;
   if (!policy_->Contains(hash)) policy_->Insert(hash, 0);
   int64_t now = static_cast<int64_t>(it->second.bytes) + delta;
   if (now < 0) now = 0;
-  own_bytes_.fetch_add(now - static_cast<int64_t>(it->second.bytes),
+  const int64_t change = now - static_cast<int64_t>(it->second.bytes);
+  // A delta counted while loading may have been clamped here.
+  own_bytes_.fetch_add(counted ? change - delta : change,
                        std::memory_order_relaxed);
   it->second.bytes = static_cast<uint64_t>(now);
 }
@@ -313,9 +341,17 @@ void Culler::Charge(const std::string& volume_key, uint64_t hash,
 void Culler::Used(const std::string& volume_key, uint64_t hash) {
   if (volume_key != volume_->key()) return;
   absl::MutexLock lock(&mu_);
+  if (loading_) {
+    pending_.push_back({PendingEvent::kUsed, hash, 0, WallSeconds()});
+    return;
+  }
+  UsedLocked(hash, WallSeconds());
+}
+
+void Culler::UsedLocked(uint64_t hash, uint32_t when) {
   auto [it, fresh] = index_.try_emplace(hash, Indexed{0, 0});
   if (fresh) it->second.generation = next_generation_++;
-  it->second.last_used = WallSeconds();
+  it->second.last_used = when;
   if (fresh || !policy_->Contains(hash)) {
     policy_->Insert(hash, it->second.bytes);
   } else {
@@ -326,6 +362,14 @@ void Culler::Used(const std::string& volume_key, uint64_t hash) {
 void Culler::Removed(const std::string& volume_key, uint64_t hash) {
   if (volume_key != volume_->key()) return;
   absl::MutexLock lock(&mu_);
+  if (loading_) {
+    pending_.push_back({PendingEvent::kRemoved, hash, 0, 0});
+    return;
+  }
+  RemovedLocked(hash);
+}
+
+void Culler::RemovedLocked(uint64_t hash) {
   auto it = index_.find(hash);
   if (it == index_.end()) return;
   own_bytes_.fetch_sub(static_cast<int64_t>(it->second.bytes),
@@ -335,6 +379,7 @@ void Culler::Removed(const std::string& volume_key, uint64_t hash) {
 }
 
 Culler::CullResult Culler::CullTo(uint64_t target) {
+  loaded_.WaitForNotification();
   absl::MutexLock pass(&pass_mu_);
   CullResult result;
   const uint64_t share = static_cast<uint64_t>(limits_.open_file_share);
@@ -428,7 +473,7 @@ void Culler::CullWholeObjects(uint64_t target, CullResult* result) {
     // Taken before mu_: the volume's lock comes first.
     const absl::flat_hash_set<uint64_t> active = volume_->ActiveHashes();
     std::optional<CullKey> victim;
-    uint64_t generation = 0;
+    uint32_t generation = 0;
     {
       absl::MutexLock lock(&mu_);
       victim = policy_->Evict(
@@ -531,7 +576,61 @@ uint64_t Culler::CheckFilesystem() {
   return need;
 }
 
+void Culler::Index(const std::vector<Volume::StoredObject>& objects,
+                   absl::flat_hash_map<uint64_t, Indexed>* index,
+                   CullPolicy* policy, uint32_t* generation) {
+  index->reserve(objects.size());
+  policy->Reserve(objects.size());
+  for (const Volume::StoredObject& o : objects) {
+    (*index)[o.hash] = Indexed{o.bytes, static_cast<uint32_t>(o.last_used),
+                               (*generation)++};
+    policy->Insert(o.hash, o.bytes);
+  }
+}
+
+void Culler::FinishLoading() {
+  std::vector<Volume::StoredObject> objects;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!loading_) return;
+    objects = std::move(to_load_);
+  }
+  // Built aside and swapped in: events meanwhile take mu_ only to queue.
+  absl::flat_hash_map<uint64_t, Indexed> index;
+  std::unique_ptr<CullPolicy> policy =
+      *MakeCullPolicy(policy_name_, policy_capacity_);
+  uint32_t generation = 1;
+  Index(objects, &index, policy.get(), &generation);
+  objects = {};
+  {
+    absl::MutexLock lock(&mu_);
+    index_ = std::move(index);
+    policy_ = std::move(policy);
+    next_generation_ = generation;
+    // The snapshot was the state at start; what happened since follows.
+    for (const PendingEvent& e : pending_) {
+      switch (e.kind) {
+        case PendingEvent::kCharge:
+          ChargeLocked(e.hash, e.delta, /*counted=*/true);
+          break;
+        case PendingEvent::kUsed:
+          UsedLocked(e.hash, e.when);
+          break;
+        case PendingEvent::kRemoved:
+          RemovedLocked(e.hash);
+          break;
+      }
+    }
+    pending_ = {};
+    loading_ = false;
+  }
+  loaded_.Notify();
+  // A million objects' worth of lists is gone: give the memory back.
+  malloc_trim(0);
+}
+
 void Culler::Loop() {
+  FinishLoading();
   while (!stopping_.HasBeenNotified()) {
     {
       absl::MutexLock lock(&mu_);

@@ -127,12 +127,14 @@ class Culler : public CacheObserver {
   std::vector<Entry> Entries() const;
 
  private:
+  // 16 bytes a cached object, with the policy's own entry the daemon's
+  // memory for each object it does not use (bench/README.md).
   struct Indexed {
     uint64_t bytes = 0;
-    int64_t last_used = 0;
+    uint32_t last_used = 0;  // seconds since the epoch (until 2106)
     // Which object under the hash: a new one may take the name while the
-    // old is being culled.
-    uint64_t generation = 0;
+    // old is being culled (wraps; only equality matters).
+    uint32_t generation = 0;
   };
   Culler(Cache* cache, std::shared_ptr<Volume> volume, CullLimits limits,
          std::unique_ptr<CullPolicy> policy);
@@ -140,6 +142,24 @@ class Culler : public CacheObserver {
   // The objects on disk: from the snapshot a clean shutdown left
   // (index_snapshot.h), else by scanning the volume.
   std::vector<Volume::StoredObject> LoadIndex();
+  struct Indexed;
+  // Puts `objects` (oldest use first) into `index` and `policy`, numbering
+  // them from `*generation` on.
+  static void Index(const std::vector<Volume::StoredObject>& objects,
+                    absl::flat_hash_map<uint64_t, Indexed>* index,
+                    CullPolicy* policy, uint32_t* generation);
+  // How it works: a snapshot is the exact state at start, so the mount
+  // serves at once while the culling thread indexes it aside (into an
+  // index and a policy of its own, swapped in when done); events arriving
+  // meanwhile are queued (their bytes counted at once) and applied in
+  // order after it. A scanned index is built before serving instead: a
+  // scan is not one instant, so events during it would not compose.
+  void FinishLoading();
+  void ChargeLocked(uint64_t hash, int64_t delta, bool counted)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UsedLocked(uint64_t hash, uint32_t when)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RemovedLocked(uint64_t hash) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Leaves the snapshot for the next start.
   void SaveIndex();
   static constexpr size_t kMaxIndexSnapshotBytes = size_t{1} << 30;
@@ -172,6 +192,9 @@ class Culler : public CacheObserver {
   const CullLimits limits_;
   int64_t scan_nanos_ = 0;
   bool loaded_from_snapshot_ = false;
+  // How the policy was made, to make the loading thread's own.
+  std::string policy_name_;
+  uint64_t policy_capacity_ = 1;
 
   // Bytes of other volumes, as they published them (or scanned at start).
   std::atomic<uint64_t> other_bytes_{0};
@@ -195,8 +218,19 @@ class Culler : public CacheObserver {
   mutable absl::Mutex mu_;
   std::unique_ptr<CullPolicy> policy_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, Indexed> index_ ABSL_GUARDED_BY(mu_);
+  // While a snapshot is being indexed (see FinishLoading).
+  struct PendingEvent {
+    enum Kind : uint8_t { kCharge, kUsed, kRemoved } kind;
+    uint64_t hash;
+    int64_t delta;
+    uint32_t when;
+  };
+  bool loading_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<Volume::StoredObject> to_load_ ABSL_GUARDED_BY(mu_);
+  std::vector<PendingEvent> pending_ ABSL_GUARDED_BY(mu_);
+  absl::Notification loaded_;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t next_generation_ ABSL_GUARDED_BY(mu_) = 1;
+  uint32_t next_generation_ ABSL_GUARDED_BY(mu_) = 1;
   absl::CondVar wake_cv_;
 
   // Serializes culling passes (the thread's and CullTo's).

@@ -36,6 +36,11 @@ class KeyedLists {
 
   explicit KeyedLists(int num_lists) : lists_(num_lists) {}
 
+  void Reserve(size_t keys) {
+    nodes_.reserve(keys);
+    index_.reserve(keys);
+  }
+
   // The node of `key`, or kNone.
   Node Find(CullKey key) const {
     auto it = index_.find(key);

@@ -15,6 +15,7 @@ class LruPolicy final : public CullPolicy {
   explicit LruPolicy(uint64_t capacity_bytes) : CullPolicy(capacity_bytes) {}
 
   std::string_view name() const override { return "lru"; }
+  void Reserve(size_t keys) override { lists_.Reserve(keys); }
 
   void Insert(CullKey key, uint64_t bytes) override {
     lists_.Add(key, bytes, kList);

@@ -22,6 +22,7 @@ class S3FifoPolicy final : public CullPolicy {
   explicit S3FifoPolicy(uint64_t capacity_bytes) : CullPolicy(capacity_bytes) {}
 
   std::string_view name() const override { return "s3fifo"; }
+  void Reserve(size_t keys) override { lists_.Reserve(keys); }
 
   void Insert(CullKey key, uint64_t bytes) override {
     KeyedLists::Node n = lists_.Find(key);

@@ -18,6 +18,7 @@ class SievePolicy final : public CullPolicy {
   explicit SievePolicy(uint64_t capacity_bytes) : CullPolicy(capacity_bytes) {}
 
   std::string_view name() const override { return "sieve"; }
+  void Reserve(size_t keys) override { lists_.Reserve(keys); }
 
   void Insert(CullKey key, uint64_t bytes) override {
     lists_.Add(key, bytes, kQueue);

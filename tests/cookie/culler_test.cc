@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "cull/index_snapshot.h"
 #include "tests/cookie/cookie_test_util.h"
 
 namespace cachefs::testing {
@@ -27,10 +28,12 @@ class CullerTest : public CacheTest {
       Relinquish(cookie);
     }
   }
-  // Starts the culler under test (after stopping the one before).
+  // Starts the culler under test (after stopping the one before, which
+  // leaves its index snapshot). With `scan`, without the snapshot.
   void StartCuller(const CullLimits& limits = {},
-                   std::string_view policy = "lru") {
+                   std::string_view policy = "lru", bool scan = false) {
     culler_.reset();
+    if (scan) ASSERT_OK(volume_->RemoveFile(kCullIndexSnapshot));
     auto culler = Culler::Start(cache_.get(), volume_, limits, policy);
     ASSERT_OK(culler);
     culler_ = *std::move(culler);
@@ -299,7 +302,7 @@ TEST_F(CullerTest, TheCountFollowsTheBlocksAFileTakes) {
   EXPECT_EQ(culler_->stored_bytes(), 0u);
   ASSERT_OK(WriteSync(*cookie, 0, buf));
   Relinquish(cookie);
-  ASSERT_NO_FATAL_FAILURE(StartCuller());
+  ASSERT_NO_FATAL_FAILURE(StartCuller({}, "lru", /*scan=*/true));
   // The record may take a block of its own, no more.
   EXPECT_GE(culler_->stored_bytes(), blocks);
   EXPECT_LE(culler_->stored_bytes(), blocks + 4096);
@@ -330,6 +333,89 @@ TEST_F(CullerTest, AppendsAreCountedAsTheBlocksTheyFill) {
     EXPECT_EQ(culler_->stored_bytes(), size) << size;
   }
   Relinquish(cookie);
+}
+
+TEST_F(CullerTest, ACleanRestartLoadsTheSnapshotAndAScanAgreesWithIt) {
+  OpenCache();
+  MakeObjects(20, 2);
+  ASSERT_NO_FATAL_FAILURE(StartCuller());
+  EXPECT_FALSE(culler_->loaded_from_snapshot());  // none yet: a scan
+  const uint64_t scanned = culler_->stored_bytes();
+  EXPECT_EQ(culler_->indexed_objects(), 20u);
+  ASSERT_NO_FATAL_FAILURE(StartCuller());
+  EXPECT_TRUE(culler_->loaded_from_snapshot());
+  EXPECT_EQ(culler_->indexed_objects(), 20u);
+  EXPECT_EQ(culler_->stored_bytes(), scanned);
+  // Read once: while the mount runs there is no snapshot a crash could
+  // leave behind.
+  EXPECT_TRUE(absl::IsNotFound(
+      volume_->ReadFile(kCullIndexSnapshot, 1 << 20).status()));
+  ASSERT_NO_FATAL_FAILURE(StartCuller({}, "lru", /*scan=*/true));
+  EXPECT_FALSE(culler_->loaded_from_snapshot());
+  EXPECT_EQ(culler_->stored_bytes(), scanned);
+}
+
+TEST_F(CullerTest, ObjectsMadeBehindTheSnapshotMakeTheStartScan) {
+  OpenCache();
+  MakeObjects(5, 1);
+  ASSERT_NO_FATAL_FAILURE(StartCuller());
+  culler_.reset();  // leaves the snapshot
+  // Objects made while no culler ran (another tool, or a crash of one).
+  for (int i = 0; i < 3; ++i) {
+    auto cookie = volume_->AcquireCookie(absl::StrCat("late", i), "aux",
+                                         kGranule);
+    AlignedBuffer buf(kGranule);
+    buf.Fill(0, i);
+    ASSERT_OK(WriteSync(*cookie, 0, buf));
+    Relinquish(cookie);
+  }
+  cache_->dispatcher()->Drain();
+  ASSERT_NO_FATAL_FAILURE(StartCuller());
+  EXPECT_FALSE(culler_->loaded_from_snapshot());
+  EXPECT_EQ(culler_->indexed_objects(), 8u);
+}
+
+TEST_F(CullerTest, WritesWhileTheSnapshotLoadsAreCountedAfterIt) {
+  OpenCache();
+  ASSERT_NO_FATAL_FAILURE(StartCuller());
+  culler_.reset();
+  // A large snapshot, so its loading takes a while.
+  constexpr int kSnapshotted = 200000;
+  std::vector<Volume::StoredObject> objects(kSnapshotted);
+  for (int i = 0; i < kSnapshotted; ++i) {
+    objects[i] = {0x1000000000ull + static_cast<uint64_t>(i), 4096, i};
+  }
+  ASSERT_OK(volume_->WriteFile(
+      kCullIndexSnapshot, EncodeCullIndex(volume_->FanDirTimes(), objects)));
+  ASSERT_NO_FATAL_FAILURE(StartCuller());
+  EXPECT_TRUE(culler_->loaded_from_snapshot());
+  // Counted at once, loaded or not: admission sees every byte.
+  EXPECT_EQ(culler_->stored_bytes(), uint64_t{kSnapshotted} * 4096);
+  MakeObjects(4, 2);  // most likely while the index loads
+  EXPECT_EQ(culler_->indexed_objects(), kSnapshotted + 4u);
+  EXPECT_EQ(culler_->stored_bytes(),
+            uint64_t{kSnapshotted} * 4096 + 8 * kGranule);
+}
+
+TEST(CullIndexSnapshotTest, DamagedTruncatedOrOutdatedSnapshotsAreRefused) {
+  const std::vector<int64_t> times(256, 42);
+  std::vector<Volume::StoredObject> objects = {{1, 4096, 10}, {2, 8192, 20}};
+  const std::string data = EncodeCullIndex(times, objects);
+  auto back = DecodeCullIndex(data, times);
+  ASSERT_OK(back);
+  ASSERT_EQ(back->size(), 2u);
+  EXPECT_EQ((*back)[1].hash, 2u);
+  EXPECT_EQ((*back)[1].bytes, 8192u);
+  EXPECT_EQ((*back)[1].last_used, 20);
+  for (size_t at : {size_t{3}, size_t{20}, data.size() - 30, data.size() - 1}) {
+    std::string bad = data;
+    bad[at] ^= 1;
+    EXPECT_FALSE(DecodeCullIndex(bad, times).ok()) << at;
+  }
+  EXPECT_FALSE(DecodeCullIndex(data.substr(0, data.size() - 24), times).ok());
+  std::vector<int64_t> later = times;
+  later[7] = 43;  // a fan-out directory changed since
+  EXPECT_FALSE(DecodeCullIndex(data, later).ok());
 }
 
 TEST(CullLimitsTest, OpenShareIsAPercentage) {
