@@ -27,7 +27,7 @@ delay_ms=${DELAY_MS:-5}
 
 . bench/lib.sh
 bench_setup cull
-stat_of() { build/bin/cachefs-ctl stats "$1" | awk -v k="$2" '$1 == k { print $2 }'; }
+stat_of() { $bin/cachefs-ctl stats "$1" | awk -v k="$2" '$1 == k { print $2 }'; }
 read_smalls() {
   for i in $(seq 1 "$small_files"); do cat "$1/s$i"; done | cksum
 }
@@ -45,7 +45,7 @@ bash tools/sshfs-export.sh mount "$work/ssh" "$work/sshfs" >&2
 run() {
   local name=$1 opts=$2 mnt=$work/mnt-$1 cache=$work/cache-$1
   mkdir -p "$mnt"
-  build/bin/cachefs "$work/sshfs" "$mnt" -o "cache=$cache$opts"
+  $bin/cachefs "$work/sshfs" "$mnt" -o "cache=$cache$opts"
   [ "$(read_smalls "$mnt")" = "$want" ] || { echo "cull.sh: $name: small files differ" >&2; exit 1; }
   exec 3<"$mnt/huge"
   local huge_s before after again_s from_origin kept

@@ -69,7 +69,7 @@ run() {
   local a_big a_tree b_big b_tree c_big c_tree d_big d_tree
   a_big=$(timed read_big "$origin")
   a_tree=$(timed read_tree "$origin")
-  build/bin/cachefs "$origin" "$mnt" -o cache="$cache"
+  $bin/cachefs "$origin" "$mnt" -o cache="$cache"
   b_big=$(timed read_big "$mnt")
   b_tree=$(timed read_tree "$mnt")
   c_big=$(timed read_big "$mnt")
@@ -90,7 +90,7 @@ run() {
     "$(ratio "$a_tree" "$c_tree")" "$(ratio "$a_tree" "$b_tree")"
   if [ "$name" = sshfs ]; then
     local n_cold n_warm cache2=$work/cache-$1-nocto
-    build/bin/cachefs "$origin" "$mnt" -o cache="$cache2",nocto,attr_timeout=3600,entry_timeout=3600
+    $bin/cachefs "$origin" "$mnt" -o cache="$cache2",nocto,attr_timeout=3600,entry_timeout=3600
     n_cold=$(timed read_tree "$mnt")
     n_warm=$(timed read_tree "$mnt")
     fusermount3 -u "$mnt"

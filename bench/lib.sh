@@ -2,15 +2,19 @@
 # programs they need, makes a work directory that is unmounted, stopped and
 # removed on every exit path, and times commands with a cold page cache.
 #
-#   bench_setup NAME   sets $work (under $WORK, default /var/tmp) and the
-#                      cleanup trap; the scripts keep mounts in $work/mnt*
-#                      and an sshfs export's state in $work/ssh.
+#   bench_setup NAME   builds in $BUILD_DIR (default build), sets $bin to
+#                      its programs and $work (under $WORK, default
+#                      /var/tmp) and the cleanup trap; the scripts keep
+#                      mounts in $work/mnt* and an sshfs export's state in
+#                      $work/ssh.
 
 bench_setup() {
-  cmake -S . -B build >/dev/null
-  cmake --build build -j"$(nproc)" --target cachefs cachefs-ctl \
+  local build=${BUILD_DIR:-build}
+  cmake -S . -B "$build" >/dev/null
+  cmake --build "$build" -j"$(nproc)" --target cachefs cachefs-ctl \
     cachefs-latency-proxy >/dev/null
-  export CACHEFS_BIN_DIR=$PWD/build/bin
+  export CACHEFS_BIN_DIR=$PWD/$build/bin
+  bin=$CACHEFS_BIN_DIR
   work=$(mktemp -d "${WORK:-/var/tmp}/cachefs-$1.XXXXXX")
   trap bench_cleanup EXIT
   trap 'exit 130' INT TERM

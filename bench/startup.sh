@@ -31,7 +31,7 @@ cache=$work/cache
 start() {  # prints seconds until the first read is served
   local t0 t1
   t0=$(now)
-  build/bin/cachefs "$work/origin" "$work/mnt" -o cache="$cache",volume=bench
+  $bin/cachefs "$work/origin" "$work/mnt" -o cache="$cache",volume=bench
   cat "$work/mnt/file" >/dev/null
   t1=$(now)
   echo "$t1 - $t0" | bc -l

@@ -32,7 +32,7 @@ delay_ms=${DELAY_MS:-5}
 
 . bench/lib.sh
 bench_setup write
-stat_of() { build/bin/cachefs-ctl stats "$1" | awk -v k="$2" '$1 == k { print $2 }'; }
+stat_of() { $bin/cachefs-ctl stats "$1" | awk -v k="$2" '$1 == k { print $2 }'; }
 write_file() { dd if="$work/source" of="$1" bs=1M conv=fsync status=none; }
 read_file() { dd if="$1" of=/dev/null bs=1M status=none; }
 
@@ -47,7 +47,7 @@ sequential() {
   local a b from_cache from_origin
   a=$(timed write_file "$origin/direct")
   rm -f "$origin/direct"
-  build/bin/cachefs "$origin" "$mnt" -o cache="$cache"
+  $bin/cachefs "$origin" "$mnt" -o cache="$cache"
   b=$(timed write_file "$mnt/through")
   drop
   read_file "$mnt/through"
@@ -91,12 +91,12 @@ if [ "$only" = all ] || [ "$only" = build ]; then
   read -r c1 f1 s1 < <(build_twice "$work/sshfs/alone")
   printf '%-40s %8.1f %8.1f %8.1f\n' "(a) SSHFS alone" "$c1" "$f1" "$s1"
   mkdir -p "$work/sshfs/cto" "$work/mnt-cto"
-  build/bin/cachefs "$work/sshfs/cto" "$work/mnt-cto" -o cache="$work/cache-cto"
+  $bin/cachefs "$work/sshfs/cto" "$work/mnt-cto" -o cache="$work/cache-cto"
   read -r c2 f2 s2 < <(build_twice "$work/mnt-cto")
   fusermount3 -u "$work/mnt-cto"
   printf '%-40s %8.1f %8.1f %8.1f\n' "(b) cachefs over SSHFS" "$c2" "$f2" "$s2"
   mkdir -p "$work/sshfs/nocto" "$work/mnt-nocto"
-  build/bin/cachefs "$work/sshfs/nocto" "$work/mnt-nocto" \
+  $bin/cachefs "$work/sshfs/nocto" "$work/mnt-nocto" \
     -o cache="$work/cache-nocto",nocto,attr_timeout=3600,entry_timeout=3600
   read -r c3 f3 s3 < <(build_twice "$work/mnt-nocto")
   fusermount3 -u "$work/mnt-nocto"

@@ -142,7 +142,6 @@ class Culler : public CacheObserver {
   // The objects on disk: from the snapshot a clean shutdown left
   // (index_snapshot.h), else by scanning the volume.
   std::vector<Volume::StoredObject> LoadIndex();
-  struct Indexed;
   // Puts `objects` (oldest use first) into `index` and `policy`, numbering
   // them from `*generation` on.
   static void Index(const std::vector<Volume::StoredObject>& objects,

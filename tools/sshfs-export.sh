@@ -10,9 +10,12 @@
 #       Mounts nothing. Prints:
 #         export=127.0.0.1:/abs/DIR port=N key=STATE_DIR/id_ed25519
 #       where N is the port clients use (the proxy's, if any).
-#   tools/sshfs-export.sh mount STATE_DIR MOUNTPOINT
+#   tools/sshfs-export.sh mount STATE_DIR MOUNTPOINT [--plain]
 #       Mounts the export at MOUNTPOINT (created if missing) with sshfs in
-#       the foreground, in the background, without caching in sshfs.
+#       the foreground, in the background, without caching in sshfs (the
+#       options README gives for an origin under cachefs); with --plain,
+#       with sshfs's own defaults instead (its caches on), as sshfs alone
+#       would be mounted.
 #   tools/sshfs-export.sh stop STATE_DIR
 #       Unmounts what `mount` mounted and stops every process `start` and
 #       `mount` started. Safe after a partial start, and to repeat.
@@ -204,8 +207,12 @@ serving() {
 }
 
 cmd_mount() {
-  (($# == 2)) || usage
-  local state=$1 mnt=$2 created=0 i
+  (($# == 2 || $# == 3)) || usage
+  local state=$1 mnt=$2 created=0 i cache_opts=",$sshfs_nocache"
+  if (($# == 3)); then
+    [[ $3 == --plain ]] || usage
+    cache_opts=""
+  fi
   [[ -f $state/port && -f $state/export ]] || die "$state: run start first"
   state=$(cd "$state" && pwd -P)
   [[ $mnt != *[[:space:]]* ]] || die "mount points with whitespace are not supported"
@@ -217,7 +224,7 @@ cmd_mount() {
   mounted_as "$mnt" fuse.sshfs && die "$mnt is already an sshfs mount"
   local opts="IdentityFile=$state/id_ed25519,IdentitiesOnly=yes"
   opts+=",UserKnownHostsFile=/dev/null,StrictHostKeyChecking=no,BatchMode=yes"
-  opts+=",LogLevel=ERROR,port=$(cat "$state/port"),$sshfs_nocache"
+  opts+=",LogLevel=ERROR,port=$(cat "$state/port")$cache_opts"
   setsid sshfs "127.0.0.1:$(cat "$state/export")" "$mnt" -f -F /dev/null \
     -o "$opts" </dev/null >>"$state/sshfs.log" 2>&1 &
   local pid=$!
