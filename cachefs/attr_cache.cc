@@ -55,6 +55,14 @@ void AttrCache::ForEach(
   }
 }
 
+void AttrCache::ErasePrefix(const std::string& key) {
+  const std::string below = key + "/";
+  absl::MutexLock lock(&mu_);
+  absl::erase_if(entries_, [&](const auto& entry) {
+    return entry.first == key || entry.first.compare(0, below.size(), below) == 0;
+  });
+}
+
 size_t AttrCache::size() const {
   absl::MutexLock lock(&mu_);
   return entries_.size();

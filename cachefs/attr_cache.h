@@ -37,6 +37,8 @@ class AttrCache {
                                  int64_t* fetched_ns = nullptr) const;
   void Put(const std::string& key, const struct stat& attr, int64_t now_ns);
   void Erase(const std::string& key);
+  // Erases `key` and every key below it ("key/...").
+  void ErasePrefix(const std::string& key);
   // Calls `fn` for every entry, oldest insertion first. `fn` must not call
   // back into the cache.
   void ForEach(const std::function<void(const std::string& key,

@@ -186,7 +186,11 @@ std::optional<struct stat> CacheFs::RecentAttr(Inode* inode,
       inode->changed_ns.load(std::memory_order_acquire) >= when) {
     return std::nullopt;
   }
-  if (cached.has_value() && (cached->st_mode & S_IFMT) != inode->type) {
+  // Attributes of whatever the name leads to now: maybe another file.
+  if (cached.has_value() &&
+      ((cached->st_mode & S_IFMT) != inode->type ||
+       (!inodes_->by_key() && inode != inodes_->root() &&
+        (cached->st_ino != inode->ino || cached->st_dev != inode->dev)))) {
     return std::nullopt;
   }
   if (fetched != nullptr) *fetched = when;
@@ -282,30 +286,33 @@ void CacheFs::Forget(uint64_t ino, uint64_t nlookup) {
 absl::StatusOr<CacheFs::Attr> CacheFs::GetAttr(uint64_t ino, uint64_t fh) {
   Inode* inode = inodes_->Get(ino);
   const std::string key = inode->key();
-  if (IsPrivateKey(key)) {
-    // Unlinked through cachefs while open: only an open origin file knows.
-    std::shared_ptr<OriginFile> file;
-    if (fh != 0) file = reinterpret_cast<OpenFile*>(fh)->writable;
-    if (file == nullptr) {
-      absl::MutexLock lock(&inode->origin_mu);
-      file = inode->origin_file != nullptr ? inode->origin_file
-                                           : inode->writer.lock();
+  absl::Status by_name = ErrnoToStatus(ESTALE, "file has no name");
+  if (!IsPrivateKey(key)) {
+    int64_t fetched = 0;
+    if (std::optional<struct stat> recent =
+            RecentAttr(inode, key, options_.attr_timeout, &fetched)) {
+      const double age = static_cast<double>(Now() - fetched) / 1e9;
+      return Attr{Shown(inode, *recent),
+                  std::max(0.0, options_.attr_timeout - age)};
     }
-    if (file == nullptr) return ErrnoToStatus(ESTALE, "getattr");
-    absl::StatusOr<struct stat> st = file->Stat();
-    if (!st.ok()) return st.status();
-    return Attr{Shown(inode, *st), 0};
+    absl::StatusOr<struct stat> st = FetchAttr(inode);
+    if (st.ok()) return Attr{Shown(inode, *st), options_.attr_timeout};
+    if (StatusToErrno(st.status()) != ESTALE) return st.status();
+    by_name = st.status();
   }
-  int64_t fetched = 0;
-  if (std::optional<struct stat> recent =
-          RecentAttr(inode, key, options_.attr_timeout, &fetched)) {
-    const double age = static_cast<double>(Now() - fetched) / 1e9;
-    return Attr{Shown(inode, *recent),
-                std::max(0.0, options_.attr_timeout - age)};
+  // The name is gone (unlinked through cachefs) or leads to another file
+  // now, but the file is open (fstat): an open origin file knows it.
+  std::shared_ptr<OriginFile> file;
+  if (fh != 0) file = reinterpret_cast<OpenFile*>(fh)->writable;
+  if (file == nullptr) {
+    absl::MutexLock lock(&inode->origin_mu);
+    file = inode->origin_file != nullptr ? inode->origin_file
+                                         : inode->writer.lock();
   }
-  absl::StatusOr<struct stat> st = FetchAttr(inode);
+  if (file == nullptr) return by_name;
+  absl::StatusOr<struct stat> st = file->Stat();
   if (!st.ok()) return st.status();
-  return Attr{Shown(inode, *st), options_.attr_timeout};
+  return Attr{Shown(inode, *st), 0};
 }
 
 absl::StatusOr<std::string> CacheFs::ReadLink(uint64_t ino) {

@@ -235,7 +235,10 @@ absl::Status CacheFs::Rename(uint64_t parent, const std::string& name,
   if (status.ok()) {
     if (!exchange && source != target) MoveKeys(from, to);
     // Entries below a renamed directory change keys too.
-    attrs_.Clear();
+    attrs_.ErasePrefix(from);
+    attrs_.ErasePrefix(to);
+    attrs_.Erase(inodes_->Get(parent)->key());
+    attrs_.Erase(inodes_->Get(new_parent)->key());
   }
   unpin();
   return status;

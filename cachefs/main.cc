@@ -4,6 +4,7 @@
 // or any other mount). Startup checks everything it can before mounting, so
 // bad input gets one line on stderr, a non-zero exit and no mount.
 
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -397,8 +398,59 @@ int RunSession(fuse_session* se, const fuse_cmdline_opts& cmd) {
 }
 
 // After daemonizing: opens the cache for real and serves until unmounted.
+// The daemon, told apart from the command that started it: in the
+// background the command waits until the daemon serves (or fails), so
+// that when `cachefs` returns the mount answers and `cachefs-ctl` reaches
+// it, and setup errors still reach the terminal.
+class Readiness {
+ public:
+  // Forks unless `foreground`; in the parent, waits for the child's word
+  // and exits with it.
+  explicit Readiness(bool foreground) {
+    if (foreground) return;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) Fail("pipe: " + std::string(strerror(errno)));
+    pid_t pid = fork();
+    if (pid < 0) Fail("fork: " + std::string(strerror(errno)));
+    if (pid > 0) {
+      close(fds[1]);
+      char code = 1;
+      ssize_t n;
+      do {
+        n = read(fds[0], &code, 1);
+      } while (n < 0 && errno == EINTR);
+      _exit(n == 1 ? code : 1);
+    }
+    close(fds[0]);
+    fd_ = fds[1];
+    setsid();
+    if (chdir("/") != 0) Fail("chdir /: " + std::string(strerror(errno)));
+  }
+  // Tells the waiting command how setup went; once serving, the daemon's
+  // own output goes to /dev/null, as a daemon's does.
+  void Report(int code) {
+    if (fd_ < 0) return;
+    const char c = static_cast<char>(code);
+    if (write(fd_, &c, 1) != 1) {
+      // The command is gone; nothing to tell.
+    }
+    close(fd_);
+    fd_ = -1;
+    if (code != 0) return;
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null < 0) return;
+    dup2(null, STDIN_FILENO);
+    dup2(null, STDOUT_FILENO);
+    dup2(null, STDERR_FILENO);
+    close(null);
+  }
+
+ private:
+  int fd_ = -1;
+};
+
 int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
-          const fuse_cmdline_opts& cmd) {
+          const fuse_cmdline_opts& cmd, Readiness& readiness) {
   auto cache = Cache::Open(Env::Default(), c.cache);
   if (!cache.ok()) {
     std::fprintf(stderr, "cachefs: %s\n",
@@ -440,6 +492,7 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
     std::fprintf(stderr, "cachefs: warning: no control socket: %s\n",
                  std::string(control.status().message()).c_str());
   }
+  readiness.Report(0);
   // Once the session answers (INIT would undo it), raise the kernel's
   // read-ahead window for the mount.
   std::thread readahead_tuner;
@@ -502,9 +555,10 @@ int Main(int argc, char* argv[]) {
   int ret = 1;
   if (ProbeCache(config) && fuse_set_signal_handlers(se) == 0) {
     if (fuse_session_mount(se, cmd.mountpoint) == 0) {
-      fuse_daemonize(cmd.foreground);
-      ret = Serve(se, &ctx, config, cmd);
+      Readiness readiness(cmd.foreground);
+      ret = Serve(se, &ctx, config, cmd, readiness);
       fuse_session_unmount(se);
+      readiness.Report(ret == 0 ? 0 : 1);  // if it failed before serving
     }
     fuse_remove_signal_handlers(se);
   }
