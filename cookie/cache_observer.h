@@ -21,6 +21,9 @@ class CacheObserver {
   // Whether `bytes` more cached data may be written now. False when that
   // would pass a hard stop: the data is then simply not cached.
   virtual bool AdmitWrite(uint64_t bytes) = 0;
+  // An admitted write of `bytes` has landed or failed: until then the
+  // filesystem's free space does not show it, and the observer counts it.
+  virtual void WriteSettled(uint64_t /*bytes*/) {}
   // The same question asked ahead of time, with no effect (a refused
   // AdmitWrite makes culling free room for the write; this does not).
   virtual bool HasRoom(uint64_t /*bytes*/) const { return true; }

@@ -304,6 +304,9 @@ void Cookie::StoreGranules(std::shared_ptr<BackingObject> object,
                                        object->name());
         }
         settle(*object, result.ok());
+        if (CacheObserver* observer = self->volume_->cache()->observer()) {
+          observer->WriteSettled(len);
+        }
         self->FinishWrite(object, count, result);
         std::move(done)(std::move(result));
       });

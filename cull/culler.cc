@@ -309,6 +309,12 @@ bool Culler::AdmitWrite(uint64_t bytes) {
     }
   }
   if (after > CullMark()) Wake();
+  if (!admitted) {
+    // Not written after all: neither taken from the free space nor in flight.
+    fs_free_bytes_.fetch_add(static_cast<int64_t>(bytes),
+                             std::memory_order_relaxed);
+    WriteSettled(bytes);
+  }
   return admitted;
 }
 
@@ -522,7 +528,8 @@ bool Culler::SampleFilesystem(struct statvfs* fs) {
   const int64_t total = static_cast<int64_t>(fs->f_blocks * fs->f_frsize);
   fs_stop_floor_.store(total / 100 * limits_.bstop, std::memory_order_relaxed);
   fs_cull_floor_.store(total / 100 * limits_.bcull, std::memory_order_relaxed);
-  fs_free_bytes_.store(static_cast<int64_t>(fs->f_bavail * fs->f_frsize),
+  fs_free_bytes_.store(static_cast<int64_t>(fs->f_bavail * fs->f_frsize) -
+                           fs_writes_in_flight_.load(std::memory_order_relaxed),
                        std::memory_order_relaxed);
   const double free_files =
       fs->f_files == 0 ? 100.0 : 100.0 * fs->f_favail / fs->f_files;
@@ -549,7 +556,13 @@ bool Culler::AdmitToFilesystem(uint64_t bytes) {
     Wake();
     return false;
   }
+  fs_writes_in_flight_.fetch_add(want, std::memory_order_relaxed);
   return true;
+}
+
+void Culler::WriteSettled(uint64_t bytes) {
+  fs_writes_in_flight_.fetch_sub(static_cast<int64_t>(bytes),
+                                 std::memory_order_relaxed);
 }
 
 uint64_t Culler::CheckFilesystem() {

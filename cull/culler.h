@@ -99,6 +99,7 @@ class Culler : public CacheObserver {
               int64_t delta) override;
   void Used(const std::string& volume_key, uint64_t hash) override;
   void Removed(const std::string& volume_key, uint64_t hash) override;
+  void WriteSettled(uint64_t bytes) override;
 
   struct CullResult {
     uint64_t objects = 0;   // whole objects culled
@@ -208,6 +209,9 @@ class Culler : public CacheObserver {
   std::atomic<int64_t> fs_stop_floor_{0};
   std::atomic<int64_t> fs_cull_floor_{0};
   std::atomic<bool> files_full_{false};
+  // Bytes admitted whose writes have not landed yet: a fresh sample of
+  // the filesystem does not show them, so they are taken off it.
+  std::atomic<int64_t> fs_writes_in_flight_{0};
   // The largest write refused at the limit since the last pass.
   std::atomic<uint64_t> refused_bytes_{0};
   // The cache's filesystem cannot punch holes: open objects are not

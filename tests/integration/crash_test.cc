@@ -91,12 +91,19 @@ struct IoResult {
   std::string unexpected;
 };
 
+// Reads and writes done so far by all threads of a round, so the kill
+// can wait until both kinds are under way.
+struct SharedProgress {
+  std::atomic<uint64_t> reads{0};
+  std::atomic<uint64_t> writes{0};
+};
+
 // Mixed reads and writes through `dirfd` (the mount's root, so that once
 // the mount is detached every call fails instead of landing in the
 // directory below it) until the connection dies or `stop` is set.
 void IoThread(int thread, uint64_t seed, int dirfd,
               const std::atomic<bool>* killing, const std::atomic<bool>* stop,
-              IoResult* result) {
+              SharedProgress* progress, IoResult* result) {
   std::mt19937_64 rng(seed * 7919 + static_cast<uint64_t>(thread));
   std::vector<char> buf(1 << 20);
   int fds[kSharedFiles];
@@ -138,13 +145,19 @@ void IoThread(int thread, uint64_t seed, int dirfd,
       }
       what = absl::StrCat("pwrite ", name, " off ", off, " len ", len);
       ok = pwrite(fd, buf.data(), len, static_cast<off_t>(off)) >= 0;
-      if (ok) ++result->writes;
+      if (ok) {
+        ++result->writes;
+        ++progress->writes;
+      }
     } else if (dice < 70) {
       uint64_t off = rng() % kMaxSharedSize;
       uint64_t len = 1 + rng() % buf.size();
       what = absl::StrCat("pread ", name, " off ", off, " len ", len);
       ok = pread(fd, buf.data(), len, static_cast<off_t>(off)) >= 0;
-      if (ok) ++result->reads;
+      if (ok) {
+        ++result->reads;
+        ++progress->reads;
+      }
     } else if (dice < 80) {
       // Across granule boundaries, shrinking and extending.
       uint64_t size =
@@ -153,7 +166,10 @@ void IoThread(int thread, uint64_t seed, int dirfd,
       size = std::min(size, kMaxSharedSize);
       what = absl::StrCat("ftruncate ", name, " to ", size);
       ok = ftruncate(fd, static_cast<off_t>(size)) == 0;
-      if (ok) ++result->writes;
+      if (ok) {
+        ++result->writes;
+        ++progress->writes;
+      }
     } else if (dice < 90) {
       // A file created (or overwritten) whole.
       std::string own = OwnName(thread, static_cast<int>(rng() % kOwnFiles));
@@ -168,7 +184,10 @@ void IoThread(int thread, uint64_t seed, int dirfd,
         int saved = errno;
         close(nfd);
         errno = saved;
-        if (ok) ++result->writes;
+        if (ok) {
+          ++result->writes;
+          ++progress->writes;
+        }
       }
     } else if (dice < 94) {
       std::string own = OwnName(thread, static_cast<int>(rng() % kOwnFiles));
@@ -186,7 +205,10 @@ void IoThread(int thread, uint64_t seed, int dirfd,
         ok = n >= 0;
         if (n <= 0) break;
       }
-      if (ok) ++result->reads;
+      if (ok) {
+        ++result->reads;
+        ++progress->reads;
+      }
     }
     if (!ok) {
       fail(what);
@@ -227,10 +249,18 @@ class CrashTest : public CachefsMountTest {
     std::atomic<bool> killing{false};
     std::atomic<bool> stop{false};
     std::vector<IoResult> results(kThreads);
+    SharedProgress progress;
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back(IoThread, t, seed, dirfd, &killing, &stop,
-                           &results[t]);
+                           &progress, &results[t]);
+    }
+    // The delay counts from the first read and write: over a slow origin
+    // the first few operations may all be of one kind.
+    const absl::Time give_up = absl::Now() + kMaxIoTime;
+    while ((progress.reads.load() == 0 || progress.writes.load() == 0) &&
+           absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(2));
     }
     absl::SleepFor(delay);
     killing.store(true);
