@@ -8,7 +8,8 @@
 #   tools: cachefs over sshfs mounted as README asks (default options;
 #          -o nocto; -o nocto,attr_timeout=3600,entry_timeout=3600);
 #          sshfs alone, mounted with its own defaults (its caches on);
-#          rclone mount --vfs-cache-mode full, sftp backend, same sshd
+#          rclone mount --vfs-cache-mode full, sftp backend, same sshd,
+#          hash checks off (each would run md5sum in a remote shell)
 #
 # Rows (medians of ROUNDS rounds, the tools interleaved in each round):
 #   small cold     ms per file, reading each file whole in one process,
@@ -151,6 +152,7 @@ run_rclone() {
   RCLONE_CONFIG_ORIGIN_TYPE=sftp RCLONE_CONFIG_ORIGIN_HOST=127.0.0.1 \
     RCLONE_CONFIG_ORIGIN_PORT=$port RCLONE_CONFIG_ORIGIN_USER=root \
     RCLONE_CONFIG_ORIGIN_KEY_FILE=$work/ssh/id_ed25519 \
+    RCLONE_CONFIG_ORIGIN_DISABLE_HASHCHECK=true \
     rclone mount "origin:$work/data" "$m" --vfs-cache-mode full \
     --cache-dir "$cache" --config /dev/null --log-level ERROR &
   rclone_pid=$!

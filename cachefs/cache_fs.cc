@@ -60,7 +60,11 @@ constexpr size_t kMaxSnapshotEntryBytes = 120 + 4096;
 }  // namespace
 
 int64_t CacheFs::SnapshotMaxAge() const {
-  return ToNanos(std::max(options_.attr_timeout, options_.entry_timeout));
+  // Entries past the timeouts still answer lookups provisionally, as they
+  // do before a remount; a month bounds what a long-unused cache carries.
+  constexpr double kMonth = 30 * 24 * 3600.0;
+  return ToNanos(
+      std::max({options_.attr_timeout, options_.entry_timeout, kMonth}));
 }
 
 void CacheFs::LoadAttrSnapshot() {

@@ -5,7 +5,7 @@
 // What the coherency rules allow, and so what is asserted:
 //   - close-to-open: a warm open asks for the file's attributes once, and
 //     a name known from before (even past entry_timeout, even after the
-//     kernel forgot it) costs no lookup besides;
+//     kernel forgot it or the daemon restarted) costs no lookup besides;
 //   - nocto within attr_timeout: nothing at all, also after drop_caches
 //     and after a remount on the same cache;
 //   - a listing hands out attributes: stats of what was listed ask nothing
@@ -73,6 +73,23 @@ TEST_P(RoundTripTest, AWarmOpenUnderCloseToOpenAsksTheOriginOnce) {
     EXPECT_EQ(asked["origin_calls"], 1);
     EXPECT_EQ(asked["bytes_read_from_origin"], 0);
   }
+}
+
+TEST_P(RoundTripTest, AWarmOpenUnderCloseToOpenAsksTheOriginOnceAfterARemount) {
+  const std::string options = "attr_timeout=0.3,entry_timeout=0.3";
+  Mount(options);
+  ReadF();
+  Unmount();
+  // Past both timeouts: the names are known only provisionally.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  Mount(options);
+  auto asked = Asked([&] { ReadF(); });
+  EXPECT_EQ(asked["origin_attr_fetches"], 1);
+  // On a FUSE origin the new daemon also opens the directory once (a
+  // walk), for this file and every later one in it.
+  EXPECT_LE(asked["origin_walks"], 1);
+  EXPECT_EQ(asked["origin_calls"], 1 + asked["origin_walks"]);
+  EXPECT_EQ(asked["bytes_read_from_origin"], 0);
 }
 
 TEST_P(RoundTripTest, CloseToOpenStillSeesAChangeAtTheNextOpen) {
