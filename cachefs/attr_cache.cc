@@ -1,5 +1,7 @@
 #include "cachefs/attr_cache.h"
 
+#include <utility>
+
 namespace cachefs {
 
 std::optional<struct stat> AttrCache::Get(const std::string& key,
@@ -18,7 +20,7 @@ void AttrCache::Put(const std::string& key, const struct stat& attr,
                     int64_t now_ns) {
   absl::MutexLock lock(&mu_);
   uint64_t seq = next_seq_++;
-  entries_[key] = Entry{attr, now_ns, seq};
+  entries_[key] = Entry{attr, now_ns, seq, /*provisional=*/false};
   order_.emplace_back(seq, key);
   while (entries_.size() > capacity_ && !order_.empty()) {
     auto [old_seq, old_key] = std::move(order_.front());
@@ -37,6 +39,19 @@ void AttrCache::Put(const std::string& key, const struct stat& attr,
     }
     order_.swap(live);
   }
+}
+
+bool AttrCache::MarkProvisional(const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return false;
+  return std::exchange(it->second.provisional, true);
+}
+
+void AttrCache::ClearProvisional(const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  auto it = entries_.find(key);
+  if (it != entries_.end()) it->second.provisional = false;
 }
 
 void AttrCache::Erase(const std::string& key) {

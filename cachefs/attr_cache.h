@@ -1,8 +1,9 @@
-// AttrCache: origin attributes by file key, kept by the daemon for as long
-// as the kernel itself may keep them (the entry and attribute timeouts).
-// It answers lookups the kernel repeats after dropping its own caches
+// AttrCache: origin attributes by file key, kept by the daemon beyond the
+// kernel's inodes. Within the entry and attribute timeouts it answers
+// lookups and getattrs the kernel repeats after dropping its own caches
 // (memory pressure, drop_caches) without a round trip to a slow origin,
-// and, with -o nocto, the coherency check of an open.
+// and, with -o nocto, the coherency check of an open; past them it answers
+// lookups only provisionally (see CacheFs).
 //
 // Bounded: past `capacity` entries the oldest insertions go first.
 // Thread safety: safe for concurrent use.
@@ -36,6 +37,14 @@ class AttrCache {
                                  int64_t now_ns,
                                  int64_t* fetched_ns = nullptr) const;
   void Put(const std::string& key, const struct stat& attr, int64_t now_ns);
+  // Records that `key` was answered provisionally. True if it already was
+  // and no Put came since: the kernel used the answer without asking
+  // anything more (as for a directory on the way to another name), so the
+  // answer must not be repeated unchecked. False if `key` is not cached.
+  bool MarkProvisional(const std::string& key);
+  // The kernel asked about `key` (a getattr, an open) and was answered
+  // from the cache: the provisional answer before it was checked.
+  void ClearProvisional(const std::string& key);
   void Erase(const std::string& key);
   // Erases `key` and every key below it ("key/...").
   void ErasePrefix(const std::string& key);
@@ -52,6 +61,7 @@ class AttrCache {
     struct stat attr;
     int64_t fetched_ns = 0;
     uint64_t seq = 0;  // matches the entry's place in order_
+    bool provisional = false;  // answered provisionally since the Put
   };
   const size_t capacity_;
   mutable absl::Mutex mu_;

@@ -197,6 +197,7 @@ std::optional<struct stat> CacheFs::RecentAttr(Inode* inode,
         (cached->st_ino != inode->ino || cached->st_dev != inode->dev)))) {
     return std::nullopt;
   }
+  if (cached.has_value()) attrs_.ClearProvisional(key);
   if (fetched != nullptr) *fetched = when;
   return cached;
 }
@@ -270,6 +271,17 @@ absl::StatusOr<CacheFs::Entry> CacheFs::Lookup(uint64_t parent,
   // A cached entry for a file changed through cachefs since may be a name
   // that is gone (a fetch racing an unlink): ask the origin by name.
   if (known.has_value() && inodes_->ChangedNs(key, *known) >= fetched) {
+    known.reset();
+  }
+  // Past entry_timeout the answer is provisional. The kernel asks again
+  // before it shows or opens the file, but not before it walks through a
+  // name: a file here that is a directory on the origin now would fail
+  // that walk (ENOTDIR). So a non-directory is answered provisionally
+  // once; asked again with nothing in between, it is fetched. (A directory
+  // that is a file now fails the walk on the origin, correctly.)
+  if (known.has_value() && !S_ISDIR(known->st_mode) &&
+      Now() - fetched > ToNanos(options_.entry_timeout) &&
+      attrs_.MarkProvisional(key)) {
     known.reset();
   }
   if (known.has_value()) return MakeEntry(key, *known, fetched, false);

@@ -12,6 +12,7 @@
 //     within the timeouts.
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -90,6 +91,28 @@ TEST_P(RoundTripTest, AWarmOpenUnderCloseToOpenAsksTheOriginOnceAfterARemount) {
   EXPECT_LE(asked["origin_walks"], 1);
   EXPECT_EQ(asked["origin_calls"], 1 + asked["origin_walks"]);
   EXPECT_EQ(asked["bytes_read_from_origin"], 0);
+}
+
+TEST_P(RoundTripTest, AFileThatBecameADirectoryIsWalkedThroughAtTheNextTry) {
+  Mount("attr_timeout=0.3,entry_timeout=0.3");
+  ReadF();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // Replaced on the server: cachefs knows d/f, from before, as a file.
+  ASSERT_EQ(unlink(ServedPath("d/f").c_str()), 0);
+  ASSERT_EQ(mkdir(ServedPath("d/f").c_str(), 0755), 0);
+  WriteServed("d/f/g", "inside");
+  // A name known past entry_timeout is answered provisionally once (the
+  // kernel may then refuse the walk: ENOTDIR), never twice unchecked.
+  int fd = open(MountedPath("d/f/g").c_str(), O_RDONLY);
+  if (fd < 0) {
+    EXPECT_EQ(errno, ENOTDIR);
+    fd = open(MountedPath("d/f/g").c_str(), O_RDONLY);
+  }
+  ASSERT_GE(fd, 0) << strerror(errno);
+  char buf[16] = {};
+  EXPECT_EQ(read(fd, buf, sizeof(buf)), 6);
+  EXPECT_EQ(std::string(buf), "inside");
+  close(fd);
 }
 
 TEST_P(RoundTripTest, CloseToOpenStillSeesAChangeAtTheNextOpen) {
