@@ -271,8 +271,20 @@ absl::StatusOr<size_t> CacheFs::CopyFileRange(uint64_t fh_in, uint64_t off_in,
     claim = cookie.ClaimOverwrite(first, ((off_out + len - 1) >> shift) -
                                              first + 1);
   }
-  absl::StatusOr<size_t> copied =
-      (*source)->CopyTo(off_in, *out->writable, off_out, len, flags);
+  // The origin may copy less than asked (a FUSE origin's kernel fallback
+  // copies a pipe's worth at a time): asked on until it copies nothing.
+  absl::StatusOr<size_t> copied = size_t{0};
+  while (*copied < len) {
+    absl::StatusOr<size_t> more =
+        (*source)->CopyTo(off_in + *copied, *out->writable, off_out + *copied,
+                          len - *copied, flags);
+    if (!more.ok()) {
+      if (*copied == 0) copied = more.status();
+      break;
+    }
+    if (*more == 0) break;
+    *copied += *more;
+  }
   MarkChanged(inode);
   // The copied bytes never passed through here: their granules go absent.
   if (copied.ok() && *copied > 0 && claim) {

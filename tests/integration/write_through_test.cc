@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "tests/integration/cachefs_mount.h"
 
 namespace cachefs::testing {
@@ -250,6 +251,13 @@ TEST_P(WriteThroughTest, InvalidationUnderLoad) {
   std::atomic<int> failures{0};
   std::atomic<int> stale_opens{0};
   std::atomic<int> reads{0};
+  absl::Mutex first_failure_mu;
+  std::string first_failure;
+  auto failed = [&](const std::string& what) {
+    ++failures;
+    absl::MutexLock lock(&first_failure_mu);
+    if (first_failure.empty()) first_failure = what;
+  };
   std::vector<std::thread> readers;
   for (int t = 0; t < 4; ++t) {
     readers.emplace_back([&] {
@@ -259,18 +267,22 @@ TEST_P(WriteThroughTest, InvalidationUnderLoad) {
         if (fd < 0) {
           // The name was replaced again while the kernel retried its
           // lookup (as on NFS): the open is refused, never served wrong.
-          ++(errno == ESTALE ? stale_opens : failures);
+          if (errno == ESTALE) {
+            ++stale_opens;
+          } else {
+            failed(absl::StrCat("open: ", strerror(errno)));
+          }
           continue;
         }
         ssize_t n = pread(fd, buf.data(), buf.size(), 0);
         close(fd);
         if (n != static_cast<ssize_t>(size)) {
-          ++failures;
+          failed(absl::StrCat("pread returned ", n, n < 0 ? strerror(errno) : ""));
           continue;
         }
         for (char c : buf) {
           if (c < 'a' || c > 'a' + 9) {
-            ++failures;
+            failed(absl::StrCat("byte ", static_cast<int>(c)));
             break;
           }
         }
@@ -287,7 +299,7 @@ TEST_P(WriteThroughTest, InvalidationUnderLoad) {
   }
   stop = true;
   for (std::thread& t : readers) t.join();
-  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(failures.load(), 0) << "first: " << first_failure;
   EXPECT_GT(reads.load(), 10 * stale_opens.load());
   EXPECT_TRUE(SameBytes(ReadMounted("f"), std::string(size, 'a' + 9)));
 }
