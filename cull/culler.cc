@@ -290,14 +290,22 @@ bool Culler::HasRoom(uint64_t bytes) const {
     return false;
   }
   if (files_full_.load(std::memory_order_relaxed)) return false;
+  const int64_t in_flight = std::max<int64_t>(
+      fs_writes_in_flight_.load(std::memory_order_relaxed), 0);
   return limits_.cache_size == 0 ||
-         stored_bytes() + bytes <= limits_.cache_size;
+         stored_bytes() + static_cast<uint64_t>(in_flight) + bytes <=
+             limits_.cache_size;
 }
 
 bool Culler::AdmitWrite(uint64_t bytes) {
   if (!AdmitToFilesystem(bytes)) return false;
   if (limits_.cache_size == 0) return true;
-  const uint64_t after = stored_bytes() + bytes;
+  // Writes admitted before and still in flight count too (they include
+  // this one): otherwise many at once could all pass the limit together.
+  const uint64_t after =
+      stored_bytes() +
+      static_cast<uint64_t>(std::max<int64_t>(
+          fs_writes_in_flight_.load(std::memory_order_relaxed), 0));
   const bool admitted = after <= limits_.cache_size;
   if (!admitted && bytes <= limits_.cache_size) {
     // The cull mark may lie less than a write below the limit: the next

@@ -75,6 +75,22 @@ TEST_F(CullerTest, WritesPastTheLimitAreNotCachedAndCounted) {
   Relinquish(cookie);
 }
 
+TEST_F(CullerTest, WritesAdmittedTogetherStayWithinTheLimit) {
+  OpenCache();
+  CullLimits limits;
+  limits.cache_size = 4 * kGranule;
+  ASSERT_NO_FATAL_FAILURE(StartCuller(limits));
+  // Admitted, not yet landed: nothing is stored, but each counts.
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(culler_->AdmitWrite(kGranule)) << i;
+  EXPECT_FALSE(culler_->AdmitWrite(kGranule));
+  EXPECT_FALSE(culler_->HasRoom(kGranule));
+  // One lands (and is charged elsewhere) or fails: room again.
+  culler_->WriteSettled(kGranule);
+  EXPECT_TRUE(culler_->HasRoom(kGranule));
+  EXPECT_TRUE(culler_->AdmitWrite(kGranule));
+  for (int i = 0; i < 4; ++i) culler_->WriteSettled(kGranule);
+}
+
 TEST_F(CullerTest, CullToPassesOverObjectsInUseAndFreesTheRest) {
   OpenCache();
   MakeObjects(6, 1);
