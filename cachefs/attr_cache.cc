@@ -1,5 +1,6 @@
 #include "cachefs/attr_cache.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace cachefs {
@@ -20,13 +21,26 @@ void AttrCache::Put(const std::string& key, const struct stat& attr,
                     int64_t now_ns) {
   absl::MutexLock lock(&mu_);
   uint64_t seq = next_seq_++;
-  entries_[key] = Entry{attr, now_ns, seq, /*provisional=*/false};
+  auto [place, fresh] = entries_.try_emplace(key);
+  if (!fresh) LeaveGroupLocked(key, place->second);
+  place->second = Entry{attr, now_ns, seq, /*provisional=*/false};
+  if (HasOtherNames(attr)) {
+    std::vector<std::string>& group = groups_[IdOf(attr)];
+    for (const std::string& other : group) {
+      auto it = entries_.find(other);
+      if (it != entries_.end()) it->second.attr = attr;
+    }
+    group.push_back(key);
+  }
   order_.emplace_back(seq, key);
   while (entries_.size() > capacity_ && !order_.empty()) {
     auto [old_seq, old_key] = std::move(order_.front());
     order_.pop_front();
     auto it = entries_.find(old_key);
-    if (it != entries_.end() && it->second.seq == old_seq) entries_.erase(it);
+    if (it != entries_.end() && it->second.seq == old_seq) {
+      LeaveGroupLocked(old_key, it->second);
+      entries_.erase(it);
+    }
   }
   // Re-insertions leave stale places behind; drop them once they dominate.
   if (order_.size() > 2 * capacity_ + 1024) {
@@ -54,9 +68,34 @@ void AttrCache::ClearProvisional(const std::string& key) {
   if (it != entries_.end()) it->second.provisional = false;
 }
 
+void AttrCache::LeaveGroupLocked(const std::string& key, const Entry& entry) {
+  if (!HasOtherNames(entry.attr)) return;
+  auto group = groups_.find(IdOf(entry.attr));
+  if (group == groups_.end()) return;
+  std::vector<std::string>& names = group->second;
+  names.erase(std::remove(names.begin(), names.end(), key), names.end());
+  if (names.empty()) groups_.erase(group);
+}
+
+void AttrCache::EraseWithGroupLocked(const std::string& key) {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return;
+  if (!HasOtherNames(it->second.attr)) {
+    entries_.erase(it);
+    return;
+  }
+  auto group = groups_.find(IdOf(it->second.attr));
+  entries_.erase(it);
+  if (group == groups_.end()) return;
+  // Every member is in entries_ with this file's id: Put and the erasures
+  // keep the groups exact.
+  for (const std::string& name : group->second) entries_.erase(name);
+  groups_.erase(group);
+}
+
 void AttrCache::Erase(const std::string& key) {
   absl::MutexLock lock(&mu_);
-  entries_.erase(key);
+  EraseWithGroupLocked(key);
 }
 
 void AttrCache::ForEach(
@@ -73,9 +112,13 @@ void AttrCache::ForEach(
 void AttrCache::ErasePrefix(const std::string& key) {
   const std::string below = key + "/";
   absl::MutexLock lock(&mu_);
-  absl::erase_if(entries_, [&](const auto& entry) {
-    return entry.first == key || entry.first.compare(0, below.size(), below) == 0;
-  });
+  std::vector<std::string> gone;
+  for (const auto& [name, entry] : entries_) {
+    if (name == key || name.compare(0, below.size(), below) == 0) {
+      gone.push_back(name);
+    }
+  }
+  for (const std::string& name : gone) EraseWithGroupLocked(name);
 }
 
 size_t AttrCache::size() const {
@@ -86,6 +129,7 @@ size_t AttrCache::size() const {
 void AttrCache::Clear() {
   absl::MutexLock lock(&mu_);
   entries_.clear();
+  groups_.clear();
   order_.clear();
 }
 

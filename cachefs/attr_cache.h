@@ -5,6 +5,11 @@
 // and, with -o nocto, the coherency check of an open; past them it answers
 // lookups only provisionally (see CacheFs).
 //
+// Attributes belong to files, not names: the names of a file with several
+// hard links (same st_dev and st_ino, st_nlink > 1) are kept as one group,
+// so that what is learned or changed through one name reaches the others
+// (a write through one name must not leave the old size under another).
+//
 // Bounded: past `capacity` entries the oldest insertions go first.
 // Thread safety: safe for concurrent use.
 
@@ -19,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -36,6 +42,9 @@ class AttrCache {
   std::optional<struct stat> Get(const std::string& key, int64_t max_age_ns,
                                  int64_t now_ns,
                                  int64_t* fetched_ns = nullptr) const;
+  // Also gives `attr` to the other cached names of the same file, keeping
+  // their fetch times: the attributes are the file's, the names are only
+  // as fresh as when each was last seen.
   void Put(const std::string& key, const struct stat& attr, int64_t now_ns);
   // Records that `key` was answered provisionally. True if it already was
   // and no Put came since: the kernel used the answer without asking
@@ -45,8 +54,10 @@ class AttrCache {
   // The kernel asked about `key` (a getattr, an open) and was answered
   // from the cache: the provisional answer before it was checked.
   void ClearProvisional(const std::string& key);
+  // Erases `key` and the other cached names of its file.
   void Erase(const std::string& key);
-  // Erases `key` and every key below it ("key/...").
+  // Erases `key` and every key below it ("key/..."), and the other cached
+  // names of the files among them.
   void ErasePrefix(const std::string& key);
   // Calls `fn` for every entry, oldest insertion first. `fn` must not call
   // back into the cache.
@@ -63,9 +74,27 @@ class AttrCache {
     uint64_t seq = 0;  // matches the entry's place in order_
     bool provisional = false;  // answered provisionally since the Put
   };
+  using FileId = std::pair<uint64_t, uint64_t>;  // st_dev, st_ino
+  static bool HasOtherNames(const struct stat& attr) {
+    return attr.st_nlink > 1 && !S_ISDIR(attr.st_mode);
+  }
+  static FileId IdOf(const struct stat& attr) {
+    return {static_cast<uint64_t>(attr.st_dev),
+            static_cast<uint64_t>(attr.st_ino)};
+  }
+  // Removes `key` from the group of its file, if it is in one.
+  void LeaveGroupLocked(const std::string& key, const Entry& entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Erases `key` and, through its group, the other names of its file.
+  void EraseWithGroupLocked(const std::string& key)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const size_t capacity_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  // The cached names of files with several links; few in practice.
+  absl::flat_hash_map<FileId, std::vector<std::string>> groups_
+      ABSL_GUARDED_BY(mu_);
   std::deque<std::pair<uint64_t, std::string>> order_ ABSL_GUARDED_BY(mu_);
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -299,9 +299,13 @@ TEST_P(ModelTest, RandomOperationsMatchAPlainDirectory) {
   // Written through: the origin holds what the reference holds, and after
   // a remount the mount still serves it.
   Unmount();
-  ExpectSameModelFiles(options, served_.path(), reference.path());
+  {
+    SCOPED_TRACE("the origin after unmount");
+    ExpectSameModelFiles(options, served_.path(), reference.path());
+  }
   Mount();
   if (HasFatalFailure()) return;
+  SCOPED_TRACE("the mount after a remount");
   ExpectSameModelFiles(options, mnt_.path(), reference.path());
 }
 

@@ -304,6 +304,55 @@ TEST_P(WriteThroughTest, InvalidationUnderLoad) {
   EXPECT_TRUE(SameBytes(ReadMounted("f"), std::string(size, 'a' + 9)));
 }
 
+// Hard links over a local origin (SSHFS makes up an inode number per path,
+// so its links are not one file to the kernel or to cachefs).
+class HardLinkTest : public WriteThroughTest {
+ protected:
+  off_t MountedSize(const std::string& name) {
+    struct stat st;
+    if (stat(MountedPath(name).c_str(), &st) != 0) return -1;
+    return st.st_size;
+  }
+};
+
+// What is written through one name is what every other name shows, also
+// when the kernel has forgotten the file and asks cachefs again within the
+// timeouts, and after a remount.
+TEST_P(HardLinkTest, AWriteThroughOneNameIsSeenThroughTheOthers) {
+  Mount("attr_timeout=30,entry_timeout=30");
+  const std::string v1 = RandomData(1000, 11);
+  WriteMounted("a", v1, v1.size());
+  ASSERT_EQ(link(MountedPath("a").c_str(), MountedPath("b").c_str()), 0)
+      << strerror(errno);
+  ASSERT_EQ(MountedSize("b"), 1000);  // cachefs now knows b's attributes
+  const std::string more = RandomData(5000, 12);
+  WriteMounted("a", more, more.size(), O_APPEND);
+  const std::string v2 = v1 + more;
+  EXPECT_EQ(MountedSize("b"), 6000);
+  EXPECT_TRUE(SameBytes(ReadMounted("b"), v2));
+  {
+    CACHEFS_REQUIRE(RootPrerequisite());
+    sync();
+    std::ofstream("/proc/sys/vm/drop_caches") << "3";
+    SCOPED_TRACE("after drop_caches");
+    EXPECT_EQ(MountedSize("b"), 6000);
+    EXPECT_TRUE(SameBytes(ReadMounted("b"), v2));
+  }
+  const std::string v3 = RandomData(300, 13);
+  WriteMounted("b", v3, v3.size());  // truncates the file: a shrinks too
+  Unmount();
+  Mount("attr_timeout=30,entry_timeout=30");
+  SCOPED_TRACE("after a remount");
+  EXPECT_EQ(MountedSize("a"), 300);
+  EXPECT_EQ(MountedSize("b"), 300);
+  EXPECT_TRUE(SameBytes(ReadMounted("a"), v3));
+  EXPECT_TRUE(SameBytes(ReadMounted("b"), v3));
+}
+
+INSTANTIATE_TEST_SUITE_P(Origins, HardLinkTest,
+                         ::testing::Values(OriginKind::kLocal),
+                         OriginKindName);
+
 INSTANTIATE_TEST_SUITE_P(Origins, WriteThroughTest,
                          ::testing::Values(OriginKind::kLocal,
                                            OriginKind::kSshfs),

@@ -1,0 +1,88 @@
+// AttrCache: the names of one file with several hard links share what is
+// learned and forgotten about it; other files and names are left alone.
+
+#include "cachefs/attr_cache.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace cachefs::testing {
+namespace {
+
+constexpr int64_t kSecond = 1000000000;
+constexpr int64_t kLong = 3600 * kSecond;
+
+struct stat FileAttr(ino_t ino, off_t size, nlink_t nlink) {
+  struct stat st = {};
+  st.st_mode = S_IFREG | 0644;
+  st.st_dev = 7;
+  st.st_ino = ino;
+  st.st_size = size;
+  st.st_nlink = nlink;
+  return st;
+}
+
+off_t SizeOf(const AttrCache& cache, const std::string& key, int64_t now) {
+  auto attr = cache.Get(key, kLong, now);
+  return attr.has_value() ? attr->st_size : -1;
+}
+
+TEST(AttrCacheTest, WhatIsLearnedThroughOneLinkReachesTheOthers) {
+  AttrCache cache(100);
+  cache.Put("a", FileAttr(1, 10, 2), 1 * kSecond);
+  cache.Put("d/b", FileAttr(1, 10, 2), 2 * kSecond);
+  cache.Put("other", FileAttr(2, 10, 1), 2 * kSecond);
+  cache.Put("a", FileAttr(1, 99, 2), 5 * kSecond);
+  EXPECT_EQ(SizeOf(cache, "d/b", 5 * kSecond), 99);
+  EXPECT_EQ(SizeOf(cache, "other", 5 * kSecond), 10);
+  // b's name is as old as when it was seen: it ages out on its own clock.
+  int64_t fetched = 0;
+  ASSERT_TRUE(cache.Get("d/b", kLong, 5 * kSecond, &fetched).has_value());
+  EXPECT_EQ(fetched, 2 * kSecond);
+}
+
+TEST(AttrCacheTest, ForgettingOneLinkForgetsTheOthers) {
+  AttrCache cache(100);
+  cache.Put("a", FileAttr(1, 10, 2), kSecond);
+  cache.Put("b", FileAttr(1, 10, 2), kSecond);
+  cache.Put("c", FileAttr(2, 10, 2), kSecond);  // another linked file
+  cache.Erase("b");
+  EXPECT_EQ(SizeOf(cache, "a", kSecond), -1);
+  EXPECT_EQ(SizeOf(cache, "b", kSecond), -1);
+  EXPECT_EQ(SizeOf(cache, "c", kSecond), 10);
+  // Below a renamed directory too.
+  cache.Put("d/x", FileAttr(3, 10, 2), kSecond);
+  cache.Put("y", FileAttr(3, 10, 2), kSecond);
+  cache.ErasePrefix("d");
+  EXPECT_EQ(SizeOf(cache, "y", kSecond), -1);
+  EXPECT_EQ(SizeOf(cache, "c", kSecond), 10);
+}
+
+TEST(AttrCacheTest, ANameThatLeadsToAnotherFileLeavesItsGroup) {
+  AttrCache cache(100);
+  cache.Put("a", FileAttr(1, 10, 2), kSecond);
+  cache.Put("b", FileAttr(1, 10, 2), kSecond);
+  cache.Put("b", FileAttr(5, 20, 1), kSecond);  // replaced on the origin
+  cache.Put("a", FileAttr(1, 30, 2), kSecond);
+  EXPECT_EQ(SizeOf(cache, "b", kSecond), 20);
+  cache.Erase("a");
+  EXPECT_EQ(SizeOf(cache, "b", kSecond), 20);
+}
+
+TEST(AttrCacheTest, EvictedLinksLeaveNoStaleGroup) {
+  AttrCache cache(2);
+  cache.Put("a", FileAttr(1, 10, 2), kSecond);
+  cache.Put("b", FileAttr(1, 10, 2), kSecond);
+  cache.Put("c", FileAttr(2, 10, 1), kSecond);  // evicts a
+  EXPECT_EQ(SizeOf(cache, "a", kSecond), -1);
+  cache.Put("a", FileAttr(9, 1, 1), kSecond);  // a is another file now
+  cache.Put("b", FileAttr(1, 50, 2), kSecond);
+  EXPECT_EQ(SizeOf(cache, "a", kSecond), 1);
+  cache.Erase("b");
+  EXPECT_EQ(SizeOf(cache, "a", kSecond), 1);
+  EXPECT_EQ(cache.size(), 1u);
+}
+
+}  // namespace
+}  // namespace cachefs::testing
