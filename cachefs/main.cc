@@ -4,6 +4,7 @@
 // or any other mount). Startup checks everything it can before mounting, so
 // bad input gets one line on stderr, a non-zero exit and no mount.
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -44,12 +45,16 @@ struct CliOptions {
   char* identity = nullptr;
   double attr_timeout = 1.0;
   double entry_timeout = 1.0;
-  unsigned readahead = 8;
+  // Counts are parsed by Validate, not by fuse_opt's %u, which takes "-1"
+  // for 4294967295.
+  char* readahead = nullptr;
   char* kernel_readahead = nullptr;
-  unsigned origin_threads = 8;
-  unsigned origin_descriptors = 1024;
-  unsigned buffers = 256;
-  unsigned dispatcher_threads = 4;
+  char* origin_threads = nullptr;
+  char* origin_descriptors = nullptr;
+  char* buffers = nullptr;
+  char* dispatcher_threads = nullptr;
+  char* fsname = nullptr;
+  int nonempty = 0;
   double checkpoint_interval = 30.0;
   int no_buffered_fallback = 0;
   int nocto = 0;
@@ -72,16 +77,18 @@ const fuse_opt kOptions[] = {
     CACHEFS_OPT("identity=%s", identity),
     CACHEFS_OPT("attr_timeout=%lf", attr_timeout),
     CACHEFS_OPT("entry_timeout=%lf", entry_timeout),
-    CACHEFS_OPT("readahead=%u", readahead),
+    CACHEFS_OPT("readahead=%s", readahead),
     CACHEFS_OPT("kernel_readahead=%s", kernel_readahead),
-    CACHEFS_OPT("origin_threads=%u", origin_threads),
-    CACHEFS_OPT("origin_descriptors=%u", origin_descriptors),
-    CACHEFS_OPT("buffers=%u", buffers),
-    CACHEFS_OPT("dispatcher_threads=%u", dispatcher_threads),
+    CACHEFS_OPT("origin_threads=%s", origin_threads),
+    CACHEFS_OPT("origin_descriptors=%s", origin_descriptors),
+    CACHEFS_OPT("buffers=%s", buffers),
+    CACHEFS_OPT("dispatcher_threads=%s", dispatcher_threads),
     CACHEFS_OPT("checkpoint_interval=%lf", checkpoint_interval),
     CACHEFS_OPT("no_buffered_fallback", no_buffered_fallback),
     CACHEFS_OPT("nocto", nocto),
     CACHEFS_OPT("allow_other", allow_other),
+    CACHEFS_OPT("fsname=%s", fsname),
+    CACHEFS_OPT("nonempty", nonempty),
     CACHEFS_OPT("cache_size=%s", cache_size),
     CACHEFS_OPT("cull_policy=%s", cull_policy),
     CACHEFS_OPT("brun=%d", brun),
@@ -173,6 +180,18 @@ void PrintUsage(const char* prog) {
       "    -o no_buffered_fallback   refuse a cache directory whose\n"
       "                              filesystem has no O_DIRECT, instead of\n"
       "                              using buffered I/O with a warning\n"
+      "    -o nonempty               mount over a mount point that has\n"
+      "                              entries (refused otherwise: they would\n"
+      "                              be hidden)\n"
+      "    -o allow_other            let other users use the mount (needs\n"
+      "                              root or user_allow_other in\n"
+      "                              /etc/fuse.conf); turns on\n"
+      "                              default_permissions (off)\n"
+      "    -o default_permissions    the kernel checks modes before asking\n"
+      "                              cachefs (off unless allow_other)\n"
+      "    -o ro                     mount read-only (off)\n"
+      "    -o fsname=NAME            the source shown in /proc/mounts and\n"
+      "                              df (the origin's path)\n"
       "    -h, --help                this help\n"
       "    -V, --version             the version\n"
       "\n"
@@ -187,9 +206,14 @@ void PrintUsage(const char* prog) {
       "Coherency is close-to-open unless -o nocto: every open compares the\n"
       "origin file's size, mtime and ctime with what was cached.\n"
       "`cachefs-ctl stats MOUNTPOINT` shows what the cache did.\n"
+      "\n"
+      "Example: cache an SSHFS export in /var/cache/cachefs at /srv/data:\n"
+      "    sshfs host:/export /mnt/export -o dir_cache=no,attr_timeout=0,\\\n"
+      "        entry_timeout=0,negative_timeout=0,direct_io\n"
+      "    %s /mnt/export /srv/data -o cache=/var/cache/cachefs\n"
       "\n",
       prog, absl::StrJoin(CullPolicyNames(), ", ").c_str(),
-      std::string(kDefaultCullPolicy).c_str());
+      std::string(kDefaultCullPolicy).c_str(), prog);
   std::printf("FUSE options:\n");
   fuse_cmdline_help();
   fuse_lowlevel_help();
@@ -235,6 +259,38 @@ bool Inside(const std::string& path, const std::string& dir) {
                          (dir == "/" || path[dir.size()] == '/'));
 }
 
+// Entries of the directory `path` besides "." and "..", or 0 if it
+// cannot be read (the mount itself will say why).
+size_t CountEntries(const std::string& path) {
+  DIR* dir = opendir(path.c_str());
+  if (dir == nullptr) return 0;
+  size_t n = 0;
+  while (dirent* entry = readdir(dir)) {
+    if (std::strcmp(entry->d_name, ".") != 0 &&
+        std::strcmp(entry->d_name, "..") != 0) {
+      ++n;
+    }
+  }
+  closedir(dir);
+  return n;
+}
+
+// The whole number `text` of option `name` (or `fallback` when the option
+// is not given), within [min, max].
+unsigned Count(const char* name, const char* text, unsigned fallback,
+               unsigned min, unsigned max) {
+  if (text == nullptr) return fallback;
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long value = std::strtoull(text, &end, 10);
+  if (*text < '0' || *text > '9' || end == text || *end != '\0' ||
+      errno != 0 || value < min || value > max) {
+    Fail(absl::StrFormat("-o %s=%s: must be a whole number from %u to %u",
+                         name, text, min, max));
+  }
+  return static_cast<unsigned>(value);
+}
+
 // Everything the daemon needs, checked.
 struct Config {
   std::string origin;
@@ -264,14 +320,22 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
     Fail("origin " + c.origin + " is not a directory");
   }
   c.mountpoint = RealPath(cmd.mountpoint, "mount point");
+  struct stat mount_st;
+  if (stat(c.mountpoint.c_str(), &mount_st) != 0 ||
+      !S_ISDIR(mount_st.st_mode)) {
+    Fail("mount point " + c.mountpoint + " is not a directory");
+  }
   std::string cache_dir = cli.cache;
   if (cache_dir.empty()) Fail("-o cache= needs a directory");
   if (cache_dir[0] != '/') cache_dir = RealPath(".", "cwd") + "/" + cache_dir;
   c.cache.directory = cache_dir;
-  c.cache.dispatcher_threads = static_cast<int>(cli.dispatcher_threads);
+  c.cache.dispatcher_threads = static_cast<int>(
+      Count("dispatcher_threads", cli.dispatcher_threads, 4, 1, 64));
   c.cache.allow_buffered_io = !cli.no_buffered_fallback;
-  c.fs.readahead_granules = cli.readahead;
-  c.origin_options.descriptors = cli.origin_descriptors;
+  const unsigned readahead = Count("readahead", cli.readahead, 8, 0, 1024);
+  c.fs.readahead_granules = readahead;
+  c.origin_options.descriptors =
+      Count("origin_descriptors", cli.origin_descriptors, 1024, 1, 16384);
   if (cli.kernel_readahead != nullptr) {
     absl::StatusOr<uint64_t> bytes = ParseByteSize(cli.kernel_readahead);
     if (!bytes.ok()) {
@@ -280,8 +344,9 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
     }
     c.kernel_readahead = *bytes;
   }
-  c.fs.origin_threads = static_cast<int>(std::max(1u, cli.origin_threads));
-  c.fs.buffers = std::max(16u, cli.buffers);
+  c.fs.origin_threads =
+      static_cast<int>(Count("origin_threads", cli.origin_threads, 8, 1, 256));
+  c.fs.buffers = Count("buffers", cli.buffers, 256, 16, 65536);
   std::string identity = cli.identity ? cli.identity : "auto";
   if (identity == "auto") {
     c.fs.identity = IdentityMode::kAuto;
@@ -332,6 +397,15 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   if (IsMountPoint(*table, c.mountpoint)) {
     Fail("mount point " + c.mountpoint + " is busy: something is mounted there");
   }
+  if (!cli.nonempty) {
+    size_t entries = CountEntries(c.mountpoint);
+    if (entries > 0) {
+      Fail(absl::StrFormat(
+          "mount point %s is not empty: %d %s would be hidden while "
+          "cachefs is mounted (add -o nonempty to mount over them)",
+          c.mountpoint, entries, entries == 1 ? "entry" : "entries"));
+    }
+  }
   if (Inside(c.origin, c.mountpoint) || Inside(c.mountpoint, c.origin)) {
     Fail("the origin and the mount point must not contain each other");
   }
@@ -348,7 +422,7 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
       "cache=%s,attr_timeout=%g,entry_timeout=%g,readahead=%u,"
       "kernel_readahead=%d,"
       "origin_threads=%u,buffers=%u,identity=%s%s",
-      cache_dir, c.attr_timeout, c.entry_timeout, cli.readahead,
+      cache_dir, c.attr_timeout, c.entry_timeout, readahead,
       c.kernel_readahead,
       c.fs.origin_threads, c.fs.buffers, identity, cli.nocto ? ",nocto" : "");
   absl::StrAppendFormat(&c.summary,
@@ -390,8 +464,15 @@ int RunSession(fuse_session* se, const fuse_cmdline_opts& cmd) {
   if (cmd.singlethread) return fuse_session_loop(se);
   fuse_loop_config* loop = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
-  fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
-  fuse_loop_cfg_set_max_threads(loop, cmd.max_threads);
+  // fuse_parse_cmdline leaves UINT_MAX for "not given", which libfuse
+  // 3.14 would pass here only to log that it ignores it.
+  constexpr unsigned kMostThreads = 100000;
+  if (cmd.max_idle_threads <= kMostThreads) {
+    fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
+  }
+  if (cmd.max_threads <= kMostThreads) {
+    fuse_loop_cfg_set_max_threads(loop, cmd.max_threads);
+  }
   int ret = fuse_session_loop_mt(se, loop);
   fuse_loop_cfg_destroy(loop);
   return ret;
@@ -539,7 +620,9 @@ int Main(int argc, char* argv[]) {
     files.rlim_cur = files.rlim_max;
     setrlimit(RLIMIT_NOFILE, &files);
   }
-  std::string fsopts = "-osubtype=cachefs,fsname=" + EscapeOption(config.origin);
+  std::string fsopts =
+      "-osubtype=cachefs,fsname=" +
+      EscapeOption(cli.fsname != nullptr ? cli.fsname : config.origin);
   if (cli.allow_other) {
     // The kernel reuses names and attributes one user looked up for every
     // other user without asking cachefs; only its own mode checks keep

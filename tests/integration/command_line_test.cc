@@ -3,6 +3,7 @@
 // mount -t fuse.cachefs works; cachefs-ctl finds the daemon from the mount
 // point and says so when it cannot.
 
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -97,6 +98,55 @@ TEST_F(CommandLineTest, CacheFilesystemWithoutUserXattrs) {
   umount2(ramfs.c_str(), MNT_DETACH);
 }
 
+TEST_F(CommandLineTest, CountsAreWholeNumbersInRange) {
+  ExpectRejected({origin_, mnt_, "-o", Cache() + ",readahead=-1"},
+                 "-o readahead=-1: must be a whole number from 0 to");
+  ExpectRejected({origin_, mnt_, "-o", Cache() + ",origin_threads=0"},
+                 "origin_threads=0: must be a whole number from 1 to");
+  ExpectRejected({origin_, mnt_, "-o", Cache() + ",buffers=lots"},
+                 "buffers=lots");
+  ExpectRejected({origin_, mnt_, "-o", Cache() + ",origin_descriptors=99999999999"},
+                 "origin_descriptors=99999999999");
+}
+
+TEST_F(CommandLineTest, MountPointIsARegularFile) {
+  std::ofstream(dir_.path() + "/plain") << "x";
+  ExpectRejected({origin_, dir_.path() + "/plain", "-o", Cache()},
+                 "is not a directory");
+}
+
+TEST_F(CommandLineTest, MountPointWithEntriesNeedsNonempty) {
+  std::ofstream(mnt_ + "/hidden") << "x";
+  ExpectRejected({origin_, mnt_, "-o", Cache()},
+                 "is not empty: 1 entry would be hidden");
+  auto daemon = FuseDaemon::Start(
+      {BinPath("cachefs"), origin_, mnt_, "-f", "-o", Cache() + ",nonempty"},
+      mnt_, "fuse.cachefs");
+  ASSERT_OK(daemon);
+  struct stat st;
+  EXPECT_EQ(stat((mnt_ + "/file").c_str(), &st), 0);
+  EXPECT_NE(stat((mnt_ + "/hidden").c_str(), &st), 0);
+}
+
+TEST_F(CommandLineTest, ReadOnlyWithItsOwnSourceNameAndQuietStart) {
+  auto daemon = FuseDaemon::Start({BinPath("cachefs"), origin_, mnt_, "-f",
+                                   "-o", Cache() + ",ro,fsname=myexport"},
+                                  mnt_, "fuse.cachefs");
+  ASSERT_OK(daemon);
+  auto entry = FindMount(mnt_);
+  ASSERT_TRUE(entry.has_value());
+  EXPECT_EQ(entry->source, "myexport");
+  std::string data;
+  std::ifstream(mnt_ + "/file") >> data;
+  EXPECT_EQ(data, "data");
+  EXPECT_LT(open((mnt_ + "/new").c_str(), O_CREAT | O_WRONLY, 0644), 0);
+  EXPECT_EQ(errno, EROFS);
+  ASSERT_OK((*daemon)->Unmount());
+  // Nothing from libfuse about thread counts nobody gave.
+  EXPECT_EQ((*daemon)->ReadStderr().find("Ignoring"), std::string::npos)
+      << (*daemon)->ReadStderr();
+}
+
 TEST_F(CommandLineTest, MountPointBusy) {
   auto daemon = FuseDaemon::Start(
       {BinPath("cachefs"), origin_, mnt_, "-f", "-o", Cache()}, mnt_,
@@ -118,7 +168,8 @@ TEST_F(CommandLineTest, HelpListsEveryOptionWithItsDefault) {
   for (const char* option :
        {"cache=DIR", "attr_timeout=", "entry_timeout=", "readahead=",
         "origin_threads=", "buffers=", "dispatcher_threads=", "identity=",
-        "volume=", "no_buffered_fallback", "nocto", "allow_other", "-f"}) {
+        "volume=", "no_buffered_fallback", "nocto", "allow_other", "-f",
+        "-o ro", "default_permissions", "fsname=", "nonempty", "Example:"}) {
     EXPECT_NE(result->stdout_text.find(option), std::string::npos) << option;
   }
   auto version =
