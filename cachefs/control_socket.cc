@@ -28,6 +28,10 @@ std::string SocketDir() {
   return absl::StrCat("/tmp/cachefs-", getuid());
 }
 
+std::string DirOf(const std::string& path) {
+  return path.substr(0, path.rfind('/'));
+}
+
 absl::StatusOr<sockaddr_un> Address(const std::string& path) {
   sockaddr_un addr = {};
   addr.sun_family = AF_UNIX;
@@ -51,6 +55,29 @@ void WriteAll(int fd, const std::string& data) {
 
 }  // namespace
 
+absl::Status CheckPrivateDirectory(const std::string& dir) {
+  struct stat st;
+  if (lstat(dir.c_str(), &st) != 0) return ErrnoToStatus(errno, "lstat " + dir);
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "control socket directory ", dir,
+        " is not a directory (a symbolic link or a file): not using it"));
+  }
+  if (st.st_uid != getuid()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "control socket directory %s belongs to uid %d, not to uid %d: "
+        "not using it (another user may have made it)",
+        dir, st.st_uid, getuid()));
+  }
+  if ((st.st_mode & 077) != 0) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "control socket directory %s has mode %04o: not using it (only its "
+        "owner may reach it: chmod 700 %s)",
+        dir, st.st_mode & 07777, dir));
+  }
+  return absl::OkStatus();
+}
+
 std::string ControlSocketPath(const std::string& mountpoint) {
   // The volume-name hash: stable, and short enough for sun_path.
   return absl::StrCat(SocketDir(), "/", VolumeDirName(mountpoint), ".sock");
@@ -58,10 +85,12 @@ std::string ControlSocketPath(const std::string& mountpoint) {
 
 absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
     const std::string& path, Handler handler) {
-  std::string dir = path.substr(0, path.rfind('/'));
+  const std::string dir = DirOf(path);
   if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return ErrnoToStatus(errno, "mkdir " + dir);
   }
+  absl::Status private_dir = CheckPrivateDirectory(dir);
+  if (!private_dir.ok()) return private_dir;
   absl::StatusOr<sockaddr_un> addr = Address(path);
   if (!addr.ok()) return addr.status();
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -147,6 +176,12 @@ void ControlServer::Answer(int fd) {
 absl::StatusOr<std::string> ControlRequest(const std::string& mountpoint,
                                            const std::string& request) {
   std::string path = ControlSocketPath(mountpoint);
+  // A socket in a directory another user controls could be anyone's.
+  struct stat dir_st;
+  if (lstat(DirOf(path).c_str(), &dir_st) == 0) {
+    absl::Status private_dir = CheckPrivateDirectory(DirOf(path));
+    if (!private_dir.ok()) return private_dir;
+  }
   absl::StatusOr<sockaddr_un> addr = Address(path);
   if (!addr.ok()) return addr.status();
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

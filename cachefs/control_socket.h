@@ -3,7 +3,9 @@
 // so the client finds it from the mount point alone:
 //   root:   /run/cachefs/<hash>.sock
 //   others: $XDG_RUNTIME_DIR/cachefs/<hash>.sock, else /tmp/cachefs-<uid>/
-// The directory is 0700 and the socket 0600, owned by the mounting user.
+// The directory is 0700 and the socket 0600, owned by the mounting user;
+// a directory that is not (made first by someone else) is not used, by
+// the daemon or by the client.
 //
 // Protocol: the client sends one line ("stats", "stats --json", "status",
 // "status --json") and reads the reply until the daemon closes the socket.
@@ -22,6 +24,10 @@
 #include "absl/status/statusor.h"
 
 namespace cachefs {
+
+// OK if `dir` is a directory (not a link) of this user that no one else
+// may enter; else says what is wrong with it.
+absl::Status CheckPrivateDirectory(const std::string& dir);
 
 // The socket path for a mount point (an absolute, normalized path).
 std::string ControlSocketPath(const std::string& mountpoint);
