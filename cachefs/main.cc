@@ -448,6 +448,21 @@ bool ProbeCache(const Config& c) {
   for (const std::string& warning : (*cache)->warnings()) {
     std::fprintf(stderr, "cachefs: warning: %s\n", warning.c_str());
   }
+  // Also whether another daemon has this origin's volume, before a mount
+  // is made only to be taken down again. A daemon just unmounted may
+  // still be writing its last records back: it gets a few seconds.
+  auto volume = (*cache)->AcquireVolume(c.volume_key, "");
+  for (int i = 0; i < 100 && absl::IsFailedPrecondition(volume.status());
+       ++i) {
+    usleep(100 * 1000);
+    volume = (*cache)->AcquireVolume(c.volume_key, "");
+  }
+  if (!volume.ok()) {
+    std::fprintf(stderr, "cachefs: %s\n",
+                 std::string(volume.status().message()).c_str());
+    return false;
+  }
+  (*cache)->RelinquishVolume(*volume);
   return true;
 }
 

@@ -216,12 +216,31 @@ absl::StatusOr<std::shared_ptr<Volume>> Cache::AcquireVolume(
   return volume;
 }
 
+absl::Status Cache::LockVolume(int fd, std::string_view key) {
+  absl::Status locked = env_->LockExclusive(fd);
+  if (absl::IsFailedPrecondition(locked)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the cache ", options_.directory, " is already in use for this origin (volume ",
+        std::string(key), ") by another cachefs daemon; one daemon per "
+        "origin and cache directory"));
+  }
+  return locked;
+}
+
 absl::StatusOr<int> Cache::OpenVolumeDir(std::string_view key,
                                          std::string_view coherency) {
   std::string path = absl::StrCat("volumes/", VolumeDirName(key));
   const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
   absl::StatusOr<int> fd = env_->OpenAt(dir_fd_, path, flags, 0);
   if (fd.ok()) {
+    // One user per volume: a second daemon for the same origin would
+    // write the same objects. Taken before the record is judged, so a
+    // volume in use is never buried by another.
+    absl::Status locked = LockVolume(*fd, key);
+    if (!locked.ok()) {
+      env_->Close(*fd).IgnoreError();
+      return locked;
+    }
     absl::StatusOr<std::string> record = env_->GetXattr(*fd, kVolumeXattr);
     if (record.ok() && VolumeRecordMatches(*record, key, coherency)) return fd;
     // Other coherency data, another key hashing alike, or no record: the
@@ -239,6 +258,11 @@ absl::StatusOr<int> Cache::OpenVolumeDir(std::string_view key,
   if (!status.ok()) return status;
   fd = env_->OpenAt(dir_fd_, path, flags, 0);
   if (!fd.ok()) return fd.status();
+  absl::Status locked = LockVolume(*fd, key);
+  if (!locked.ok()) {
+    env_->Close(*fd).IgnoreError();
+    return locked;
+  }
   status = env_->SetXattr(*fd, kVolumeXattr, EncodeVolumeRecord(key, coherency));
   if (!status.ok()) {
     env_->Close(*fd).IgnoreError();

@@ -111,6 +111,9 @@ class Cache {
         std::unique_ptr<IoEngine> engine);
   absl::StatusOr<int> OpenVolumeDir(std::string_view key,
                                     std::string_view coherency);
+  // Locks the volume directory open at `fd` for this process, or says
+  // that another daemon has it.
+  absl::Status LockVolume(int fd, std::string_view key);
 
   // Constant after construction.
   Env* const env_;

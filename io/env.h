@@ -84,6 +84,9 @@ class Env {
   virtual absl::StatusOr<int> OpenAt(int dirfd, const std::string& path,
                                      int flags, mode_t mode) = 0;
   virtual absl::Status Close(int fd) = 0;
+  // flock(fd, LOCK_EX | LOCK_NB): held until the descriptor is closed.
+  // FailedPrecondition when another open file holds it.
+  virtual absl::Status LockExclusive(int fd) = 0;
   virtual absl::Status MkdirAt(int dirfd, const std::string& path,
                                mode_t mode) = 0;
   virtual absl::Status UnlinkAt(int dirfd, const std::string& path,
@@ -145,6 +148,9 @@ class EnvWrapper : public Env {
     return target_->OpenAt(dirfd, path, flags, mode);
   }
   absl::Status Close(int fd) override { return target_->Close(fd); }
+  absl::Status LockExclusive(int fd) override {
+    return target_->LockExclusive(fd);
+  }
   absl::Status MkdirAt(int dirfd, const std::string& path,
                        mode_t mode) override {
     return target_->MkdirAt(dirfd, path, mode);

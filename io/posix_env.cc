@@ -5,6 +5,7 @@
 #include <attr/xattr.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,6 +64,17 @@ class PosixEnv final : public Env {
     // Not retried: after EINTR the descriptor is already gone on Linux.
     if (close(fd) < 0 && errno != EINTR) return Error("close", FdName(fd));
     return absl::OkStatus();
+  }
+
+  absl::Status LockExclusive(int fd) override {
+    if (RetryEintr([&] { return flock(fd, LOCK_EX | LOCK_NB); }) == 0) {
+      return absl::OkStatus();
+    }
+    if (errno == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("locked by another open file: ", FdName(fd)));
+    }
+    return Error("flock", FdName(fd));
   }
 
   absl::Status MkdirAt(int dirfd, const std::string& path,

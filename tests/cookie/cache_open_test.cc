@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "cookie/object_key.h"
 #include "io/errno_status.h"
 #include "tests/cookie/cookie_test_util.h"
 
@@ -125,6 +126,41 @@ TEST(CacheOpenTest, FilesystemWithoutUserXattrsIsRefused) {
   EXPECT_NE(cache.status().message().find("extended attributes"),
             absl::string_view::npos)
       << cache.status();
+}
+
+// Two daemons over one origin would write the same objects: the second
+// is refused while the first holds the volume; other origins share the
+// directory, and the volume is free again once let go.
+TEST(CacheOpenTest, AVolumeHasOneUserAtATime) {
+  TempDir dir;
+  CacheOptions options;
+  options.directory = dir.path() + "/cache";
+  auto first = Cache::Open(Env::Default(), options);
+  auto second = Cache::Open(Env::Default(), options);
+  ASSERT_OK(first);
+  ASSERT_OK(second);
+  auto held = (*first)->AcquireVolume("origin-a", "");
+  ASSERT_OK(held);
+  const std::string volume_dir =
+      options.directory + "/volumes/" + VolumeDirName("origin-a");
+  struct stat before, after;
+  ASSERT_EQ(stat(volume_dir.c_str(), &before), 0);
+  auto refused = (*second)->AcquireVolume("origin-a", "other coherency");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("already in use"),
+            std::string::npos)
+      << refused.status();
+  EXPECT_NE(refused.status().message().find(options.directory),
+            std::string::npos)
+      << refused.status();
+  // Not buried by the refused one, whose coherency data differs.
+  ASSERT_EQ(stat(volume_dir.c_str(), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino);
+  EXPECT_OK((*second)->AcquireVolume("origin-b", ""));
+  (*first)->RelinquishVolume(*held);
+  held->reset();
+  EXPECT_OK((*second)->AcquireVolume("origin-a", ""));
 }
 
 TEST(CacheOpenTest, BadVolumeKeyIsRejected) {

@@ -147,6 +147,38 @@ TEST_F(CommandLineTest, ReadOnlyWithItsOwnSourceNameAndQuietStart) {
       << (*daemon)->ReadStderr();
 }
 
+TEST_F(CommandLineTest, ASecondDaemonForTheSameOriginAndCacheIsRefused) {
+  auto first = FuseDaemon::Start(
+      {BinPath("cachefs"), origin_, mnt_, "-f", "-o", Cache()}, mnt_,
+      "fuse.cachefs");
+  ASSERT_OK(first);
+  const std::string mnt2 = dir_.path() + "/mnt2";
+  ASSERT_EQ(mkdir(mnt2.c_str(), 0755), 0);
+  auto result = RunProgram({BinPath("cachefs"), origin_, mnt2, "-o", Cache()},
+                           absl::Seconds(20));
+  ASSERT_OK(result);
+  EXPECT_NE(result->exit_code, 0);
+  EXPECT_NE(result->stderr_text.find("already in use for this origin"),
+            std::string::npos)
+      << result->stderr_text;
+  if (FindMount(mnt2).has_value()) {
+    ADD_FAILURE() << "left a mount at " << mnt2;
+    FuseUnmount(mnt2, /*lazy=*/true).IgnoreError();
+  }
+  // Another origin may share the cache directory.
+  const std::string origin2 = dir_.path() + "/origin2";
+  ASSERT_EQ(mkdir(origin2.c_str(), 0755), 0);
+  std::ofstream(origin2 + "/other") << "more";
+  auto second = FuseDaemon::Start(
+      {BinPath("cachefs"), origin2, mnt2, "-f", "-o", Cache()}, mnt2,
+      "fuse.cachefs");
+  ASSERT_OK(second);
+  std::string data;
+  std::ifstream(mnt2 + "/other") >> data;
+  EXPECT_EQ(data, "more");
+  EXPECT_TRUE((*first)->IsMounted());
+}
+
 TEST_F(CommandLineTest, MountPointBusy) {
   auto daemon = FuseDaemon::Start(
       {BinPath("cachefs"), origin_, mnt_, "-f", "-o", Cache()}, mnt_,
