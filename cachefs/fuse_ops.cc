@@ -4,7 +4,9 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cachefs/credentials.h"
@@ -290,6 +292,27 @@ void Rename(fuse_req_t req, fuse_ino_t parent, const char* name,
                                                    new_name, flags)));
 }
 
+// A write or truncate by someone other than the owner of a setuid or
+// setgid file: the kernel asks, as the writer, to clear those bits, which
+// the origin refuses to anyone but the owner (EPERM, and the write fails).
+// A local filesystem clears them itself; cachefs does it as the daemon,
+// for a caller who may write the file, and for nothing but that change.
+bool DropsPrivilegesOnly(fuse_req_t req, fuse_ino_t ino, const Caller& caller,
+                         mode_t mode) {
+  if (!CanSwitchCredentials() || caller.uid == 0) return false;
+  absl::StatusOr<CacheFs::Attr> now = Fs(req).GetAttr(ino);
+  if (!now.ok() || now->attr.st_uid == caller.uid) return false;
+  const mode_t was = now->attr.st_mode & 07777;
+  const mode_t privileges = S_ISUID | S_ISGID;
+  // Some of the two bits go, nothing else changes.
+  if (mode == was || (mode & ~was) != 0 ||
+      (mode & ~privileges) != (was & ~privileges)) {
+    return false;
+  }
+  ScopedCredentials as_caller(caller);
+  return Fs(req).Access(ino, W_OK).ok();
+}
+
 void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
              fuse_file_info* fi) {
   Origin::AttrChange change;
@@ -307,10 +330,26 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
   } else if (to_set & FUSE_SET_ATTR_MTIME) {
     change.mtime = attr->st_mtim;
   }
-  absl::StatusOr<CacheFs::Attr> st;
-  {
-    ScopedCredentials as_caller(CallerOf(req));
-    st = Fs(req).SetAttr(ino, change, fi != nullptr ? fi->fh : 0);
+  const Caller caller = CallerOf(req);
+  const uint64_t fh = fi != nullptr ? fi->fh : 0;
+  std::optional<mode_t> dropping;
+  if (change.mode.has_value() &&
+      DropsPrivilegesOnly(req, ino, caller, *change.mode)) {
+    dropping = std::exchange(change.mode, std::nullopt);
+  }
+  absl::StatusOr<CacheFs::Attr> st = absl::InternalError("no change made");
+  // A truncate sends its size with the bits to clear: the size is the
+  // caller's change, made first and as the caller.
+  const bool more = change.size || change.uid || change.gid || change.atime ||
+                    change.mtime;
+  if (more || !dropping.has_value()) {
+    ScopedCredentials as_caller(caller);
+    st = Fs(req).SetAttr(ino, change, fh);
+  }
+  if (dropping.has_value() && (!more || st.ok())) {
+    Origin::AttrChange drop;
+    drop.mode = dropping;
+    st = Fs(req).SetAttr(ino, drop, fh);
   }
   if (!st.ok()) return ReplyError(req, st.status());
   fuse_reply_attr(req, &st->attr, st->timeout);

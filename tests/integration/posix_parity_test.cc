@@ -1787,6 +1787,32 @@ std::vector<Case> UserCases() {
            return Write(fd, "user data").Then({FdState(fd)});
          }).Then({Content(r("d/f")), Owner(r("d/f"))});
        }},
+      {"a write by another user clears setuid and setgid", 0,
+       [](const Root& r) {
+         MakeFile(r("f"), "root's");
+         SetMode(r("f"), 06777);
+       },
+       [](const Root& r) {
+         return WithFd(r("f"), O_WRONLY | O_APPEND,
+                       [](int fd) { return Write(fd, " and more"); })
+             .Then({Stat(r("f")), Content(r("f"))});
+       }},
+      {"a truncate by another user clears setuid", 0,
+       [](const Root& r) {
+         MakeFile(r("f"), "root's");
+         SetMode(r("f"), 04777);
+       },
+       [](const Root& r) {
+         return Sys(truncate(r("f"), 2)).Then({Stat(r("f")), Content(r("f"))});
+       }},
+      {"another user without write permission keeps setuid", EACCES,
+       [](const Root& r) {
+         MakeFile(r("f"), "root's");
+         SetMode(r("f"), 04755);
+       },
+       [](const Root& r) {
+         return Open(r("f"), O_WRONLY).Then({Stat(r("f"))});
+       }},
       {"create in a root-owned 0755 directory", EACCES, nullptr,
        [](const Root& r) { return Open(r("f"), O_WRONLY | O_CREAT); },
        [](const Root& r) { return Exists(r("f")); }},
