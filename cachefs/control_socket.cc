@@ -28,6 +28,10 @@ std::string SocketDir() {
   return absl::StrCat("/tmp/cachefs-", getuid());
 }
 
+// The first line of every reply: what follows is a whole answer, which
+// may be empty (an empty list), and a connection closed before it is not.
+constexpr char kReplyHeader[] = "cachefs-control 1\n";
+
 std::string DirOf(const std::string& path) {
   return path.substr(0, path.rfind('/'));
 }
@@ -170,7 +174,7 @@ void ControlServer::Answer(int fd) {
     request.append(buf, n);
   }
   request = request.substr(0, request.find('\n'));
-  WriteAll(fd, handler_(request));
+  WriteAll(fd, kReplyHeader + handler_(request));
 }
 
 absl::StatusOr<std::string> ControlRequest(const std::string& mountpoint,
@@ -210,7 +214,11 @@ absl::StatusOr<std::string> ControlRequest(const std::string& mountpoint,
     reply.append(buf, n);
   }
   close(fd);
-  return reply;
+  if (reply.rfind(kReplyHeader, 0) != 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "the cachefs daemon of ", mountpoint, " sent no answer at ", path));
+  }
+  return reply.substr(sizeof(kReplyHeader) - 1);
 }
 
 }  // namespace cachefs

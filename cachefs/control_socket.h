@@ -9,7 +9,8 @@
 //
 // Protocol: the client sends one line ("stats", "stats --json", "status",
 // "status --json") and reads the reply until the daemon closes the socket.
-// A reply starting with "error: " is a failure.
+// The daemon answers with the line "cachefs-control 1", then the reply,
+// which may be empty; a reply starting with "error: " is a failure.
 
 #ifndef CACHEFS_CACHEFS_CONTROL_SOCKET_H_
 #define CACHEFS_CACHEFS_CONTROL_SOCKET_H_

@@ -300,6 +300,15 @@ TEST_F(CommandLineTest, CtlStatsStatusAndItsErrors) {
   EXPECT_TRUE(S_ISSOCK(sock.st_mode));
   EXPECT_EQ(sock.st_mode & 0777, 0600u);
   EXPECT_EQ(sock.st_uid, getuid());
+  // Nothing cached yet: an empty list, not an error.
+  auto empty = ctl({"ls", mnt_});
+  ASSERT_OK(empty);
+  EXPECT_EQ(empty->exit_code, 0) << empty->stderr_text;
+  EXPECT_EQ(empty->stdout_text, "");
+  auto empty_json = ctl({"ls", mnt_, "--json"});
+  ASSERT_OK(empty_json);
+  EXPECT_EQ(empty_json->exit_code, 0) << empty_json->stderr_text;
+  EXPECT_EQ(empty_json->stdout_text, "[]\n");
   auto bad = ctl({"frobnicate", mnt_});
   ASSERT_OK(bad);
   EXPECT_NE(bad->exit_code, 0);
