@@ -17,6 +17,7 @@
 #include "cachefs/cache_fs_internal.h"
 #include "io/countdown.h"
 #include "io/errno_status.h"
+#include "io/log.h"
 
 namespace cachefs {
 namespace {
@@ -78,8 +79,9 @@ void CacheFs::LoadAttrSnapshot() {
   absl::StatusOr<size_t> loaded =
       DecodeAttrSnapshot(*data, now, SnapshotMaxAge(), &attrs_);
   if (!loaded.ok()) {
-    std::fprintf(stderr, "cachefs: ignoring the attribute snapshot: %s\n",
-                 std::string(loaded.status().message()).c_str());
+    Log(LogLevel::kWarning,
+        absl::StrCat("ignoring the attribute snapshot: ",
+                     std::string(loaded.status().message())));
   }
 }
 
@@ -88,8 +90,8 @@ void CacheFs::SaveAttrSnapshot() {
   std::string data = EncodeAttrSnapshot(attrs_, now, SnapshotMaxAge());
   absl::Status saved = volume_->WriteFile(kAttrSnapshot, data);
   if (!saved.ok()) {
-    std::fprintf(stderr, "cachefs: cannot save the attribute snapshot: %s\n",
-                 std::string(saved.message()).c_str());
+    Log(LogLevel::kWarning, absl::StrCat("cannot save the attribute snapshot: ",
+                                         std::string(saved.message())));
   }
 }
 

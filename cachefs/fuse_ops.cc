@@ -11,6 +11,7 @@
 
 #include "cachefs/credentials.h"
 #include "io/errno_status.h"
+#include "io/log.h"
 
 namespace cachefs {
 namespace {
@@ -20,9 +21,34 @@ FuseContext& Ctx(fuse_req_t req) {
 }
 CacheFs& Fs(fuse_req_t req) { return *Ctx(req).fs; }
 
+// Failures that come from a sick origin or cache rather than from what
+// the caller asked (ENOENT, EACCES...): an operator must hear of them.
+bool IsFault(int err) {
+  switch (err) {
+    case EIO:
+    case ETIMEDOUT:
+    case ENOTCONN:
+    case ECONNABORTED:
+    case ECONNRESET:
+    case ECONNREFUSED:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case ESHUTDOWN:
+      return true;
+    default:
+      return false;
+  }
+}
+
 void ReplyError(fuse_req_t req, const absl::Status& status) {
   int err = StatusToErrno(status);
-  fuse_reply_err(req, err == 0 ? EIO : err);
+  if (err == 0) err = EIO;
+  if (IsFault(err)) {
+    LogEvent(LogLevel::kWarning, absl::StrCat("request-fault-", err),
+             absl::StrCat("a request failed with ", std::strerror(err), ": ",
+                          std::string(status.message())));
+  }
+  fuse_reply_err(req, err);
 }
 
 // The requesting process's identity; its supplementary groups are read

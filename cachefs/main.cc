@@ -29,6 +29,7 @@
 #include "cachefs/kernel_readahead.h"
 #include "cookie/cache.h"
 #include "cull/culler.h"
+#include "io/log.h"
 #include "netfs/mount_table.h"
 #include "netfs/posix_origin.h"
 
@@ -55,6 +56,8 @@ struct CliOptions {
   char* dispatcher_threads = nullptr;
   char* fsname = nullptr;
   int nonempty = 0;
+  char* log = nullptr;
+  char* log_level = nullptr;
   double checkpoint_interval = 30.0;
   int no_buffered_fallback = 0;
   int nocto = 0;
@@ -89,6 +92,8 @@ const fuse_opt kOptions[] = {
     CACHEFS_OPT("allow_other", allow_other),
     CACHEFS_OPT("fsname=%s", fsname),
     CACHEFS_OPT("nonempty", nonempty),
+    CACHEFS_OPT("log=%s", log),
+    CACHEFS_OPT("log_level=%s", log_level),
     CACHEFS_OPT("cache_size=%s", cache_size),
     CACHEFS_OPT("cull_policy=%s", cull_policy),
     CACHEFS_OPT("brun=%d", brun),
@@ -180,6 +185,10 @@ void PrintUsage(const char* prog) {
       "    -o no_buffered_fallback   refuse a cache directory whose\n"
       "                              filesystem has no O_DIRECT, instead of\n"
       "                              using buffered I/O with a warning\n"
+      "    -o log=FILE               log to FILE (default: stderr with -f,\n"
+      "                              else syslog, which journald keeps)\n"
+      "    -o log_level=LEVEL        error, warning, notice, info or debug:\n"
+      "                              the least important kept (notice)\n"
       "    -o nonempty               mount over a mount point that has\n"
       "                              entries (refused otherwise: they would\n"
       "                              be hidden)\n"
@@ -305,6 +314,7 @@ struct Config {
   std::string cull_policy;
   uint64_t kernel_readahead = 4 << 20;
   PosixOrigin::Options origin_options;
+  LogOptions log;
 };
 
 Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
@@ -360,6 +370,21 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   if (cli.attr_timeout < 0 || cli.entry_timeout < 0) {
     Fail("timeouts cannot be negative");
   }
+  if (cli.log_level != nullptr) {
+    absl::StatusOr<LogLevel> level = ParseLogLevel(cli.log_level);
+    if (!level.ok()) {
+      Fail("-o log_level=" + std::string(cli.log_level) + ": " +
+           std::string(level.status().message()));
+    }
+    c.log.level = *level;
+  }
+  if (cli.log != nullptr) {
+    if (*cli.log == '\0') Fail("-o log= needs a file");
+    c.log.sink = LogOptions::Sink::kFile;
+    c.log.file = cli.log[0] == '/' ? std::string(cli.log)
+                                   : RealPath(".", "cwd") + "/" + cli.log;
+  }
+  c.log.mount_point = c.mountpoint;
   c.attr_timeout = cli.attr_timeout;
   c.entry_timeout = cli.entry_timeout;
   c.fs.attr_timeout = cli.attr_timeout;
@@ -589,6 +614,15 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
                  std::string(control.status().message()).c_str());
   }
   readiness.Report(0);
+  // In the background stderr is gone: the log goes to syslog (journald)
+  // unless it has a file of its own.
+  if (!cmd.foreground && c.log.sink == LogOptions::Sink::kStderr) {
+    LogOptions to_syslog = c.log;
+    to_syslog.sink = LogOptions::Sink::kSyslog;
+    ConfigureLog(to_syslog).IgnoreError();
+  }
+  LogParts(LogLevel::kInfo, "serving ", c.origin, " (cache ", c.cache.directory,
+           ", volume ", c.volume_key, ")");
   // Once the session answers (INIT would undo it), raise the kernel's
   // read-ahead window for the mount.
   std::thread readahead_tuner;
@@ -596,14 +630,14 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
     readahead_tuner = std::thread([&c] {
       absl::Status set = SetKernelReadAhead(c.mountpoint, c.kernel_readahead);
       if (!set.ok()) {
-        std::fprintf(stderr,
-                     "cachefs: note: the kernel's read-ahead for %s stays at "
-                     "its default: %s\n",
-                     c.mountpoint.c_str(), std::string(set.message()).c_str());
+        LogParts(LogLevel::kNotice,
+                 "the kernel's read-ahead for the mount stays at its "
+                 "default: ", std::string(set.message()));
       }
     });
   }
   int ret = RunSession(se, cmd);
+  Log(LogLevel::kInfo, "unmounted; writing back what is open");
   if (readahead_tuner.joinable()) readahead_tuner.join();
   control = absl::StatusOr<std::unique_ptr<ControlServer>>(nullptr);
   fs->reset();  // every file is released by now: writes back all cookies
@@ -626,6 +660,8 @@ int Main(int argc, char* argv[]) {
   fuse_cmdline_opts cmd = {};
   if (fuse_parse_cmdline(&args, &cmd) != 0) return 1;
   Config config = Validate(cli, cmd);
+  absl::Status logging = ConfigureLog(config.log);
+  if (!logging.ok()) Fail(std::string(logging.message()));
 
   // Modes of created files are the caller's, already masked by the kernel.
   umask(0);

@@ -4,9 +4,11 @@
 #include <cstdio>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "cookie/cache.h"
 #include "cookie/volume.h"
 #include "io/errno_status.h"
+#include "io/log.h"
 
 namespace cachefs {
 
@@ -391,9 +393,11 @@ void Cookie::WithdrawObject(const absl::Status& why,
   Bump(cache->stats().cache_io_errors);
   Bump(cache->stats().objects_withdrawn);
   old->Retire();
-  std::fprintf(stderr, "cachefs: withdrawing cache object %s for %s: %s\n",
-               old->name().c_str(), key().c_str(),
-               std::string(why.message()).c_str());
+  LogEvent(LogLevel::kWarning, "withdraw",
+           absl::StrCat("withdrew the cache object ", old->name(), " of ",
+                        key(), " (its data is fetched from the origin "
+                        "again): ", std::string(why.message())),
+           absl::Seconds(10));
   // The file may hold garbage; remove it once its I/O has drained. Its
   // name is ours only if no invalidation has linked a new object over it.
   cache->dispatcher()->Dispatch([volume = volume_, old = std::move(old)] {

@@ -2,7 +2,9 @@
 
 #include <cerrno>
 
+#include "absl/strings/str_cat.h"
 #include "io/errno_status.h"
+#include "io/log.h"
 
 namespace cachefs {
 
@@ -34,6 +36,7 @@ std::vector<std::pair<std::string, uint64_t>> CacheStats::Snapshot() const {
       {"objects_withdrawn", get(objects_withdrawn)},
       {"objects_moved", get(objects_moved)},
       {"objects_discarded", get(objects_discarded)},
+      {"objects_unclean_discarded", get(objects_unclean_discarded)},
       {"cache_io_errors", get(cache_io_errors)},
       {"nospace", get(nospace)},
       {"culls", get(culls)},
@@ -45,7 +48,18 @@ std::vector<std::pair<std::string, uint64_t>> CacheStats::Snapshot() const {
 
 void CountCacheFault(CacheStats& stats, const absl::Status& status) {
   int err = StatusToErrno(status);
-  Bump(err == ENOSPC || err == EDQUOT ? stats.nospace : stats.cache_io_errors);
+  if (err == ENOSPC || err == EDQUOT) {
+    Bump(stats.nospace);
+    LogEvent(LogLevel::kWarning, "nospace",
+             absl::StrCat("the cache filesystem is full (",
+                          std::string(status.message()),
+                          "): data is served from the origin uncached "
+                          "until culling makes room"));
+    return;
+  }
+  Bump(stats.cache_io_errors);
+  LogEvent(LogLevel::kError, "cache-io-error",
+           absl::StrCat("cache I/O error: ", std::string(status.message())));
 }
 
 }  // namespace cachefs

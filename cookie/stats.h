@@ -54,6 +54,8 @@ struct CacheStats {
   Counter objects_withdrawn{0};
   Counter objects_moved{0};      // carried along by a rename
   Counter objects_discarded{0};  // their origin file was deleted
+  // Found not closed cleanly after a stop without an unmount.
+  Counter objects_unclean_discarded{0};
   Counter cache_io_errors{0};
   Counter nospace{0};
   // Culling: objects and bytes removed to stay inside the limits (whole

@@ -13,6 +13,7 @@
 #include "contentmap/record_store.h"
 #include "cookie/cache.h"
 #include "io/errno_status.h"
+#include "io/log.h"
 
 namespace cachefs {
 namespace {
@@ -374,9 +375,11 @@ void Volume::Instantiate(const std::shared_ptr<Cookie>& cookie,
       LookUpObject(cookie->key(), cookie->aux(), cookie->object_size(), hash);
   if (!object.ok()) {
     CountCacheFault(cache_->stats(), object.status());
-    std::fprintf(stderr, "cachefs: no cache object for %s: %s\n",
-                 cookie->key().c_str(),
-                 std::string(object.status().message()).c_str());
+    LogEvent(LogLevel::kWarning, "no-cache-object",
+             absl::StrCat("no cache object for ", cookie->key(),
+                          " (served from the origin): ",
+                          std::string(object.status().message())),
+             absl::Seconds(10));
     cookie->SetObject(nullptr);
     return;
   }

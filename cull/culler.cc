@@ -23,6 +23,7 @@
 #include "cookie/object_key.h"
 #include "cookie/stats.h"
 #include "cull/index_snapshot.h"
+#include "io/log.h"
 
 namespace cachefs {
 namespace {
@@ -172,8 +173,9 @@ std::vector<Volume::StoredObject> Culler::LoadIndex() {
       loaded_from_snapshot_ = true;
       return *std::move(objects);
     }
-    std::fprintf(stderr, "cachefs: scanning the cache instead: %s\n",
-                 std::string(objects.status().message()).c_str());
+    Log(LogLevel::kWarning,
+        absl::StrCat("scanning the cache instead of its index: ",
+                     std::string(objects.status().message())));
   }
   return volume_->ScanObjects();
 }
@@ -195,8 +197,8 @@ void Culler::SaveIndex() {
   absl::Status saved = volume_->WriteFile(
       kCullIndexSnapshot, EncodeCullIndex(volume_->FanDirTimes(), objects));
   if (!saved.ok()) {
-    std::fprintf(stderr, "cachefs: cannot save the cull index: %s\n",
-                 std::string(saved.message()).c_str());
+    Log(LogLevel::kWarning, absl::StrCat("cannot save the cull index: ",
+                                         std::string(saved.message())));
   }
 }
 
@@ -458,10 +460,10 @@ void Culler::TrimOpenObjects(uint64_t target, uint64_t cap,
     absl::StatusOr<BackingObject::Trimmed> trimmed =
         open[0].cookie->TrimCold(granules);
     if (absl::IsUnimplemented(trimmed.status())) {
-      std::fprintf(stderr,
-                   "cachefs: the cache directory's filesystem cannot punch "
-                   "holes: open files are culled no more: %s\n",
-                   std::string(trimmed.status().message()).c_str());
+      Log(LogLevel::kWarning,
+          absl::StrCat("the cache directory's filesystem cannot punch "
+                       "holes: open files are culled no more: ",
+                       std::string(trimmed.status().message())));
       trim_unsupported_.store(true, std::memory_order_relaxed);
       return;
     }
@@ -650,8 +652,47 @@ void Culler::FinishLoading() {
   malloc_trim(0);
 }
 
+void Culler::DiscardUncleanObjects() {
+  std::vector<std::pair<uint64_t, uint32_t>> objects;
+  {
+    absl::MutexLock lock(&mu_);
+    objects.reserve(index_.size());
+    for (const auto& [hash, e] : index_) objects.push_back({hash, e.generation});
+  }
+  uint64_t discarded = 0, bytes = 0;
+  for (const auto& [hash, generation] : objects) {
+    if (stopping_.HasBeenNotified()) break;
+    absl::MutexLock pass(&pass_mu_);
+    absl::StatusOr<Volume::ObjectInfo> info = volume_->DescribeObject(hash);
+    // Objects in use are left to their cookies, which judged them already.
+    if (!info.ok() || info->clean || !volume_->CullObject(hash)) continue;
+    ++discarded;
+    absl::MutexLock lock(&mu_);
+    auto it = index_.find(hash);
+    if (it != index_.end() && it->second.generation == generation) {
+      bytes += it->second.bytes;
+      own_bytes_.fetch_sub(static_cast<int64_t>(it->second.bytes),
+                           std::memory_order_relaxed);
+      policy_->Erase(hash);
+      index_.erase(it);
+    }
+  }
+  if (discarded > 0) {
+    Bump(cache_->stats().objects_unclean_discarded, discarded);
+    Log(LogLevel::kNotice,
+        absl::StrCat("discarded ", discarded, " cached ",
+                     discarded == 1 ? "file" : "files", " (", bytes,
+                     " bytes) that were not closed cleanly: the daemon "
+                     "stopped without unmounting; they are fetched from the "
+                     "origin again when read"));
+  }
+}
+
 void Culler::Loop() {
   FinishLoading();
+  // After a stop without an unmount (no index snapshot), objects that were
+  // being written then hold maps that are never trusted again.
+  if (!loaded_from_snapshot_) DiscardUncleanObjects();
   while (!stopping_.HasBeenNotified()) {
     {
       absl::MutexLock lock(&mu_);

@@ -183,6 +183,9 @@ class Culler : public CacheObserver {
   uint64_t CheckFilesystem();
   // Publishes this volume's count and re-reads the other volumes'.
   void ShareUsage();
+  // Removes the objects whose records say they were never closed (read
+  // back after a stop without an unmount), and logs how many.
+  void DiscardUncleanObjects();
   uint64_t CullMark() const;
   uint64_t RunMark() const;
   void Wake();

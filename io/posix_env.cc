@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "io/env.h"
 #include "io/errno_status.h"
+#include "io/log.h"
 #include "io/uring_queue.h"
 
 namespace cachefs {
@@ -303,9 +304,9 @@ absl::StatusOr<std::unique_ptr<IoQueue>> PosixEnv::NewIoQueue(unsigned depth) {
   // seccomp or missing; the data path still works, only without overlap.
   static absl::once_flag warned;
   absl::call_once(warned, [&] {
-    fprintf(stderr,
-            "cachefs: %s; falling back to synchronous pread/pwrite I/O\n",
-            std::string(q.status().message()).c_str());
+    Log(LogLevel::kWarning,
+        absl::StrCat(std::string(q.status().message()),
+                     "; falling back to synchronous pread/pwrite I/O"));
   });
   return NewSyncIoQueue(depth);
 }

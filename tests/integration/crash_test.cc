@@ -409,6 +409,50 @@ TEST_P(CrashTest, KillNineWhileCullingThenTheMountReadsAsTheOrigin) {
   EXPECT_GT(granules_culled_, 0u) << "no granule of an open file was culled";
 }
 
+// A file open for writing when the daemon is killed: the next daemon
+// discards its cached data (the map was never made durable) and says so
+// once, with the count, in its log; the other files stay cached.
+TEST_P(CrashTest, AfterKillNineTheLogSaysHowManyFilesWereDiscarded) {
+  const std::string written = RandomData(600 * 1024, 21);
+  const std::string kept = RandomData(300 * 1024, 22);
+  WriteServed("written", written);
+  WriteServed("kept", kept);
+  Mount();
+  if (HasFatalFailure()) return;
+  ASSERT_EQ(ReadMounted("written"), written);
+  ASSERT_EQ(ReadMounted("kept"), kept);
+  // Both released (the kernel sends the release after close returns, and
+  // the daemon writes the clean records in the background).
+  for (int i = 0; i < 100 && Stats()["cookies_active"] > 0; ++i) {
+    usleep(50 * 1000);
+  }
+  ASSERT_EQ(Stats()["cookies_active"], 0u);
+  int fd = open(MountedPath("written").c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  ASSERT_EQ(pwrite(fd, "changed", 7, 1000), 7) << strerror(errno);
+  Kill9();
+  close(fd);  // on a dead mount: the daemon never saw the close
+  const std::string log = cache_tmp_.path() + "/cachefs.log";
+  Mount("log=" + log);
+  if (HasFatalFailure()) return;
+  std::string text;
+  for (int i = 0; i < 100; ++i) {
+    text = ReadWholeFile(log).value_or("");
+    if (text.find("not closed cleanly") != std::string::npos) break;
+    usleep(100 * 1000);
+  }
+  EXPECT_NE(text.find(" notice " + mnt_.path() +
+                      ": discarded 1 cached file ("),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(Stats()["objects_unclean_discarded"], 1u);
+  std::string want = written;
+  want.replace(1000, 7, "changed");
+  EXPECT_EQ(ReadMounted("written"), want);
+  EXPECT_EQ(ReadMounted("kept"), kept);
+  EXPECT_EQ(Stats()["bytes_read_from_origin"], want.size());
+}
+
 
 INSTANTIATE_TEST_SUITE_P(Origins, CrashTest,
                          ::testing::Values(OriginKind::kLocal,
