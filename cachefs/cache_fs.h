@@ -139,6 +139,13 @@ class CacheFs {
                         const std::string& value, int flags);
   absl::Status RemoveXattr(uint64_t ino, const std::string& name);
 
+  // Drops the cached data and attributes of the files `keys` (as
+  // `cachefs-ctl invalidate` names them): the next open checks the origin
+  // and the next read fetches from it; a file open now starts again with
+  // an empty object, and the kernel's pages go at its next open. Returns
+  // how many of them had data cached.
+  size_t DropCachedData(const std::vector<std::string>& keys);
+
   // Directories. ReadDir calls `add` for each entry from `offset` on until
   // it returns false (the reply buffer is full); with `plus`, each entry is
   // looked up too (the kernel then holds a reference on it).

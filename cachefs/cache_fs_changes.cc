@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "cachefs/cache_fs.h"
 #include "cachefs/cache_fs_internal.h"
+#include "absl/time/clock.h"
 #include "io/errno_status.h"
 
 namespace cachefs {
@@ -242,6 +243,33 @@ absl::Status CacheFs::Rename(uint64_t parent, const std::string& name,
   }
   unpin();
   return status;
+}
+
+size_t CacheFs::DropCachedData(const std::vector<std::string>& keys) {
+  size_t dropped = 0;
+  for (const std::string& key : keys) {
+    attrs_.Erase(key);
+    bool had = volume_->HasObject(key);
+    std::shared_ptr<Cookie> cookie;
+    if (Inode* inode = inodes_->FindByKey(key)) {
+      absl::MutexLock lock(&inode->mu);
+      cookie = inode->cookie;
+      // The next open finds the data changed: the kernel drops its pages.
+      inode->last_aux.clear();
+    }
+    if (cookie != nullptr) {
+      had = true;
+      cookie->Invalidate(cookie->aux(), cookie->object_size());
+    } else {
+      // A cookie still being torn down keeps its object a moment longer.
+      for (int i = 0; i < 40 && volume_->HasObject(key); ++i) {
+        volume_->DiscardObject(key);
+        if (volume_->HasObject(key)) absl::SleepFor(absl::Milliseconds(25));
+      }
+    }
+    if (had) ++dropped;
+  }
+  return dropped;
 }
 
 absl::StatusOr<CacheFs::Attr> CacheFs::SetAttr(uint64_t ino,

@@ -4,12 +4,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "cachefs/control_commands.h"
 
 namespace cachefs {
 namespace {
@@ -178,21 +178,62 @@ std::string CullReply(const std::string& to, Culler* culler) {
       r.objects, r.granules, r.bytes, before, culler->stored_bytes(), target);
 }
 
+// The cached files at or below `dir` ("" is the root), by their records.
+std::vector<std::string> CachedKeysBelow(const std::string& dir,
+                                         Volume& volume, Culler* culler) {
+  std::vector<std::string> keys;
+  if (culler == nullptr) return keys;
+  const std::string prefix = dir.empty() ? "" : dir + "/";
+  for (const Culler::Entry& e : culler->Entries()) {
+    absl::StatusOr<Volume::ObjectInfo> info = volume.DescribeObject(e.hash);
+    if (info.ok() && info->file_key.compare(0, prefix.size(), prefix) == 0) {
+      keys.push_back(info->file_key);
+    }
+  }
+  return keys;
+}
+
+std::string InvalidateReply(const ControlCall& call, Volume& volume,
+                            Culler* culler, CacheFs& fs) {
+  std::vector<std::string> keys;
+  for (const std::string& path : call.paths) {
+    if (!path.empty()) keys.push_back(path);
+    if (call.recursive) {
+      std::vector<std::string> below = CachedKeysBelow(path, volume, culler);
+      keys.insert(keys.end(), below.begin(), below.end());
+    }
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  const size_t dropped = fs.DropCachedData(keys);
+  if (call.json) {
+    return Json({{"files_named", absl::StrCat(keys.size())},
+                 {"files_dropped", absl::StrCat(dropped)}});
+  }
+  return absl::StrFormat("dropped the cached data of %d of %d %s\n", dropped,
+                         keys.size(), keys.size() == 1 ? "file" : "files");
+}
+
 }  // namespace
 
 std::string ControlReply(const std::string& request, const MountFacts& facts,
-                         Cache& cache, Volume* volume, Culler* culler) {
-  if (request == "stats") return StatsReply(false, facts, cache, culler);
-  if (request == "stats --json") return StatsReply(true, facts, cache, culler);
-  if (request == "status") return StatusReply(false, facts, cache, culler);
-  if (request == "status --json") return StatusReply(true, facts, cache, culler);
-  if (volume != nullptr && request == "ls") return LsReply(false, *volume, culler);
-  if (volume != nullptr && request == "ls --json") {
-    return LsReply(true, *volume, culler);
+                         Cache& cache, Volume* volume, Culler* culler,
+                         CacheFs* fs) {
+  absl::StatusOr<ControlCall> call = DecodeControlCall(request);
+  if (!call.ok()) {
+    return absl::StrCat("error: ", std::string(call.status().message()), "\n");
   }
-  if (request == "cull") return CullReply("", culler);
-  if (request.rfind("cull ", 0) == 0) return CullReply(request.substr(5), culler);
-  return "error: unknown request \"" + request + "\"\n";
+  const std::string& name = call->command;
+  if (name == "stats") return StatsReply(call->json, facts, cache, culler);
+  if (name == "status") return StatusReply(call->json, facts, cache, culler);
+  if (name == "ls" && volume != nullptr) {
+    return LsReply(call->json, *volume, culler);
+  }
+  if (name == "cull") return CullReply(call->to, culler);
+  if (name == "invalidate" && volume != nullptr && fs != nullptr) {
+    return InvalidateReply(*call, *volume, culler, *fs);
+  }
+  return absl::StrCat("error: this mount does not answer ", name, "\n");
 }
 
 }  // namespace cachefs

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "cachefs/cache_fs.h"
 #include "cookie/cache.h"
 #include "cookie/volume.h"
 #include "cull/culler.h"
@@ -26,11 +27,11 @@ struct MountFacts {
   const OriginStats* origin_stats = nullptr;
 };
 
-// Answers one control request ("stats", "status", "ls", each with an
-// optional " --json", and "cull" with an optional " BYTES"); anything else
-// gets "error: ...". `culler` may be null (no culling).
+// Answers one control request, a call of control_commands.h as one line;
+// anything else gets "error: ...". `culler` may be null (no culling).
 std::string ControlReply(const std::string& request, const MountFacts& facts,
-                         Cache& cache, Volume* volume, Culler* culler);
+                         Cache& cache, Volume* volume, Culler* culler,
+                         CacheFs* fs);
 
 }  // namespace cachefs
 

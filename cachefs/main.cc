@@ -607,7 +607,7 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
   auto control = ControlServer::Start(
       ControlSocketPath(c.mountpoint), [&](const std::string& request) {
         return ControlReply(request, facts, **cache, volume->get(),
-                            culler->get());
+                            culler->get(), fs->get());
       });
   if (!control.ok()) {
     std::fprintf(stderr, "cachefs: warning: no control socket: %s\n",

@@ -1,12 +1,10 @@
-// cachefs-ctl: talks to the cachefs daemon behind a mount point.
-//
-//   cachefs-ctl stats MOUNTPOINT [--json]
-//   cachefs-ctl status MOUNTPOINT [--json]
-//   cachefs-ctl ls MOUNTPOINT [--json]
-//   cachefs-ctl cull MOUNTPOINT [--to BYTES]
+// cachefs-ctl: talks to the cachefs daemon behind a mount point. Its
+// commands, their arguments and its usage text come from the control
+// command table (cachefs/control_commands.h).
 
 #include <limits.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -14,79 +12,115 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_split.h"
+#include "cachefs/control_commands.h"
 #include "cachefs/control_socket.h"
 #include "netfs/mount_table.h"
 
 namespace cachefs {
 namespace {
 
-constexpr char kUsage[] =
-    "usage: cachefs-ctl COMMAND MOUNTPOINT [--json] [--to BYTES]\n"
-    "\n"
-    "commands:\n"
-    "  stats    the cache's event counters (lookups, granules and bytes\n"
-    "           read from the cache and the origin, dispatcher, faults,\n"
-    "           culls, objects and bytes stored)\n"
-    "  status   origin, cache directory, options in force, uptime,\n"
-    "           limits, cull policy and bytes stored\n"
-    "  ls       the cached objects of this mount: path, bytes cached,\n"
-    "           percent of the file present, last access\n"
-    "  cull     cull now, down to the run mark of -o cache_size, or to\n"
-    "           --to BYTES (suffixes K, M, G, T). Open files are never\n"
-    "           culled whole: one holding more than -o open_file_share\n"
-    "           of the target gives up its least recently used granules\n"
-    "           first, and if culling closed files is not enough, open\n"
-    "           files give up more (--to 0 empties them too)\n"
-    "\n"
-    "options:\n"
-    "  --json      print JSON instead of text (stats, status, ls)\n"
-    "  --to BYTES  where cull stops\n"
-    "  -h, --help\n";
-
 int Fail(const std::string& message) {
   std::fprintf(stderr, "cachefs-ctl: %s\n", message.c_str());
   return 1;
 }
 
+// `path` made absolute and its "." and ".." resolved by name (it need not
+// exist: a file gone from the origin may still be cached).
+std::string Lexical(const std::string& path) {
+  std::string absolute = path;
+  if (absolute.empty() || absolute[0] != '/') {
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof(cwd)) == nullptr) return path;
+    absolute = std::string(cwd) + "/" + path;
+  }
+  std::vector<std::string> parts;
+  for (const std::string& part : std::vector<std::string>(
+           absl::StrSplit(absolute, '/', absl::SkipEmpty()))) {
+    if (part == ".") continue;
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+      continue;
+    }
+    parts.push_back(part);
+  }
+  std::string out;
+  for (const std::string& part : parts) out += "/" + part;
+  return out.empty() ? "/" : out;
+}
+
+// The key of `path` inside the mount at `mount` ("" for its root): by
+// its real path when it exists, else by name.
+bool KeyOf(const std::string& path, const std::string& mount,
+           std::string* key) {
+  char real[PATH_MAX];
+  std::string resolved =
+      realpath(path.c_str(), real) != nullptr ? real : Lexical(path);
+  if (resolved == mount) {
+    key->clear();
+    return true;
+  }
+  if (resolved.compare(0, mount.size() + 1, mount + "/") != 0) return false;
+  *key = resolved.substr(mount.size() + 1);
+  return true;
+}
+
 int Run(const std::vector<std::string>& args) {
-  std::string command, mountpoint, to;
-  bool json = false;
+  ControlCall call;
+  std::string mountpoint;
+  std::vector<std::string> paths;
+  bool help = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    if (a == "--json") {
-      json = true;
+      help = true;
+    } else if (a == "--json") {
+      call.json = true;
+    } else if (a == "-r") {
+      call.recursive = true;
     } else if (a == "--to") {
       if (i + 1 == args.size()) return Fail("--to needs BYTES (see --help)");
-      to = args[++i];
-      if (to.empty() || to.find_first_not_of("0123456789KMGTkmgt") !=
-                            std::string::npos) {
-        return Fail("--to " + to + ": not a size (see --help)");
+      call.to = args[++i];
+      if (call.to.empty() || call.to.find_first_not_of("0123456789KMGTkmgt") !=
+                                 std::string::npos) {
+        return Fail("--to " + call.to + ": not a size (see --help)");
       }
     } else if (!a.empty() && a[0] == '-') {
       return Fail("unknown option " + a + " (see --help)");
-    } else if (command.empty()) {
-      command = a;
+    } else if (call.command.empty()) {
+      call.command = a;
     } else if (mountpoint.empty()) {
       mountpoint = a;
     } else {
-      return Fail("unexpected argument " + a + " (see --help)");
+      paths.push_back(a);
     }
   }
-  if (command.empty()) {
-    std::fputs(kUsage, stderr);
+  const ControlCommand* command =
+      call.command.empty() ? nullptr : FindControlCommand(call.command);
+  if (help) {
+    if (command == nullptr) {
+      std::fputs(ControlUsage().c_str(), stdout);
+    } else {
+      std::printf("usage: cachefs-ctl %s MOUNTPOINT %s\n\n%s", command->name,
+                  command->synopsis, command->help);
+    }
+    return 0;
+  }
+  if (call.command.empty()) {
+    std::fputs(ControlUsage().c_str(), stderr);
     return 2;
   }
-  if (command != "stats" && command != "status" && command != "ls" &&
-      command != "cull") {
-    return Fail("unknown command " + command + " (see --help)");
+  if (command == nullptr) {
+    return Fail("unknown command " + call.command + " (see --help)");
   }
-  if (!to.empty() && command != "cull") return Fail("--to is for cull");
-  if (json && command == "cull") return Fail("cull has no --json");
-  if (mountpoint.empty()) return Fail(command + " needs a MOUNTPOINT");
+  if (mountpoint.empty()) return Fail(call.command + " needs a MOUNTPOINT");
+  // Checked before the paths are resolved: "cull MNT extra" is an error.
+  call.paths.assign(paths.size(), "x");
+  absl::Status usable = CheckControlCall(call);
+  if (!usable.ok()) {
+    return Fail(std::string(usable.message()) + " (see cachefs-ctl " +
+                call.command + " --help)");
+  }
   char real[PATH_MAX];
   if (realpath(mountpoint.c_str(), real) == nullptr) {
     if (errno == ENOTCONN) {
@@ -104,10 +138,15 @@ int Run(const std::vector<std::string>& args) {
       mount->fs_type != "fuse.cachefs") {
     return Fail(std::string(real) + " is not a cachefs mount point");
   }
-  std::string request = command;
-  if (json) request += " --json";
-  if (!to.empty()) request += " " + to;
-  auto reply = ControlRequest(real, request);
+  call.paths.clear();
+  for (const std::string& path : paths) {
+    std::string key;
+    if (!KeyOf(path, real, &key)) {
+      return Fail(path + " is not inside the mount " + std::string(real));
+    }
+    call.paths.push_back(key);
+  }
+  auto reply = ControlRequest(real, EncodeControlCall(call));
   if (!reply.ok()) {
     return Fail(std::string(reply.status().message()) +
                 " (is the daemon still running?)");

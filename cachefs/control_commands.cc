@@ -1,0 +1,217 @@
+#include "cachefs/control_commands.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace cachefs {
+namespace {
+
+std::string Escape(std::string_view token) {
+  std::string out;
+  for (char c : token) {
+    switch (c) {
+      case '%':
+        out += "%25";
+        break;
+      case ' ':
+        out += "%20";
+        break;
+      case '\t':
+        out += "%09";
+        break;
+      case '\r':
+        out += "%0D";
+        break;
+      case '\n':
+        out += "%0A";
+        break;
+      default:
+        out.push_back(c);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> Unescape(std::string_view token) {
+  std::string out;
+  for (size_t i = 0; i < token.size(); ++i) {
+    if (token[i] != '%') {
+      out.push_back(token[i]);
+      continue;
+    }
+    if (i + 2 >= token.size()) {
+      return absl::InvalidArgumentError("a cut %-escape in the request");
+    }
+    const std::string_view hex = token.substr(i + 1, 2);
+    if (hex == "25") {
+      out.push_back('%');
+    } else if (hex == "20") {
+      out.push_back(' ');
+    } else if (hex == "09") {
+      out.push_back('\t');
+    } else if (hex == "0D") {
+      out.push_back('\r');
+    } else if (hex == "0A") {
+      out.push_back('\n');
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("an unknown %-escape in the request: %",
+                       std::string(hex)));
+    }
+    i += 2;
+  }
+  return out;
+}
+
+}  // namespace
+
+const std::vector<ControlCommand>& ControlCommands() {
+  static const auto* commands = new std::vector<ControlCommand>{
+      {"stats", "[--json]",
+       "the cache's event counters (lookups, granules and bytes read from\n"
+       "the cache and the origin, origin requests, faults, culls, objects\n"
+       "and bytes stored)\n",
+       /*json=*/true},
+      {"status", "[--json]",
+       "origin, cache directory, options in force, uptime, limits, cull\n"
+       "policy and bytes stored\n",
+       /*json=*/true},
+      {"ls", "[--json]",
+       "the cached files of this mount: path, bytes cached, percent of the\n"
+       "file present, last access\n",
+       /*json=*/true},
+      {"cull", "[--to BYTES]",
+       "cull now, down to the run mark of -o cache_size, or to --to BYTES\n"
+       "(suffixes K, M, G, T). Open files are never culled whole: one\n"
+       "holding more than -o open_file_share of the target gives up its\n"
+       "least recently used granules first, and if culling closed files\n"
+       "is not enough, open files give up more (--to 0 empties them too)\n",
+       /*json=*/false, /*paths=*/false, /*to=*/true},
+      {"invalidate", "PATH... [-r] [--json]",
+       "drop the cached data of files (with -r, of every cached file below\n"
+       "each directory): the way out of a change on the origin that its\n"
+       "attributes do not show (SSHFS has whole-second mtimes). The next\n"
+       "read fetches from the origin; open files start again empty\n",
+       /*json=*/true, /*paths=*/true},
+      {"evict", "PATH... [-r] [--json]", "the same as invalidate\n",
+       /*json=*/true, /*paths=*/true, /*to=*/false, "invalidate"},
+  };
+  return *commands;
+}
+
+const ControlCommand* FindControlCommand(std::string_view name) {
+  for (const ControlCommand& c : ControlCommands()) {
+    if (name == c.name) return &c;
+  }
+  return nullptr;
+}
+
+absl::Status CheckControlCall(const ControlCall& call) {
+  const ControlCommand* command = FindControlCommand(call.command);
+  if (command == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown command ", call.command));
+  }
+  if (call.json && !command->json) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(call.command, " has no --json"));
+  }
+  if (!call.to.empty() && !command->to) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(call.command, " has no --to"));
+  }
+  if (call.recursive && !command->paths) {
+    return absl::InvalidArgumentError(absl::StrCat(call.command, " has no -r"));
+  }
+  if (command->paths && call.paths.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(call.command, " needs at least one PATH"));
+  }
+  if (!command->paths && !call.paths.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(call.command, " takes no PATH"));
+  }
+  return absl::OkStatus();
+}
+
+std::string EncodeControlCall(const ControlCall& call) {
+  std::string line = Escape(call.command);
+  if (call.json) line += " --json";
+  if (call.recursive) line += " -r";
+  if (!call.to.empty()) absl::StrAppend(&line, " --to ", Escape(call.to));
+  if (!call.paths.empty()) {
+    line += " --";
+    // An empty path (the mount root) is the token "."; a name "." cannot
+    // be relative to the root otherwise.
+    for (const std::string& path : call.paths) {
+      absl::StrAppend(&line, " ", path.empty() ? "." : Escape(path));
+    }
+  }
+  return line;
+}
+
+absl::StatusOr<ControlCall> DecodeControlCall(std::string_view line) {
+  std::vector<std::string> tokens =
+      absl::StrSplit(absl::string_view(line.data(), line.size()), ' ',
+                     absl::SkipEmpty());
+  if (tokens.empty()) return absl::InvalidArgumentError("an empty request");
+  ControlCall call;
+  absl::StatusOr<std::string> name = Unescape(tokens[0]);
+  if (!name.ok()) return name.status();
+  call.command = *name;
+  bool in_paths = false;
+  for (size_t i = 1; i < tokens.size(); ++i) {
+    const std::string& t = tokens[i];
+    if (in_paths) {
+      absl::StatusOr<std::string> path = Unescape(t);
+      if (!path.ok()) return path.status();
+      call.paths.push_back(*path == "." ? "" : *path);
+    } else if (t == "--") {
+      in_paths = true;
+    } else if (t == "--json") {
+      call.json = true;
+    } else if (t == "-r") {
+      call.recursive = true;
+    } else if (t == "--to" && i + 1 < tokens.size()) {
+      absl::StatusOr<std::string> to = Unescape(tokens[++i]);
+      if (!to.ok()) return to.status();
+      call.to = *to;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unexpected \"", t, "\" in the request"));
+    }
+  }
+  absl::Status checked = CheckControlCall(call);
+  if (!checked.ok()) return checked;
+  if (const ControlCommand* c = FindControlCommand(call.command);
+      c->alias_of != nullptr) {
+    call.command = c->alias_of;
+  }
+  return call;
+}
+
+std::string ControlUsage() {
+  std::string out =
+      "usage: cachefs-ctl COMMAND MOUNTPOINT [PATH...] [options]\n"
+      "\n"
+      "commands:\n";
+  for (const ControlCommand& c : ControlCommands()) {
+    absl::StrAppend(&out, "  ", c.name, " MOUNTPOINT ", c.synopsis, "\n");
+    for (const std::string& line : std::vector<std::string>(
+             absl::StrSplit(c.help, '\n', absl::SkipEmpty()))) {
+      absl::StrAppend(&out, "      ", line, "\n");
+    }
+  }
+  out +=
+      "\n"
+      "options:\n"
+      "  --json      print JSON instead of text\n"
+      "  --to BYTES  where cull stops\n"
+      "  -r          also every cached file below each PATH\n"
+      "  -h, --help  this text (cachefs-ctl COMMAND --help: that command's)\n"
+      "PATHs are files or directories inside MOUNTPOINT, absolute or\n"
+      "relative to the current directory.\n";
+  return out;
+}
+
+}  // namespace cachefs
