@@ -93,6 +93,12 @@ const std::vector<ControlCommand>& ControlCommands() {
        "attributes do not show (SSHFS has whole-second mtimes). The next\n"
        "read fetches from the origin; open files start again empty\n",
        /*json=*/true, /*paths=*/true},
+      {"map", "PATH... [--json]",
+       "a file's cached granules: size, granules present (a picture, one\n"
+       "mark per granule or group of granules: O all present, o some,\n"
+       ". none), bytes on disk, state (clean or dirty), coherency data and\n"
+       "the backing file in the cache directory\n",
+       /*json=*/true, /*paths=*/true},
       {"evict", "PATH... [-r] [--json]", "the same as invalidate\n",
        /*json=*/true, /*paths=*/true, /*to=*/false, "invalidate"},
   };

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cachefs/control_commands.h"
@@ -214,6 +215,93 @@ std::string InvalidateReply(const ControlCall& call, Volume& volume,
                          keys.size(), keys.size() == 1 ? "file" : "files");
 }
 
+// At most 64 marks: O (all of the marked granules present), o (some), .
+std::string MapPicture(const std::vector<bool>& present) {
+  const size_t per_mark = std::max<size_t>(1, (present.size() + 63) / 64);
+  std::string out;
+  for (size_t g = 0; g < present.size(); g += per_mark) {
+    size_t have = 0, n = 0;
+    for (; n < per_mark && g + n < present.size(); ++n) have += present[g + n];
+    out.push_back(have == n ? 'O' : have > 0 ? 'o' : '.');
+  }
+  return out;
+}
+
+std::string MapReply(const ControlCall& call, Volume& volume) {
+  std::string out;
+  std::vector<std::string> errors;
+  if (call.json) out = "[";
+  bool first = true;
+  for (const std::string& path : call.paths) {
+    absl::StatusOr<Volume::ObjectInfo> info = volume.DescribeObjectOf(path);
+    if (!info.ok()) {
+      if (!call.json) {
+        return absl::StrCat("error: ", std::string(info.status().message()),
+                            "\n");
+      }
+      absl::StrAppend(&out, first ? "\n  " : ",\n  ",
+                      Json({{"path", JsonString(path)},
+                            {"error", JsonString(std::string(
+                                          info.status().message()))}}));
+      out.pop_back();
+      first = false;
+      continue;
+    }
+    const uint64_t granule = uint64_t{1} << info->granule_shift;
+    const double percent =
+        info->granules == 0 ? 100.0
+                            : 100.0 * info->granules_present / info->granules;
+    // Shown as it is when it is text (it is, from a POSIX origin).
+    const bool text = std::all_of(info->aux.begin(), info->aux.end(),
+                                  [](char c) { return c >= 0x20 && c < 0x7f; });
+    const std::string aux =
+        text ? info->aux : "hex " + absl::BytesToHexString(info->aux);
+    const char* state = info->clean ? "clean" : "dirty";
+    if (call.json) {
+      std::string runs = "[";
+      for (size_t g = 0; g < info->present.size();) {
+        if (!info->present[g]) {
+          ++g;
+          continue;
+        }
+        size_t end = g;
+        while (end + 1 < info->present.size() && info->present[end + 1]) ++end;
+        absl::StrAppend(&runs, runs.size() > 1 ? ", " : "", "[", g, ", ", end,
+                        "]");
+        g = end + 1;
+      }
+      runs += "]";
+      absl::StrAppend(
+          &out, first ? "\n  " : ",\n  ",
+          Json({{"path", JsonString(path)},
+                {"size", absl::StrCat(info->object_size)},
+                {"granule_bytes", absl::StrCat(granule)},
+                {"granules", absl::StrCat(info->granules)},
+                {"granules_present", absl::StrCat(info->granules_present)},
+                {"bytes", absl::StrCat(info->bytes)},
+                {"state", JsonString(state)},
+                {"in_use", info->in_use ? "true" : "false"},
+                {"aux", JsonString(aux)},
+                {"backing", JsonString(info->backing)},
+                {"present_runs", runs}}));
+      out.pop_back();
+    } else {
+      absl::StrAppendFormat(
+          &out,
+          "%s\n  size %d bytes in %d granules of %d KiB: %d present "
+          "(%.1f%%), %d bytes on disk\n  state %s%s\n  aux %s\n  backing %s\n"
+          "  [%s]\n",
+          path, info->object_size, info->granules, granule >> 10,
+          info->granules_present, percent, info->bytes, state,
+          info->in_use ? ", in use (the map shown is the live one)" : "", aux,
+          info->backing, MapPicture(info->present));
+    }
+    first = false;
+  }
+  if (call.json) out += first ? "]\n" : "\n]\n";
+  return out;
+}
+
 }  // namespace
 
 std::string ControlReply(const std::string& request, const MountFacts& facts,
@@ -230,6 +318,7 @@ std::string ControlReply(const std::string& request, const MountFacts& facts,
     return LsReply(call->json, *volume, culler);
   }
   if (name == "cull") return CullReply(call->to, culler);
+  if (name == "map" && volume != nullptr) return MapReply(*call, *volume);
   if (name == "invalidate" && volume != nullptr && fs != nullptr) {
     return InvalidateReply(*call, *volume, culler, *fs);
   }

@@ -293,6 +293,21 @@ absl::StatusOr<Volume::ObjectInfo> Volume::DescribeObject(uint64_t hash) {
   info.granules = record->map.num_granules();
   info.granules_present = record->map.granules_present();
   info.clean = record->state == ContentState::kClean;
+  info.aux = record->aux;
+  const ObjectPath where = ObjectPathFor(hash);
+  info.backing = absl::StrCat("volumes/", VolumeDirName(key_), "/",
+                              where.fan_dir, "/", where.name);
+  auto describe_map = [&info](const ContentMap& map) {
+    info.object_size = map.object_size();
+    info.granules = map.num_granules();
+    info.granules_present = map.granules_present();
+    info.granule_shift = map.granule_shift();
+    info.present.assign(map.num_granules(), false);
+    for (uint64_t g = 0; g < map.num_granules(); ++g) {
+      info.present[g] = map.IsPresent(g);
+    }
+  };
+  describe_map(record->map);
   // An object in use is described by its live map: the record on disk may
   // be a dirty one, which names no granules at all.
   std::shared_ptr<Cookie> user;
@@ -308,10 +323,23 @@ absl::StatusOr<Volume::ObjectInfo> Volume::DescribeObject(uint64_t hash) {
   std::shared_ptr<BackingObject> live =
       user != nullptr && user->ready() ? user->object() : nullptr;
   if (live != nullptr && live->hash() == hash) {
-    ContentMap map = live->MapSnapshot();
-    info.object_size = map.object_size();
-    info.granules = map.num_granules();
-    info.granules_present = map.granules_present();
+    describe_map(live->MapSnapshot());
+    info.in_use = true;
+  }
+  return info;
+}
+
+absl::StatusOr<Volume::ObjectInfo> Volume::DescribeObjectOf(
+    const std::string& file_key) {
+  absl::StatusOr<ObjectInfo> info =
+      DescribeObject(cache_->HashKey(key_, file_key));
+  if (info.ok() && info->file_key != file_key) {
+    return absl::NotFoundError(
+        absl::StrCat("no cached data for ", file_key,
+                     " (its object name holds another file's)"));
+  }
+  if (absl::IsNotFound(info.status())) {
+    return absl::NotFoundError(absl::StrCat("no cached data for ", file_key));
   }
   return info;
 }

@@ -92,8 +92,15 @@ class Volume {
     uint64_t granules = 0;
     uint64_t granules_present = 0;
     bool clean = false;  // the record's state
+    bool in_use = false;  // a cookie has it: the map is its live one
+    std::string aux;      // the coherency data the object was made for
+    uint32_t granule_shift = 0;
+    std::vector<bool> present;  // by granule
+    std::string backing;  // the backing file, relative to the cache dir
   };
   absl::StatusOr<ObjectInfo> DescribeObject(uint64_t hash);
+  // The object of `file_key`; NotFound if none is stored.
+  absl::StatusOr<ObjectInfo> DescribeObjectOf(const std::string& file_key);
   // Deletes object `hash` unless a cookie uses it (or is being set up or
   // torn down with it); returns whether it is gone. Under the volume lock,
   // so no cookie can pick it up halfway.

@@ -362,6 +362,50 @@ TEST_P(WriteThroughTest, InvalidateDropsWhatTheAttributesCannotShow) {
   EXPECT_EQ(fetched("dir/a", want_a), want_a.size());
 }
 
+// `cachefs-ctl map` shows which granules of a file are cached.
+TEST_P(WriteThroughTest, MapShowsTheCachedGranules) {
+  CACHEFS_REQUIRE(BuiltProgramPrerequisite("cachefs-ctl"));
+  const std::string data = RandomData(12 * kGranule - 1000, 41);
+  WriteServed("f", data);
+  Mount();
+  // The last 8 granules, from granule 4 to the end.
+  int fd = open(MountedPath("f").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  std::string tail(data.size() - 4 * kGranule, '\0');
+  ASSERT_EQ(pread(fd, tail.data(), tail.size(), 4 * kGranule),
+            static_cast<ssize_t>(tail.size()));
+  ASSERT_EQ(close(fd), 0);
+  EXPECT_EQ(tail, data.substr(4 * kGranule));
+  // Released (the daemon writes the clean record in the background).
+  for (int i = 0; i < 100 && Stats()["cookies_active"] > 0; ++i) {
+    usleep(50 * 1000);
+  }
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), BinPath("cachefs-ctl"));
+    auto result = RunProgram(args, absl::Seconds(20));
+    EXPECT_OK(result);
+    return result.ok() ? *result : ProgramResult{};
+  };
+  ProgramResult text = run({"map", mnt_.path(), MountedPath("f")});
+  EXPECT_EQ(text.exit_code, 0) << text.stderr_text;
+  EXPECT_NE(text.stdout_text.find("12 granules of 256 KiB: 8 present"),
+            std::string::npos)
+      << text.stdout_text;
+  EXPECT_NE(text.stdout_text.find("[....OOOOOOOO]"), std::string::npos)
+      << text.stdout_text;
+  ProgramResult json = run({"map", mnt_.path(), MountedPath("f"), "--json"});
+  EXPECT_NE(json.stdout_text.find("\"present_runs\": [[4, 11]]"),
+            std::string::npos)
+      << json.stdout_text;
+  EXPECT_NE(json.stdout_text.find("\"state\": \"clean\""), std::string::npos)
+      << json.stdout_text;
+  ProgramResult missing = run({"map", mnt_.path(), MountedPath("nothing")});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.stderr_text.find("no cached data for nothing"),
+            std::string::npos)
+      << missing.stderr_text;
+}
+
 // Hard links over a local origin (SSHFS makes up an inode number per path,
 // so its links are not one file to the kernel or to cachefs).
 class HardLinkTest : public WriteThroughTest {
