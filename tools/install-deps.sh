@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libfuse3-dev fuse3 liburing-dev libattr1-dev attr
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  sshfs openssh-server openssh-client bc
+  sshfs openssh-server openssh-client bc man-db
 )
 
 missing=()

@@ -255,6 +255,44 @@ TEST_F(CommandLineTest, MountTypeFuseCachefs) {
   if (linked) unlink(installed.c_str());
 }
 
+// `cmake --install` into a prefix of its own: the programs, the mount
+// helper (what mount(8) runs for `-t cachefs` and fstab, with the options
+// only mount(8) knows left out), manual pages that render, and the
+// example unit.
+TEST_F(CommandLineTest, AnInstallationMountsAndHasItsManualPages) {
+  CACHEFS_REQUIRE(RootPrerequisite());
+  const std::string build = BinPath("cachefs").substr(
+      0, BinPath("cachefs").rfind("/bin/"));
+  const std::string prefix = dir_.path() + "/prefix";
+  auto installed = RunProgram({"cmake", "--install", build, "--prefix", prefix},
+                              absl::Seconds(60));
+  ASSERT_OK(installed);
+  ASSERT_EQ(installed->exit_code, 0) << installed->stderr_text;
+  for (const char* file :
+       {"bin/cachefs", "bin/cachefs-ctl", "sbin/mount.cachefs",
+        "share/man/man8/cachefs.8", "share/man/man8/cachefs-ctl.8",
+        "share/doc/cachefs/examples/cachefs-example.mount"}) {
+    EXPECT_EQ(access((prefix + "/" + file).c_str(), R_OK), 0) << file;
+  }
+  for (const char* page : {"cachefs.8", "cachefs-ctl.8"}) {
+    auto man = RunProgram({"man", "--warnings", "-l",
+                           prefix + "/share/man/man8/" + page},
+                          absl::Seconds(30));
+    ASSERT_OK(man);
+    EXPECT_EQ(man->exit_code, 0) << page << ": " << man->stderr_text;
+    EXPECT_EQ(man->stderr_text, "") << page;
+    EXPECT_NE(man->stdout_text.find("SYNOPSIS"), std::string::npos) << page;
+  }
+  // As mount(8) calls it for an fstab line "ORIGIN MNT cachefs OPTIONS".
+  MountWithMount8({prefix + "/sbin/mount.cachefs", origin_, mnt_, "-o",
+                   Cache() + ",_netdev,defaults,noauto,x-systemd.automount"},
+                  mnt_);
+  // And through mount.fuse3, naming the installed program.
+  MountWithMount8({"mount", "-t", "fuse", prefix + "/bin/cachefs#" + origin_,
+                   mnt_, "-o", Cache()},
+                  mnt_);
+}
+
 TEST_F(CommandLineTest, CtlStatsStatusAndItsErrors) {
   CACHEFS_REQUIRE(BuiltProgramPrerequisite("cachefs-ctl"));
   auto ctl = [](std::vector<std::string> args) {
