@@ -101,6 +101,14 @@ const std::vector<ControlCommand>& ControlCommands() {
        /*json=*/true, /*paths=*/true},
       {"evict", "PATH... [-r] [--json]", "the same as invalidate\n",
        /*json=*/true, /*paths=*/true, /*to=*/false, "invalidate"},
+      {"check", "[--repair] [--json]",
+       "offline, with no daemon using the cache: read every object's record\n"
+       "and report the objects a daemon would never use again (corrupt or\n"
+       "missing records, dirty objects, backing files larger than their\n"
+       "records allow) and map sidecars whose object is gone, with totals;\n"
+       "--repair removes them. Exits 1 if problems are left\n",
+       /*json=*/true, /*paths=*/false, /*to=*/false, nullptr,
+       /*offline=*/true},
   };
   return *commands;
 }
@@ -202,7 +210,8 @@ std::string ControlUsage() {
       "\n"
       "commands:\n";
   for (const ControlCommand& c : ControlCommands()) {
-    absl::StrAppend(&out, "  ", c.name, " MOUNTPOINT ", c.synopsis, "\n");
+    absl::StrAppend(&out, "  ", c.name, c.offline ? " CACHEDIR " : " MOUNTPOINT ",
+                    c.synopsis, "\n");
     for (const std::string& line : std::vector<std::string>(
              absl::StrSplit(c.help, '\n', absl::SkipEmpty()))) {
       absl::StrAppend(&out, "      ", line, "\n");
@@ -214,6 +223,7 @@ std::string ControlUsage() {
       "  --json      print JSON instead of text\n"
       "  --to BYTES  where cull stops\n"
       "  -r          also every cached file below each PATH\n"
+      "  --repair    (check) remove what cannot be trusted\n"
       "  -h, --help  this text (cachefs-ctl COMMAND --help: that command's)\n"
       "PATHs are files or directories inside MOUNTPOINT, absolute or\n"
       "relative to the current directory.\n";

@@ -27,6 +27,9 @@ struct ControlCommand {
   bool paths = false;    // takes PATH... (at least one) and -r
   bool to = false;       // takes --to BYTES
   const char* alias_of = nullptr;  // another row's name, or null
+  // Run by cachefs-ctl itself on a cache directory, with no daemon: the
+  // argument is CACHEDIR, not MOUNTPOINT, and --repair is taken.
+  bool offline = false;
 };
 
 // Every command, in the order the usage text lists them.

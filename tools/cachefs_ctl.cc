@@ -15,6 +15,8 @@
 #include "absl/strings/str_split.h"
 #include "cachefs/control_commands.h"
 #include "cachefs/control_socket.h"
+#include "cookie/cache_check.h"
+#include "io/env.h"
 #include "netfs/mount_table.h"
 
 namespace cachefs {
@@ -65,17 +67,76 @@ bool KeyOf(const std::string& path, const std::string& mount,
   return true;
 }
 
+std::string JsonText(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+// `cachefs-ctl check CACHEDIR`: exits 1 if problems are left.
+int Check(const std::string& dir, bool repair, bool json) {
+  absl::StatusOr<CacheCheckReport> report =
+      CheckCacheDirectory(Env::Default(), dir, repair);
+  if (!report.ok()) return Fail(std::string(report.status().message()));
+  size_t left = 0;
+  for (const auto& p : report->problems) left += !p.removed;
+  if (json) {
+    std::printf("{\"volumes\": %llu, \"objects\": %llu, \"clean_objects\": "
+                "%llu, \"bytes\": %llu, \"problems\": [",
+                static_cast<unsigned long long>(report->volumes),
+                static_cast<unsigned long long>(report->objects),
+                static_cast<unsigned long long>(report->clean_objects),
+                static_cast<unsigned long long>(report->bytes));
+    for (size_t i = 0; i < report->problems.size(); ++i) {
+      const auto& p = report->problems[i];
+      std::printf("%s\n  {\"path\": %s, \"kind\": %s, \"detail\": %s, "
+                  "\"removed\": %s}",
+                  i ? "," : "", JsonText(p.path).c_str(),
+                  JsonText(p.kind).c_str(), JsonText(p.detail).c_str(),
+                  p.removed ? "true" : "false");
+    }
+    std::printf("%s]}\n", report->problems.empty() ? "" : "\n");
+  } else {
+    for (const auto& p : report->problems) {
+      std::printf("%s: %s: %s%s\n", p.path.c_str(), p.kind.c_str(),
+                  p.detail.c_str(), p.removed ? " (removed)" : "");
+    }
+    std::printf("%llu volumes, %llu objects (%llu clean), %llu bytes; "
+                "%zu problems, %zu left\n",
+                static_cast<unsigned long long>(report->volumes),
+                static_cast<unsigned long long>(report->objects),
+                static_cast<unsigned long long>(report->clean_objects),
+                static_cast<unsigned long long>(report->bytes),
+                report->problems.size(), left);
+  }
+  return left == 0 ? 0 : 1;
+}
+
 int Run(const std::vector<std::string>& args) {
   ControlCall call;
   std::string mountpoint;
   std::vector<std::string> paths;
   bool help = false;
+  bool repair = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help") {
       help = true;
     } else if (a == "--json") {
       call.json = true;
+    } else if (a == "--repair") {
+      repair = true;
     } else if (a == "-r") {
       call.recursive = true;
     } else if (a == "--to") {
@@ -101,7 +162,8 @@ int Run(const std::vector<std::string>& args) {
     if (command == nullptr) {
       std::fputs(ControlUsage().c_str(), stdout);
     } else {
-      std::printf("usage: cachefs-ctl %s MOUNTPOINT %s\n\n%s", command->name,
+      std::printf("usage: cachefs-ctl %s %s %s\n\n%s", command->name,
+                  command->offline ? "CACHEDIR" : "MOUNTPOINT",
                   command->synopsis, command->help);
     }
     return 0;
@@ -112,6 +174,12 @@ int Run(const std::vector<std::string>& args) {
   }
   if (command == nullptr) {
     return Fail("unknown command " + call.command + " (see --help)");
+  }
+  if (repair && !command->offline) return Fail("--repair is for check");
+  if (command->offline) {
+    if (mountpoint.empty()) return Fail(call.command + " needs a CACHEDIR");
+    if (!paths.empty()) return Fail("unexpected argument " + paths[0]);
+    return Check(mountpoint, repair, call.json);
   }
   if (mountpoint.empty()) return Fail(call.command + " needs a MOUNTPOINT");
   // Checked before the paths are resolved: "cull MNT extra" is an error.

@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,6 +32,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <filesystem>
 #include <iostream>
 #include <random>
 #include <set>
@@ -451,6 +454,85 @@ TEST_P(CrashTest, AfterKillNineTheLogSaysHowManyFilesWereDiscarded) {
   EXPECT_EQ(ReadMounted("written"), want);
   EXPECT_EQ(ReadMounted("kept"), kept);
   EXPECT_EQ(Stats()["bytes_read_from_origin"], want.size());
+}
+
+// `cachefs-ctl check` on the cache left by a kill -9, with a record
+// damaged and a sidecar left behind on top: it reports each, refuses to
+// run while a daemon uses the cache, removes them with --repair, and the
+// next mount serves every file as the origin holds it.
+TEST_P(CrashTest, CheckFindsAndRepairsWhatCannotBeTrusted) {
+  CACHEFS_REQUIRE(BuiltProgramPrerequisite("cachefs-ctl"));
+  const std::string a = RandomData(600 * 1024, 51);
+  const std::string b = RandomData(300 * 1024, 52);
+  const std::string c = RandomData(200 * 1024, 53);
+  WriteServed("a", a);
+  WriteServed("b", b);
+  WriteServed("c", c);
+  Mount();
+  if (HasFatalFailure()) return;
+  for (const auto& [name, data] : {std::pair{"a", a}, {"b", b}, {"c", c}}) {
+    ASSERT_EQ(ReadMounted(name), data);
+  }
+  for (int i = 0; i < 100 && Stats()["cookies_active"] > 0; ++i) {
+    usleep(50 * 1000);
+  }
+  auto check = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {BinPath("cachefs-ctl"), "check", cache_dir()});
+    auto result = RunProgram(args, absl::Seconds(60));
+    EXPECT_OK(result);
+    return result.ok() ? *result : ProgramResult{};
+  };
+  ProgramResult busy = check({});
+  EXPECT_NE(busy.exit_code, 0);
+  EXPECT_NE(busy.stderr_text.find("daemon is using"), std::string::npos)
+      << busy.stderr_text;
+  // Where b's object is, as `map` tells.
+  auto map = RunProgram({BinPath("cachefs-ctl"), "map", mnt_.path(),
+                         MountedPath("b"), "--json"},
+                        absl::Seconds(20));
+  ASSERT_OK(map);
+  const size_t at = map->stdout_text.find("\"backing\": \"");
+  ASSERT_NE(at, std::string::npos) << map->stdout_text;
+  const size_t from = at + std::strlen("\"backing\": \"");
+  const std::string b_object =
+      cache_dir() + "/" +
+      map->stdout_text.substr(from, map->stdout_text.find('"', from) - from);
+  int fd = open(MountedPath("a").c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  ASSERT_EQ(pwrite(fd, "new", 3, 0), 3);
+  Kill9();
+  close(fd);
+  // b's record damaged, and a sidecar with no object.
+  ASSERT_FALSE(b_object.empty());
+  const std::string fan = b_object.substr(0, b_object.rfind('/'));
+  ASSERT_EQ(setxattr(b_object.c_str(), "user.cachefs.object", "garbage", 7, 0),
+            0);
+  std::ofstream(fan + "/00000000000000ff.map") << "left";
+  ProgramResult found = check({"--json"});
+  EXPECT_EQ(found.exit_code, 1) << found.stderr_text;
+  for (const char* kind : {"\"kind\": \"dirty\"", "\"kind\": \"corrupt\"",
+                           "\"kind\": \"orphaned sidecar\""}) {
+    EXPECT_NE(found.stdout_text.find(kind), std::string::npos)
+        << kind << " in " << found.stdout_text;
+  }
+  EXPECT_NE(found.stdout_text.find("\"clean_objects\": 1"), std::string::npos)
+      << found.stdout_text;
+  ProgramResult repaired = check({"--repair"});
+  EXPECT_EQ(repaired.exit_code, 0) << repaired.stdout_text;
+  EXPECT_NE(repaired.stdout_text.find("3 problems, 0 left"), std::string::npos)
+      << repaired.stdout_text;
+  ProgramResult again = check({});
+  EXPECT_EQ(again.exit_code, 0) << again.stdout_text;
+  EXPECT_NE(again.stdout_text.find("1 objects (1 clean)"), std::string::npos)
+      << again.stdout_text;
+  Mount();
+  if (HasFatalFailure()) return;
+  std::string want_a = a;
+  want_a.replace(0, 3, "new");
+  EXPECT_EQ(ReadMounted("a"), want_a);
+  EXPECT_EQ(ReadMounted("b"), b);
+  EXPECT_EQ(ReadMounted("c"), c);
+  EXPECT_EQ(Stats()["bytes_read_from_origin"], a.size() + b.size());
 }
 
 
