@@ -26,9 +26,23 @@ void AttrCache::Put(const std::string& key, const struct stat& attr,
   place->second = Entry{attr, now_ns, seq, /*provisional=*/false};
   if (HasOtherNames(attr)) {
     std::vector<std::string>& group = groups_[IdOf(attr)];
+    // The newest fetch of the file wins: a slow fetch through one name
+    // must not put back what a later one through another name replaced.
+    const Entry* newest = nullptr;
     for (const std::string& other : group) {
       auto it = entries_.find(other);
-      if (it != entries_.end()) it->second.attr = attr;
+      if (it != entries_.end() && it->second.fetched_ns > now_ns &&
+          (newest == nullptr || it->second.fetched_ns > newest->fetched_ns)) {
+        newest = &it->second;
+      }
+    }
+    if (newest != nullptr) {
+      place->second.attr = newest->attr;
+    } else {
+      for (const std::string& other : group) {
+        auto it = entries_.find(other);
+        if (it != entries_.end()) it->second.attr = attr;
+      }
     }
     group.push_back(key);
   }

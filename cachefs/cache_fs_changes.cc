@@ -251,15 +251,24 @@ size_t CacheFs::DropCachedData(const std::vector<std::string>& keys) {
     attrs_.Erase(key);
     bool had = volume_->HasObject(key);
     std::shared_ptr<Cookie> cookie;
-    if (Inode* inode = inodes_->FindByKey(key)) {
-      absl::MutexLock lock(&inode->mu);
-      cookie = inode->cookie;
-      // The next open finds the data changed: the kernel drops its pages.
-      inode->last_aux.clear();
+    Inode* inode = inodes_->FindByKey(key);
+    if (inode != nullptr) {
+      // Ordered with writes: an append in flight must not see its size
+      // taken back by the fresh object.
+      absl::MutexLock write_lock(&inode->write_mu);
+      {
+        absl::MutexLock lock(&inode->mu);
+        cookie = inode->cookie;
+        // The next open finds the data changed: the kernel drops its pages.
+        inode->last_aux.clear();
+      }
+      if (cookie != nullptr) {
+        cookie->Invalidate(cookie->aux(), cookie->object_size());
+      }
     }
+    if (inode != nullptr) Forget(inodes_->IdOf(inode), 1);
     if (cookie != nullptr) {
       had = true;
-      cookie->Invalidate(cookie->aux(), cookie->object_size());
     } else {
       // A cookie still being torn down keeps its object a moment longer.
       for (int i = 0; i < 40 && volume_->HasObject(key); ++i) {

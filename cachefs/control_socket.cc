@@ -166,20 +166,34 @@ void ControlServer::Answer(int fd) {
   timeval timeout{2, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   std::string request;
-  char buf[256];
-  while (request.find('\n') == std::string::npos && request.size() < 4096) {
+  char buf[4096];
+  while (request.find('\n') == std::string::npos &&
+         request.size() <= kMaxControlRequest) {
     ssize_t n = recv(fd, buf, sizeof(buf), 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     request.append(buf, n);
   }
-  request = request.substr(0, request.find('\n'));
-  WriteAll(fd, kReplyHeader + handler_(request));
+  const size_t end = request.find('\n');
+  // A request cut short (too long, or the client went away) is never run:
+  // its last path could name another file.
+  if (end == std::string::npos || end > kMaxControlRequest) {
+    WriteAll(fd, absl::StrCat(kReplyHeader,
+                              "error: the request was incomplete or longer "
+                              "than ", kMaxControlRequest, " bytes\n"));
+    return;
+  }
+  WriteAll(fd, kReplyHeader + handler_(request.substr(0, end)));
 }
 
 absl::StatusOr<std::string> ControlRequest(const std::string& mountpoint,
                                            const std::string& request) {
   std::string path = ControlSocketPath(mountpoint);
+  if (request.size() > kMaxControlRequest) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the request is longer than ", kMaxControlRequest,
+        " bytes: name fewer paths at once"));
+  }
   // A socket in a directory another user controls could be anyone's.
   struct stat dir_st;
   if (lstat(DirOf(path).c_str(), &dir_st) == 0) {

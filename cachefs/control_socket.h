@@ -30,6 +30,9 @@ namespace cachefs {
 // may enter; else says what is wrong with it.
 absl::Status CheckPrivateDirectory(const std::string& dir);
 
+// The longest request line a daemon takes (many paths fit in it).
+inline constexpr size_t kMaxControlRequest = 1 << 20;
+
 // The socket path for a mount point (an absolute, normalized path).
 std::string ControlSocketPath(const std::string& mountpoint);
 

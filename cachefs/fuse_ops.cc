@@ -322,21 +322,28 @@ void Rename(fuse_req_t req, fuse_ino_t parent, const char* name,
 // setgid file: the kernel asks, as the writer, to clear those bits, which
 // the origin refuses to anyone but the owner (EPERM, and the write fails).
 // A local filesystem clears them itself; cachefs does it as the daemon,
-// for a caller who may write the file, and for nothing but that change.
-bool DropsPrivilegesOnly(fuse_req_t req, fuse_ino_t ino, const Caller& caller,
-                         mode_t mode) {
-  if (!CanSwitchCredentials() || caller.uid == 0) return false;
+// for a caller who may write the file. Returns the bits to clear, or 0
+// when `mode` is not such a request. The daemon then only takes those bits
+// off the file's mode as the origin has it at that moment (never setting
+// the rest of `mode`, which was computed from attributes that may be old).
+mode_t SetIdsDropped(fuse_req_t req, fuse_ino_t ino, const Caller& caller,
+                     mode_t mode) {
+  if (!CanSwitchCredentials() || caller.uid == 0) return 0;
   absl::StatusOr<CacheFs::Attr> now = Fs(req).GetAttr(ino);
-  if (!now.ok() || now->attr.st_uid == caller.uid) return false;
+  if (!now.ok() || !S_ISREG(now->attr.st_mode) ||
+      now->attr.st_uid == caller.uid) {
+    return 0;
+  }
   const mode_t was = now->attr.st_mode & 07777;
-  const mode_t privileges = S_ISUID | S_ISGID;
+  const mode_t set_ids = S_ISUID | S_ISGID;
   // Some of the two bits go, nothing else changes.
   if (mode == was || (mode & ~was) != 0 ||
-      (mode & ~privileges) != (was & ~privileges)) {
-    return false;
+      (mode & ~set_ids) != (was & ~set_ids)) {
+    return 0;
   }
   ScopedCredentials as_caller(caller);
-  return Fs(req).Access(ino, W_OK).ok();
+  if (!Fs(req).Access(ino, W_OK).ok()) return 0;
+  return was & ~mode;
 }
 
 void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
@@ -358,23 +365,23 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
   }
   const Caller caller = CallerOf(req);
   const uint64_t fh = fi != nullptr ? fi->fh : 0;
-  std::optional<mode_t> dropping;
-  if (change.mode.has_value() &&
-      DropsPrivilegesOnly(req, ino, caller, *change.mode)) {
-    dropping = std::exchange(change.mode, std::nullopt);
+  mode_t dropping = 0;
+  if (change.mode.has_value()) {
+    dropping = SetIdsDropped(req, ino, caller, *change.mode);
+    if (dropping != 0) change.mode.reset();
   }
   absl::StatusOr<CacheFs::Attr> st = absl::InternalError("no change made");
   // A truncate sends its size with the bits to clear: the size is the
   // caller's change, made first and as the caller.
   const bool more = change.size || change.uid || change.gid || change.atime ||
                     change.mtime;
-  if (more || !dropping.has_value()) {
+  if (more || dropping == 0) {
     ScopedCredentials as_caller(caller);
     st = Fs(req).SetAttr(ino, change, fh);
   }
-  if (dropping.has_value() && (!more || st.ok())) {
+  if (dropping != 0 && (!more || st.ok())) {
     Origin::AttrChange drop;
-    drop.mode = dropping;
+    drop.clear_set_ids = dropping;
     st = Fs(req).SetAttr(ino, drop, fh);
   }
   if (!st.ok()) return ReplyError(req, st.status());

@@ -82,9 +82,21 @@ void CheckFan(Env* env, int fan_fd, const std::string& where, bool repair,
     ++report->objects;
     if (st.ok()) report->bytes += static_cast<uint64_t>(st->st_blocks) * 512;
     if (!record.ok()) {
-      remove(e.name, {path, "corrupt",
-                      absl::StrCat("its record: ",
-                                   std::string(record.status().message()))});
+      const absl::StatusCode code = record.status().code();
+      // Only a record that is there and wrong, or missing: an I/O error or
+      // a lack of descriptors says nothing about the object.
+      const bool untrustworthy = code == absl::StatusCode::kDataLoss ||
+                                 code == absl::StatusCode::kNotFound ||
+                                 code == absl::StatusCode::kInvalidArgument ||
+                                 code == absl::StatusCode::kFailedPrecondition;
+      CacheCheckReport::Problem p{
+          path, untrustworthy ? "corrupt" : "unreadable",
+          absl::StrCat("its record: ", std::string(record.status().message()))};
+      if (untrustworthy) {
+        remove(e.name, std::move(p));
+      } else {
+        report->problems.push_back(std::move(p));
+      }
       continue;
     }
     if (record->state != ContentState::kClean) {
@@ -150,11 +162,15 @@ absl::StatusOr<CacheCheckReport> CheckCacheDirectory(Env* env,
     if (!fans.ok()) continue;
     for (const DirEntry& fan : *fans) {
       if (!IsHex(fan.name, 2)) continue;
+      const std::string where = absl::StrCat("volumes/", name, "/", fan.name);
       absl::StatusOr<int> fan_fd = env->OpenAt(vol_fd, fan.name, kDirFlags, 0);
-      if (!fan_fd.ok()) continue;
-      held.Keep(*fan_fd);
-      CheckFan(env, *fan_fd, absl::StrCat("volumes/", name, "/", fan.name),
-               repair, &report);
+      if (!fan_fd.ok()) {
+        report.problems.push_back(
+            {where, "unreadable", std::string(fan_fd.status().message())});
+        continue;
+      }
+      CheckFan(env, *fan_fd, where, repair, &report);
+      env->Close(*fan_fd).IgnoreError();
     }
     // The culler's index snapshot (cull/culler.cc) lists objects by name:
     // after removals the next daemon must scan instead.

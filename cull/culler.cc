@@ -665,7 +665,9 @@ void Culler::DiscardUncleanObjects() {
     absl::MutexLock pass(&pass_mu_);
     absl::StatusOr<Volume::ObjectInfo> info = volume_->DescribeObject(hash);
     // Objects in use are left to their cookies, which judged them already.
-    if (!info.ok() || info->clean || !volume_->CullObject(hash)) continue;
+    if (!info.ok() || info->clean || !volume_->CullUncleanObject(hash)) {
+      continue;
+    }
     ++discarded;
     absl::MutexLock lock(&mu_);
     auto it = index_.find(hash);

@@ -1,6 +1,7 @@
 #include "io/log.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -29,12 +30,20 @@ class LogState {
   absl::Status Configure(const LogOptions& options) {
     int fd = -1;
     if (options.sink == LogOptions::Sink::kFile) {
+      // Not through a symbolic link, and only a regular file: a daemon
+      // running as root must not append to whatever a link names.
       fd = open(options.file.c_str(),
-                O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+                O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
       if (fd < 0) {
         return absl::InvalidArgumentError(absl::StrCat(
             "cannot open the log file ", options.file, ": ",
             std::strerror(errno)));
+      }
+      struct stat st;
+      if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the log file ", options.file, " is not a regular file"));
       }
     }
     absl::MutexLock lock(&mu_);

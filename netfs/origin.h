@@ -84,6 +84,11 @@ class Origin {
     std::optional<uint64_t> size;
     std::optional<struct timespec> atime;
     std::optional<struct timespec> mtime;
+    // Setuid and setgid bits to take off the file's mode as it is at the
+    // moment of the change, on the very file reached (nothing else of the
+    // mode changes): what a write by a non-owner does on a local
+    // filesystem. Made as the daemon, so it can only ever remove bits.
+    mode_t clear_set_ids = 0;
   };
   // What cachefs may rely on, per backend and mount.
   struct Traits {

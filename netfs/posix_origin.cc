@@ -471,6 +471,20 @@ absl::Status PosixOrigin::SetAttr(const std::string& path,
                                   : chmod(proc.c_str(), *change.mode);
     if (r != 0) return Errno("chmod", path);
   }
+  if (const mode_t bits = change.clear_set_ids & (S_ISUID | S_ISGID)) {
+    struct stat st;
+    Count(stats_.attr_fetches);
+    if (StatFd(node, AT_STATX_FORCE_SYNC, &st) != 0) return Errno("stat", path);
+    if (!S_ISREG(st.st_mode)) {
+      return absl::FailedPreconditionError("not a regular file: " + path);
+    }
+    if ((st.st_mode & bits) != 0) {
+      Count(stats_.changes);
+      if (chmod(proc.c_str(), st.st_mode & 07777 & ~bits) != 0) {
+        return Errno("chmod", path);
+      }
+    }
+  }
   if (change.uid.has_value() || change.gid.has_value()) {
     uid_t uid = change.uid.value_or(static_cast<uid_t>(-1));
     gid_t gid = change.gid.value_or(static_cast<gid_t>(-1));

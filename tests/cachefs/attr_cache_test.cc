@@ -42,6 +42,17 @@ TEST(AttrCacheTest, WhatIsLearnedThroughOneLinkReachesTheOthers) {
   EXPECT_EQ(fetched, 2 * kSecond);
 }
 
+TEST(AttrCacheTest, ASlowFetchThroughOneLinkDoesNotUndoANewerOne) {
+  AttrCache cache(100);
+  cache.Put("a", FileAttr(1, 10, 2), 1 * kSecond);
+  cache.Put("b", FileAttr(1, 10, 2), 1 * kSecond);
+  cache.Erase("b");                                 // a write through b
+  cache.Put("b", FileAttr(1, 50, 2), 3 * kSecond);  // fetched after it
+  cache.Put("a", FileAttr(1, 10, 2), 2 * kSecond);  // began before it
+  EXPECT_EQ(SizeOf(cache, "b", 3 * kSecond), 50);
+  EXPECT_EQ(SizeOf(cache, "a", 3 * kSecond), 50);
+}
+
 TEST(AttrCacheTest, ForgettingOneLinkForgetsTheOthers) {
   AttrCache cache(100);
   cache.Put("a", FileAttr(1, 10, 2), kSecond);

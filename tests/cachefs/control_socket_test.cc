@@ -4,10 +4,13 @@
 
 #include "cachefs/control_socket.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -27,6 +30,35 @@ TEST(ControlSocketTest, APrivateDirectoryIsUsed) {
   ASSERT_EQ(stat(dir.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0700u);
   EXPECT_OK(CheckPrivateDirectory(dir));
+}
+
+// A request cut short is answered with an error and never handled: its
+// last path could name another file.
+TEST(ControlSocketTest, AnIncompleteRequestIsNotRun) {
+  TempDir tmp;
+  const std::string path = tmp.path() + "/sockets/a.sock";
+  int handled = 0;
+  auto server = ControlServer::Start(path, [&](const std::string& r) {
+    ++handled;
+    return Echo(r);
+  });
+  ASSERT_OK(server);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::strcpy(addr.sun_path, path.c_str());
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(write(fd, "invalidate -- logs/app.log", 26), 26);
+  shutdown(fd, SHUT_WR);
+  std::string reply;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) reply.append(buf, n);
+  close(fd);
+  EXPECT_NE(reply.find("error: the request was incomplete"), std::string::npos)
+      << reply;
+  EXPECT_EQ(handled, 0);
 }
 
 TEST(ControlSocketTest, ADirectoryOthersMayEnterIsRefused) {

@@ -4,6 +4,8 @@
 
 #include "io/log.h"
 
+#include <unistd.h>
+
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -79,6 +81,18 @@ TEST_F(LogTest, LevelsByName) {
   ASSERT_OK(ParseLogLevel("debug"));
   EXPECT_EQ(*ParseLogLevel("warning"), LogLevel::kWarning);
   EXPECT_FALSE(ParseLogLevel("loud").ok());
+}
+
+TEST_F(LogTest, ALinkIsNotFollowed) {
+  const std::string target = dir_.path() + "/elsewhere";
+  std::ofstream(target) << "precious\n";
+  ASSERT_EQ(symlink(target.c_str(), (dir_.path() + "/link.log").c_str()), 0);
+  LogOptions options;
+  options.sink = LogOptions::Sink::kFile;
+  options.file = dir_.path() + "/link.log";
+  EXPECT_FALSE(ConfigureLog(options).ok());
+  Log(LogLevel::kError, "not there");
+  EXPECT_EQ(ReadAll(target), "precious\n");
 }
 
 TEST_F(LogTest, AnUnopenableFileIsAnErrorAndChangesNothing) {
