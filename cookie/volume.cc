@@ -344,7 +344,7 @@ absl::StatusOr<Volume::ObjectInfo> Volume::DescribeObjectOf(
   return info;
 }
 
-bool Volume::CullObject(uint64_t hash) {
+bool Volume::CullObject(uint64_t hash, bool only_unclean) {
   Env* env = cache_->env();
   absl::ReaderMutexLock service(&cache_->service_lock());
   absl::MutexLock lock(&mu_);
@@ -356,28 +356,14 @@ bool Volume::CullObject(uint64_t hash) {
   absl::StatusOr<int> fan_fd = FanDir(hash);
   if (!fan_fd.ok()) return false;
   const std::string name = ObjectPathFor(hash).name;
-  absl::Status gone = env->UnlinkAt(*fan_fd, name, 0);
-  RemoveSidecar(env, *fan_fd, name).IgnoreError();
-  return gone.ok() || absl::IsNotFound(gone);
-}
-
-bool Volume::CullUncleanObject(uint64_t hash) {
-  Env* env = cache_->env();
-  absl::ReaderMutexLock service(&cache_->service_lock());
-  absl::MutexLock lock(&mu_);
-  // In use (a cookie has it, or is being set up or torn down with it).
-  if (names_.contains(hash)) return false;
-  for (const auto& [key, entry] : cookies_) {
-    if (entry.hash == hash) return false;
+  if (only_unclean) {
+    absl::StatusOr<int> fd =
+        env->OpenAt(*fan_fd, name, O_RDONLY | O_CLOEXEC, 0);
+    if (!fd.ok()) return false;
+    absl::StatusOr<ObjectRecord> record = LoadRecord(env, *fan_fd, name, *fd);
+    env->Close(*fd).IgnoreError();
+    if (!record.ok() || record->state == ContentState::kClean) return false;
   }
-  absl::StatusOr<int> fan_fd = FanDir(hash);
-  if (!fan_fd.ok()) return false;
-  const std::string name = ObjectPathFor(hash).name;
-  absl::StatusOr<int> fd = env->OpenAt(*fan_fd, name, O_RDONLY | O_CLOEXEC, 0);
-  if (!fd.ok()) return false;
-  absl::StatusOr<ObjectRecord> record = LoadRecord(env, *fan_fd, name, *fd);
-  env->Close(*fd).IgnoreError();
-  if (!record.ok() || record->state == ContentState::kClean) return false;
   absl::Status gone = env->UnlinkAt(*fan_fd, name, 0);
   RemoveSidecar(env, *fan_fd, name).IgnoreError();
   return gone.ok() || absl::IsNotFound(gone);

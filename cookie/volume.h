@@ -104,11 +104,10 @@ class Volume {
   // Deletes object `hash` unless a cookie uses it (or is being set up or
   // torn down with it); returns whether it is gone. Under the volume lock,
   // so no cookie can pick it up halfway.
-  bool CullObject(uint64_t hash);
-  // The same, only if its record on disk still says it was never closed
-  // cleanly (checked under the volume lock, so a cookie that has just
-  // written a clean record keeps its object).
-  bool CullUncleanObject(uint64_t hash);
+  // With `only_unclean`, only if its record on disk still says it was
+  // never closed cleanly (checked under the volume lock, so a cookie that
+  // has just written a clean record keeps its object).
+  bool CullObject(uint64_t hash, bool only_unclean = false);
   // The objects cookies use now.
   absl::flat_hash_set<uint64_t> ActiveHashes() const;
 

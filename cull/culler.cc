@@ -665,7 +665,7 @@ void Culler::DiscardUncleanObjects() {
     absl::MutexLock pass(&pass_mu_);
     absl::StatusOr<Volume::ObjectInfo> info = volume_->DescribeObject(hash);
     // Objects in use are left to their cookies, which judged them already.
-    if (!info.ok() || info->clean || !volume_->CullUncleanObject(hash)) {
+    if (!info.ok() || info->clean || !volume_->CullObject(hash, /*only_unclean=*/true)) {
       continue;
     }
     ++discarded;
