@@ -10,6 +10,7 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -32,10 +33,12 @@ constexpr size_t kFileKeyLengthOffset = 12;
 constexpr size_t kAuxLengthOffset = 14;
 constexpr size_t kObjectSizeOffset = 16;
 constexpr size_t kPayloadLengthOffset = 24;
-constexpr size_t kHeaderSize = 28;  // every fixed field before the keys
+constexpr size_t kChecksumsLengthOffset = 28;
+constexpr size_t kHeaderSize = 32;  // every fixed field before the keys
 constexpr size_t kTrailerSize = 4;  // the CRC
 constexpr size_t kMaxFieldLength = 0xffff;
 constexpr size_t kExternalPayloadSize = 8;  // u32 length, u32 CRC
+constexpr size_t kSidecarHeaderSize = 5;    // u8 encoding, u32 map length
 
 // A record whose envelope (magic, version, lengths, CRC) checked out; the
 // field values are not validated yet.
@@ -49,17 +52,26 @@ struct Envelope {
   std::string_view file_key;
   std::string_view aux;
   std::string_view payload;
+  std::string_view checksums;
 };
 
 absl::Status Corrupt(absl::string_view what) {
   return absl::DataLossError(absl::StrCat("corrupt cachefs record: ", what));
 }
 
+std::string PackChecksums(const std::vector<uint32_t>& checksums) {
+  std::string out;
+  out.reserve(checksums.size() * 4);
+  for (uint32_t crc : checksums) wire::PutU32(&out, crc);
+  return out;
+}
+
 std::string Encode(const ObjectRecord& record, MapEncoding encoding,
-                   std::string_view payload) {
+                   std::string_view payload, std::string_view checksums) {
   std::string out;
   out.reserve(kHeaderSize + record.volume_key.size() + record.file_key.size() +
-              record.aux.size() + payload.size() + kTrailerSize);
+              record.aux.size() + payload.size() + checksums.size() +
+              kTrailerSize);
   wire::PutU32(&out, kRecordMagic);
   wire::PutU16(&out, kRecordVersion);
   wire::PutU8(&out, static_cast<uint8_t>(record.state));
@@ -71,10 +83,12 @@ std::string Encode(const ObjectRecord& record, MapEncoding encoding,
   wire::PutU16(&out, static_cast<uint16_t>(record.aux.size()));
   wire::PutU64(&out, record.map.object_size());
   wire::PutU32(&out, static_cast<uint32_t>(payload.size()));
+  wire::PutU32(&out, static_cast<uint32_t>(checksums.size()));
   out += record.volume_key;
   out += record.file_key;
   out += record.aux;
   out += payload;
+  out += checksums;
   wire::PutU32(&out, Crc32c(out));
   return out;
 }
@@ -107,7 +121,8 @@ absl::Status CheckFraming(std::string_view bytes) {
       kHeaderSize + wire::LoadFixed(bytes.data() + kVolumeKeyLengthOffset, 2) +
       wire::LoadFixed(bytes.data() + kFileKeyLengthOffset, 2) +
       wire::LoadFixed(bytes.data() + kAuxLengthOffset, 2) +
-      wire::LoadFixed(bytes.data() + kPayloadLengthOffset, 4) + kTrailerSize;
+      wire::LoadFixed(bytes.data() + kPayloadLengthOffset, 4) +
+      wire::LoadFixed(bytes.data() + kChecksumsLengthOffset, 4) + kTrailerSize;
   if (bytes.size() < declared) {
     return Corrupt(absl::StrCat("truncated to ", bytes.size(),
                                 " bytes, its header declares ", declared));
@@ -143,6 +158,8 @@ absl::StatusOr<Envelope> ParseEnvelope(std::string_view bytes) {
   reader.ReadBytes(wire::LoadFixed(p + kFileKeyLengthOffset, 2), &env.file_key);
   reader.ReadBytes(wire::LoadFixed(p + kAuxLengthOffset, 2), &env.aux);
   reader.ReadBytes(wire::LoadFixed(p + kPayloadLengthOffset, 4), &env.payload);
+  reader.ReadBytes(wire::LoadFixed(p + kChecksumsLengthOffset, 4),
+                   &env.checksums);
   return env;
 }
 
@@ -186,8 +203,29 @@ absl::StatusOr<std::string_view> CheckSidecar(std::string_view reference,
         "0x%08x)",
         crc, computed));
   }
-  if (sidecar->empty()) return Corrupt("empty map sidecar");
+  if (sidecar->size() < kSidecarHeaderSize) {
+    return Corrupt(absl::StrCat("map sidecar of ", sidecar->size(),
+                                " bytes, shorter than its header"));
+  }
   return std::string_view(*sidecar);
+}
+
+// The checksums of `map`'s present granules, from their packed bytes:
+// none at all, or exactly one per present granule.
+absl::StatusOr<std::vector<uint32_t>> UnpackChecksums(std::string_view bytes,
+                                                      const ContentMap& map) {
+  std::vector<uint32_t> checksums;
+  if (bytes.empty()) return checksums;
+  if (bytes.size() != map.granules_present() * 4) {
+    return Corrupt(absl::StrCat(bytes.size(), " bytes of granule checksums for ",
+                                map.granules_present(),
+                                " present granules (4 bytes each)"));
+  }
+  checksums.reserve(bytes.size() / 4);
+  for (size_t i = 0; i < bytes.size(); i += 4) {
+    checksums.push_back(wire::LoadFixed(bytes.data() + i, 4));
+  }
+  return checksums;
 }
 
 }  // namespace
@@ -204,13 +242,21 @@ absl::Status ValidateRecord(const ObjectRecord& record) {
   absl::Status s =
       CheckGeometry(record.map.object_size(), record.map.granule_shift());
   if (!s.ok()) return absl::InvalidArgumentError(s.message());
+  if (!record.checksums.empty() &&
+      record.checksums.size() != record.map.granules_present()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("record has ", record.checksums.size(),
+                     " granule checksums for ", record.map.granules_present(),
+                     " present granules"));
+  }
   return absl::OkStatus();
 }
 
 std::string EncodeRecord(const ObjectRecord& record) {
   if (!ValidateRecord(record).ok()) return "";
   EncodedMap map = EncodeMap(record.map);
-  return Encode(record, map.encoding, map.payload);
+  return Encode(record, map.encoding, map.payload,
+                PackChecksums(record.checksums));
 }
 
 std::string EncodeRecordWithExternalMap(const ObjectRecord& record,
@@ -219,11 +265,13 @@ std::string EncodeRecordWithExternalMap(const ObjectRecord& record,
   if (!ValidateRecord(record).ok()) return "";
   EncodedMap map = EncodeMap(record.map);
   wire::PutU8(sidecar, static_cast<uint8_t>(map.encoding));
+  wire::PutU32(sidecar, static_cast<uint32_t>(map.payload.size()));
   *sidecar += map.payload;
+  *sidecar += PackChecksums(record.checksums);
   std::string reference;
   wire::PutU32(&reference, static_cast<uint32_t>(sidecar->size()));
   wire::PutU32(&reference, Crc32c(*sidecar));
-  return Encode(record, MapEncoding::kExternal, reference);
+  return Encode(record, MapEncoding::kExternal, reference, "");
 }
 
 absl::StatusOr<ObjectRecord> DecodeRecord(std::string_view bytes,
@@ -233,11 +281,22 @@ absl::StatusOr<ObjectRecord> DecodeRecord(std::string_view bytes,
   if (absl::Status s = CheckFields(*env); !s.ok()) return s;
   auto encoding = static_cast<MapEncoding>(env->encoding);
   std::string_view payload = env->payload;
+  std::string_view checksums = env->checksums;
   if (encoding == MapEncoding::kExternal) {
+    if (!checksums.empty()) {
+      return Corrupt("granule checksums beside an external map");
+    }
     absl::StatusOr<std::string_view> side = CheckSidecar(payload, sidecar);
     if (!side.ok()) return side.status();
     encoding = static_cast<MapEncoding>(static_cast<uint8_t>((*side)[0]));
-    payload = side->substr(1);
+    const uint64_t length = wire::LoadFixed(side->data() + 1, 4);
+    if (length > side->size() - kSidecarHeaderSize) {
+      return Corrupt(absl::StrCat("map sidecar declares a ", length,
+                                  "-byte map in ",
+                                  side->size() - kSidecarHeaderSize));
+    }
+    payload = side->substr(kSidecarHeaderSize, length);
+    checksums = side->substr(kSidecarHeaderSize + length);
     if (encoding == MapEncoding::kExternal) {
       return Corrupt("map sidecar refers to another sidecar");
     }
@@ -245,12 +304,15 @@ absl::StatusOr<ObjectRecord> DecodeRecord(std::string_view bytes,
   absl::StatusOr<ContentMap> map =
       DecodeMap(encoding, payload, env->object_size, env->granule_shift);
   if (!map.ok()) return map.status();
+  absl::StatusOr<std::vector<uint32_t>> sums = UnpackChecksums(checksums, *map);
+  if (!sums.ok()) return sums.status();
   ObjectRecord record;
   record.state = static_cast<ContentState>(env->state);
   record.volume_key = std::string(env->volume_key);
   record.file_key = std::string(env->file_key);
   record.aux = std::string(env->aux);
   record.map = *std::move(map);
+  record.checksums = *std::move(sums);
   return record;
 }
 

@@ -3,14 +3,19 @@
 // format; never reorder, only add under a new version.
 //
 // Layout (all integers little-endian):
-//   u32 magic 'CFS1' (0x31534643)    u16 version (1)
+//   u32 magic 'CFS1' (0x31534643)    u16 version (2)
 //   u8  content state (ContentState)  u8  granule shift
 //   u8  map encoding (MapEncoding)    u8  reserved (0)
 //   u16 volume key length  u16 file key length  u16 aux length
 //   u64 object size
-//   u32 map payload length
-//   volume key, file key, aux bytes, map payload
+//   u32 map payload length            u32 checksums length
+//   volume key, file key, aux bytes, map payload, checksums
 //   u32 CRC-32C of every byte before it
+//
+// Checksums: a u32 CRC-32C per present granule, in granule order, of the
+// granule's bytes up to the object size; or none at all (no granule of the
+// object can then be verified, and cachefs trusts none of them). Version 1
+// records had none and are not read.
 //
 // The granule shift is in [kMinGranuleShift, kMaxGranuleShift] and the
 // object has at most kMaxGranules granules; a record outside these bounds
@@ -24,9 +29,11 @@
 //             first); lengths are >= 1, and so are all gaps but the first.
 //   kBitmap:  the raw bitmap words, little-endian: exactly
 //             (granules + 63) / 64 u64s, no bit set past the last granule.
-//   kExternal: u32 length and u32 CRC-32C of a sidecar holding one of the
-//              payloads above prefixed by its u8 encoding; used when the
-//              record would not fit one xattr value (see record_store.h).
+//   kExternal: u32 length and u32 CRC-32C of a sidecar holding the u8
+//              encoding and u32 length of one of the payloads above, that
+//              payload, then the checksums (the record itself then has
+//              none); used when the record would not fit one xattr value
+//              (see record_store.h).
 
 #ifndef CACHEFS_CONTENTMAP_OBJECT_RECORD_H_
 #define CACHEFS_CONTENTMAP_OBJECT_RECORD_H_
@@ -34,6 +41,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "contentmap/content_map.h"
@@ -41,7 +49,7 @@
 namespace cachefs {
 
 inline constexpr uint32_t kRecordMagic = 0x31534643;  // "CFS1"
-inline constexpr uint16_t kRecordVersion = 1;
+inline constexpr uint16_t kRecordVersion = 2;
 inline constexpr uint32_t kMinGranuleShift = 12;  // 4 KiB
 inline constexpr uint32_t kMaxGranuleShift = 30;  // 1 GiB
 // Caps the map a record can make a reader allocate at 512 MiB (a 1 PiB
@@ -70,6 +78,8 @@ struct ObjectRecord {
   std::string file_key;
   std::string aux;  // the netfs's opaque coherency data
   ContentMap map;   // its object_size is the object size
+  // CRC-32C of each present granule (see above), or empty.
+  std::vector<uint32_t> checksums;
 
   bool operator==(const ObjectRecord&) const = default;
 };

@@ -67,15 +67,15 @@ TEST(ObjectRecordTest, CommonShapesEncodeSmall) {
   const size_t keys = MakeRecord(0).volume_key.size() +
                       MakeRecord(0).file_key.size() + MakeRecord(0).aux.size();
   ObjectRecord record = MakeRecord(kGiB);
-  EXPECT_LT(EncodeRecord(record).size() - keys, 40u);  // empty
+  EXPECT_LT(EncodeRecord(record).size() - keys, 44u);  // empty
   record.map.MarkPresent(0, 4096);
   EXPECT_LT(EncodeRecord(record).size(), 100u);  // complete 1 GiB
-  EXPECT_LT(EncodeRecord(record).size() - keys, 40u);
+  EXPECT_LT(EncodeRecord(record).size() - keys, 44u);
   record.map = ContentMap(uint64_t{1} << 40);  // 1 TiB
   record.map.MarkPresent(0, 1 << 21);          // its first half
-  EXPECT_LT(EncodeRecord(record).size() - keys, 40u);
+  EXPECT_LT(EncodeRecord(record).size() - keys, 44u);
   for (int i = 1; i <= 5; ++i) record.map.MarkPresent(i * 500000 + 3, 17);
-  EXPECT_LT(EncodeRecord(record).size() - keys, 70u);
+  EXPECT_LT(EncodeRecord(record).size() - keys, 74u);
 }
 
 TEST(ObjectRecordTest, EveryTruncationFails) {
@@ -121,8 +121,8 @@ TEST(ObjectRecordTest, ErrorsNameTheProblem) {
   ExpectError(DecodeRecord(bytes), "not a cachefs record: bad magic");
   ExpectError(DecodeRecord("CF"), "truncated to 2 bytes");
   bytes = good;
-  bytes[kVersionOffset] = 2;
-  ExpectError(DecodeRecord(bytes), "unsupported cachefs record version 2");
+  bytes[kVersionOffset] = 1;
+  ExpectError(DecodeRecord(bytes), "unsupported cachefs record version 1");
   bytes = good;
   bytes[bytes.size() - 1] ^= 0x40;
   ExpectError(DecodeRecord(bytes), "checksum mismatch");
@@ -179,6 +179,32 @@ TEST(ObjectRecordTest, ExternalMapNeedsTheRightSidecar) {
   std::string newer;
   EncodeRecordWithExternalMap(record, &newer);
   ExpectError(DecodeRecord(bytes, &newer), "map sidecar");
+}
+
+TEST(ObjectRecordTest, GranuleChecksumsRoundTripInlineAndInTheSidecar) {
+  ObjectRecord record = MakeRecord(kGiB);
+  record.map.MarkPresent(3, 2);
+  record.map.MarkPresent(100, 1);
+  record.checksums = {0xdeadbeef, 0x01020304, 0xffffffff};
+  absl::StatusOr<ObjectRecord> decoded = DecodeRecord(EncodeRecord(record));
+  ASSERT_OK(decoded);
+  EXPECT_EQ(decoded->checksums, record.checksums);
+  std::string sidecar;
+  const std::string bytes = EncodeRecordWithExternalMap(record, &sidecar);
+  decoded = DecodeRecord(bytes, &sidecar);
+  ASSERT_OK(decoded);
+  EXPECT_EQ(*decoded, record);
+}
+
+TEST(ObjectRecordTest, ChecksumsMustMatchThePresentGranules) {
+  ObjectRecord record = MakeRecord(kGiB);
+  record.map.MarkPresent(0, 4);
+  record.checksums = {1, 2, 3};
+  EXPECT_NE(ValidateRecord(record).message().find("3 granule checksums for 4"),
+            absl::string_view::npos);
+  EXPECT_EQ(EncodeRecord(record), "");
+  record.checksums.push_back(4);
+  EXPECT_OK(ValidateRecord(record));
 }
 
 TEST(ObjectRecordTest, ValidateRejectsWhatCannotBeEncoded) {
