@@ -101,12 +101,14 @@ const std::vector<ControlCommand>& ControlCommands() {
        /*json=*/true, /*paths=*/true},
       {"evict", "PATH... [-r] [--json]", "the same as invalidate\n",
        /*json=*/true, /*paths=*/true, /*to=*/false, "invalidate"},
-      {"check", "[--repair] [--json]",
+      {"check", "[--repair] [--quick] [--json]",
        "offline, with no daemon using the cache: read every object's record\n"
-       "and report the objects a daemon would never use again (corrupt or\n"
-       "missing records, dirty objects, backing files larger than their\n"
-       "records allow) and map sidecars whose object is gone, with totals;\n"
-       "--repair removes them. Exits 1 if problems are left\n",
+       "and cached data and report the objects a daemon would never use\n"
+       "again (corrupt or missing records, dirty objects, backing files\n"
+       "larger than their records allow, granules whose bytes do not match\n"
+       "their checksums) and map sidecars whose object is gone, with totals;\n"
+       "--repair removes them; --quick reads the records only, not the\n"
+       "data. Exits 1 if problems are left\n",
        /*json=*/true, /*paths=*/false, /*to=*/false, nullptr,
        /*offline=*/true},
   };

@@ -58,6 +58,7 @@ struct CliOptions {
   int nonempty = 0;
   char* log = nullptr;
   char* log_level = nullptr;
+  char* verify = nullptr;
   double checkpoint_interval = 30.0;
   int no_buffered_fallback = 0;
   int nocto = 0;
@@ -94,6 +95,7 @@ const fuse_opt kOptions[] = {
     CACHEFS_OPT("nonempty", nonempty),
     CACHEFS_OPT("log=%s", log),
     CACHEFS_OPT("log_level=%s", log_level),
+    CACHEFS_OPT("verify=%s", verify),
     CACHEFS_OPT("cache_size=%s", cache_size),
     CACHEFS_OPT("cull_policy=%s", cull_policy),
     CACHEFS_OPT("brun=%d", brun),
@@ -172,6 +174,11 @@ void PrintUsage(const char* prog) {
       "                              past it, its least recently used\n"
       "                              256 KiB granules go before other files\n"
       "                              (50)\n"
+      "    -o verify=on|off          check every granule read from the cache\n"
+      "                              against the CRC-32C taken when it was\n"
+      "                              stored; a mismatch is served from the\n"
+      "                              origin, logged and counted. Reads whole\n"
+      "                              256 KiB granules from the cache (on)\n"
       "    -o checkpoint_interval=SECONDS\n"
       "                              how often open files' cache maps are\n"
       "                              made durable; 0: only at close (30)\n"
@@ -342,6 +349,13 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   c.cache.dispatcher_threads = static_cast<int>(
       Count("dispatcher_threads", cli.dispatcher_threads, 4, 1, 64));
   c.cache.allow_buffered_io = !cli.no_buffered_fallback;
+  if (cli.verify != nullptr) {
+    const std::string verify = cli.verify;
+    if (verify != "on" && verify != "off") {
+      Fail("-o verify=" + verify + ": expected on or off");
+    }
+    c.cache.verify = verify == "on";
+  }
   const unsigned readahead = Count("readahead", cli.readahead, 8, 0, 1024);
   c.fs.readahead_granules = readahead;
   c.origin_options.descriptors =
@@ -446,10 +460,10 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   c.summary = absl::StrFormat(
       "cache=%s,attr_timeout=%g,entry_timeout=%g,readahead=%u,"
       "kernel_readahead=%d,"
-      "origin_threads=%u,buffers=%u,identity=%s%s",
+      "origin_threads=%u,buffers=%u,identity=%s,verify=%s%s",
       cache_dir, c.attr_timeout, c.entry_timeout, readahead,
-      c.kernel_readahead,
-      c.fs.origin_threads, c.fs.buffers, identity, cli.nocto ? ",nocto" : "");
+      c.kernel_readahead, c.fs.origin_threads, c.fs.buffers, identity,
+      c.cache.verify ? "on" : "off", cli.nocto ? ",nocto" : "");
   absl::StrAppendFormat(&c.summary,
                         ",cache_size=%d,cull_policy=%s,brun=%d,bcull=%d,"
                         "bstop=%d,frun=%d,fcull=%d,fstop=%d,"

@@ -54,11 +54,16 @@ void StoreGranule(Cookie& cookie, Cookie::FillClaim claim, Buffer buffer,
 
 ReadReply::~ReadReply() {
   for (Granule& g : granules_) {
+    // Only a granule this read used part of is worth keeping: the kernel
+    // asks for the rest in another request, while one it used whole is
+    // not asked for again.
+    std::shared_ptr<ReadStream> keep_in =
+        g.want_from > 0 || g.want_to < g.length ? stream_ : nullptr;
     if (g.claim) {
       StoreGranule(*cookie_, std::move(g.claim), std::move(g.buffer), g.length,
-                   stream_, epoch_);
-    } else if (g.from_origin && g.length > 0 && stream_ != nullptr) {
-      Keep(*stream_, g.index, epoch_, g.buffer.data(), g.length);
+                   std::move(keep_in), epoch_);
+    } else if (g.from_origin && g.length > 0 && keep_in != nullptr) {
+      Keep(*keep_in, g.index, epoch_, g.buffer.data(), g.length);
     }
   }
 }
@@ -151,14 +156,16 @@ void MarkSources(const Cookie::ReadPlan& plan, uint32_t shift,
 // run granules are wanted whole, so the pieces are contiguous; only the
 // run's ends are trimmed to what the reply needs.
 std::vector<CacheRun> CacheRunsOf(std::vector<ReadReply::Granule>& granules,
-                                  uint32_t shift, std::vector<iovec>* iovs) {
+                                  uint32_t shift, bool whole,
+                                  std::vector<iovec>* iovs) {
   std::vector<CacheRun> runs;
   iovs->assign(granules.size(), iovec{});
   for (size_t i = 0; i < granules.size(); ++i) {
     ReadReply::Granule& g = granules[i];
     if (!g.from_cache) continue;
-    size_t from = g.want_from & ~(kDirectIoAlignment - 1);
-    (*iovs)[i] = {g.buffer.data() + from, RoundUpToIo(g.want_to) - from};
+    size_t from = whole ? 0 : g.want_from & ~(kDirectIoAlignment - 1);
+    size_t to = RoundUpToIo(whole ? g.length : g.want_to);
+    (*iovs)[i] = {g.buffer.data() + from, to - from};
     if (runs.empty() || runs.back().end != i) {
       runs.push_back({i, i, (g.index << shift) + from, 0, false});
     }
@@ -193,7 +200,8 @@ absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply,
     if (!g.from_cache) *missed = true;
   }
   std::vector<iovec> iovs;
-  std::vector<CacheRun> runs = CacheRunsOf(granules, shift, &iovs);
+  std::vector<CacheRun> runs =
+      CacheRunsOf(granules, shift, options_.whole_granules, &iovs);
   auto finish_run = [&](CacheRun& run, const absl::StatusOr<size_t>& result) {
     run.ok = result.ok() && *result >= run.needed;
     if (result.ok() && !run.ok) {
@@ -238,20 +246,37 @@ absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply,
   for (ReadReply::Granule& g : granules) {
     if (g.from_cache || FromKept(stream, reply.epoch_, g)) continue;
     g.claim = stream.cookie->ClaimFill(g.index, 1);
-    // Another request claimed it since the plan (the kernel reads a
-    // granule in several requests, some at once): its fetch will do.
-    if (!g.claim && TakeOthersFetch(stream, reply.epoch_, g)) continue;
+    if (g.claim) {
+      // A fetch that held the claim until just now may have kept the
+      // granule here on its way out (the cache refused it).
+      if (FromKept(stream, reply.epoch_, g)) {
+        stream.cookie->AbortFill(std::move(g.claim));
+        continue;
+      }
+    } else if (TakeOthersFetch(stream, reply.epoch_, g)) {
+      // Another request claimed it since the plan (the kernel reads a
+      // granule in several requests, some at once): its fetch will do.
+      continue;
+    }
     missing.push_back(&g);
   }
   absl::Status status = FetchFromOrigin(stream, missing);
   cache_reads.Wait();
   if (!status.ok()) return status;
   // A cache fault is never the reader's problem: fetch those granules too.
+  // A fault that withdrew the object spoils the whole run; a checksum
+  // mismatch only drops the granules that failed, and the others of the
+  // run were read whole and checked.
+  const bool object_kept = stream.cookie->object() == plan.object;
   std::vector<ReadReply::Granule*> retry;
   for (const CacheRun& run : runs) {
     for (size_t i = run.begin; !run.ok && i < run.end; ++i) {
-      granules[i].from_cache = false;
-      retry.push_back(&granules[i]);
+      ReadReply::Granule& g = granules[i];
+      if (object_kept && plan.object->IsPresent(g.index)) continue;
+      g.from_cache = false;
+      // Stored again when fetched, if the object is still there.
+      g.claim = stream.cookie->ClaimFill(g.index, 1);
+      retry.push_back(&g);
     }
   }
   if (!retry.empty()) return FetchFromOrigin(stream, retry);

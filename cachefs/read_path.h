@@ -52,17 +52,17 @@ struct ReadStream {
   absl::Mutex mu;
   uint64_t next_offset ABSL_GUARDED_BY(mu) = 0;   // where a sequential read goes on
   uint64_t readahead_end ABSL_GUARDED_BY(mu) = 0;  // granules claimed ahead, up to
-  // The last few granules fetched from the origin that the cache could
-  // not keep (no object, no room): the kernel asks for a granule in
-  // several requests, some after it asked for the next granule, and the
-  // origin should be asked for it once. Valid while the cookie's data
-  // epoch is `epoch`; the oldest goes first.
+  // The last few granules fetched from the origin, and only partly read,
+  // that the cache could not keep (no object, no room): the kernel asks
+  // for a granule in several requests, some after it asked for the next
+  // granule, and the origin should be asked for it once. Valid while the
+  // cookie's data epoch is `epoch`; the oldest goes first.
   struct KeptGranule {
     uint64_t index = 0;
     uint64_t epoch = 0;
     std::string data;
   };
-  static constexpr size_t kKeptGranules = 4;
+  static constexpr size_t kKeptGranules = 8;
   std::deque<KeptGranule> kept ABSL_GUARDED_BY(mu);
 };
 
@@ -103,6 +103,9 @@ class ReadPath {
   struct Options {
     uint32_t granule_shift = 18;
     uint32_t readahead_granules = 8;
+    // Read cached granules whole, so each can be checked against its
+    // checksum (CacheOptions::verify).
+    bool whole_granules = false;
   };
   // Borrows everything; all must outlive the ReadPath.
   ReadPath(Options options, BufferPool* buffers, Dispatcher* origin_pool,

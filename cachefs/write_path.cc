@@ -121,7 +121,7 @@ absl::StatusOr<size_t> WritePath::Write(Cookie& cookie, OriginFile& origin,
           old_len == 0 ? absl::StatusOr<size_t>(0)
                        : cookie.ReadFromCacheSync(object, gs, {&iov, 1});
       if (!got.ok() || *got < old_len) {
-        object->SetGranules(g, 1, /*present=*/false);
+        object->SetGranules(g, 1, nullptr);
         Bump(stats_->granules_write_cleared);
         continue;
       }

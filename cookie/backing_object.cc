@@ -4,8 +4,12 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <memory>
+#include <string_view>
 #include <utility>
 
+#include "contentmap/crc32c.h"
+#include "contentmap/granule_checksums.h"
 #include "contentmap/object_record.h"
 #include "contentmap/record_store.h"
 #include "io/errno_status.h"
@@ -13,7 +17,8 @@
 namespace cachefs {
 
 BackingObject::BackingObject(Env* env, int dir_fd, std::string name, int fd,
-                             bool direct, Identity identity, ContentMap map)
+                             bool direct, Identity identity, ContentMap map,
+                             const std::vector<uint32_t>& checksums)
     : env_(env),
       fd_(fd),
       direct_(direct),
@@ -22,6 +27,7 @@ BackingObject::BackingObject(Env* env, int dir_fd, std::string name, int fd,
       name_(std::move(name)),
       identity_(std::move(identity)),
       map_(std::move(map)),
+      checksums_(UnpackChecksums(map_, checksums)),
       referenced_(map_.object_size(), map_.granule_shift()) {}
 
 BackingObject::ReadPin::ReadPin(ReadPin&& other) noexcept
@@ -48,7 +54,54 @@ void BackingObject::Unpin(uint64_t epoch) {
 
 void BackingObject::ResizeReferenced() {
   referenced_.ResizeKeepingPartial(map_.object_size());
+  checksums_.resize(map_.num_granules(), 0);
   if (hand_ >= map_.num_granules()) hand_ = 0;
+}
+
+void BackingObject::MarkStored(uint64_t first, uint64_t count,
+                               const StoredChecksums& stored) {
+  const uint64_t granule = uint64_t{1} << granule_shift_;
+  for (uint64_t i = 0; i < count && first + i < map_.num_granules(); ++i) {
+    const uint64_t g = first + i;
+    const uint64_t base = g << granule_shift_;
+    const uint64_t summed =
+        stored.object_size > base
+            ? std::min(granule, stored.object_size - base)
+            : 0;
+    const uint64_t now = GranuleBytes(map_, g);
+    if (i >= stored.crcs.size() || now < summed) {
+      // Cannot happen under a claim (a cut waits for it); never present
+      // without a checksum that covers the granule.
+      map_.Clear(g, 1);
+      continue;
+    }
+    checksums_[g] = Crc32cExtendZeros(stored.crcs[i], now - summed);
+    map_.MarkPresent(g, 1);
+    referenced_.MarkPresent(g, 1);
+  }
+}
+
+bool BackingObject::ChecksumOf(uint64_t granule, uint32_t* crc,
+                               uint64_t* bytes) const {
+  absl::MutexLock lock(&mu_);
+  if (granule >= map_.num_granules() || !map_.IsPresent(granule)) return false;
+  *crc = checksums_[granule];
+  *bytes = GranuleBytes(map_, granule);
+  return true;
+}
+
+void BackingObject::DropGranule(uint64_t granule) {
+  int64_t delta;
+  {
+    absl::MutexLock lock(&mu_);
+    if (granule >= map_.num_granules() || !map_.IsPresent(granule)) return;
+    const uint64_t before = StoredBytes();
+    map_.Clear(granule, 1);
+    referenced_.Clear(granule, 1);
+    delta = static_cast<int64_t>(StoredBytes()) - static_cast<int64_t>(before);
+    map_changed_ = true;
+  }
+  ReportBytes(delta);
 }
 
 uint64_t BackingObject::hash() const {
@@ -160,15 +213,16 @@ bool BackingObject::BeginWrite(uint64_t first, uint64_t count) {
   return true;
 }
 
-void BackingObject::EndWrite(uint64_t first, uint64_t count, bool success) {
+void BackingObject::EndWrite(uint64_t first, uint64_t count,
+                             const StoredChecksums* stored) {
   int64_t delta = 0;
   {
     absl::MutexLock lock(&mu_);
-    if (success) {
+    if (stored != nullptr) {
       const uint64_t before = StoredBytes();
-      map_.MarkPresent(first, count);
-      referenced_.MarkPresent(first, count);
-      delta = static_cast<int64_t>(StoredBytes() - before);
+      MarkStored(first, count, *stored);
+      delta = static_cast<int64_t>(StoredBytes()) -
+              static_cast<int64_t>(before);
       map_changed_ = true;
     }
     --writes_in_flight_;
@@ -193,14 +247,13 @@ bool BackingObject::BeginOverwrite(uint64_t first, uint64_t count) {
 }
 
 void BackingObject::SetGranules(uint64_t first, uint64_t count,
-                                bool present) {
+                                const StoredChecksums* stored) {
   int64_t delta;
   {
     absl::MutexLock lock(&mu_);
     const uint64_t before = StoredBytes();
-    if (present) {
-      map_.MarkPresent(first, count);
-      referenced_.MarkPresent(first, count);
+    if (stored != nullptr) {
+      MarkStored(first, count, *stored);
     } else {
       map_.Clear(first, count);
       referenced_.Clear(first, count);
@@ -217,11 +270,13 @@ bool BackingObject::IsPresent(uint64_t granule) const {
 }
 
 absl::Status BackingObject::WriteRecord(bool dirty, const ContentMap& map,
+                                        const std::vector<uint32_t>& checksums,
                                         const std::string& aux) {
   ObjectRecord record;
   record.state = dirty ? ContentState::kDirty : ContentState::kClean;
   record.aux = aux;
   record.map = map;
+  record.checksums = checksums;
   int dir_fd;
   std::string name;
   {
@@ -263,7 +318,7 @@ absl::Status BackingObject::MoveTo(int dir_fd, std::string name,
   // Until then the record names the old key, so a crash leaves an object
   // that no lookup accepts (a collision): safe.
   status = WriteRecord(/*dirty=*/true,
-                       ContentMap(object_size(), granule_shift_),
+                       ContentMap(object_size(), granule_shift_), {},
                        persisted_aux_);
   if (!status.ok()) {
     return Annotate(status, "rewriting the record of " + this->name());
@@ -283,7 +338,7 @@ absl::Status BackingObject::EnsureDirty(const std::string& aux) {
   // A dirty record's map is never trusted, so an empty one keeps it small.
   absl::Status status =
       WriteRecord(/*dirty=*/true, ContentMap(object_size(), granule_shift_),
-                  aux);
+                  {}, aux);
   if (!status.ok()) return Annotate(status, "marking " + name() + " dirty");
   persisted_dirty_ = true;
   dirty_hint_.store(true, std::memory_order_release);
@@ -297,6 +352,7 @@ absl::StatusOr<bool> BackingObject::Checkpoint(const std::string& aux) {
   // the snapshot must take the slow path and wait for us (see header).
   dirty_hint_.store(false, std::memory_order_release);
   ContentMap snapshot;
+  std::vector<uint32_t> checksums;
   {
     absl::MutexLock lock(&mu_);
     if (!NoWritesInFlight()) {
@@ -308,10 +364,13 @@ absl::StatusOr<bool> BackingObject::Checkpoint(const std::string& aux) {
       return false;  // the record on disk says it all already
     }
     snapshot = map_;
+    checksums = PackChecksums(map_, checksums_);
     map_changed_ = false;
   }
   absl::Status status = env_->FDataSync(fd_);
-  if (status.ok()) status = WriteRecord(/*dirty=*/false, snapshot, aux);
+  if (status.ok()) {
+    status = WriteRecord(/*dirty=*/false, snapshot, checksums, aux);
+  }
   if (!status.ok()) {
     dirty_hint_.store(persisted_dirty_, std::memory_order_release);
     absl::MutexLock lock(&mu_);
@@ -342,8 +401,20 @@ absl::Status BackingObject::Resize(uint64_t new_size, const std::string& aux) {
     {
       absl::MutexLock lock(&mu_);
       const uint64_t before = StoredBytes();
+      const uint64_t last = map_.num_granules() - 1;
+      const bool partial_present = map_.num_granules() > 0 &&
+                                   map_.IsPresent(last) &&
+                                   GranuleBytes(map_, last) <
+                                       map_.granule_size();
+      const uint64_t last_bytes = partial_present ? GranuleBytes(map_, last)
+                                                  : 0;
       map_.ResizeKeepingPartial(std::max(new_size, map_.object_size()));
       ResizeReferenced();
+      // Past the old end the file now reads as zeros (the cut above).
+      if (partial_present) {
+        checksums_[last] = Crc32cExtendZeros(
+            checksums_[last], GranuleBytes(map_, last) - last_bytes);
+      }
       map_changed_ = true;
       // A kept partial granule now counts whole: an append is about to
       // fill it (a bare extension leaves holes, counted until a rescan).
@@ -364,11 +435,27 @@ absl::Status BackingObject::Resize(uint64_t new_size, const std::string& aux) {
     absl::MutexLock lock(&mu_);
     from = std::min(map_.object_size(), new_size) >> granule_shift_;
     if (inflight_.AnyInRange(from, ~uint64_t{0} - from)) continue;
-    // The new partial last granule stays: the truncation below makes what
-    // lies past the end read as zeros, as it does on the origin.
     const uint64_t before = StoredBytes();
+    const uint64_t cut_granule = new_size >> granule_shift_;
+    const uint64_t kept_bytes = new_size & (map_.granule_size() - 1);
+    std::optional<uint32_t> cut_crc;
+    if (kept_bytes > 0 && cut_granule < map_.num_granules() &&
+        map_.IsPresent(cut_granule)) {
+      cut_crc = ChecksumOfPrefix(cut_granule, kept_bytes);
+    }
     map_.ResizeKeepingPartial(new_size);
     ResizeReferenced();
+    // The new partial last granule stays (the truncation below makes what
+    // lies past the end read as zeros, as it does on the origin) if its
+    // kept bytes could be summed anew; otherwise it goes.
+    if (kept_bytes > 0 && cut_granule < map_.num_granules()) {
+      if (cut_crc.has_value()) {
+        checksums_[cut_granule] = *cut_crc;
+      } else {
+        map_.Clear(cut_granule, 1);
+        referenced_.Clear(cut_granule, 1);
+      }
+    }
     cut = static_cast<int64_t>(StoredBytes()) - static_cast<int64_t>(before);
     map_changed_ = true;
     break;
@@ -377,6 +464,26 @@ absl::Status BackingObject::Resize(uint64_t new_size, const std::string& aux) {
   status = env_->FTruncate(fd_, new_size);
   if (!status.ok()) return Annotate(status, "resizing " + name());
   return absl::OkStatus();
+}
+
+std::optional<uint32_t> BackingObject::ChecksumOfPrefix(uint64_t granule,
+                                                        uint64_t bytes) {
+  const uint64_t whole = GranuleBytes(map_, granule);
+  const size_t io_length =
+      (whole + kDirectIoAlignment - 1) & ~(kDirectIoAlignment - 1);
+  // O_DIRECT wants an aligned buffer.
+  std::unique_ptr<char, decltype(&std::free)> buffer(
+      static_cast<char*>(std::aligned_alloc(kDirectIoAlignment, io_length)),
+      &std::free);
+  if (buffer == nullptr) return std::nullopt;
+  absl::StatusOr<size_t> n = env_->PRead(fd_, buffer.get(), io_length,
+                                         granule << granule_shift_);
+  if (!n.ok() || *n < whole) return std::nullopt;
+  // Bytes that no longer match their checksum are not summed anew.
+  if (Crc32c(std::string_view(buffer.get(), whole)) != checksums_[granule]) {
+    return std::nullopt;
+  }
+  return Crc32c(std::string_view(buffer.get(), bytes));
 }
 
 std::vector<uint64_t> BackingObject::PickColdGranules(uint64_t max) {

@@ -19,6 +19,11 @@
 // finishes against the old file. A retired object (replaced or withdrawn)
 // never writes its record again.
 //
+// Every present granule has a CRC-32C of its bytes up to the object size
+// (granule_checksums.h), set with its bit from the data that was written
+// and kept in step by Resize; the record carries them, so reads from the
+// cache can be verified after a restart too.
+//
 // Cold granules can be culled from a live object (TrimCold), so one large
 // open file need not push every other object out of the cache. Recency is
 // a CLOCK over the present granules: a granule read from the cache or
@@ -36,6 +41,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,8 +75,11 @@ class BackingObject {
 
   // Takes ownership of `fd` (the file); borrows `dir_fd` (its directory,
   // kept open by the volume).
+  // `checksums` holds one entry per present granule of `map`, in order
+  // (as a record keeps them).
   BackingObject(Env* env, int dir_fd, std::string name, int fd, bool direct,
-                Identity identity, ContentMap map);
+                Identity identity, ContentMap map,
+                const std::vector<uint32_t>& checksums = {});
   // Tells `observer` (may be null) of every change of the granules held.
   void SetObserver(CacheObserver* observer) { observer_ = observer; }
   // The hash the file is named by (its name, in hex).
@@ -129,11 +138,22 @@ class BackingObject {
   absl::StatusOr<Trimmed> TrimCold(uint64_t max_granules,
                                    const std::string& aux);
 
+  // The checksums of data about to be stored in granules [first, ...): one
+  // per granule, each over the granule's bytes up to `object_size` (the
+  // object size when they were computed; a granule that has grown since
+  // is extended with zeros when they are applied).
+  struct StoredChecksums {
+    std::vector<uint32_t> crcs;
+    uint64_t object_size = 0;
+  };
+
   // Claims granules [first, first + count) for a cache write: fails if any
   // is present already or in flight. REQUIRES: EndWrite after a success.
   bool BeginWrite(uint64_t first, uint64_t count);
-  // Releases the claim; on success the granules become present.
-  void EndWrite(uint64_t first, uint64_t count, bool success);
+  // Releases the claim; with `stored` (the checksums of what was written)
+  // the granules become present.
+  void EndWrite(uint64_t first, uint64_t count,
+                const StoredChecksums* stored = nullptr);
 
   // Claims granules [first, first + count) for an overwrite with data the
   // origin accepted: waits for writes in flight over them instead of
@@ -141,9 +161,18 @@ class BackingObject {
   // the end of the object. REQUIRES: EndWrite after a success.
   bool BeginOverwrite(uint64_t first, uint64_t count);
   // Inside an overwrite claim: granules [first, first + count) now hold
-  // the file's data (present) or may not (absent).
-  void SetGranules(uint64_t first, uint64_t count, bool present);
+  // the file's data with these checksums (present), or, with null, may not
+  // (absent).
+  void SetGranules(uint64_t first, uint64_t count,
+                   const StoredChecksums* stored);
   bool IsPresent(uint64_t granule) const;
+
+  // The checksum of present granule `granule` and the bytes it covers;
+  // false if the granule is not present.
+  bool ChecksumOf(uint64_t granule, uint32_t* crc, uint64_t* bytes) const;
+  // A granule's data failed its checksum: it is no longer present (a fill
+  // stores it afresh). The next checkpoint records that.
+  void DropGranule(uint64_t granule);
 
   // Persists a dirty record unless the on-disk record is dirty already.
   absl::Status EnsureDirty(const std::string& aux);
@@ -169,6 +198,7 @@ class BackingObject {
 
  private:
   absl::Status WriteRecord(bool dirty, const ContentMap& map,
+                           const std::vector<uint32_t>& checksums,
                            const std::string& aux)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(record_mu_);
   bool NoWritesInFlight() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -182,8 +212,16 @@ class BackingObject {
   // without mu_ held.
   void ReportBytes(int64_t delta);
   void Unpin(uint64_t epoch);
-  // Keeps the reference bits the size of the map.
+  // Keeps the reference bits and checksums the size of the map.
   void ResizeReferenced() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks granules present with `stored`'s checksums.
+  void MarkStored(uint64_t first, uint64_t count,
+                  const StoredChecksums& stored)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The checksum of the first `bytes` of present granule `granule`, read
+  // back from the file, if what is there still matches its checksum.
+  std::optional<uint32_t> ChecksumOfPrefix(uint64_t granule, uint64_t bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Picks up to `max` victims for TrimCold and claims them in inflight_.
   std::vector<uint64_t> PickColdGranules(uint64_t max)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -215,6 +253,8 @@ class BackingObject {
 
   mutable absl::Mutex mu_;
   ContentMap map_ ABSL_GUARDED_BY(mu_);
+  // One per granule; meaningful for present granules only.
+  std::vector<uint32_t> checksums_ ABSL_GUARDED_BY(mu_);
   int writes_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   // The map differs from the one in the on-disk record.
   bool map_changed_ ABSL_GUARDED_BY(mu_) = true;

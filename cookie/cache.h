@@ -49,6 +49,8 @@ struct CacheOptions {
   // warning instead of failing.
   bool allow_buffered_io = true;
   uint32_t granule_shift = kDefaultGranuleShift;
+  // Checks every granule read from the cache against its CRC-32C.
+  bool verify = true;
   // Names objects; tests inject collisions. Default: HashObjectKey.
   KeyHasher key_hasher;
 };

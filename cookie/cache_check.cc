@@ -5,8 +5,11 @@
 
 #include <map>
 #include <set>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
+#include "contentmap/crc32c.h"
+#include "contentmap/granule_checksums.h"
 #include "contentmap/object_record.h"
 #include "contentmap/record_store.h"
 
@@ -37,9 +40,43 @@ class Descriptors {
   std::vector<int> fds_;
 };
 
+class FileCloser {
+ public:
+  FileCloser(Env* env, int fd) : env_(env), fd_(fd) {}
+  ~FileCloser() { env_->Close(fd_).IgnoreError(); }
+  FileCloser(const FileCloser&) = delete;
+  FileCloser& operator=(const FileCloser&) = delete;
+
+ private:
+  Env* env_;
+  int fd_;
+};
+
+// Reads every granule `record` says is present from `fd` and lists those
+// whose bytes do not match their checksum (a granule cut short counts).
+absl::Status BadGranules(Env* env, int fd, const ObjectRecord& record,
+                         std::vector<uint64_t>* bad) {
+  const ContentMap& map = record.map;
+  std::string buffer(uint64_t{1} << map.granule_shift(), '\0');
+  size_t next_checksum = 0;
+  for (uint64_t g = map.NextPresent(0); g < map.num_granules();
+       g = map.NextPresent(g + 1)) {
+    const uint64_t want = GranuleBytes(map, g);
+    absl::StatusOr<size_t> n =
+        env->PRead(fd, buffer.data(), want, g << map.granule_shift());
+    if (!n.ok()) return n.status();
+    const uint32_t expected = record.checksums[next_checksum++];
+    if (*n < want ||
+        Crc32c(std::string_view(buffer.data(), want)) != expected) {
+      bad->push_back(g);
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Checks the objects of one fan directory.
 void CheckFan(Env* env, int fan_fd, const std::string& where, bool repair,
-              CacheCheckReport* report) {
+              bool verify_data, CacheCheckReport* report) {
   absl::StatusOr<std::vector<DirEntry>> names = env->ReadDir(fan_fd, ".");
   if (!names.ok()) {
     report->problems.push_back(
@@ -78,7 +115,7 @@ void CheckFan(Env* env, int fan_fd, const std::string& where, bool repair,
     }
     absl::StatusOr<struct stat> st = env->FStat(*fd);
     absl::StatusOr<ObjectRecord> record = LoadRecord(env, fan_fd, e.name, *fd);
-    env->Close(*fd).IgnoreError();
+    FileCloser closer(env, *fd);
     ++report->objects;
     if (st.ok()) report->bytes += static_cast<uint64_t>(st->st_blocks) * 512;
     if (!record.ok()) {
@@ -116,6 +153,35 @@ void CheckFan(Env* env, int fan_fd, const std::string& where, bool repair,
                            record->file_key, ")")});
       continue;
     }
+    if (record->checksums.size() != record->map.granules_present()) {
+      // A daemon would not use the map either (cookie/volume.cc).
+      remove(e.name, {path, "checksum",
+                      absl::StrCat("no checksums for its ",
+                                   record->map.granules_present(),
+                                   " cached granules (", record->file_key,
+                                   ")")});
+      continue;
+    }
+    if (verify_data) {
+      std::vector<uint64_t> bad;
+      absl::Status read = BadGranules(env, *fd, *record, &bad);
+      if (!read.ok()) {
+        report->problems.push_back(
+            {path, "unreadable", std::string(read.message())});
+        continue;
+      }
+      if (!bad.empty()) {
+        remove(e.name,
+               {path, "checksum",
+                absl::StrCat(bad.size(), " of ", record->checksums.size(),
+                             " cached granules do not match their checksums"
+                             " (the first is granule ",
+                             bad.front(), ", at byte ",
+                             bad.front() << record->map.granule_shift(),
+                             " of ", record->file_key, ")")});
+        continue;
+      }
+    }
     ++report->clean_objects;
   }
 }
@@ -124,7 +190,8 @@ void CheckFan(Env* env, int fan_fd, const std::string& where, bool repair,
 
 absl::StatusOr<CacheCheckReport> CheckCacheDirectory(Env* env,
                                                      const std::string& dir,
-                                                     bool repair) {
+                                                     bool repair,
+                                                     bool verify_data) {
   Descriptors held(env);
   absl::StatusOr<int> root = env->OpenAt(AT_FDCWD, dir, kDirFlags, 0);
   if (!root.ok()) return root.status();
@@ -169,7 +236,7 @@ absl::StatusOr<CacheCheckReport> CheckCacheDirectory(Env* env,
             {where, "unreadable", std::string(fan_fd.status().message())});
         continue;
       }
-      CheckFan(env, *fan_fd, where, repair, &report);
+      CheckFan(env, *fan_fd, where, repair, verify_data, &report);
       env->Close(*fan_fd).IgnoreError();
     }
     // The culler's index snapshot (cull/culler.cc) lists objects by name:

@@ -4,7 +4,9 @@
 // and, on request, removed: objects whose record is unreadable or
 // missing, dirty objects (their maps are never trusted after a stop
 // without an unmount), objects whose backing file is larger than their
-// record allows, and map sidecars whose object is gone.
+// record allows, map sidecars whose object is gone, and (with
+// `verify_data`) objects holding a granule whose bytes no longer match its
+// checksum, which takes reading every cached byte.
 //
 // Refuses to run while a daemon holds any of the directory's volumes.
 
@@ -23,7 +25,8 @@ namespace cachefs {
 struct CacheCheckReport {
   struct Problem {
     std::string path;  // relative to the cache directory
-    std::string kind;  // "corrupt", "dirty", "oversized", "orphaned sidecar"
+    std::string kind;  // "corrupt", "dirty", "oversized", "checksum",
+                       // "orphaned sidecar", "unreadable"
     std::string detail;
     bool removed = false;
   };
@@ -36,7 +39,8 @@ struct CacheCheckReport {
 
 absl::StatusOr<CacheCheckReport> CheckCacheDirectory(Env* env,
                                                      const std::string& dir,
-                                                     bool repair);
+                                                     bool repair,
+                                                     bool verify_data);
 
 }  // namespace cachefs
 

@@ -5,12 +5,37 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "contentmap/crc32c.h"
 #include "cookie/cache.h"
 #include "cookie/volume.h"
 #include "io/errno_status.h"
 #include "io/log.h"
 
 namespace cachefs {
+namespace {
+
+// CRC-32C of bytes [offset, offset + len) of the data `iov` lays out.
+uint32_t Crc32cOfIov(std::span<const iovec> iov, uint64_t offset,
+                     uint64_t len) {
+  uint32_t crc = 0;
+  for (const iovec& v : iov) {
+    if (len == 0) break;
+    if (offset >= v.iov_len) {
+      offset -= v.iov_len;
+      continue;
+    }
+    const size_t take = std::min<uint64_t>(v.iov_len - offset, len);
+    crc = Crc32c(
+        std::string_view(static_cast<const char*>(v.iov_base) + offset, take),
+        crc);
+    offset = 0;
+    len -= take;
+  }
+  return crc;
+}
+
+}  // namespace
 
 Cookie::Cookie(Volume* volume, std::string key, std::string aux,
                uint64_t object_size)
@@ -144,11 +169,18 @@ Cookie::ReadPlan Cookie::PrepareRead(uint64_t pos, uint64_t len) {
 void Cookie::ReadFromCache(const std::shared_ptr<BackingObject>& object,
                            uint64_t pos, std::span<const iovec> iov,
                            IoCallback done) {
+  // The iovecs are the caller's until `done`; a copy of the array for the
+  // check after the read.
+  std::vector<iovec> where(iov.begin(), iov.end());
   volume_->cache()->engine()->ReadToIter(
       object->file(), pos, iov,
-      [self = shared_from_this(), object,
+      [self = shared_from_this(), object, pos, where = std::move(where),
        done = std::move(done)](absl::StatusOr<size_t> result) mutable {
         self->FinishRead(*object, result);
+        if (result.ok()) {
+          absl::Status verified = self->VerifyRead(*object, pos, where, *result);
+          if (!verified.ok()) result = std::move(verified);
+        }
         std::move(done)(std::move(result));
       });
 }
@@ -159,7 +191,44 @@ absl::StatusOr<size_t> Cookie::ReadFromCacheSync(
   absl::StatusOr<size_t> result =
       volume_->cache()->engine()->ReadToIterSync(object->file(), pos, iov);
   FinishRead(*object, result);
+  if (result.ok()) {
+    absl::Status verified = VerifyRead(*object, pos, iov, *result);
+    if (!verified.ok()) return verified;
+  }
   return result;
+}
+
+absl::Status Cookie::VerifyRead(BackingObject& object, uint64_t pos,
+                                std::span<const iovec> iov, size_t n) {
+  Cache* cache = volume_->cache();
+  if (!cache->options().verify || n == 0) return absl::OkStatus();
+  const uint32_t shift = object.granule_shift();
+  const uint64_t granule = uint64_t{1} << shift;
+  absl::Status status;
+  for (uint64_t g = (pos + granule - 1) >> shift; (g << shift) < pos + n;
+       ++g) {
+    uint32_t expected;
+    uint64_t bytes;
+    const uint64_t base = g << shift;
+    // Only granules the read holds whole can be checked; the read path
+    // asks for whole granules when verifying.
+    if (!object.ChecksumOf(g, &expected, &bytes) || base + bytes > pos + n) {
+      continue;
+    }
+    const uint32_t actual = Crc32cOfIov(iov, base - pos, bytes);
+    if (actual == expected) continue;
+    Bump(cache->stats().checksum_errors);
+    object.DropGranule(g);
+    status = absl::DataLossError(absl::StrFormat(
+        "checksum mismatch in granule %d (byte %d) of cache object %s "
+        "(%s): stored 0x%08x, read 0x%08x",
+        g, base, object.name(), key(), expected, actual));
+    LogEvent(LogLevel::kError, "checksum",
+             absl::StrCat(status.message(),
+                          "; the data is fetched from the origin again"),
+             absl::Seconds(10));
+  }
+  return status;
 }
 
 void Cookie::FinishRead(const BackingObject& object,
@@ -186,7 +255,7 @@ Cookie::FillClaim Cookie::ClaimFill(uint64_t first, uint64_t count) {
 }
 
 void Cookie::AbortFill(FillClaim claim) {
-  if (claim) claim.object->EndWrite(claim.first, claim.count, false);
+  if (claim) claim.object->EndWrite(claim.first, claim.count);
 }
 
 void Cookie::CompleteFill(FillClaim claim, std::span<const iovec> iov,
@@ -196,9 +265,10 @@ void Cookie::CompleteFill(FillClaim claim, std::span<const iovec> iov,
   const uint64_t count = claim.count;
   absl::Status dirty = object->EnsureDirty(aux());
   if (!dirty.ok()) {
-    object->EndWrite(first, count, /*success=*/false);
-    FinishWrite(object, count, dirty);
+    // Told before the claim ends, as when the cache is full (below).
     std::move(done)(dirty);
+    object->EndWrite(first, count);
+    FinishWrite(object, count, dirty);
     return;
   }
   StoreGranules(std::move(object), first, count, iov, /*overwrite=*/false,
@@ -241,7 +311,7 @@ Cookie::FillClaim Cookie::ClaimOverwrite(uint64_t first, uint64_t count) {
   if (!dirty.ok()) {
     // The change must not reach the origin while a clean record could
     // still vouch for the old data: give up the object instead.
-    claim.object->EndWrite(first, count, /*success=*/false);
+    claim.object->EndWrite(first, count);
     FinishWrite(claim.object, count, dirty);
     WithdrawObject(dirty, claim.object.get());
     return FillClaim{};
@@ -272,7 +342,9 @@ void Cookie::StoreGranules(std::shared_ptr<BackingObject> object,
   // A fill ends its claim with the outcome; an overwrite only records it
   // (its claim is released once all its stores are done). Either way a
   // granule not stored is not present.
-  auto settle = [overwrite, first, count](BackingObject& o, bool stored) {
+  auto settle = [overwrite, first, count](
+                    BackingObject& o,
+                    const BackingObject::StoredChecksums* stored) {
     if (overwrite) {
       o.SetGranules(first, count, stored);
     } else {
@@ -284,28 +356,40 @@ void Cookie::StoreGranules(std::shared_ptr<BackingObject> object,
   if (!Admit(len)) {
     absl::Status full = ErrnoToStatus(ENOSPC, "cache full");
     if (overwrite) {
-      settle(*object, false);
+      settle(*object, nullptr);
       std::move(done)(std::move(full));
     } else {
       // A fill's caller may keep the data elsewhere (the read path does):
       // told before its claim ends, so a reader waiting for the claim
       // finds it there.
       std::move(done)(std::move(full));
-      settle(*object, false);
+      settle(*object, nullptr);
     }
     return;
   }
   BackingFile file = object->file();
-  uint64_t pos = first << object->granule_shift();
+  const uint32_t shift = object->granule_shift();
+  uint64_t pos = first << shift;
+  // Summed before the write, from the very bytes written.
+  BackingObject::StoredChecksums sums;
+  sums.object_size = std::min(object->object_size(), pos + len);
+  for (uint64_t i = 0; i < count; ++i) {
+    const uint64_t from = i << shift;
+    const uint64_t base = pos + from;
+    if (base >= sums.object_size) break;
+    sums.crcs.push_back(Crc32cOfIov(
+        iov, from, std::min(uint64_t{1} << shift, sums.object_size - base)));
+  }
   volume_->cache()->engine()->WriteIterToCache(
       file, pos, iov,
       [self = shared_from_this(), object = std::move(object), count, len,
-       settle, done = std::move(done)](absl::StatusOr<size_t> result) mutable {
+       settle, sums = std::move(sums),
+       done = std::move(done)](absl::StatusOr<size_t> result) mutable {
         if (result.ok() && *result != len) {
           result = absl::DataLossError("short cache write on " +
                                        object->name());
         }
-        settle(*object, result.ok());
+        settle(*object, result.ok() ? &sums : nullptr);
         if (CacheObserver* observer = self->volume_->cache()->observer()) {
           observer->WriteSettled(len);
         }
@@ -329,11 +413,11 @@ bool Cookie::Admit(uint64_t bytes) {
 
 void Cookie::ClearOverwrite(const FillClaim& claim, uint64_t first,
                             uint64_t count) {
-  claim.object->SetGranules(first, count, /*present=*/false);
+  claim.object->SetGranules(first, count, nullptr);
 }
 
 void Cookie::ReleaseOverwrite(FillClaim claim) {
-  if (claim) claim.object->EndWrite(claim.first, claim.count, false);
+  if (claim) claim.object->EndWrite(claim.first, claim.count);
 }
 
 void Cookie::FinishWrite(const std::shared_ptr<BackingObject>& object,

@@ -100,7 +100,9 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
   // while their I/O is in flight.
   // Reads cached bytes of `object` into iov (see IoEngine::ReadToIter for
   // alignment). A cache fault withdraws the object and reaches `done` as an
-  // error: the caller then reads the range from the origin.
+  // error: the caller then reads the range from the origin. So does a
+  // granule whose checksum fails (CacheOptions::verify), which only that
+  // granule pays for.
   void ReadFromCache(const std::shared_ptr<BackingObject>& object,
                      uint64_t pos, std::span<const iovec> iov,
                      IoCallback done);
@@ -198,6 +200,12 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
   // Counts a finished cache read; withdraws the object on a fault.
   void FinishRead(const BackingObject& object,
                   const absl::StatusOr<size_t>& result);
+  // With verification on, checks each granule the `n` bytes read at `pos`
+  // hold whole against its checksum. A granule that fails is dropped,
+  // counted and logged, and the read fails with kDataLoss (the object
+  // stays: the caller fetches the range from the origin).
+  absl::Status VerifyRead(BackingObject& object, uint64_t pos,
+                          std::span<const iovec> iov, size_t n);
   // Counts a finished cache write; withdraws the object on a fault.
   void FinishWrite(const std::shared_ptr<BackingObject>& object,
                    uint64_t count, const absl::StatusOr<size_t>& result);

@@ -38,6 +38,7 @@ std::vector<std::pair<std::string, uint64_t>> CacheStats::Snapshot() const {
       {"objects_discarded", get(objects_discarded)},
       {"objects_unclean_discarded", get(objects_unclean_discarded)},
       {"cache_io_errors", get(cache_io_errors)},
+      {"checksum_errors", get(checksum_errors)},
       {"nospace", get(nospace)},
       {"culls", get(culls)},
       {"granules_culled", get(granules_culled)},

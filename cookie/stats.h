@@ -57,6 +57,8 @@ struct CacheStats {
   // Found not closed cleanly after a stop without an unmount.
   Counter objects_unclean_discarded{0};
   Counter cache_io_errors{0};
+  // Granules read from the cache whose data failed its checksum.
+  Counter checksum_errors{0};
   Counter nospace{0};
   // Culling: objects and bytes removed to stay inside the limits (whole
   // objects, and cold granules of open ones), and the passes that did it.

@@ -33,6 +33,9 @@ std::string StaleReason(const absl::StatusOr<ObjectRecord>& record,
   if (record->map.granule_shift() != granule_shift) {
     return "granule size differs";
   }
+  if (!record->map.empty() && record->checksums.empty()) {
+    return "no granule checksums";
+  }
   // A backing file cut short behind our back cannot hold what the map says.
   uint64_t last = record->map.num_granules();
   while (last > 0 && !record->map.IsPresent(last - 1)) --last;
@@ -449,7 +452,8 @@ absl::StatusOr<std::shared_ptr<BackingObject>> Volume::LookUpObject(
     Bump(cache_->stats().lookups_positive);
     auto object = std::make_shared<BackingObject>(
         env, *fan_fd, name, *fd, direct,
-        BackingObject::Identity{key_, file_key}, std::move(record->map));
+        BackingObject::Identity{key_, file_key}, std::move(record->map),
+        record->checksums);
     object->SetObserver(cache_->observer());
     object->SetPersisted(aux);
     if (CacheObserver* observer = cache_->observer()) observer->Used(key_, hash);

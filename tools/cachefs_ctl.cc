@@ -85,9 +85,9 @@ std::string JsonText(const std::string& s) {
 }
 
 // `cachefs-ctl check CACHEDIR`: exits 1 if problems are left.
-int Check(const std::string& dir, bool repair, bool json) {
+int Check(const std::string& dir, bool repair, bool quick, bool json) {
   absl::StatusOr<CacheCheckReport> report =
-      CheckCacheDirectory(Env::Default(), dir, repair);
+      CheckCacheDirectory(Env::Default(), dir, repair, !quick);
   if (!report.ok()) return Fail(std::string(report.status().message()));
   size_t left = 0;
   for (const auto& p : report->problems) left += !p.removed;
@@ -129,6 +129,7 @@ int Run(const std::vector<std::string>& args) {
   std::vector<std::string> paths;
   bool help = false;
   bool repair = false;
+  bool quick = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help") {
@@ -137,6 +138,8 @@ int Run(const std::vector<std::string>& args) {
       call.json = true;
     } else if (a == "--repair") {
       repair = true;
+    } else if (a == "--quick") {
+      quick = true;
     } else if (a == "-r") {
       call.recursive = true;
     } else if (a == "--to") {
@@ -175,11 +178,14 @@ int Run(const std::vector<std::string>& args) {
   if (command == nullptr) {
     return Fail("unknown command " + call.command + " (see --help)");
   }
-  if (repair && !command->offline) return Fail("--repair is for check");
+  if ((repair || quick) && !command->offline) {
+    return Fail(std::string(repair ? "--repair" : "--quick") +
+                " is for check");
+  }
   if (command->offline) {
     if (mountpoint.empty()) return Fail(call.command + " needs a CACHEDIR");
     if (!paths.empty()) return Fail("unexpected argument " + paths[0]);
-    return Check(mountpoint, repair, call.json);
+    return Check(mountpoint, repair, quick, call.json);
   }
   if (mountpoint.empty()) return Fail(call.command + " needs a MOUNTPOINT");
   // Checked before the paths are resolved: "cull MNT extra" is an error.

@@ -14,6 +14,7 @@ namespace cachefs::testing {
 namespace {
 
 constexpr uint64_t kMiB = 1024 * 1024;
+constexpr uint64_t kGranule = 256 * 1024;
 
 class OriginBytesTest : public CachefsMountTest {
  protected:
@@ -91,7 +92,10 @@ TEST_P(OriginBytesTest, AGranuleTheCacheRefusesIsFetchedOncePerPass) {
     EXPECT_TRUE(got == content);
     auto stats = Stats();
     EXPECT_EQ(stats["granules_written_to_cache"], 0u);
-    EXPECT_LE(stats["bytes_read_from_origin"], pass * kSize);
+    // Fetched once per pass; the slack is for the kernel, which now and
+    // then asks again for a lone page it was given (a 4 KiB read inside a
+    // granule read whole before): the cache has nothing to keep it in.
+    EXPECT_LE(stats["bytes_read_from_origin"], pass * (kSize + 2 * kGranule));
     EXPECT_GE(stats["bytes_read_from_origin"], pass * kSize);
   }
 }
