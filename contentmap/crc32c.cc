@@ -40,7 +40,39 @@ constexpr Tables MakeTables() {
 
 constexpr Tables kTables = MakeTables();
 
+// a(x) * b(x) modulo the polynomial, both reflected.
+constexpr uint32_t MultiplyModP(uint32_t a, uint32_t b) {
+  uint32_t product = 0;
+  for (uint32_t m = uint32_t{1} << 31; m != 0; m >>= 1) {
+    if ((a & m) != 0) product ^= b;
+    b = (b & 1) != 0 ? (b >> 1) ^ kPolynomial : b >> 1;
+  }
+  return product;
+}
+
+// x^(2^k) modulo the polynomial, for k < 64.
+using Powers = std::array<uint32_t, 64>;
+constexpr Powers MakePowers() {
+  Powers powers{};
+  uint32_t p = uint32_t{1} << 30;  // x^1
+  for (uint32_t& power : powers) {
+    power = p;
+    p = MultiplyModP(p, p);
+  }
+  return powers;
+}
+constexpr Powers kPowers = MakePowers();
+
 }  // namespace
+
+uint32_t Combine(uint32_t crc_a, uint32_t crc_b, uint64_t length_b) {
+  // crc_a times x^(8 * length_b): the first part moved past the second.
+  uint32_t shift = uint32_t{1} << 31;  // x^0
+  for (unsigned k = 3; length_b != 0; length_b >>= 1, ++k) {
+    if ((length_b & 1) != 0) shift = MultiplyModP(kPowers[k & 63], shift);
+  }
+  return MultiplyModP(shift, crc_a) ^ crc_b;
+}
 
 uint32_t Portable(std::string_view data, uint32_t crc) {
   const auto* p = reinterpret_cast<const unsigned char*>(data.data());
@@ -79,7 +111,27 @@ __attribute__((target("sse4.2"))) uint32_t Hardware(std::string_view data,
                                                     uint32_t crc) {
   const char* p = data.data();
   size_t n = data.size();
-  uint64_t c = ~crc;
+  // The instruction takes 3 cycles and can start one a cycle: three
+  // independent stripes, combined at the end, run about three times as
+  // fast as one chain (a granule is checked on every cache read).
+  constexpr size_t kMinStripe = 4096;
+  if (n >= 3 * kMinStripe) {
+    const size_t stripe = (n / 3) & ~size_t{7};
+    uint64_t c0 = static_cast<uint32_t>(~crc);
+    uint64_t c1 = 0xffffffff;
+    uint64_t c2 = 0xffffffff;
+    for (size_t i = 0; i < stripe; i += 8) {
+      c0 = _mm_crc32_u64(c0, wire::LoadU64(p + i));
+      c1 = _mm_crc32_u64(c1, wire::LoadU64(p + stripe + i));
+      c2 = _mm_crc32_u64(c2, wire::LoadU64(p + 2 * stripe + i));
+    }
+    crc = Combine(Combine(~static_cast<uint32_t>(c0),
+                          ~static_cast<uint32_t>(c1), stripe),
+                  ~static_cast<uint32_t>(c2), stripe);
+    p += 3 * stripe;
+    n -= 3 * stripe;
+  }
+  uint64_t c = static_cast<uint32_t>(~crc);
   for (; n >= 8; p += 8, n -= 8) c = _mm_crc32_u64(c, wire::LoadU64(p));
   uint32_t c32 = static_cast<uint32_t>(c);
   for (; n > 0; ++p, --n) {

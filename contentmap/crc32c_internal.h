@@ -15,6 +15,9 @@ uint32_t Portable(std::string_view data, uint32_t crc);
 // Whether this CPU has the SSE 4.2 crc32 instruction.
 bool HardwareAvailable();
 
+// The CRC-32C of A followed by B, from A's, B's and B's length.
+uint32_t Combine(uint32_t crc_a, uint32_t crc_b, uint64_t length_b);
+
 // The crc32 instruction. REQUIRES: HardwareAvailable().
 uint32_t Hardware(std::string_view data, uint32_t crc);
 

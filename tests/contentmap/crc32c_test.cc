@@ -53,5 +53,40 @@ TEST(Crc32cTest, HardwareAndPortableAgree) {
             crc32c_internal::Portable(data, 0));
 }
 
+TEST(Crc32cTest, CombineJoinsTwoParts) {
+  std::mt19937 rng(9);
+  std::string data(70000, '\0');
+  for (char& c : data) c = static_cast<char>(rng());
+  for (size_t split : {size_t{0}, size_t{1}, size_t{7}, size_t{4096},
+                       size_t{33333}, data.size()}) {
+    const std::string_view a(data.data(), split);
+    const std::string_view b(data.data() + split, data.size() - split);
+    EXPECT_EQ(crc32c_internal::Combine(Crc32c(a), Crc32c(b), b.size()),
+              Crc32c(data))
+        << split;
+  }
+}
+
+// Long enough for the three interleaved stripes, with tails of every
+// length past them.
+TEST(Crc32cTest, HardwareStripesAgreeWithPortable) {
+  if (!crc32c_internal::HardwareAvailable()) {
+    GTEST_SKIP() << "no SSE 4.2 crc32 instruction on this CPU";
+  }
+  std::mt19937 rng(11);
+  std::string data(300000, '\0');
+  for (char& c : data) c = static_cast<char>(rng());
+  for (size_t start = 0; start < 3; ++start) {
+    for (size_t len : {size_t{12287}, size_t{12288}, size_t{12289},
+                       size_t{12295}, size_t{12311}, size_t{65536},
+                       size_t{262144}, size_t{262144 - 5000}}) {
+      const std::string_view piece(data.data() + start, len);
+      ASSERT_EQ(crc32c_internal::Hardware(piece, 0xabcd),
+                crc32c_internal::Portable(piece, 0xabcd))
+          << start << " " << len;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace cachefs
