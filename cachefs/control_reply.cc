@@ -63,6 +63,8 @@ std::string StatsReply(bool json, const MountFacts& facts, Cache& cache,
   counters.push_back({"bytes_stored", usage.bytes});
   if (culler != nullptr) {
     counters.push_back({"cache_size", culler->limits().cache_size});
+    // The smallest cache_size of the mounts sharing the directory.
+    counters.push_back({"cache_limit", culler->cache_limit()});
     counters.push_back({"bytes_counted", culler->stored_bytes()});
   }
   if (json) {
@@ -84,7 +86,7 @@ std::string StatusReply(bool json, const MountFacts& facts, Cache& cache,
   Cache::Usage usage = cache.ScanUsage();
   double uptime = (cache.env()->MonotonicNanos() - facts.started_ns) / 1e9;
   std::string policy = culler != nullptr ? culler->policy_name() : "none";
-  uint64_t limit = culler != nullptr ? culler->limits().cache_size : 0;
+  uint64_t limit = culler != nullptr ? culler->cache_limit() : 0;
   if (json) {
     return Json({{"origin", JsonString(facts.origin)},
                  {"mountpoint", JsonString(facts.mountpoint)},
@@ -96,7 +98,10 @@ std::string StatusReply(bool json, const MountFacts& facts, Cache& cache,
                  {"direct_io", cache.direct_io() ? "true" : "false"},
                  {"objects_stored", absl::StrCat(usage.objects)},
                  {"bytes_stored", absl::StrCat(usage.bytes)},
-                 {"cache_size", absl::StrCat(limit)},
+                 {"cache_size", absl::StrCat(culler != nullptr
+                                                 ? culler->limits().cache_size
+                                                 : 0)},
+                 {"cache_limit", absl::StrCat(limit)},
                  {"cull_policy", JsonString(policy)}});
   }
   return absl::StrFormat(
@@ -109,7 +114,10 @@ std::string StatusReply(bool json, const MountFacts& facts, Cache& cache,
       cache.direct_io() ? "O_DIRECT" : "buffered (no O_DIRECT)", usage.objects,
       usage.bytes,
       limit == 0 ? std::string("free space of the cache filesystem")
-                 : absl::StrCat(limit, " bytes"),
+      : culler->limits().cache_size == limit
+          ? absl::StrCat(limit, " bytes")
+          : absl::StrCat(limit, " bytes (the smallest cache_size of the "
+                                "mounts sharing the cache directory)"),
       policy);
 }
 
@@ -157,12 +165,12 @@ std::string CullReply(const std::string& to, Culler* culler) {
   if (culler == nullptr) return "error: this mount does not cull\n";
   uint64_t target;
   if (to.empty()) {
-    if (culler->limits().cache_size == 0) {
+    const uint64_t limit = culler->cache_limit();
+    if (limit == 0) {
       return "error: no -o cache_size on this mount: give --to BYTES\n";
     }
     const CullLimits& l = culler->limits();
-    target = l.cache_size -
-             l.cache_size / 100 * static_cast<uint64_t>(l.brun - l.bstop);
+    target = limit - limit / 100 * static_cast<uint64_t>(l.brun - l.bstop);
   } else {
     absl::StatusOr<uint64_t> bytes = ParseByteSize(to);
     if (!bytes.ok()) {

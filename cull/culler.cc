@@ -151,6 +151,7 @@ Culler::Culler(Cache* cache, std::shared_ptr<Volume> volume,
     : cache_(cache),
       volume_(std::move(volume)),
       limits_(limits),
+      directory_limit_(limits.cache_size),
       policy_(std::move(policy)) {}
 
 Culler::~Culler() {
@@ -159,6 +160,10 @@ Culler::~Culler() {
   if (thread_.joinable()) thread_.join();
   cache_->SetObserver(nullptr);
   SaveIndex();
+  // Its bytes stay in the directory; its limit no longer binds the others.
+  if (published_limit_ != 0) {
+    PublishUsage(own_bytes_.load(std::memory_order_relaxed), 0);
+  }
 }
 
 std::vector<Volume::StoredObject> Culler::LoadIndex() {
@@ -208,43 +213,56 @@ uint64_t Culler::stored_bytes() const {
          static_cast<uint64_t>(std::max<int64_t>(own, 0));
 }
 
+void Culler::PublishUsage(int64_t bytes, uint64_t limit) {
+  const std::string path = cache_->options().directory + "/volumes/" +
+                           VolumeDirName(volume_->key()) + "/usage";
+  const std::string text = absl::StrCat(bytes, " ", limit, "\n");
+  // Written whole and renamed into place, so readers never see half.
+  int fd = open((path + ".new").c_str(),
+                O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  bool whole = write(fd, text.data(), text.size()) ==
+               static_cast<ssize_t>(text.size());
+  close(fd);
+  if (whole && rename((path + ".new").c_str(), path.c_str()) == 0) {
+    published_ = bytes;
+    published_limit_ = limit;
+  }
+}
+
 void Culler::ShareUsage() {
   const std::string volumes = cache_->options().directory + "/volumes";
   const std::string own_dir = VolumeDirName(volume_->key());
   const int64_t own = own_bytes_.load(std::memory_order_relaxed);
-  if (own != published_) {
-    // Written whole and renamed into place, so readers never see half.
-    const std::string path = volumes + "/" + own_dir + "/usage";
-    const std::string text = absl::StrCat(own, "\n");
-    int fd = open((path + ".new").c_str(),
-                  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-      bool whole = write(fd, text.data(), text.size()) ==
-                   static_cast<ssize_t>(text.size());
-      close(fd);
-      if (whole && rename((path + ".new").c_str(), path.c_str()) == 0) {
-        published_ = own;
-      }
-    }
+  if (own != published_ || published_limit_ != limits_.cache_size) {
+    PublishUsage(own, limits_.cache_size);
   }
   DIR* dir = opendir(volumes.c_str());
   if (dir == nullptr) return;
   uint64_t others = 0;
+  uint64_t limit = limits_.cache_size;
   while (struct dirent* d = readdir(dir)) {
     const std::string name = d->d_name;
     if (name.empty() || name[0] == '.' || name == own_dir) continue;
     std::ifstream in(volumes + "/" + name + "/usage");
     uint64_t bytes = 0;
     if (in >> bytes) {
-      others_[name] = bytes;
+      OtherVolume& other = others_[name];
+      other.bytes = bytes;
+      if (!(in >> other.limit)) other.limit = 0;
     } else if (!others_.contains(name)) {
       // Never published (no culling daemon has run it): count it once.
-      others_[name] = DirectoryBytes(volumes + "/" + name);
+      others_[name].bytes = DirectoryBytes(volumes + "/" + name);
     }
-    others += others_[name];
+    const OtherVolume& other = others_[name];
+    others += other.bytes;
+    if (other.limit != 0 && (limit == 0 || other.limit < limit)) {
+      limit = other.limit;
+    }
   }
   closedir(dir);
   other_bytes_.store(others, std::memory_order_relaxed);
+  directory_limit_.store(limit, std::memory_order_relaxed);
 }
 
 size_t Culler::indexed_objects() const {
@@ -270,12 +288,12 @@ std::vector<Culler::Entry> Culler::Entries() const {
 }
 
 uint64_t Culler::CullMark() const {
-  const uint64_t size = limits_.cache_size;
+  const uint64_t size = cache_limit();
   return size - size / 100 * static_cast<uint64_t>(limits_.bcull - limits_.bstop);
 }
 
 uint64_t Culler::RunMark() const {
-  const uint64_t size = limits_.cache_size;
+  const uint64_t size = cache_limit();
   return size - size / 100 * static_cast<uint64_t>(limits_.brun - limits_.bstop);
 }
 
@@ -294,22 +312,23 @@ bool Culler::HasRoom(uint64_t bytes) const {
   if (files_full_.load(std::memory_order_relaxed)) return false;
   const int64_t in_flight = std::max<int64_t>(
       fs_writes_in_flight_.load(std::memory_order_relaxed), 0);
-  return limits_.cache_size == 0 ||
-         stored_bytes() + static_cast<uint64_t>(in_flight) + bytes <=
-             limits_.cache_size;
+  const uint64_t limit = cache_limit();
+  return limit == 0 ||
+         stored_bytes() + static_cast<uint64_t>(in_flight) + bytes <= limit;
 }
 
 bool Culler::AdmitWrite(uint64_t bytes) {
   if (!AdmitToFilesystem(bytes)) return false;
-  if (limits_.cache_size == 0) return true;
+  const uint64_t limit = cache_limit();
+  if (limit == 0) return true;
   // Writes admitted before and still in flight count too (they include
   // this one): otherwise many at once could all pass the limit together.
   const uint64_t after =
       stored_bytes() +
       static_cast<uint64_t>(std::max<int64_t>(
           fs_writes_in_flight_.load(std::memory_order_relaxed), 0));
-  const bool admitted = after <= limits_.cache_size;
-  if (!admitted && bytes <= limits_.cache_size) {
+  const bool admitted = after <= limit;
+  if (!admitted && bytes <= limit) {
     // The cull mark may lie less than a write below the limit: the next
     // pass must make room for this write even if what is stored is under
     // the mark.
@@ -708,20 +727,30 @@ void Culler::Loop() {
     const uint64_t need = CheckFilesystem();
     const uint64_t stored = stored_bytes();
     const uint64_t refused = refused_bytes_.exchange(0);
+    const uint64_t limit = cache_limit();
     uint64_t target = std::numeric_limits<uint64_t>::max();
-    if (limits_.cache_size != 0 && stored + refused > CullMark()) {
+    if (limit != 0 && stored + refused > CullMark()) {
       // Down to the run mark, less a margin of half a point of the limit.
-      const uint64_t margin = limits_.cache_size / 200;
+      const uint64_t margin = limit / 200;
       const uint64_t run = RunMark();
       target = run > margin ? run - margin : 0;
       // And room for the refused write, whatever the marks say.
-      target = std::min(target, limits_.cache_size - std::min(
-                                    limits_.cache_size, refused));
+      target = std::min(target, limit - std::min(limit, refused));
     }
     if (need > 0) target = std::min(target, stored > need ? stored - need : 0);
-    if (target == std::numeric_limits<uint64_t>::max()) continue;
+    if (target == std::numeric_limits<uint64_t>::max() || stored <= target) {
+      continue;
+    }
+    // This volume's share of the excess, by the bytes it holds: the other
+    // mounts cull theirs at the same time.
+    const uint64_t own = static_cast<uint64_t>(
+        std::max<int64_t>(own_bytes_.load(std::memory_order_relaxed), 0));
+    const uint64_t excess = stored - target;
+    const uint64_t share = static_cast<uint64_t>(
+        (static_cast<unsigned __int128>(excess) * own + stored - 1) / stored);
+    if (share == 0) continue;  // holds nothing: nothing to pass over
     Bump(cache_->stats().cull_passes);
-    CullTo(target);
+    CullTo(stored - share);
   }
 }
 

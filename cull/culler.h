@@ -19,10 +19,15 @@
 // directory at start (oldest use first into the policy), then kept
 // current from the cache's reports (CacheObserver). Several mounts may
 // share one cache directory, each with its own volume and culler: each
-// publishes its volume's byte count in the volume directory ("usage",
-// rewritten at most five times a second when it changed) and counts the others'
-// toward cache_size, so they share the limit (a volume nobody published
-// for is scanned once at start). Each culler culls its own volume only.
+// publishes its volume's byte count and its cache_size in the volume
+// directory ("usage", rewritten at most five times a second when either
+// changed) and counts the others' bytes toward the limit (a volume nobody
+// published for is scanned once at start). The directory has one limit:
+// the smallest cache_size of the mounts using it (a mount gives its limit
+// up at unmount; after a crash it stands until that volume mounts again).
+// Each culler culls its own volume only, its share of the excess in
+// proportion to the bytes it holds, so mounts with different limits meet
+// at one total, and a mount that holds nothing makes no passes.
 // What goes, in one pass that must bring the stored bytes down to a target:
 //   1. An open object (one with a cookie) holding more than
 //      open_file_share% of the target gives up its least recently used
@@ -114,6 +119,10 @@ class Culler : public CacheObserver {
   uint64_t stored_bytes() const;
   size_t indexed_objects() const;
   const CullLimits& limits() const { return limits_; }
+  // The directory's cache_size (see the top); 0: none.
+  uint64_t cache_limit() const {
+    return directory_limit_.load(std::memory_order_relaxed);
+  }
   std::string policy_name() const;
   // How long the startup scan (or snapshot load) took, and which it was.
   int64_t scan_nanos() const { return scan_nanos_; }
@@ -181,8 +190,11 @@ class Culler : public CacheObserver {
   // Samples the filesystem and returns how many bytes culling should free
   // for its limits (0: none).
   uint64_t CheckFilesystem();
-  // Publishes this volume's count and re-reads the other volumes'.
+  // Publishes this volume's count and limit and re-reads the other
+  // volumes'.
   void ShareUsage();
+  // Writes `bytes` and `limit` to this volume's usage file.
+  void PublishUsage(int64_t bytes, uint64_t limit);
   // Removes the objects whose records say they were never closed (read
   // back after a stop without an unmount), and logs how many.
   void DiscardUncleanObjects();
@@ -202,8 +214,14 @@ class Culler : public CacheObserver {
   // Bytes of other volumes, as they published them (or scanned at start).
   std::atomic<uint64_t> other_bytes_{0};
   // Guarded by being used only by Start and the culling thread.
-  absl::flat_hash_map<std::string, uint64_t> others_;  // volume dir -> bytes
+  struct OtherVolume {
+    uint64_t bytes = 0;
+    uint64_t limit = 0;  // its cache_size, 0: none
+  };
+  absl::flat_hash_map<std::string, OtherVolume> others_;  // by volume dir
   int64_t published_ = -1;
+  uint64_t published_limit_ = 0;
+  std::atomic<uint64_t> directory_limit_;
   std::atomic<int64_t> own_bytes_{0};
   // The cache filesystem as last sampled: free bytes (less what was
   // admitted since), the bstop and bcull floors in bytes, and whether free

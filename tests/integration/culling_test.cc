@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -188,6 +189,85 @@ TEST_P(CullTest, TwoMountsOnOneCacheDirectoryShareItsLimit) {
   auto code = (*other)->Unmount();
   ASSERT_OK(code);
   EXPECT_EQ(*code, 0) << (*other)->ReadStderr();
+}
+
+// A second mount with a smaller cache_size than the first already holds:
+// the smaller limit is the directory's, both mounts cull their share of
+// the excess, the second caches what it reads, and neither makes passes
+// that cull nothing.
+TEST_P(CullTest, ASmallerLimitOfASecondMountBindsTheWholeDirectory) {
+  constexpr size_t kFile = 256 * 1024;
+  TempDir other_origin;
+  TempDir other_mnt;
+  for (int i = 0; i < 32; ++i) {
+    WriteServed(absl::StrCat("a", i), RandomData(kFile, i));
+  }
+  for (int i = 0; i < 8; ++i) {
+    std::ofstream(other_origin.path() + "/b" + std::to_string(i),
+                  std::ios::binary)
+        << RandomData(kFile, 100 + i);
+  }
+  Mount(absl::StrCat("cache_size=", 4 * kLimit));
+  for (int i = 0; i < 32; ++i) {
+    ASSERT_TRUE(ReadMounted(absl::StrCat("a", i)) == RandomData(kFile, i));
+  }
+  ASSERT_GE(StoredBytes(), 8u << 20);
+  auto other = FuseDaemon::Start(
+      {BinPath("cachefs"), other_origin.path(), other_mnt.path(), "-f", "-o",
+       absl::StrCat("cache=", cache_dir(), ",cache_size=", kLimit)},
+      other_mnt.path(), "fuse.cachefs");
+  ASSERT_OK(other);
+  auto other_stats = [&] {
+    std::map<std::string, uint64_t> stats;
+    std::string text = Ctl({"stats", other_mnt.path(), "--json"});
+    for (const char* key : {"granules_written_to_cache", "cull_passes",
+                            "bytes_read_from_origin", "cache_limit"}) {
+      const std::string quoted = absl::StrCat("\"", key, "\": ");
+      const size_t at = text.find(quoted);
+      if (at != std::string::npos) {
+        stats[key] = std::stoull(text.substr(at + quoted.size()));
+      }
+    }
+    return stats;
+  };
+  // The first mount learns the smaller limit and culls down to it.
+  EXPECT_TRUE(Eventually([&] { return StoredBytes() <= kLimit; }))
+      << StoredBytes() << " bytes stored";
+  EXPECT_EQ(Stats()["cache_limit"], kLimit);
+  EXPECT_EQ(other_stats()["cache_limit"], kLimit);
+  // The second mount caches what it reads (the first gives up its share
+  // of the room): the file it read last comes from its cache again.
+  auto read_b = [&](int i) {
+    const std::string path = other_mnt.path() + "/b" + std::to_string(i);
+    int fd = open(path.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0) << path;
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+    std::ifstream in(path, std::ios::binary);
+    ASSERT_TRUE(std::string(std::istreambuf_iterator<char>(in), {}) ==
+                RandomData(kFile, 100 + i))
+        << path;
+    usleep(300 * 1000);  // the mounts tell each other five times a second
+  };
+  for (int i = 0; i < 8; ++i) read_b(i);
+  const uint64_t first_pass = other_stats()["bytes_read_from_origin"];
+  EXPECT_EQ(first_pass, 8 * kFile);
+  read_b(7);
+  auto stats = other_stats();
+  EXPECT_GE(stats["granules_written_to_cache"], 4u);
+  EXPECT_EQ(stats["bytes_read_from_origin"], first_pass);
+  EXPECT_TRUE(Eventually([&] { return StoredBytes() <= kLimit; }))
+      << StoredBytes() << " bytes stored";
+  // At rest neither mount passes (a culler that cannot reach the limit
+  // by its own volume would, five times a second).
+  const uint64_t passes = stats["cull_passes"] + Stats()["cull_passes"];
+  usleep(1500 * 1000);
+  EXPECT_LE(other_stats()["cull_passes"] + Stats()["cull_passes"], passes + 2);
+  // Unmounted, the second gives its limit up.
+  auto code = (*other)->Unmount();
+  ASSERT_OK(code);
+  EXPECT_EQ(*code, 0) << (*other)->ReadStderr();
+  EXPECT_TRUE(Eventually([&] { return Stats()["cache_limit"] == 4 * kLimit; }));
 }
 
 // Reads `size` bytes of the file open on `fd`, from its start.
