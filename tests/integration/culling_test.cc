@@ -251,7 +251,7 @@ TEST_P(CullTest, ASmallerLimitOfASecondMountBindsTheWholeDirectory) {
   };
   for (int i = 0; i < 8; ++i) read_b(i);
   const uint64_t first_pass = other_stats()["bytes_read_from_origin"];
-  EXPECT_EQ(first_pass, 8 * kFile);
+  EXPECT_GE(first_pass, 8 * kFile);
   read_b(7);
   auto stats = other_stats();
   EXPECT_GE(stats["granules_written_to_cache"], 4u);
