@@ -110,7 +110,8 @@ CacheFs::CacheFs(CacheFsOptions options, Origin* origin, Cache* cache,
       metadata_pool_(std::max(1, options_.metadata_threads) - 1, nullptr),
       read_path_({cache->options().granule_shift, options_.readahead_granules,
                   cache->options().verify},
-                 buffers_.get(), &origin_pool_, &cache->stats()),
+                 buffers_.get(), &origin_pool_, &cache->stats(),
+                 &cache->tracer()),
       write_path_(cache->options().granule_shift, buffers_.get(),
                   &cache->stats()) {
   if (options_.checkpoint_interval > 0) {
@@ -328,7 +329,10 @@ absl::StatusOr<CacheFs::Attr> CacheFs::GetAttr(uint64_t ino, uint64_t fh) {
     file = inode->origin_file != nullptr ? inode->origin_file
                                          : inode->writer.lock();
   }
-  if (file == nullptr) return by_name;
+  if (file == nullptr) {
+    if (fh == 0) return by_name;
+    return Attr{Shown(inode, reinterpret_cast<OpenFile*>(fh)->opened_attr), 0};
+  }
   absl::StatusOr<struct stat> st = file->Stat();
   if (!st.ok()) return st.status();
   return Attr{Shown(inode, *st), 0};

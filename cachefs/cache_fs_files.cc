@@ -70,6 +70,7 @@ absl::StatusOr<CacheFs::Opened> CacheFs::OpenWith(
   auto* file = new OpenFile;
   file->inode = inode;
   file->writable = writable;
+  file->opened_attr = st;
   if (writable != nullptr) {
     absl::MutexLock lock(&inode->origin_mu);
     inode->writer = writable;
@@ -89,6 +90,18 @@ absl::StatusOr<CacheFs::Opened> CacheFs::OpenWith(
       absl::StatusOr<std::unique_ptr<OriginFile>> opened =
           origin_->OpenFile(*path, O_RDONLY);
       if (!opened.ok()) return opened.status();
+      if (!inodes_->by_key()) {
+        // The name may lead to another file since the open's check (one
+        // put in its place on the origin): its bytes must not be read
+        // as this file's. Without stable inode numbers (SSHFS) there is
+        // no cheap way to tell, and the open's check stands.
+        absl::StatusOr<struct stat> st = (*opened)->Stat();
+        if (!st.ok()) return st.status();
+        if (st->st_ino != inode->ino || st->st_dev != inode->dev) {
+          return ErrnoToStatus(ESTALE, "the name " + *path +
+                                           " leads to another file now");
+        }
+      }
       inode->origin_file = *std::move(opened);
     }
     return inode->origin_file;

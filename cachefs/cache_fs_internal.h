@@ -18,6 +18,11 @@ struct CacheFs::OpenFile {
   std::shared_ptr<ReadStream> stream;
   // The origin file opened for this handle's writes; null if it only reads.
   std::shared_ptr<OriginFile> writable;
+  // The file's attributes when it was opened: what fstat answers for a
+  // read-only handle once its name leads to another file on the origin
+  // and no origin file of its own is open (the cached data is that
+  // version).
+  struct stat opened_attr {};
 };
 
 // One opendir(3).
