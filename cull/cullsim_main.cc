@@ -22,6 +22,7 @@
 #include "cull/replay.h"
 #include "cull/trace_file.h"
 #include "cull/trace_reader.h"
+#include "io/json_string.h"
 
 namespace cachefs {
 namespace {
@@ -249,21 +250,6 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args,
   if (!format.ok()) return format.status();
   o.trace.format = *format;
   return o;
-}
-
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += absl::StrFormat("\\u%04x", c);
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
 }
 
 struct Result {

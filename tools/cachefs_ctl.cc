@@ -17,6 +17,7 @@
 #include "cachefs/control_socket.h"
 #include "cookie/cache_check.h"
 #include "io/env.h"
+#include "io/json_string.h"
 #include "netfs/mount_table.h"
 
 namespace cachefs {
@@ -67,22 +68,6 @@ bool KeyOf(const std::string& path, const std::string& mount,
   return true;
 }
 
-std::string JsonText(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
 
 // `cachefs-ctl check CACHEDIR`: exits 1 if problems are left.
 int Check(const std::string& dir, bool repair, bool quick, bool json) {
@@ -102,8 +87,8 @@ int Check(const std::string& dir, bool repair, bool quick, bool json) {
       const auto& p = report->problems[i];
       std::printf("%s\n  {\"path\": %s, \"kind\": %s, \"detail\": %s, "
                   "\"removed\": %s}",
-                  i ? "," : "", JsonText(p.path).c_str(),
-                  JsonText(p.kind).c_str(), JsonText(p.detail).c_str(),
+                  i ? "," : "", JsonString(p.path).c_str(),
+                  JsonString(p.kind).c_str(), JsonString(p.detail).c_str(),
                   p.removed ? "true" : "false");
     }
     std::printf("%s]}\n", report->problems.empty() ? "" : "\n");

@@ -1,0 +1,20 @@
+// JSON text for the project's --json outputs (cachefs-ctl, the control
+// socket's replies, the trace stream, cachefs-cullsim): one way to quote a
+// string, so that every output escapes the same characters.
+
+#ifndef CACHEFS_IO_JSON_STRING_H_
+#define CACHEFS_IO_JSON_STRING_H_
+
+#include <string>
+#include <string_view>
+
+namespace cachefs {
+
+// `s` as a JSON string, quotes included. Bytes are passed through as they
+// are (file names are bytes, not always UTF-8); '"', '\\' and control
+// characters are escaped.
+std::string JsonString(std::string_view s);
+
+}  // namespace cachefs
+
+#endif  // CACHEFS_IO_JSON_STRING_H_
