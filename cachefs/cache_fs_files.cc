@@ -331,21 +331,29 @@ void CacheFs::Release(uint64_t fh) {
   // Closed first, so the attributes fetched below are the final ones (NFS
   // and SSHFS may finish writes at close).
   file->writable.reset();
-  std::shared_ptr<Cookie> cookie;
   std::shared_ptr<OriginFile> origin_file;
-  bool retire = false;
   {
     absl::MutexLock lock(&inode->mu);
     if (--inode->opens == 0) {
       if (inode->aux_pending && !inode->retire_on_release) {
         RefreshAuxLocked(inode);
       }
-      cookie = std::move(inode->cookie);
-      retire = inode->retire_on_release;
+      std::shared_ptr<Cookie> cookie = std::move(inode->cookie);
+      const bool retire = inode->retire_on_release;
       inode->retire_on_release = false;
       inode->aux_pending = false;
-      absl::MutexLock origin_lock(&inode->origin_mu);
-      origin_file = std::move(inode->origin_file);
+      {
+        absl::MutexLock origin_lock(&inode->origin_mu);
+        origin_file = std::move(inode->origin_file);
+      }
+      // Under the inode's lock: an open of this inode that comes before
+      // the cookie is let go would take it for another inode's (the
+      // file's name now leading elsewhere) and throw its data away. The
+      // kernel sends RELEASE after close() returns, so the next open of
+      // the file often races with it.
+      if (cookie != nullptr) {
+        volume_->RelinquishCookie(std::move(cookie), retire);
+      }
     }
   }
   delete file;
@@ -356,7 +364,6 @@ void CacheFs::Release(uint64_t fh) {
       file.reset();
     });
   }
-  if (cookie != nullptr) volume_->RelinquishCookie(std::move(cookie), retire);
 }
 
 void CacheFs::CheckpointAll() {
