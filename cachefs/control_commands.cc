@@ -111,6 +111,23 @@ const std::vector<ControlCommand>& ControlCommands() {
        "data. Exits 1 if problems are left\n",
        /*json=*/true, /*paths=*/false, /*to=*/false, nullptr,
        /*offline=*/true},
+      {"trace", "[--json]",
+       "stream the cache's events as they happen, until interrupted: cookie\n"
+       "acquire and relinquish, object lookups (positive, negative, stale),\n"
+       "reads by granule range (hit or miss), fills from the origin (with\n"
+       "their latency), stores into the cache, invalidations, culls and\n"
+       "withdrawals; --json prints one JSON object per line. Tracing costs\n"
+       "nothing while no one listens\n",
+       /*json=*/true, /*paths=*/false, /*to=*/false, nullptr,
+       /*offline=*/false, /*stream=*/true},
+      {"top", "[-n COUNT]",
+       "a live view, refreshed every second: hit ratio, bytes per second\n"
+       "from the cache and from the origin, origin latency, culls, bytes\n"
+       "stored against the limit, and the files read most in the last\n"
+       "second; plain text, one report per second, when stdout is not a\n"
+       "terminal; -n stops after COUNT reports\n",
+       /*json=*/false, /*paths=*/false, /*to=*/false, nullptr,
+       /*offline=*/false, /*stream=*/false, /*composite=*/true},
   };
   return *commands;
 }
@@ -226,6 +243,7 @@ std::string ControlUsage() {
       "  --to BYTES  where cull stops\n"
       "  -r          also every cached file below each PATH\n"
       "  --repair    (check) remove what cannot be trusted\n"
+      "  -n COUNT    (top) stop after COUNT reports\n"
       "  -h, --help  this text (cachefs-ctl COMMAND --help: that command's)\n"
       "PATHs are files or directories inside MOUNTPOINT, absolute or\n"
       "relative to the current directory.\n";

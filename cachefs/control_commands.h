@@ -30,6 +30,10 @@ struct ControlCommand {
   // Run by cachefs-ctl itself on a cache directory, with no daemon: the
   // argument is CACHEDIR, not MOUNTPOINT, and --repair is taken.
   bool offline = false;
+  // Answered by a stream of lines until the client goes away.
+  bool stream = false;
+  // Run by cachefs-ctl itself from other commands' answers (takes -n).
+  bool composite = false;
 };
 
 // Every command, in the order the usage text lists them.

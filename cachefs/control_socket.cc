@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "cachefs/control_commands.h"
 #include "cookie/object_key.h"
 #include "io/errno_status.h"
 
@@ -28,10 +29,6 @@ std::string SocketDir() {
   return absl::StrCat("/tmp/cachefs-", getuid());
 }
 
-// The first line of every reply: what follows is a whole answer, which
-// may be empty (an empty list), and a connection closed before it is not.
-constexpr char kReplyHeader[] = "cachefs-control 1\n";
-
 std::string DirOf(const std::string& path) {
   return path.substr(0, path.rfind('/'));
 }
@@ -46,15 +43,17 @@ absl::StatusOr<sockaddr_un> Address(const std::string& path) {
   return addr;
 }
 
-// Writes all of `data`; the peer may go away, which is not our failure.
-void WriteAll(int fd, const std::string& data) {
+// Writes all of `data`; the peer may go away, which is not our failure
+// (false then).
+bool WriteAll(int fd, std::string_view data) {
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
+    if (n <= 0) return false;
     done += n;
   }
+  return true;
 }
 
 }  // namespace
@@ -87,8 +86,26 @@ std::string ControlSocketPath(const std::string& mountpoint) {
   return absl::StrCat(SocketDir(), "/", VolumeDirName(mountpoint), ".sock");
 }
 
+bool ControlStream::Write(std::string_view data) {
+  if (!open()) return false;
+  // A client that stops reading (suspended with Ctrl-Z) must not hold a
+  // stream thread forever: a write that cannot go on for 10 s ends it.
+  timeval timeout{10, 0};
+  setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  if (!WriteAll(fd_, data)) closed_ = true;
+  return !closed_;
+}
+
+bool ControlStream::open() {
+  if (closed_ || stopping_->load()) return false;
+  // The client sends nothing after its request: readable means it closed.
+  pollfd p{fd_, POLLIN | POLLRDHUP, 0};
+  if (poll(&p, 1, 0) > 0 && p.revents != 0) closed_ = true;
+  return !closed_;
+}
+
 absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
-    const std::string& path, Handler handler) {
+    const std::string& path, Handler handler, Streamer streamer) {
   const std::string dir = DirOf(path);
   if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return ErrnoToStatus(errno, "mkdir " + dir);
@@ -99,7 +116,7 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
   if (!addr.ok()) return addr.status();
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return ErrnoToStatus(errno, "socket");
-  unlink(path.c_str());  // left by a daemon that died
+  unlink(path.c_str());           // left by a daemon that died
   mode_t old_mask = umask(0177);  // the socket is born 0600
   int bound = bind(fd, reinterpret_cast<sockaddr*>(&*addr), sizeof(*addr));
   umask(old_mask);
@@ -116,25 +133,31 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Start(
   }
   struct stat bound_at = {};
   stat(path.c_str(), &bound_at);
-  std::unique_ptr<ControlServer> server(new ControlServer(
-      path, bound_at.st_dev, bound_at.st_ino, fd, stop, std::move(handler)));
+  std::unique_ptr<ControlServer> server(
+      new ControlServer(path, bound_at.st_dev, bound_at.st_ino, fd, stop,
+                        std::move(handler), std::move(streamer)));
   server->thread_ = std::thread([s = server.get()] { s->Serve(); });
   return server;
 }
 
 ControlServer::ControlServer(std::string path, dev_t dev, ino_t ino,
-                             int listen_fd, int stop_fd, Handler handler)
+                             int listen_fd, int stop_fd, Handler handler,
+                             Streamer streamer)
     : path_(std::move(path)),
       socket_dev_(dev),
       socket_ino_(ino),
       listen_fd_(listen_fd),
       stop_fd_(stop_fd),
-      handler_(std::move(handler)) {}
+      handler_(std::move(handler)),
+      streamer_(std::move(streamer)) {}
 
 ControlServer::~ControlServer() {
+  stopping_ = true;
   uint64_t one = 1;
   if (write(stop_fd_, &one, sizeof(one)) < 0) std::abort();
   if (thread_.joinable()) thread_.join();
+  // Each streamer sees the stream closed within its wait for events.
+  for (StreamThread& s : streams_) s.thread.join();
   close(listen_fd_);
   close(stop_fd_);
   // Only our own socket: a daemon mounted at the same point since (after
@@ -156,12 +179,24 @@ void ControlServer::Serve() {
     if (fds[1].revents != 0) return;
     int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
-    Answer(fd);
-    close(fd);
+    ReapStreams();
+    if (Answer(fd)) close(fd);
   }
 }
 
-void ControlServer::Answer(int fd) {
+void ControlServer::ReapStreams() {
+  for (size_t i = 0; i < streams_.size();) {
+    if (streams_[i].done->load()) {
+      streams_[i].thread.join();
+      streams_[i] = std::move(streams_.back());
+      streams_.pop_back();
+    } else {
+      ++i;
+    }
+  }
+}
+
+bool ControlServer::Answer(int fd) {
   // One short line; a client that dawdles gets two seconds.
   timeval timeout{2, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
@@ -178,21 +213,48 @@ void ControlServer::Answer(int fd) {
   // A request cut short (too long, or the client went away) is never run:
   // its last path could name another file.
   if (end == std::string::npos || end > kMaxControlRequest) {
-    WriteAll(fd, absl::StrCat(kReplyHeader,
+    WriteAll(fd, absl::StrCat(kControlReplyHeader,
                               "error: the request was incomplete or longer "
-                              "than ", kMaxControlRequest, " bytes\n"));
-    return;
+                              "than ",
+                              kMaxControlRequest, " bytes\n"));
+    return true;
   }
-  WriteAll(fd, kReplyHeader + handler_(request.substr(0, end)));
+  request.resize(end);
+  absl::StatusOr<ControlCall> call = DecodeControlCall(request);
+  const ControlCommand* command =
+      call.ok() ? FindControlCommand(call->command) : nullptr;
+  if (command == nullptr || !command->stream) {
+    WriteAll(fd, kControlReplyHeader + handler_(request));
+    return true;
+  }
+  if (streamer_ == nullptr || streams_.size() >= kMaxStreams) {
+    WriteAll(fd, absl::StrCat(kControlReplyHeader, "error: ",
+                              streamer_ == nullptr
+                                  ? "this daemon streams nothing"
+                                  : absl::StrCat("already ", kMaxStreams,
+                                                 " streams open"),
+                              "\n"));
+    return true;
+  }
+  WriteAll(fd, kControlReplyHeader);
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::thread thread([this, fd, done, request = std::move(request)] {
+    ControlStream stream(fd, &stopping_);
+    streamer_(request, stream);
+    close(fd);
+    done->store(true);
+  });
+  streams_.push_back({std::move(thread), std::move(done)});
+  return false;
 }
 
-absl::StatusOr<std::string> ControlRequest(const std::string& mountpoint,
-                                           const std::string& request) {
+absl::StatusOr<int> ControlConnect(const std::string& mountpoint,
+                                   const std::string& request) {
   std::string path = ControlSocketPath(mountpoint);
   if (request.size() > kMaxControlRequest) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the request is longer than ", kMaxControlRequest,
-        " bytes: name fewer paths at once"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the request is longer than ", kMaxControlRequest,
+                     " bytes: name fewer paths at once"));
   }
   // A socket in a directory another user controls could be anyone's.
   struct stat dir_st;
@@ -205,15 +267,24 @@ absl::StatusOr<std::string> ControlRequest(const std::string& mountpoint,
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return ErrnoToStatus(errno, "socket");
   if (connect(fd, reinterpret_cast<sockaddr*>(&*addr), sizeof(*addr)) != 0) {
-    absl::Status status = ErrnoToStatus(
-        errno, absl::StrCat("cannot reach the cachefs daemon of ", mountpoint,
-                            " at ", path));
+    absl::Status status =
+        ErrnoToStatus(errno, absl::StrCat("cannot reach the cachefs daemon of ",
+                                          mountpoint, " at ", path));
     close(fd);
     return status;
   }
+  WriteAll(fd, request + "\n");
+  return fd;
+}
+
+absl::StatusOr<std::string> ControlRequest(const std::string& mountpoint,
+                                           const std::string& request) {
+  const std::string path = ControlSocketPath(mountpoint);
+  absl::StatusOr<int> connected = ControlConnect(mountpoint, request);
+  if (!connected.ok()) return connected.status();
+  const int fd = *connected;
   timeval timeout{10, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  WriteAll(fd, request + "\n");
   std::string reply;
   char buf[4096];
   while (true) {
@@ -228,11 +299,60 @@ absl::StatusOr<std::string> ControlRequest(const std::string& mountpoint,
     reply.append(buf, n);
   }
   close(fd);
-  if (reply.rfind(kReplyHeader, 0) != 0) {
+  if (reply.rfind(kControlReplyHeader, 0) != 0) {
     return absl::UnavailableError(absl::StrCat(
         "the cachefs daemon of ", mountpoint, " sent no answer at ", path));
   }
-  return reply.substr(sizeof(kReplyHeader) - 1);
+  return reply.substr(sizeof(kControlReplyHeader) - 1);
+}
+
+absl::Status ControlStreamRequest(
+    const std::string& mountpoint, const std::string& request,
+    const std::function<bool(std::string_view data)>& on_data) {
+  absl::StatusOr<int> connected = ControlConnect(mountpoint, request);
+  if (!connected.ok()) return connected.status();
+  const int fd = *connected;
+  // The header, and the whole reply if it is an error, come at once.
+  std::string head;
+  char buf[65536];
+  bool header_seen = false;
+  absl::Status status = absl::OkStatus();
+  while (true) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      status = ErrnoToStatus(errno, "reading the stream of " + mountpoint);
+      break;
+    }
+    if (n == 0) break;
+    std::string_view data(buf, n);
+    if (!header_seen) {
+      head.append(data);
+      if (head.size() < sizeof(kControlReplyHeader) - 1) continue;
+      if (head.rfind(kControlReplyHeader, 0) != 0) {
+        status = absl::UnavailableError(absl::StrCat(
+            "the cachefs daemon of ", mountpoint, " sent no answer"));
+        break;
+      }
+      header_seen = true;
+      data = std::string_view(head).substr(sizeof(kControlReplyHeader) - 1);
+      if (data.rfind("error: ", 0) == 0) {
+        // The rest of the error line, to the end of the reply.
+        std::string error(data.substr(7));
+        while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) error.append(buf, n);
+        while (!error.empty() && error.back() == '\n') error.pop_back();
+        status = absl::FailedPreconditionError(error);
+        break;
+      }
+    }
+    if (!data.empty() && !on_data(data)) break;
+  }
+  close(fd);
+  if (status.ok() && !header_seen) {
+    return absl::UnavailableError(
+        absl::StrCat("the cachefs daemon of ", mountpoint, " sent no answer"));
+  }
+  return status;
 }
 
 }  // namespace cachefs

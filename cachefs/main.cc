@@ -25,6 +25,7 @@
 #include "cachefs/cache_fs.h"
 #include "cachefs/control_reply.h"
 #include "cachefs/control_socket.h"
+#include "cachefs/control_trace.h"
 #include "cachefs/fuse_ops.h"
 #include "cachefs/kernel_readahead.h"
 #include "cookie/cache.h"
@@ -619,9 +620,13 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
                    c.summary,    Env::Default()->MonotonicNanos(),
                    &(*origin)->stats()};
   auto control = ControlServer::Start(
-      ControlSocketPath(c.mountpoint), [&](const std::string& request) {
+      ControlSocketPath(c.mountpoint),
+      [&](const std::string& request) {
         return ControlReply(request, facts, **cache, volume->get(),
                             culler->get(), fs->get());
+      },
+      [&](const std::string& request, ControlStream& stream) {
+        StreamTrace(request, (*cache)->tracer(), stream);
       });
   if (!control.ok()) {
     std::fprintf(stderr, "cachefs: warning: no control socket: %s\n",

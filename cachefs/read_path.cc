@@ -1,10 +1,13 @@
 #include "cachefs/read_path.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
 #include "io/countdown.h"
 #include "io/io_engine.h"
@@ -12,12 +15,18 @@
 namespace cachefs {
 namespace {
 
+int64_t MonotonicNanos() {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+}
+
 size_t RoundUpToIo(size_t n) {
   return (n + kDirectIoAlignment - 1) & ~(kDirectIoAlignment - 1);
 }
 
-void Keep(ReadStream& stream, uint64_t index, uint64_t epoch,
-          const void* data, size_t length) {
+void Keep(ReadStream& stream, uint64_t index, uint64_t epoch, const void* data,
+          size_t length) {
   absl::MutexLock lock(&stream.mu);
   for (auto it = stream.kept.begin(); it != stream.kept.end(); ++it) {
     if (it->index == index) {
@@ -40,14 +49,13 @@ void StoreGranule(Cookie& cookie, Cookie::FillClaim claim, Buffer buffer,
   std::memset(buffer.data() + length, 0, io_length - length);
   iovec iov{buffer.data(), io_length};
   const uint64_t index = claim.first;
-  cookie.CompleteFill(
-      std::move(claim), {&iov, 1},
-      [buffer = std::move(buffer), stream = std::move(stream), index, epoch,
-       length](absl::StatusOr<size_t> stored) {
-        if (!stored.ok() && stream != nullptr) {
-          Keep(*stream, index, epoch, buffer.data(), length);
-        }
-      });
+  cookie.CompleteFill(std::move(claim), {&iov, 1},
+                      [buffer = std::move(buffer), stream = std::move(stream),
+                       index, epoch, length](absl::StatusOr<size_t> stored) {
+                        if (!stored.ok() && stream != nullptr) {
+                          Keep(*stream, index, epoch, buffer.data(), length);
+                        }
+                      });
 }
 
 }  // namespace
@@ -75,11 +83,12 @@ size_t ReadReply::size() const {
 }
 
 ReadPath::ReadPath(Options options, BufferPool* buffers,
-                   Dispatcher* origin_pool, CacheStats* stats)
+                   Dispatcher* origin_pool, CacheStats* stats, Tracer* tracer)
     : options_(options),
       buffers_(buffers),
       origin_pool_(origin_pool),
-      stats_(stats) {}
+      stats_(stats),
+      tracer_(tracer) {}
 
 uint64_t ReadPath::GranuleLength(uint64_t index, uint64_t file_size) const {
   uint64_t start = index << options_.granule_shift;
@@ -124,8 +133,48 @@ absl::StatusOr<std::unique_ptr<ReadReply>> ReadPath::Read(
     if (to > from) reply->iov_.push_back({g.buffer.data() + from, to - from});
     if (g.length < GranuleLength(g.index, file_size)) break;
   }
+  if (tracer_->active()) TraceRead(*stream, *reply, off, end);
   ReadAhead(stream, off, end - off, missed);
   return reply;
+}
+
+void ReadPath::TraceRead(const ReadStream& stream, const ReadReply& reply,
+                         uint64_t off, uint64_t end) const {
+  const uint32_t shift = options_.granule_shift;
+  const std::vector<ReadReply::Granule>& granules = reply.granules_;
+  const std::string key = stream.cookie->key();
+  for (size_t i = 0; i < granules.size();) {
+    size_t j = i;
+    uint64_t bytes = 0;
+    while (j < granules.size() &&
+           granules[j].from_cache == granules[i].from_cache) {
+      const uint64_t base = granules[j].index << shift;
+      bytes += std::min<uint64_t>(end, base + granules[j].length) -
+               std::max(off, base);
+      ++j;
+    }
+    tracer_->Emit(TraceEvent("read", key)
+                      .Granules(granules[i].index, j - i)
+                      .Bytes(bytes)
+                      .Detail(granules[i].from_cache ? "hit" : "miss"));
+    i = j;
+  }
+}
+
+void ReadPath::CountFetch(const ReadStream& stream, uint64_t index,
+                          size_t bytes, int64_t started_ns,
+                          const char* why) const {
+  const int64_t took = MonotonicNanos() - started_ns;
+  Bump(stats_->bytes_read_from_origin, bytes);
+  Bump(stats_->origin_fetches);
+  Bump(stats_->origin_fetch_ns,
+       static_cast<uint64_t>(std::max<int64_t>(0, took)));
+  if (tracer_->active()) {
+    tracer_->Emit(TraceEvent("fill", stream.cookie->key())
+                      .Granules(index, 1)
+                      .Bytes(bytes)
+                      .Detail(absl::StrFormat("%s, %.3f ms", why, took / 1e6)));
+  }
 }
 
 namespace {
@@ -135,8 +184,8 @@ namespace {
 struct CacheRun {
   size_t begin = 0;  // [begin, end) in the reply's granules
   size_t end = 0;
-  uint64_t pos = 0;    // file position of the read
-  size_t needed = 0;   // bytes the read must return
+  uint64_t pos = 0;   // file position of the read
+  size_t needed = 0;  // bytes the read must return
   bool ok = false;
 };
 
@@ -314,10 +363,11 @@ absl::Status ReadPath::FetchFromOrigin(
       // The whole granule, not just up to the size seen before the claim:
       // a write may have extended the file since, and the stored granule
       // must hold all of it.
-      absl::StatusOr<size_t> n = (*file)->PRead(
-          g.buffer.data(), size_t{1} << shift, g.index << shift);
+      const int64_t started = MonotonicNanos();
+      absl::StatusOr<size_t> n =
+          (*file)->PRead(g.buffer.data(), size_t{1} << shift, g.index << shift);
       if (n.ok()) {
-        Bump(stats_->bytes_read_from_origin, *n);
+        CountFetch(stream, g.index, *n, started, "for a read");
         g.from_origin = *n >= g.length;
         if (*n < g.length) {  // the file shrank: cache none of it
           stream.cookie->AbortFill(std::move(g.claim));
@@ -361,8 +411,8 @@ void ReadPath::ReadAhead(const std::shared_ptr<ReadStream>& stream,
         (stream->cookie->object_size() + (uint64_t{1} << shift) - 1) >> shift;
     first = std::max((end + (uint64_t{1} << shift) - 1) >> shift,
                      stream->readahead_end);
-    last = std::min(granules, ((end - 1) >> shift) + 1 +
-                                  options_.readahead_granules);
+    last = std::min(granules,
+                    ((end - 1) >> shift) + 1 + options_.readahead_granules);
     if (first >= last) return;
     stream->readahead_end = last;
   }
@@ -386,13 +436,14 @@ void ReadPath::ReadAhead(const std::shared_ptr<ReadStream>& stream,
     origin_pool_->Enqueue([this, stream, file, g, claim = std::move(claim),
                            buffer = std::move(buffer)]() mutable {
       size_t length = GranuleLength(g, stream->cookie->object_size());
-      absl::StatusOr<size_t> n = file->PRead(
-          buffer.data(), buffer.size(), g << options_.granule_shift);
+      const int64_t started = MonotonicNanos();
+      absl::StatusOr<size_t> n = file->PRead(buffer.data(), buffer.size(),
+                                             g << options_.granule_shift);
       if (!n.ok() || *n < length) {
         stream->cookie->AbortFill(std::move(claim));
         return;
       }
-      Bump(stats_->bytes_read_from_origin, *n);
+      CountFetch(*stream, g, *n, started, "read-ahead");
       StoreGranule(*stream->cookie, std::move(claim), std::move(buffer), *n);
     });
   }

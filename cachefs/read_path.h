@@ -38,6 +38,7 @@
 #include "cookie/cookie.h"
 #include "cookie/dispatcher.h"
 #include "cookie/stats.h"
+#include "cookie/tracer.h"
 #include "io/buffer_pool.h"
 #include "netfs/origin.h"
 
@@ -109,7 +110,7 @@ class ReadPath {
   };
   // Borrows everything; all must outlive the ReadPath.
   ReadPath(Options options, BufferPool* buffers, Dispatcher* origin_pool,
-           CacheStats* stats);
+           CacheStats* stats, Tracer* tracer);
 
   absl::StatusOr<std::unique_ptr<ReadReply>> Read(
       const std::shared_ptr<ReadStream>& stream, uint64_t off, size_t size);
@@ -132,11 +133,19 @@ class ReadPath {
   void ReadAhead(const std::shared_ptr<ReadStream>& stream, uint64_t off,
                  size_t size, bool missed);
   uint64_t GranuleLength(uint64_t index, uint64_t file_size) const;
+  // One trace event per run of the reply's granules served alike: "hit"
+  // from the cache, "miss" fetched for it (or by a read beside it).
+  void TraceRead(const ReadStream& stream, const ReadReply& reply,
+                 uint64_t off, uint64_t end) const;
+  // A granule read from the origin: counted, timed and traced.
+  void CountFetch(const ReadStream& stream, uint64_t index, size_t bytes,
+                  int64_t started_ns, const char* why) const;
 
   const Options options_;
   BufferPool* const buffers_;
   Dispatcher* const origin_pool_;
   CacheStats* const stats_;
+  Tracer* const tracer_;
 };
 
 }  // namespace cachefs

@@ -63,8 +63,8 @@ absl::Status EnsureFile(Env* env, int dirfd, const std::string& name,
     return absl::OkStatus();
   }
   std::string tmp = name + ".tmp";
-  absl::StatusOr<int> fd = env->OpenAt(
-      dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  absl::StatusOr<int> fd =
+      env->OpenAt(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (!fd.ok()) return fd.status();
   absl::StatusOr<size_t> n =
       env->PWrite(*fd, contents.data(), contents.size(), 0);
@@ -100,8 +100,9 @@ absl::Status ProbeWritable(Env* env, int dir_fd, const std::string& dir) {
   absl::StatusOr<int> fd =
       env->OpenAt(dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (!fd.ok()) {
-    return Annotate(fd.status(),
-                    absl::StrCat("cannot create files in cache directory ", dir));
+    return Annotate(
+        fd.status(),
+        absl::StrCat("cannot create files in cache directory ", dir));
   }
   absl::Status status = env->SetXattr(*fd, "user.cachefs.probe", "1");
   env->Close(*fd).IgnoreError();
@@ -123,10 +124,12 @@ absl::Status ProbeWritable(Env* env, int dir_fd, const std::string& dir) {
 absl::StatusOr<std::unique_ptr<Cache>> Cache::Open(Env* env,
                                                    CacheOptions options) {
   const std::string& dir = options.directory;
-  if (dir.empty()) return absl::InvalidArgumentError("no cache directory given");
+  if (dir.empty())
+    return absl::InvalidArgumentError("no cache directory given");
   absl::Status status = MakeDirs(env, dir);
   if (!status.ok()) {
-    return Annotate(status, absl::StrCat("cannot create cache directory ", dir));
+    return Annotate(status,
+                    absl::StrCat("cannot create cache directory ", dir));
   }
   absl::StatusOr<int> dir_fd =
       env->OpenAt(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
@@ -140,7 +143,8 @@ absl::StatusOr<std::unique_ptr<Cache>> Cache::Open(Env* env,
   };
   status = ProbeWritable(env, *dir_fd, dir);
   if (status.ok()) status = CheckLayout(env, *dir_fd, dir);
-  if (status.ok()) status = EnsureFile(env, *dir_fd, "CACHEDIR.TAG", kCacheDirTag);
+  if (status.ok())
+    status = EnsureFile(env, *dir_fd, "CACHEDIR.TAG", kCacheDirTag);
   for (const char* sub : {"volumes", "graveyard"}) {
     if (!status.ok()) break;
     status = env->MkdirAt(*dir_fd, sub, 0700);
@@ -159,8 +163,8 @@ absl::StatusOr<std::unique_ptr<Cache>> Cache::Open(Env* env,
   io_options.queue_depth = options.io_queue_depth;
   auto engine = IoEngine::Create(env, io_options);
   if (!engine.ok()) return fail(engine.status());
-  std::unique_ptr<Cache> cache(new Cache(env, std::move(options), *dir_fd,
-                                         *direct, *std::move(engine)));
+  std::unique_ptr<Cache> cache(
+      new Cache(env, std::move(options), *dir_fd, *direct, *std::move(engine)));
   if (!*direct) {
     cache->warnings_.push_back(absl::StrCat(
         "cache directory ", dir,
@@ -199,14 +203,15 @@ bool Cache::withdrawn() const {
 absl::StatusOr<std::shared_ptr<Volume>> Cache::AcquireVolume(
     std::string_view key, std::string_view coherency) {
   if (!Printable(key)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("volume key \"", std::string(key), "\" is empty or not printable"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "volume key \"", std::string(key), "\" is empty or not printable"));
   }
   absl::ReaderMutexLock service(&service_mu_);
   int vol_fd = -1;
   if (!withdrawn()) {
     absl::StatusOr<int> fd = OpenVolumeDir(key, coherency);
-    if (!fd.ok()) return Annotate(fd.status(), absl::StrCat("volume ", std::string(key)));
+    if (!fd.ok())
+      return Annotate(fd.status(), absl::StrCat("volume ", std::string(key)));
     vol_fd = *fd;
   }
   auto volume = std::make_shared<Volume>(this, std::string(key), vol_fd);
@@ -220,8 +225,9 @@ absl::Status Cache::LockVolume(int fd, std::string_view key) {
   absl::Status locked = env_->LockExclusive(fd);
   if (absl::IsFailedPrecondition(locked)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "the cache ", options_.directory, " is already in use for this origin (volume ",
-        std::string(key), ") by another cachefs daemon; one daemon per "
+        "the cache ", options_.directory,
+        " is already in use for this origin (volume ", std::string(key),
+        ") by another cachefs daemon; one daemon per "
         "origin and cache directory"));
   }
   return locked;
@@ -246,8 +252,7 @@ absl::StatusOr<int> Cache::OpenVolumeDir(std::string_view key,
     // Other coherency data, another key hashing alike, or no record: the
     // whole volume is stale.
     env_->Close(*fd).IgnoreError();
-    absl::StatusOr<int> volumes =
-        env_->OpenAt(dir_fd_, "volumes", flags, 0);
+    absl::StatusOr<int> volumes = env_->OpenAt(dir_fd_, "volumes", flags, 0);
     if (!volumes.ok()) return volumes.status();
     Bury(*volumes, VolumeDirName(key));
     env_->Close(*volumes).IgnoreError();
@@ -263,7 +268,8 @@ absl::StatusOr<int> Cache::OpenVolumeDir(std::string_view key,
     env_->Close(*fd).IgnoreError();
     return locked;
   }
-  status = env_->SetXattr(*fd, kVolumeXattr, EncodeVolumeRecord(key, coherency));
+  status =
+      env_->SetXattr(*fd, kVolumeXattr, EncodeVolumeRecord(key, coherency));
   if (!status.ok()) {
     env_->Close(*fd).IgnoreError();
     return status;
@@ -288,6 +294,9 @@ void Cache::Withdraw() {
     for (const auto& weak : volumes_) {
       if (auto v = weak.lock()) volumes.push_back(std::move(v));
     }
+  }
+  if (tracer_.active()) {
+    tracer_.Emit(TraceEvent("withdraw", "").Detail("the whole cache"));
   }
   for (const auto& volume : volumes) {
     for (const auto& cookie : volume->Cookies()) {
@@ -337,8 +346,8 @@ void Cache::Bury(int parent_fd, const std::string& name) {
   std::string grave;
   if (!name.empty()) {
     grave = absl::StrCat(name, ".", env_->MonotonicNanos());
-    absl::StatusOr<int> yard =
-        env_->OpenAt(dir_fd_, "graveyard", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    absl::StatusOr<int> yard = env_->OpenAt(
+        dir_fd_, "graveyard", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (!yard.ok()) return;
     absl::Status moved = env_->RenameAt(parent_fd, name, *yard, grave, 0);
     env_->Close(*yard).IgnoreError();
@@ -349,8 +358,8 @@ void Cache::Bury(int parent_fd, const std::string& name) {
     }
   }
   dispatcher_.Dispatch([this, grave] {
-    absl::StatusOr<int> yard =
-        env_->OpenAt(dir_fd_, "graveyard", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    absl::StatusOr<int> yard = env_->OpenAt(
+        dir_fd_, "graveyard", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (!yard.ok()) return;
     if (grave.empty()) {
       auto entries = env_->ReadDir(*yard, ".");

@@ -29,6 +29,7 @@
 #include "absl/synchronization/mutex.h"
 #include "contentmap/content_map.h"
 #include "cookie/cache_observer.h"
+#include "cookie/tracer.h"
 #include "cookie/dispatcher.h"
 #include "cookie/object_key.h"
 #include "cookie/stats.h"
@@ -94,6 +95,8 @@ class Cache {
   IoEngine* engine() const { return engine_.get(); }
   Dispatcher* dispatcher() { return &dispatcher_; }
   CacheStats& stats() { return stats_; }
+  // The event trace of `cachefs-ctl trace`, off while nobody listens.
+  Tracer& tracer() { return tracer_; }
   const CacheOptions& options() const { return options_; }
   bool direct_io() const { return direct_io_; }
   // Startup warnings for the daemon to print (e.g. buffered fallback).
@@ -124,6 +127,7 @@ class Cache {
   const bool direct_io_;
   std::vector<std::string> warnings_;
   CacheStats stats_;
+  Tracer tracer_;
   std::unique_ptr<IoEngine> engine_;
   CacheObserver* observer_ = nullptr;
 

@@ -121,6 +121,11 @@ void Cookie::Invalidate(std::string aux, uint64_t object_size) {
   WaitReady();
   Cache* cache = volume_->cache();
   Bump(cache->stats().invalidations);
+  if (Tracer& tracer = cache->tracer(); tracer.active()) {
+    tracer.Emit(TraceEvent("invalidate", key())
+                    .Bytes(object_size)
+                    .Detail("new size " + std::to_string(object_size)));
+  }
   absl::ReaderMutexLock service(&cache->service_lock());
   absl::MutexLock change_lock(&change_mu_);
   absl::StatusOr<std::shared_ptr<BackingObject>> fresh =
@@ -157,8 +162,8 @@ Cookie::ReadPlan Cookie::PrepareRead(uint64_t pos, uint64_t len) {
   if (plan.object == nullptr) {
     uint64_t size = object_size();
     if (pos < size && len > 0) {
-      plan.segments.push_back({ReadSegment::Source::kOrigin, pos,
-                               std::min(len, size - pos)});
+      plan.segments.push_back(
+          {ReadSegment::Source::kOrigin, pos, std::min(len, size - pos)});
     }
     return plan;
   }
@@ -178,7 +183,8 @@ void Cookie::ReadFromCache(const std::shared_ptr<BackingObject>& object,
        done = std::move(done)](absl::StatusOr<size_t> result) mutable {
         self->FinishRead(*object, result);
         if (result.ok()) {
-          absl::Status verified = self->VerifyRead(*object, pos, where, *result);
+          absl::Status verified =
+              self->VerifyRead(*object, pos, where, *result);
           if (!verified.ok()) result = std::move(verified);
         }
         std::move(done)(std::move(result));
@@ -205,8 +211,7 @@ absl::Status Cookie::VerifyRead(BackingObject& object, uint64_t pos,
   const uint32_t shift = object.granule_shift();
   const uint64_t granule = uint64_t{1} << shift;
   absl::Status status;
-  for (uint64_t g = (pos + granule - 1) >> shift; (g << shift) < pos + n;
-       ++g) {
+  for (uint64_t g = (pos + granule - 1) >> shift; (g << shift) < pos + n; ++g) {
     uint32_t expected;
     uint64_t bytes;
     const uint64_t base = g << shift;
@@ -353,7 +358,14 @@ void Cookie::StoreGranules(std::shared_ptr<BackingObject> object,
   };
   uint64_t len = 0;
   for (const iovec& v : iov) len += v.iov_len;
+  Tracer& tracer = volume_->cache()->tracer();
   if (!Admit(len)) {
+    if (tracer.active()) {
+      tracer.Emit(TraceEvent("store", key())
+                      .Granules(first, count)
+                      .Bytes(len)
+                      .Detail("refused: the cache is full"));
+    }
     absl::Status full = ErrnoToStatus(ENOSPC, "cache full");
     if (overwrite) {
       settle(*object, nullptr);
@@ -382,16 +394,26 @@ void Cookie::StoreGranules(std::shared_ptr<BackingObject> object,
   }
   volume_->cache()->engine()->WriteIterToCache(
       file, pos, iov,
-      [self = shared_from_this(), object = std::move(object), count, len,
-       settle, sums = std::move(sums),
+      [self = shared_from_this(), object = std::move(object), first, count, len,
+       overwrite, settle, sums = std::move(sums),
        done = std::move(done)](absl::StatusOr<size_t> result) mutable {
         if (result.ok() && *result != len) {
-          result = absl::DataLossError("short cache write on " +
-                                       object->name());
+          result =
+              absl::DataLossError("short cache write on " + object->name());
         }
         settle(*object, result.ok() ? &sums : nullptr);
-        if (CacheObserver* observer = self->volume_->cache()->observer()) {
+        Cache* cache = self->volume_->cache();
+        if (CacheObserver* observer = cache->observer()) {
           observer->WriteSettled(len);
+        }
+        if (Tracer& tracer = cache->tracer(); tracer.active()) {
+          tracer.Emit(
+              TraceEvent("store", self->key())
+                  .Granules(first, count)
+                  .Bytes(len)
+                  .Detail(result.ok()
+                              ? (overwrite ? "written" : "filled")
+                              : std::string(result.status().message())));
         }
         self->FinishWrite(object, count, result);
         std::move(done)(std::move(result));
@@ -446,8 +468,7 @@ absl::Status Cookie::Checkpoint() {
   return wrote.status();
 }
 
-absl::StatusOr<BackingObject::Trimmed> Cookie::TrimCold(
-    uint64_t max_granules) {
+absl::StatusOr<BackingObject::Trimmed> Cookie::TrimCold(uint64_t max_granules) {
   if (!ready()) return BackingObject::Trimmed{};
   // Keeps teardown (DetachObject) from checkpointing halfway through.
   absl::MutexLock change_lock(&change_mu_);
@@ -455,6 +476,13 @@ absl::StatusOr<BackingObject::Trimmed> Cookie::TrimCold(
   if (object == nullptr) return BackingObject::Trimmed{};
   absl::StatusOr<BackingObject::Trimmed> trimmed =
       object->TrimCold(max_granules, aux);
+  if (Tracer& tracer = volume_->cache()->tracer();
+      trimmed.ok() && trimmed->granules > 0 && tracer.active()) {
+    tracer.Emit(TraceEvent("cull", key())
+                    .Bytes(trimmed->bytes)
+                    .Detail(absl::StrCat(trimmed->granules,
+                                         " cold granules of an open file")));
+  }
   if (trimmed.ok() || absl::IsUnimplemented(trimmed.status())) return trimmed;
   // A retired object (replaced meanwhile) fails to mark itself dirty; it is
   // on its way out anyway.
@@ -477,11 +505,17 @@ void Cookie::WithdrawObject(const absl::Status& why,
   Bump(cache->stats().cache_io_errors);
   Bump(cache->stats().objects_withdrawn);
   old->Retire();
-  LogEvent(LogLevel::kWarning, "withdraw",
-           absl::StrCat("withdrew the cache object ", old->name(), " of ",
-                        key(), " (its data is fetched from the origin "
-                        "again): ", std::string(why.message())),
-           absl::Seconds(10));
+  if (Tracer& tracer = cache->tracer(); tracer.active()) {
+    tracer.Emit(
+        TraceEvent("withdraw", key()).Detail(std::string(why.message())));
+  }
+  LogEvent(
+      LogLevel::kWarning, "withdraw",
+      absl::StrCat("withdrew the cache object ", old->name(), " of ", key(),
+                   " (its data is fetched from the origin "
+                   "again): ",
+                   std::string(why.message())),
+      absl::Seconds(10));
   // The file may hold garbage; remove it once its I/O has drained. Its
   // name is ours only if no invalidation has linked a new object over it.
   cache->dispatcher()->Dispatch([volume = volume_, old = std::move(old)] {

@@ -24,6 +24,8 @@ std::vector<std::pair<std::string, uint64_t>> CacheStats::Snapshot() const {
       {"granules_read_from_cache", get(granules_read_from_cache)},
       {"bytes_read_from_cache", get(bytes_read_from_cache)},
       {"bytes_read_from_origin", get(bytes_read_from_origin)},
+      {"origin_fetches", get(origin_fetches)},
+      {"origin_fetch_ns", get(origin_fetch_ns)},
       {"granules_written_to_cache", get(granules_written_to_cache)},
       {"bytes_written_to_cache", get(bytes_written_to_cache)},
       {"reads_fully_cached", get(reads_fully_cached)},

@@ -38,6 +38,10 @@ struct CacheStats {
   Counter granules_read_from_cache{0};
   Counter bytes_read_from_cache{0};
   Counter bytes_read_from_origin{0};
+  // Granule reads from the origin and the time they took, summed: their
+  // quotient is the origin's latency as the read path sees it.
+  Counter origin_fetches{0};
+  Counter origin_fetch_ns{0};
   Counter granules_written_to_cache{0};
   Counter bytes_written_to_cache{0};
   Counter reads_fully_cached{0};

@@ -40,7 +40,8 @@ std::string StaleReason(const absl::StatusOr<ObjectRecord>& record,
   uint64_t last = record->map.num_granules();
   while (last > 0 && !record->map.IsPresent(last - 1)) --last;
   uint64_t needed = std::min(size, last << granule_shift);
-  if (static_cast<uint64_t>(st.st_size) < needed) return "backing file truncated";
+  if (static_cast<uint64_t>(st.st_size) < needed)
+    return "backing file truncated";
   return "";
 }
 
@@ -104,6 +105,11 @@ std::shared_ptr<Cookie> Volume::AcquireCookie(const std::string& file_key,
   }
   CacheStats& stats = cache_->stats();
   Bump(stats.cookies_acquired);
+  if (Tracer& tracer = cache_->tracer(); tracer.active()) {
+    tracer.Emit(TraceEvent("acquire", file_key)
+                    .Bytes(object_size)
+                    .Detail(fresh ? "new cookie" : "joined"));
+  }
   if (fresh) {
     Bump(stats.cookies_active);
     cache_->dispatcher()->Dispatch(
@@ -136,6 +142,10 @@ void Volume::RelinquishCookie(std::shared_ptr<Cookie> cookie, bool retire) {
     if (--it->second.users > 0) return;
     it->second.tearing_down = true;
     retire = it->second.retire;
+  }
+  if (Tracer& tracer = cache_->tracer(); tracer.active()) {
+    tracer.Emit(TraceEvent("relinquish", cookie->key())
+                    .Detail(retire ? "retired (its file is gone)" : ""));
   }
   cache_->dispatcher()->Dispatch(
       [this, cookie = std::move(cookie), retire]() mutable {
@@ -317,8 +327,8 @@ absl::StatusOr<Volume::ObjectInfo> Volume::DescribeObject(uint64_t hash) {
   {
     absl::MutexLock lock(&mu_);
     auto name = names_.find(hash);
-    auto entry = name == names_.end() ? cookies_.end()
-                                      : cookies_.find(name->second);
+    auto entry =
+        name == names_.end() ? cookies_.end() : cookies_.find(name->second);
     if (entry != cookies_.end() && !entry->second.tearing_down) {
       user = entry->second.cookie;
     }
@@ -369,7 +379,13 @@ bool Volume::CullObject(uint64_t hash, bool only_unclean) {
   }
   absl::Status gone = env->UnlinkAt(*fan_fd, name, 0);
   RemoveSidecar(env, *fan_fd, name).IgnoreError();
-  return gone.ok() || absl::IsNotFound(gone);
+  const bool culled = gone.ok() || absl::IsNotFound(gone);
+  if (Tracer& tracer = cache_->tracer(); culled && tracer.active()) {
+    tracer.Emit(TraceEvent("cull", "")
+                    .Detail(absl::StrCat("object ", name,
+                                         only_unclean ? " (unclean)" : "")));
+  }
+  return culled;
 }
 
 absl::flat_hash_set<uint64_t> Volume::ActiveHashes() const {
@@ -393,8 +409,7 @@ std::vector<std::shared_ptr<Cookie>> Volume::Cookies() const {
   return out;
 }
 
-void Volume::Instantiate(const std::shared_ptr<Cookie>& cookie,
-                         uint64_t hash) {
+void Volume::Instantiate(const std::shared_ptr<Cookie>& cookie, uint64_t hash) {
   absl::ReaderMutexLock service(&cache_->service_lock());
   if (cache_->withdrawn()) {
     cookie->SetObject(nullptr);
@@ -437,17 +452,24 @@ absl::StatusOr<std::shared_ptr<BackingObject>> Volume::LookUpObject(
   absl::StatusOr<int> fd =
       OpenBackingFile(env, *fan_fd, name, O_RDWR | O_CLOEXEC, 0,
                       options.allow_buffered_io, &direct);
+  Tracer& tracer = cache_->tracer();
   if (!fd.ok()) {
     if (!absl::IsNotFound(fd.status())) return fd.status();
     Bump(cache_->stats().lookups_negative);
+    if (tracer.active()) {
+      tracer.Emit(TraceEvent("lookup", file_key).Detail("negative"));
+    }
     return CreateObject(file_key, aux, size);
   }
   absl::StatusOr<ObjectRecord> record = LoadRecord(env, *fan_fd, name, *fd);
   absl::StatusOr<struct stat> st = env->FStat(*fd);
-  std::string stale =
-      st.ok() ? StaleReason(record, *st, key_, file_key, aux, size,
-                            options.granule_shift)
-              : std::string(st.status().message());
+  std::string stale = st.ok() ? StaleReason(record, *st, key_, file_key, aux,
+                                            size, options.granule_shift)
+                              : std::string(st.status().message());
+  if (tracer.active()) {
+    tracer.Emit(TraceEvent("lookup", file_key)
+                    .Detail(stale.empty() ? "positive" : "stale: " + stale));
+  }
   if (stale.empty()) {
     Bump(cache_->stats().lookups_positive);
     auto object = std::make_shared<BackingObject>(
@@ -456,7 +478,8 @@ absl::StatusOr<std::shared_ptr<BackingObject>> Volume::LookUpObject(
         record->checksums);
     object->SetObserver(cache_->observer());
     object->SetPersisted(aux);
-    if (CacheObserver* observer = cache_->observer()) observer->Used(key_, hash);
+    if (CacheObserver* observer = cache_->observer())
+      observer->Used(key_, hash);
     return object;
   }
   if (record.ok() && record->file_key != file_key) {
@@ -618,9 +641,9 @@ absl::StatusOr<std::string> Volume::ReadFile(const std::string& name,
 absl::Status Volume::WriteFile(const std::string& name, std::string_view data) {
   Env* env = cache_->env();
   const std::string tmp = name + ".tmp";
-  absl::StatusOr<int> fd = env->OpenAt(
-      dir_fd_, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-      0600);
+  absl::StatusOr<int> fd =
+      env->OpenAt(dir_fd_, tmp,
+                  O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (!fd.ok()) return Annotate(fd.status(), "writing " + name);
   absl::StatusOr<size_t> n = env->PWrite(*fd, data.data(), data.size(), 0);
   absl::Status status = n.status();

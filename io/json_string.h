@@ -7,6 +7,10 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
 
 namespace cachefs {
 
@@ -14,6 +18,13 @@ namespace cachefs {
 // are (file names are bytes, not always UTF-8); '"', '\\' and control
 // characters are escaped.
 std::string JsonString(std::string_view s);
+
+// The members of one flat JSON object (`{"a": 1, "b": "x"}`, as the
+// project's --json outputs write them), in order: names, and values with
+// strings unquoted and numbers, true, false and null as written. Nested
+// objects and arrays are refused.
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
+ParseFlatJsonObject(std::string_view text);
 
 }  // namespace cachefs
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "cachefs/control_commands.h"
 #include "cachefs/control_socket.h"
@@ -19,6 +20,7 @@
 #include "io/env.h"
 #include "io/json_string.h"
 #include "netfs/mount_table.h"
+#include "tools/ctl_top.h"
 
 namespace cachefs {
 namespace {
@@ -68,7 +70,6 @@ bool KeyOf(const std::string& path, const std::string& mount,
   return true;
 }
 
-
 // `cachefs-ctl check CACHEDIR`: exits 1 if problems are left.
 int Check(const std::string& dir, bool repair, bool quick, bool json) {
   absl::StatusOr<CacheCheckReport> report =
@@ -77,19 +78,20 @@ int Check(const std::string& dir, bool repair, bool quick, bool json) {
   size_t left = 0;
   for (const auto& p : report->problems) left += !p.removed;
   if (json) {
-    std::printf("{\"volumes\": %llu, \"objects\": %llu, \"clean_objects\": "
-                "%llu, \"bytes\": %llu, \"problems\": [",
-                static_cast<unsigned long long>(report->volumes),
-                static_cast<unsigned long long>(report->objects),
-                static_cast<unsigned long long>(report->clean_objects),
-                static_cast<unsigned long long>(report->bytes));
+    std::printf(
+        "{\"volumes\": %llu, \"objects\": %llu, \"clean_objects\": "
+        "%llu, \"bytes\": %llu, \"problems\": [",
+        static_cast<unsigned long long>(report->volumes),
+        static_cast<unsigned long long>(report->objects),
+        static_cast<unsigned long long>(report->clean_objects),
+        static_cast<unsigned long long>(report->bytes));
     for (size_t i = 0; i < report->problems.size(); ++i) {
       const auto& p = report->problems[i];
-      std::printf("%s\n  {\"path\": %s, \"kind\": %s, \"detail\": %s, "
-                  "\"removed\": %s}",
-                  i ? "," : "", JsonString(p.path).c_str(),
-                  JsonString(p.kind).c_str(), JsonString(p.detail).c_str(),
-                  p.removed ? "true" : "false");
+      std::printf(
+          "%s\n  {\"path\": %s, \"kind\": %s, \"detail\": %s, "
+          "\"removed\": %s}",
+          i ? "," : "", JsonString(p.path).c_str(), JsonString(p.kind).c_str(),
+          JsonString(p.detail).c_str(), p.removed ? "true" : "false");
     }
     std::printf("%s]}\n", report->problems.empty() ? "" : "\n");
   } else {
@@ -97,13 +99,14 @@ int Check(const std::string& dir, bool repair, bool quick, bool json) {
       std::printf("%s: %s: %s%s\n", p.path.c_str(), p.kind.c_str(),
                   p.detail.c_str(), p.removed ? " (removed)" : "");
     }
-    std::printf("%llu volumes, %llu objects (%llu clean), %llu bytes; "
-                "%zu problems, %zu left\n",
-                static_cast<unsigned long long>(report->volumes),
-                static_cast<unsigned long long>(report->objects),
-                static_cast<unsigned long long>(report->clean_objects),
-                static_cast<unsigned long long>(report->bytes),
-                report->problems.size(), left);
+    std::printf(
+        "%llu volumes, %llu objects (%llu clean), %llu bytes; "
+        "%zu problems, %zu left\n",
+        static_cast<unsigned long long>(report->volumes),
+        static_cast<unsigned long long>(report->objects),
+        static_cast<unsigned long long>(report->clean_objects),
+        static_cast<unsigned long long>(report->bytes), report->problems.size(),
+        left);
   }
   return left == 0 ? 0 : 1;
 }
@@ -115,6 +118,7 @@ int Run(const std::vector<std::string>& args) {
   bool help = false;
   bool repair = false;
   bool quick = false;
+  int count = 0;  // top's reports; 0: until interrupted
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help") {
@@ -127,6 +131,12 @@ int Run(const std::vector<std::string>& args) {
       quick = true;
     } else if (a == "-r") {
       call.recursive = true;
+    } else if (a == "-n") {
+      if (i + 1 == args.size() || !absl::SimpleAtoi(args[i + 1], &count) ||
+          count <= 0) {
+        return Fail("-n needs a COUNT of 1 or more (see --help)");
+      }
+      ++i;
     } else if (a == "--to") {
       if (i + 1 == args.size()) return Fail("--to needs BYTES (see --help)");
       call.to = args[++i];
@@ -164,8 +174,10 @@ int Run(const std::vector<std::string>& args) {
     return Fail("unknown command " + call.command + " (see --help)");
   }
   if ((repair || quick) && !command->offline) {
-    return Fail(std::string(repair ? "--repair" : "--quick") +
-                " is for check");
+    return Fail(std::string(repair ? "--repair" : "--quick") + " is for check");
+  }
+  if (count != 0 && !command->composite) {
+    return Fail("-n is for top");
   }
   if (command->offline) {
     if (mountpoint.empty()) return Fail(call.command + " needs a CACHEDIR");
@@ -186,7 +198,8 @@ int Run(const std::vector<std::string>& args) {
       return Fail(mountpoint +
                   ": the cachefs daemon of this mount is gone (transport "
                   "endpoint is not connected); clean up with "
-                  "fusermount3 -u " + mountpoint);
+                  "fusermount3 -u " +
+                  mountpoint);
     }
     return Fail(mountpoint + ": " + std::strerror(errno));
   }
@@ -204,6 +217,18 @@ int Run(const std::vector<std::string>& args) {
       return Fail(path + " is not inside the mount " + std::string(real));
     }
     call.paths.push_back(key);
+  }
+  if (command->composite) return RunTop(real, count);
+  if (command->stream) {
+    absl::Status streamed = ControlStreamRequest(
+        real, EncodeControlCall(call), [](std::string_view data) {
+          // Line by line as it comes: a pipe to grep sees each event.
+          return std::fwrite(data.data(), 1, data.size(), stdout) ==
+                     data.size() &&
+                 std::fflush(stdout) == 0;
+        });
+    if (!streamed.ok()) return Fail(std::string(streamed.message()));
+    return 0;
   }
   auto reply = ControlRequest(real, EncodeControlCall(call));
   if (!reply.ok()) {

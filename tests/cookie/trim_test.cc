@@ -221,3 +221,32 @@ TEST_F(TrimTest, WithoutHolePunchingNothingIsCulledAndNothingLost) {
 
 }  // namespace
 }  // namespace cachefs::testing
+
+namespace cachefs::testing {
+namespace {
+
+// The events `cachefs-ctl trace` shows for the cookie layer: acquire, the
+// object's lookup, stores, a trim (cull) and a withdrawal, each once.
+TEST_F(TrimTest, TheTraceShowsAcquireStoreCullAndWithdraw) {
+  OpenCache(&fault_env_);
+  std::shared_ptr<Tracer::Listener> listener = cache_->tracer().Listen();
+  auto cookie = OpenStored(4);
+  ASSERT_EQ(Trim(*cookie, 1), 1u);
+  fault_env_.SetError(FaultInjectionEnv::kTruncate, EIO, /*count=*/1);
+  ASSERT_OK(cookie->TrimCold(1));
+  Relinquish(cookie);
+  cache_->tracer().Unlisten(listener);
+  uint64_t dropped = 0;
+  std::vector<std::string> seen;
+  for (const TraceEvent& e : listener->Take(absl::ZeroDuration(), &dropped)) {
+    EXPECT_EQ(e.key, "big") << e.kind;
+    seen.push_back(e.kind);
+  }
+  EXPECT_EQ(dropped, 0u);
+  EXPECT_EQ(seen, (std::vector<std::string>{"acquire", "lookup", "store",
+                                            "cull", "withdraw",
+                                            "relinquish"}));
+}
+
+}  // namespace
+}  // namespace cachefs::testing

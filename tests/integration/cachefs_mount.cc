@@ -7,6 +7,8 @@
 #include <random>
 #include <cstdlib>
 
+#include "io/json_string.h"
+
 namespace cachefs::testing {
 
 std::string OriginKindName(const ::testing::TestParamInfo<OriginKind>& info) {
@@ -104,16 +106,11 @@ std::map<std::string, uint64_t> CachefsMountTest::Stats() {
   if (!result.ok()) return stats;
   EXPECT_EQ(result->exit_code, 0) << result->stderr_text;
   // {"name": 123, ...}: every value of stats --json is a number.
-  const std::string& text = result->stdout_text;
-  for (size_t q = text.find('"'); q != std::string::npos;
-       q = text.find('"', q)) {
-    size_t close = text.find('"', q + 1);
-    size_t colon = text.find(':', close);
-    if (close == std::string::npos || colon == std::string::npos) break;
-    stats[text.substr(q + 1, close - q - 1)] =
-        std::strtoull(text.c_str() + colon + 1, nullptr, 10);
-    q = text.find(',', colon);
-    if (q == std::string::npos) break;
+  auto members = ParseFlatJsonObject(result->stdout_text);
+  EXPECT_OK(members);
+  if (!members.ok()) return stats;
+  for (const auto& [name, value] : *members) {
+    stats[name] = std::strtoull(value.c_str(), nullptr, 10);
   }
   EXPECT_TRUE(stats.count("bytes_read_from_origin")) << result->stdout_text;
   return stats;
