@@ -1,6 +1,6 @@
-// Cookie-layer benchmarks: dispatcher acquire/relinquish throughput, and the
+// Cookie-layer benchmarks: dispatcher acquire/relinquish throughput, the
 // memory one live cookie costs with its backing object and the map of a
-// 1 GiB object.
+// 1 GiB object, and what a trace site costs.
 //
 // The cache lives in $CACHEFS_BENCH_DIR (default /var/tmp) and is removed
 // afterwards.
@@ -17,6 +17,7 @@
 #include "bench/bench_cache.h"
 #include "benchmark/benchmark.h"
 #include "cookie/cache.h"
+#include "cookie/tracer.h"
 
 namespace cachefs {
 namespace {
@@ -85,6 +86,31 @@ void BM_MemoryPerLiveCookie(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_MemoryPerLiveCookie)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// A trace site as the read path has it, per read request: with no one
+// listening (the normal case) and with one listener that keeps up.
+void BM_TraceSite(benchmark::State& state) {
+  Tracer tracer;
+  std::shared_ptr<Tracer::Listener> listener;
+  if (state.range(0) != 0) listener = tracer.Listen();
+  const std::string key = "some/dir/a-file.bin";
+  uint64_t n = 0;
+  for (auto _ : state) {
+    if (tracer.active()) {
+      tracer.Emit(TraceEvent("read", key).Granules(n, 4).Bytes(1 << 20).Detail(
+          "hit"));
+    }
+    benchmark::DoNotOptimize(++n);
+    if (listener != nullptr && n % 1024 == 0) {
+      uint64_t dropped = 0;
+      benchmark::DoNotOptimize(
+          listener->Take(absl::ZeroDuration(), &dropped).size());
+    }
+  }
+  if (listener != nullptr) tracer.Unlisten(listener);
+  state.SetLabel(state.range(0) != 0 ? "listening" : "no listener");
+}
+BENCHMARK(BM_TraceSite)->Arg(0)->Arg(1);
 
 }  // namespace
 }  // namespace cachefs
