@@ -114,9 +114,7 @@ CacheFs::CacheFs(CacheFsOptions options, Origin* origin, Cache* cache,
                  &cache->tracer()),
       write_path_(cache->options().granule_shift, buffers_.get(),
                   &cache->stats()) {
-  if (options_.checkpoint_interval > 0) {
-    checkpointer_ = std::thread([this] { CheckpointLoop(); });
-  }
+  checkpointer_ = std::thread([this] { CheckpointLoop(); });
 }
 
 CacheFs::~CacheFs() {

@@ -264,6 +264,8 @@ class CacheFs {
   std::string PrivateKey(const char* why);
   // Adopts fresh attributes as the cookie's aux data. REQUIRES: inode->mu.
   void RefreshAuxLocked(Inode* inode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(inode->mu);
+  // Checkpoints open objects every checkpoint_interval, and withdraws the
+  // cache once its directory is gone or read-only.
   void CheckpointLoop();
   // The attribute snapshot (attr_snapshot.h): read at mount, written at a
   // clean unmount.

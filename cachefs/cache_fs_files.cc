@@ -373,8 +373,19 @@ void CacheFs::CheckpointAll() {
 }
 
 void CacheFs::CheckpointLoop() {
+  // The cache directory is looked at more often than objects are
+  // checkpointed: once it is removed or read-only, every cache write
+  // fails, and the sooner the cache is withdrawn the fewer do.
+  constexpr absl::Duration kDirectoryCheck = absl::Seconds(2);
   const absl::Duration interval = absl::Seconds(options_.checkpoint_interval);
-  while (!stopping_.WaitForNotificationWithTimeout(interval)) CheckpointAll();
+  absl::Time next_checkpoint = absl::Now() + interval;
+  while (!stopping_.WaitForNotificationWithTimeout(kDirectoryCheck)) {
+    cache_->WithdrawIfDirectoryUnusable();
+    if (options_.checkpoint_interval > 0 && absl::Now() >= next_checkpoint) {
+      CheckpointAll();
+      next_checkpoint = absl::Now() + interval;
+    }
+  }
 }
 
 }  // namespace cachefs

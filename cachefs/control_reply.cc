@@ -74,6 +74,7 @@ std::string StatusReply(bool json, const MountFacts& facts, Cache& cache,
                  {"pid", absl::StrCat(getpid())},
                  {"uptime_seconds", absl::StrFormat("%.1f", uptime)},
                  {"direct_io", cache.direct_io() ? "true" : "false"},
+                 {"withdrawn", cache.withdrawn() ? "true" : "false"},
                  {"objects_stored", absl::StrCat(usage.objects)},
                  {"bytes_stored", absl::StrCat(usage.bytes)},
                  {"cache_size", absl::StrCat(culler != nullptr
@@ -89,7 +90,12 @@ std::string StatusReply(bool json, const MountFacts& facts, Cache& cache,
       "limit:        %s\ncull policy:  %s\n",
       facts.origin, facts.mountpoint, facts.cache_dir, facts.volume_key,
       facts.options, getpid(), uptime,
-      cache.direct_io() ? "O_DIRECT" : "buffered (no O_DIRECT)", usage.objects,
+      cache.withdrawn()
+          ? "withdrawn (the cache directory is gone or read-only: every read "
+            "goes to the origin)"
+      : cache.direct_io() ? "O_DIRECT"
+                          : "buffered (no O_DIRECT)",
+      usage.objects,
       usage.bytes,
       limit == 0 ? std::string("free space of the cache filesystem")
       : culler->limits().cache_size == limit

@@ -12,6 +12,7 @@
 #include "contentmap/crc32c.h"
 #include "cookie/tree_ops.h"
 #include "io/errno_status.h"
+#include "io/log.h"
 
 namespace cachefs {
 namespace {
@@ -283,6 +284,32 @@ void Cache::RelinquishVolume(std::shared_ptr<Volume> volume) {
     auto locked = v.lock();
     return locked == nullptr || locked == volume;
   });
+}
+
+std::string Cache::WithdrawIfDirectoryUnusable() {
+  std::string why;
+  absl::StatusOr<struct stat> st = env_->FStat(dir_fd_);
+  // A filesystem that turned read-only after an error (ext4's
+  // errors=remount-ro) does not always say so in statvfs; a write to the
+  // directory's access time is refused either way.
+  const timespec touch_atime[2] = {{0, UTIME_NOW}, {0, UTIME_OMIT}};
+  // A failed fstat says nothing sure about the directory: the writes that
+  // fail withdraw their own objects.
+  if (!st.ok()) return "";
+  if (st->st_nlink == 0) {
+    why = "has been removed";
+  } else if (futimens(dir_fd_, touch_atime) != 0 && errno == EROFS) {
+    why = "is on a filesystem that is now read-only";
+  }
+  if (why.empty() || withdrawn()) return why;
+  Bump(stats_.cache_withdrawals);
+  LogEvent(LogLevel::kError, "cache-directory",
+           absl::StrCat("the cache directory ", options_.directory, " ", why,
+                        ": the cache is withdrawn, and every read goes to "
+                        "the origin until cachefs is mounted again"),
+           absl::InfiniteDuration());
+  Withdraw();
+  return why;
 }
 
 void Cache::Withdraw() {

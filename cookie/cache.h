@@ -85,6 +85,12 @@ class Cache {
   // closed; cookies go on without one and new ones get none.
   void Withdraw();
   bool withdrawn() const;
+  // Withdraws the cache if its directory has been removed or its
+  // filesystem turned read-only (every write would fail, one object at a
+  // time), and says so in the log, once. Returns why, or "" if the
+  // directory is usable. Takes the service lock: never call it with a
+  // cache lock held.
+  std::string WithdrawIfDirectoryUnusable();
 
   // The space manager told about every change of stored data, and asked
   // before each cache write. Set before any volume is acquired; not owned.

@@ -36,6 +36,7 @@ std::vector<std::pair<std::string, uint64_t>> CacheStats::Snapshot() const {
       {"invalidations", get(invalidations)},
       {"checkpoints", get(checkpoints)},
       {"objects_withdrawn", get(objects_withdrawn)},
+      {"cache_withdrawals", get(cache_withdrawals)},
       {"objects_moved", get(objects_moved)},
       {"objects_discarded", get(objects_discarded)},
       {"objects_unclean_discarded", get(objects_unclean_discarded)},

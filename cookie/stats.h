@@ -56,6 +56,9 @@ struct CacheStats {
   Counter invalidations{0};
   Counter checkpoints{0};
   Counter objects_withdrawn{0};
+  // The whole cache taken out of service (its directory removed or made
+  // read-only).
+  Counter cache_withdrawals{0};
   Counter objects_moved{0};      // carried along by a rename
   Counter objects_discarded{0};  // their origin file was deleted
   // Found not closed cleanly after a stop without an unmount.
