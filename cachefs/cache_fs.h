@@ -239,9 +239,12 @@ class CacheFs {
                  const struct stat& made);
   // Sets up an open handle once the file's attributes are known;
   // `writable` is the origin file opened for this handle, if it writes.
+  // `kernel_stale`: `st` contradicts the attributes the kernel was last
+  // given (the open then reports the file changed).
   absl::StatusOr<Opened> OpenWith(Inode* inode, const struct stat& st,
                                   int flags,
-                                  std::shared_ptr<OriginFile> writable);
+                                  std::shared_ptr<OriginFile> writable,
+                                  bool kernel_stale = false);
   // Runs `change` on the origin and keeps `inode`'s cached data across it
   // (see the class comment); with `new_key`, moves it there too.
   // With `new_size`, the change set the file's size to it (under write_mu).

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <limits>
 #include <utility>
 
 #include "cachefs/cache_fs.h"
@@ -39,9 +40,24 @@ absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
   if (!options_.cto && !writes) {
     recent = RecentAttr(inode, inode->key(), options_.attr_timeout);
   }
+  // What the kernel was last told of the file, however old: the fresh
+  // attributes may contradict it (changed on the origin, even while
+  // unmounted: the attribute snapshot answered the lookup after a
+  // remount), and the kernel must then ask again or it reads with the
+  // old size.
+  const std::optional<struct stat> shown =
+      recent.has_value()
+          ? std::nullopt
+          : attrs_.Get(inode->key(), std::numeric_limits<int64_t>::max(),
+                       Now());
   absl::StatusOr<struct stat> st =
       recent.has_value() ? *recent : FetchAttr(inode);
   if (!st.ok()) return st.status();
+  const bool kernel_stale =
+      shown.has_value() &&
+      (shown->st_size != st->st_size ||
+       shown->st_mtim.tv_sec != st->st_mtim.tv_sec ||
+       shown->st_mtim.tv_nsec != st->st_mtim.tv_nsec);
   if (!S_ISREG(st->st_mode)) return ErrnoToStatus(EISDIR, "open");
   absl::StatusOr<std::string> path = PathOf(inode);
   if (!path.ok()) return path.status();
@@ -60,12 +76,12 @@ absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
     absl::Status allowed = origin_->CheckAccess(*path, R_OK);
     if (!allowed.ok()) return allowed;
   }
-  return OpenWith(inode, *st, flags, std::move(writable));
+  return OpenWith(inode, *st, flags, std::move(writable), kernel_stale);
 }
 
 absl::StatusOr<CacheFs::Opened> CacheFs::OpenWith(
     Inode* inode, const struct stat& st, int flags,
-    std::shared_ptr<OriginFile> writable) {
+    std::shared_ptr<OriginFile> writable, bool kernel_stale) {
   std::string aux = MakeAuxData(st, UseInode());
   auto* file = new OpenFile;
   file->inode = inode;
@@ -116,8 +132,9 @@ absl::StatusOr<CacheFs::Opened> CacheFs::OpenWith(
     // behind a write in flight; the last release adopts them.
     result.keep_cache = true;
   } else {
-    result.changed = !inode->last_aux.empty() && inode->last_aux != aux;
-    result.keep_cache = inode->last_aux == aux;
+    result.changed =
+        (!inode->last_aux.empty() && inode->last_aux != aux) || kernel_stale;
+    result.keep_cache = inode->last_aux == aux && !kernel_stale;
     inode->last_aux = aux;
     if (inode->cookie == nullptr) {
       // Another inode's cookie under this key is a file the name no longer
