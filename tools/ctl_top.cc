@@ -150,7 +150,7 @@ class TraceReads {
       if (name == "kind") kind = value;
       if (name == "path") path = value;
       if (name == "detail") detail = value;
-      if (name == "bytes") absl::SimpleAtoi(value, &bytes);
+      if (name == "bytes" && !absl::SimpleAtoi(value, &bytes)) bytes = 0;
     }
     if (kind != "read") return;
     FileReads& f = files_[path];
