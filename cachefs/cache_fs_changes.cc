@@ -106,11 +106,12 @@ absl::StatusOr<CacheFs::Entry> CacheFs::Link(uint64_t ino, uint64_t new_parent,
 }
 
 void CacheFs::PinOriginFile(Inode* inode) {
-  {
-    absl::MutexLock lock(&inode->mu);
-    if (inode->opens == 0) return;
-  }
-  absl::MutexLock lock(&inode->origin_mu);
+  // Both locks held throughout, as Release takes them: a pin made after
+  // the last release would hold the origin file open for good (and over
+  // SSHFS leave a .fuse_hidden file on the server).
+  absl::MutexLock lock(&inode->mu);
+  if (inode->opens == 0) return;
+  absl::MutexLock origin_lock(&inode->origin_mu);
   if (inode->origin_file != nullptr) return;
   absl::StatusOr<std::string> path = PathOf(inode);
   if (!path.ok()) return;

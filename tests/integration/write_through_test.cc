@@ -476,3 +476,29 @@ INSTANTIATE_TEST_SUITE_P(Origins, WriteThroughTest,
 
 }  // namespace
 }  // namespace cachefs::testing
+
+namespace cachefs::testing {
+namespace {
+
+// libfuse's test_syscalls test 31 with a real directory: a file made on
+// the server behind cachefs's back, seen (and read, every other time),
+// then unlinked through cachefs, is gone at once.
+TEST_P(WriteThroughTest, AServerMadeFileUnlinkedThroughTheMountIsGoneAtOnce) {
+  Mount();
+  for (int i = 0; i < 100; ++i) {
+    const std::string name = "made" + std::to_string(i % 7);
+    WriteServed(name, RandomData(1000 + i, i));
+    struct stat st;
+    ASSERT_EQ(lstat(MountedPath(name).c_str(), &st), 0) << i;
+    if (i % 2 == 0) {
+      EXPECT_EQ(ReadMounted(name).size(), 1000u + i);
+    }
+    ASSERT_EQ(unlink(MountedPath(name).c_str()), 0) << i;
+    errno = 0;
+    EXPECT_NE(lstat(MountedPath(name).c_str(), &st), 0) << i;
+    EXPECT_EQ(errno, ENOENT) << i;
+  }
+}
+
+}  // namespace
+}  // namespace cachefs::testing
