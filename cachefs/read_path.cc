@@ -1,6 +1,5 @@
 #include "cachefs/read_path.h"
 
-#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -10,16 +9,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
 #include "io/countdown.h"
+#include "io/env.h"
 #include "io/io_engine.h"
 
 namespace cachefs {
 namespace {
-
-int64_t MonotonicNanos() {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
-}
 
 size_t RoundUpToIo(size_t n) {
   return (n + kDirectIoAlignment - 1) & ~(kDirectIoAlignment - 1);
@@ -164,7 +158,7 @@ void ReadPath::TraceRead(const ReadStream& stream, const ReadReply& reply,
 void ReadPath::CountFetch(const ReadStream& stream, uint64_t index,
                           size_t bytes, int64_t started_ns,
                           const char* why) const {
-  const int64_t took = MonotonicNanos() - started_ns;
+  const int64_t took = Env::Default()->MonotonicNanos() - started_ns;
   Bump(stats_->bytes_read_from_origin, bytes);
   Bump(stats_->origin_fetches);
   Bump(stats_->origin_fetch_ns,
@@ -363,7 +357,7 @@ absl::Status ReadPath::FetchFromOrigin(
       // The whole granule, not just up to the size seen before the claim:
       // a write may have extended the file since, and the stored granule
       // must hold all of it.
-      const int64_t started = MonotonicNanos();
+      const int64_t started = Env::Default()->MonotonicNanos();
       absl::StatusOr<size_t> n =
           (*file)->PRead(g.buffer.data(), size_t{1} << shift, g.index << shift);
       if (n.ok()) {
@@ -436,7 +430,7 @@ void ReadPath::ReadAhead(const std::shared_ptr<ReadStream>& stream,
     origin_pool_->Enqueue([this, stream, file, g, claim = std::move(claim),
                            buffer = std::move(buffer)]() mutable {
       size_t length = GranuleLength(g, stream->cookie->object_size());
-      const int64_t started = MonotonicNanos();
+      const int64_t started = Env::Default()->MonotonicNanos();
       absl::StatusOr<size_t> n = file->PRead(buffer.data(), buffer.size(),
                                              g << options_.granule_shift);
       if (!n.ok() || *n < length) {

@@ -2,7 +2,6 @@
 
 #include <poll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,16 +11,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cachefs/control_socket.h"
+#include "io/env.h"
 #include "io/json_string.h"
 
 namespace cachefs {
 namespace {
-
-int64_t MonotonicNanos() {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
-}
 
 std::string Bytes(double n) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -61,7 +55,7 @@ absl::StatusOr<TopSample> Sample(const std::string& mountpoint) {
   auto members = ParseFlatJsonObject(*reply);
   if (!members.ok()) return members.status();
   TopSample sample;
-  sample.at_ns = MonotonicNanos();
+  sample.at_ns = Env::Default()->MonotonicNanos();
   for (const auto& [name, value] : *members) {
     uint64_t n = 0;
     if (absl::SimpleAtoi(value, &n)) sample.counters[name] = n;
@@ -87,7 +81,7 @@ class TraceReads {
   // Reads what the stream has until `deadline_ns`.
   void PumpUntil(int64_t deadline_ns) {
     while (fd_ >= 0) {
-      const int64_t left = deadline_ns - MonotonicNanos();
+      const int64_t left = deadline_ns - Env::Default()->MonotonicNanos();
       if (left <= 0) return;
       pollfd p{fd_, POLLIN, 0};
       int ready = poll(&p, 1, static_cast<int>((left + 999999) / 1000000));
