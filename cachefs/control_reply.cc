@@ -16,7 +16,6 @@
 namespace cachefs {
 namespace {
 
-
 using Fields = std::vector<std::pair<std::string, std::string>>;  // raw JSON
 
 std::string Json(const Fields& fields) {

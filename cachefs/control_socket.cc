@@ -88,10 +88,6 @@ std::string ControlSocketPath(const std::string& mountpoint) {
 
 bool ControlStream::Write(std::string_view data) {
   if (!open()) return false;
-  // A client that stops reading (suspended with Ctrl-Z) must not hold a
-  // stream thread forever: a write that cannot go on for 10 s ends it.
-  timeval timeout{10, 0};
-  setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
   if (!WriteAll(fd_, data)) closed_ = true;
   return !closed_;
 }
@@ -237,6 +233,10 @@ bool ControlServer::Answer(int fd) {
     return true;
   }
   WriteAll(fd, kControlReplyHeader);
+  // A client that stops reading (suspended with Ctrl-Z) must not hold a
+  // stream thread forever: a write that cannot go on for 10 s ends it.
+  timeval send_timeout{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
   auto done = std::make_shared<std::atomic<bool>>(false);
   std::thread thread([this, fd, done, request = std::move(request)] {
     ControlStream stream(fd, &stopping_);
