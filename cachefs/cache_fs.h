@@ -254,6 +254,8 @@ class CacheFs {
                                 std::optional<uint64_t> new_size = {});
   // Drops the handle's cached data after the origin lost writes.
   void DropAfterLostWrites(OpenFile* file);
+  // A handle closed once is used again (through a dup'd descriptor).
+  void NoteUsedAfterFlush(OpenFile* file);
   // The file keyed `key` is gone from its name: an open one keeps its
   // object under a private key until its last release; a closed one's
   // object is deleted. `inode` is the key's inode, or null.
@@ -261,6 +263,9 @@ class CacheFs {
   // Opens the inode's shared origin file now if it is open, so readers
   // keep their data after its name is gone (SSHFS cannot reopen it).
   void PinOriginFile(Inode* inode);
+  // Before the inode's name is removed at the origin: waits a moment for
+  // handles already closed to be released and their origin files closed.
+  void AwaitLastCloses(Inode* inode);
   // Gives the inodes at and below `from` their keys under `to`.
   void MoveKeys(const std::string& from, const std::string& to);
   // A key no origin path can have.

@@ -118,7 +118,36 @@ void CacheFs::PinOriginFile(Inode* inode) {
   absl::StatusOr<std::unique_ptr<OriginFile>> opened =
       origin_->OpenFile(*path, O_RDONLY);
   if (!opened.ok()) return;  // a write-only file: nothing to read anyway
-  inode->origin_file = *std::move(opened);
+  inode->origin_file = inode->CountOpen(*std::move(opened));
+}
+
+void CacheFs::AwaitLastCloses(Inode* inode) {
+  // The kernel sends RELEASE after close(2) returns, and origin files are
+  // closed in the background after that: an unlink right after a close
+  // (the commonest way a file goes) would find the file still open on the
+  // origin, which SSHFS then hides as a .fuse_hidden file, sometimes for
+  // good. Only handles whose close has been seen are waited for, briefly:
+  // one still used through another descriptor keeps the file open, and
+  // PinOriginFile keeps it readable.
+  constexpr absl::Duration kReleaseWait = absl::Milliseconds(100);
+  constexpr absl::Duration kCloseWait = absl::Seconds(2);
+  std::shared_ptr<OpenOriginFiles> open_files;
+  {
+    absl::MutexLock lock(&inode->mu);
+    if (inode->opens > inode->flushed_opens) return;
+    if (!inode->mu.AwaitWithTimeout(
+            absl::Condition(
+                +[](Inode* i) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                  return i->opens == 0;
+                },
+                inode),
+            kReleaseWait)) {
+      return;
+    }
+    absl::MutexLock origin_lock(&inode->origin_mu);
+    open_files = inode->open_origin_files;
+  }
+  if (open_files != nullptr) open_files->AwaitAllClosed(kCloseWait);
 }
 
 void CacheFs::DropObject(Inode* inode, const std::string& key) {
@@ -143,7 +172,10 @@ absl::Status CacheFs::Unlink(uint64_t parent, const std::string& name) {
   absl::StatusOr<std::string> key = PathIn(parent, name);
   if (!key.ok()) return key.status();
   Inode* inode = inodes_->FindByKey(*key);
-  if (inode != nullptr && inode->type == S_IFREG) PinOriginFile(inode);
+  if (inode != nullptr && inode->type == S_IFREG) {
+    AwaitLastCloses(inode);
+    PinOriginFile(inode);
+  }
   absl::Status status = origin_->Unlink(*key);
   if (inode != nullptr) MarkChanged(inode);  // one link fewer
   attrs_.Erase(*key);
@@ -196,6 +228,7 @@ absl::Status CacheFs::Rename(uint64_t parent, const std::string& name,
   const bool exchange = (flags & RENAME_EXCHANGE) != 0;
   if (target != nullptr && target != source && target->type == S_IFREG &&
       !exchange) {
+    AwaitLastCloses(target);
     PinOriginFile(target);  // its readers keep reading after it is replaced
   }
   absl::Status status;

@@ -69,7 +69,8 @@ absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
     absl::StatusOr<std::unique_ptr<OriginFile>> opened =
         origin_->OpenFile(*path, OriginOpenFlags(flags));
     if (!opened.ok()) return opened.status();
-    writable = *std::move(opened);
+    absl::MutexLock origin_lock(&inode->origin_mu);
+    writable = inode->CountOpen(*std::move(opened));
   } else if (ActingForOtherUser()) {
     // Reads open the origin file lazily and as the daemon: the caller's
     // right to read is checked now.
@@ -118,7 +119,7 @@ absl::StatusOr<CacheFs::Opened> CacheFs::OpenWith(
                                            " leads to another file now");
         }
       }
-      inode->origin_file = *std::move(opened);
+      inode->origin_file = inode->CountOpen(*std::move(opened));
     }
     return inode->origin_file;
   };
@@ -172,12 +173,16 @@ absl::StatusOr<CacheFs::Created> CacheFs::Create(uint64_t parent,
   absl::StatusOr<Origin::CreateResult> made = origin_->Create(
       ChildKey(*dir_path, name), mode, OriginOpenFlags(flags));
   if (!made.ok()) return made.status();
-  std::shared_ptr<OriginFile> writable = std::move(made->file);
   Created created;
   created.entry = AddEntry(dir, name, made->attr);
+  Inode* inode = inodes_->Get(created.entry.ino);
+  std::shared_ptr<OriginFile> writable;
+  {
+    absl::MutexLock origin_lock(&inode->origin_mu);
+    writable = inode->CountOpen(std::move(made->file));
+  }
   absl::StatusOr<Opened> opened =
-      OpenWith(inodes_->Get(created.entry.ino), made->attr, flags & ~O_TRUNC,
-               std::move(writable));
+      OpenWith(inode, made->attr, flags & ~O_TRUNC, std::move(writable));
   if (!opened.ok()) {
     Forget(created.entry.ino, 1);
     return opened.status();
@@ -190,6 +195,7 @@ absl::StatusOr<std::unique_ptr<ReadReply>> CacheFs::Read(uint64_t fh,
                                                          uint64_t off,
                                                          size_t size) {
   auto* file = reinterpret_cast<OpenFile*>(fh);
+  if (file->flushed.load(std::memory_order_relaxed)) NoteUsedAfterFlush(file);
   return read_path_.Read(file->stream, off, size);
 }
 
@@ -197,6 +203,7 @@ absl::StatusOr<size_t> CacheFs::Write(uint64_t fh, const char* data,
                                       size_t size, uint64_t off) {
   auto* file = reinterpret_cast<OpenFile*>(fh);
   if (file->writable == nullptr) return ErrnoToStatus(EBADF, "write");
+  if (file->flushed.load(std::memory_order_relaxed)) NoteUsedAfterFlush(file);
   Inode* inode = file->inode;
   absl::MutexLock write_lock(&inode->write_mu);
   {
@@ -209,8 +216,17 @@ absl::StatusOr<size_t> CacheFs::Write(uint64_t fh, const char* data,
   return written;
 }
 
+void CacheFs::NoteUsedAfterFlush(OpenFile* file) {
+  absl::MutexLock lock(&file->inode->mu);
+  if (file->flushed.exchange(false)) --file->inode->flushed_opens;
+}
+
 absl::Status CacheFs::Flush(uint64_t fh) {
   auto* file = reinterpret_cast<OpenFile*>(fh);
+  {
+    absl::MutexLock lock(&file->inode->mu);
+    if (!file->flushed.exchange(true)) ++file->inode->flushed_opens;
+  }
   if (file->writable == nullptr) return absl::OkStatus();
   absl::Status status = file->writable->Flush();
   if (!status.ok()) DropAfterLostWrites(file);
@@ -351,6 +367,7 @@ void CacheFs::Release(uint64_t fh) {
   std::shared_ptr<OriginFile> origin_file;
   {
     absl::MutexLock lock(&inode->mu);
+    if (file->flushed) --inode->flushed_opens;
     if (--inode->opens == 0) {
       if (inode->aux_pending && !inode->retire_on_release) {
         RefreshAuxLocked(inode);

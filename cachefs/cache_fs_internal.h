@@ -4,6 +4,7 @@
 #ifndef CACHEFS_CACHEFS_CACHE_FS_INTERNAL_H_
 #define CACHEFS_CACHEFS_CACHE_FS_INTERNAL_H_
 
+#include <atomic>
 #include <memory>
 
 #include "absl/base/thread_annotations.h"
@@ -23,6 +24,9 @@ struct CacheFs::OpenFile {
   // and no origin file of its own is open (the cached data is that
   // version).
   struct stat opened_attr {};
+  // Closed (FLUSH) and not used since; set and cleared under inode->mu,
+  // counted in inode->flushed_opens.
+  std::atomic<bool> flushed{false};
 };
 
 // One opendir(3).

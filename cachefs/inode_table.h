@@ -27,6 +27,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "cachefs/open_origin_files.h"
 #include "cookie/cookie.h"
 #include "netfs/origin.h"
 
@@ -62,6 +63,9 @@ struct Inode {
   absl::Mutex mu;
   std::shared_ptr<Cookie> cookie ABSL_GUARDED_BY(mu);
   int opens ABSL_GUARDED_BY(mu) = 0;
+  // Of those, the handles whose close(2) has been seen (FLUSH) and that
+  // have not been used since: their RELEASE is on its way.
+  int flushed_opens ABSL_GUARDED_BY(mu) = 0;
   // The aux data the last open saw: equal at the next open means the
   // kernel's page cache is still good.
   std::string last_aux ABSL_GUARDED_BY(mu);
@@ -85,6 +89,19 @@ struct Inode {
   // tells a file's attributes once its name is gone (unlinked through
   // cachefs while open), if no origin file for reading is open.
   std::weak_ptr<OriginFile> writer ABSL_GUARDED_BY(origin_mu);
+  // Counts the origin files above until they are closed; made at the
+  // first one (most inodes never have one).
+  std::shared_ptr<OpenOriginFiles> open_origin_files
+      ABSL_GUARDED_BY(origin_mu);
+
+  // `file`, counted in open_origin_files until it is closed.
+  std::shared_ptr<OriginFile> CountOpen(std::unique_ptr<OriginFile> file)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(origin_mu) {
+    if (open_origin_files == nullptr) {
+      open_origin_files = std::make_shared<OpenOriginFiles>();
+    }
+    return open_origin_files->Count(std::move(file));
+  }
 
  private:
   friend class InodeTable;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "tests/integration/cachefs_mount.h"
 
@@ -482,7 +483,9 @@ namespace {
 
 // libfuse's test_syscalls test 31 with a real directory: a file made on
 // the server behind cachefs's back, seen (and read, every other time),
-// then unlinked through cachefs, is gone at once.
+// then unlinked through cachefs, is gone at once, and from the server
+// too: an origin file still open at the unlink would stay there as one
+// of SSHFS's .fuse_hidden files.
 TEST_P(WriteThroughTest, AServerMadeFileUnlinkedThroughTheMountIsGoneAtOnce) {
   Mount();
   for (int i = 0; i < 100; ++i) {
@@ -497,6 +500,11 @@ TEST_P(WriteThroughTest, AServerMadeFileUnlinkedThroughTheMountIsGoneAtOnce) {
     errno = 0;
     EXPECT_NE(lstat(MountedPath(name).c_str(), &st), 0) << i;
     EXPECT_EQ(errno, ENOENT) << i;
+    std::vector<std::string> left;
+    for (const auto& e : std::filesystem::directory_iterator(ServedPath(""))) {
+      left.push_back(e.path().filename());
+    }
+    EXPECT_TRUE(left.empty()) << i << ": " << absl::StrJoin(left, " ");
   }
 }
 
