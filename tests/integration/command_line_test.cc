@@ -4,14 +4,24 @@
 // point and says so when it cannot.
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <syslog.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "cachefs/control_socket.h"
+#include "io/json_string.h"
 #include "tests/integration/cachefs_mount.h"
 #include "tests/integration/fixtures/mounts.h"
 
@@ -357,6 +367,129 @@ TEST_F(CommandLineTest, CtlStatsStatusAndItsErrors) {
   EXPECT_NE(gone->exit_code, 0);
   EXPECT_NE(gone->stderr_text.find("daemon"), std::string::npos)
       << gone->stderr_text;
+}
+
+}  // namespace
+}  // namespace cachefs::testing
+
+namespace cachefs::testing {
+namespace {
+
+// A syslog daemon of the test's own: a datagram socket at /dev/log, where
+// glibc's syslog(3) sends. On a machine whose syslog daemon already has
+// /dev/log, that socket is moved aside while the test runs (only under
+// CI, on a machine of its own) and put back after.
+class SyslogCatcher {
+ public:
+  ~SyslogCatcher() {
+    if (fd_ >= 0) close(fd_);
+    if (bound_) unlink(kPath);
+    if (moved_) rename(kAside, kPath);
+  }
+
+  absl::Status Start() {
+    if (access(kPath, F_OK) == 0) {
+      if (!InCi()) {
+        return absl::FailedPreconditionError(
+            "a syslog daemon listens on /dev/log");
+      }
+      if (rename(kPath, kAside) != 0) {
+        return absl::InternalError("cannot move /dev/log aside");
+      }
+      moved_ = true;
+    }
+    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    std::strcpy(addr.sun_path, kPath);
+    if (fd_ < 0 ||
+        bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      return absl::InternalError(absl::StrCat("cannot bind /dev/log: ",
+                                              strerror(errno)));
+    }
+    bound_ = true;
+    chmod(kPath, 0666);
+    return absl::OkStatus();
+  }
+
+  // The messages received until one contains `until`, or `timeout` passed.
+  std::vector<std::string> ReceiveUntil(const std::string& until,
+                                        absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      pollfd p = {fd_, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      char buf[4096];
+      ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+      if (n <= 0) continue;
+      received_.emplace_back(buf, n);
+      if (received_.back().find(until) != std::string::npos) break;
+    }
+    return received_;
+  }
+
+ private:
+  static constexpr const char* kPath = "/dev/log";
+  static constexpr const char* kAside = "/dev/log.cachefs-test";
+  int fd_ = -1;
+  bool bound_ = false;
+  bool moved_ = false;
+  std::vector<std::string> received_;
+};
+
+// In the background (no -f) stderr is gone: the daemon's lines go to
+// syslog as "cachefs[PID]", facility daemon, with the mount point in each.
+TEST_F(CommandLineTest, InTheBackgroundItLogsToSyslog) {
+  CACHEFS_REQUIRE(RootPrerequisite());
+  CACHEFS_REQUIRE(BuiltProgramPrerequisite("cachefs-ctl"));
+  SyslogCatcher syslog;
+  CACHEFS_REQUIRE(syslog.Start());
+  auto started = RunProgram(
+      {BinPath("cachefs"), origin_, mnt_, "-o", Cache() + ",log_level=info"},
+      absl::Seconds(20));
+  ASSERT_OK(started);
+  ASSERT_EQ(started->exit_code, 0) << started->stderr_text;
+  ASSERT_TRUE(FindMount(mnt_).has_value());
+  // Stopped by its pid whatever happens below.
+  auto status = RunProgram({BinPath("cachefs-ctl"), "status", mnt_, "--json"},
+                           absl::Seconds(10));
+  pid_t pid = 0;
+  if (status.ok()) {
+    auto fields = ParseFlatJsonObject(status->stdout_text);
+    if (fields.ok()) {
+      for (const auto& [name, value] : *fields) {
+        if (name == "pid" && !absl::SimpleAtoi(value, &pid)) pid = 0;
+      }
+    }
+  }
+  auto stop = absl::MakeCleanup([&] {
+    if (FindMount(mnt_).has_value()) FuseUnmount(mnt_, true).IgnoreError();
+    if (pid > 0 && kill(pid, 0) == 0) kill(pid, SIGKILL);
+  });
+  ASSERT_GT(pid, 0) << (status.ok() ? status->stdout_text : "no status");
+  std::string data;
+  std::ifstream(mnt_ + "/file") >> data;
+  EXPECT_EQ(data, "data");
+  ASSERT_OK(FuseUnmount(mnt_, /*lazy=*/false));
+  std::vector<std::string> lines =
+      syslog.ReceiveUntil("unmounted", absl::Seconds(10));
+  const std::string tag = absl::StrCat("cachefs[", pid, "]: ", mnt_, ": ");
+  // <PRI> is facility * 8 + severity: daemon (3), info (6).
+  const std::string info = absl::StrCat("<", LOG_DAEMON | LOG_INFO, ">");
+  bool serving = false;
+  bool unmounted = false;
+  for (const std::string& line : lines) {
+    EXPECT_NE(line.find(tag), std::string::npos) << line;
+    EXPECT_EQ(line.rfind(info, 0), 0u) << line;
+    serving |= line.find(tag + "serving " + origin_) != std::string::npos;
+    unmounted |= line.find(tag + "unmounted") != std::string::npos;
+  }
+  EXPECT_TRUE(serving) << absl::StrJoin(lines, "\n");
+  EXPECT_TRUE(unmounted) << absl::StrJoin(lines, "\n");
+  for (int i = 0; i < 50 && kill(pid, 0) == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_NE(kill(pid, 0), 0) << "the daemon did not exit after its unmount";
 }
 
 }  // namespace
