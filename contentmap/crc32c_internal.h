@@ -1,4 +1,4 @@
-// The two CRC-32C implementations behind Crc32c(), exposed so tests can
+// The CRC-32C implementations behind Crc32c(), exposed so tests can
 // check each against the other. Internal to contentmap.
 
 #ifndef CACHEFS_CONTENTMAP_CRC32C_INTERNAL_H_
@@ -20,6 +20,13 @@ uint32_t Combine(uint32_t crc_a, uint32_t crc_b, uint64_t length_b);
 
 // The crc32 instruction. REQUIRES: HardwareAvailable().
 uint32_t Hardware(std::string_view data, uint32_t crc);
+
+// Whether this CPU also has AVX-512 carry-less multiplication.
+bool FoldedAvailable();
+
+// Folding by carry-less multiplication, finished with the crc32
+// instruction. REQUIRES: FoldedAvailable().
+uint32_t Folded(std::string_view data, uint32_t crc);
 
 }  // namespace cachefs::crc32c_internal
 
