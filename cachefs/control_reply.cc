@@ -35,7 +35,7 @@ std::string StatsReply(bool json, const MountFacts& facts, Cache& cache,
       counters.push_back(std::move(counter));
     }
   }
-  Cache::Usage usage = cache.ScanUsage();
+  Cache::Usage usage = cache.RecentUsage();
   counters.push_back({"objects_stored", usage.objects});
   counters.push_back({"bytes_stored", usage.bytes});
   if (culler != nullptr) {
@@ -60,7 +60,7 @@ std::string StatsReply(bool json, const MountFacts& facts, Cache& cache,
 
 std::string StatusReply(bool json, const MountFacts& facts, Cache& cache,
                         Culler* culler) {
-  Cache::Usage usage = cache.ScanUsage();
+  Cache::Usage usage = cache.RecentUsage();
   double uptime = (cache.env()->MonotonicNanos() - facts.started_ns) / 1e9;
   std::string policy = culler != nullptr ? culler->policy_name() : "none";
   uint64_t limit = culler != nullptr ? culler->cache_limit() : 0;
@@ -308,6 +308,7 @@ std::string ControlReply(const std::string& request, const MountFacts& facts,
   if (name == "ls" && volume != nullptr) {
     return LsReply(call->json, *volume, culler);
   }
+  if (name == "cull" || name == "invalidate") cache.ForgetUsage();
   if (name == "cull") return CullReply(call->to, culler);
   if (name == "map" && volume != nullptr) return MapReply(*call, *volume);
   if (name == "invalidate" && volume != nullptr && fs != nullptr) {

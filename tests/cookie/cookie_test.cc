@@ -5,7 +5,9 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <string>
+#include <vector>
 
 #include "contentmap/object_record.h"
 #include "contentmap/record_store.h"
@@ -274,6 +276,67 @@ TEST_F(CookieTest, WithdrawnCacheSendsEverythingToTheOrigin) {
   cookie = volume_->AcquireCookie("f", "aux", 2 * kGranule);
   EXPECT_TRUE(cookie->PrepareRead(0, 2 * kGranule).FullyCached());
   Relinquish(cookie);
+}
+
+// An Env whose monotonic clock only moves when told to, and whose stats
+// of directory entries each take a millisecond of it while `slow` is set:
+// the walk of the cache directory then takes a known time.
+class SlowStatClock : public EnvWrapper {
+ public:
+  SlowStatClock() : EnvWrapper(Env::Default()) {}
+  int64_t MonotonicNanos() override { return now_.load(); }
+  absl::StatusOr<struct stat> FStatAt(int dirfd, const std::string& path,
+                                      int flags) override {
+    if (slow) {
+      now_ += 1000000;
+      ++stats;
+    }
+    return EnvWrapper::FStatAt(dirfd, path, flags);
+  }
+  void Advance(int64_t ns) { now_ += ns; }
+
+  std::atomic<bool> slow{false};
+  std::atomic<int> stats{0};
+
+ private:
+  std::atomic<int64_t> now_{1000000000};
+};
+
+// stats' objects_stored and bytes_stored: a walk of the cache directory is
+// reused for 20 times as long as it took, and not after an operator's
+// cull (ForgetUsage).
+TEST_F(CookieTest, AWalkOfTheCacheIsReusedForTwentyTimesItsLength) {
+  SlowStatClock env;
+  OpenCache(&env);
+  std::vector<std::shared_ptr<Cookie>> cookies;
+  auto store = [&](const std::string& key) {
+    cookies.push_back(volume_->AcquireCookie(key, "aux", kGranule));
+    StoreGranules(*cookies.back(), 0, 1);
+  };
+  auto usage = [&] {
+    env.slow = true;
+    Cache::Usage u = cache_->RecentUsage();
+    env.slow = false;
+    return u;
+  };
+  store("a");
+  store("b");
+  const Cache::Usage first = usage();
+  EXPECT_EQ(first.objects, 2u);
+  EXPECT_GE(first.bytes, 2 * kGranule);
+  const int walk_ms = env.stats.load();
+  ASSERT_GE(walk_ms, 2);
+  store("c");
+  env.Advance((20 * walk_ms - 1) * int64_t{1000000});
+  EXPECT_EQ(usage().objects, 2u) << "walked again too soon";
+  EXPECT_EQ(env.stats.load(), walk_ms);
+  env.Advance(int64_t{1000000});
+  EXPECT_EQ(usage().objects, 3u) << "the walk was kept too long";
+  store("d");
+  cache_->ForgetUsage();
+  EXPECT_EQ(usage().objects, 4u);
+  for (auto& cookie : cookies) Relinquish(std::move(cookie));
+  CloseCache();  // before `env` goes
 }
 
 }  // namespace
