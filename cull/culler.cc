@@ -339,6 +339,11 @@ bool Culler::AdmitWrite(uint64_t bytes) {
   }
   if (after > CullMark()) Wake();
   if (!admitted) {
+    LogEvent(LogLevel::kWarning, "cache-full",
+             absl::StrCat("culling is not keeping up: the cache holds ",
+                          stored_bytes(), " bytes of its limit of ", limit,
+                          "; data read meanwhile is served from the origin "
+                          "and not cached"));
     // Not written after all: neither taken from the free space nor in flight.
     fs_free_bytes_.fetch_add(static_cast<int64_t>(bytes),
                              std::memory_order_relaxed);
@@ -583,6 +588,10 @@ bool Culler::AdmitToFilesystem(uint64_t bytes) {
       files_full_.load(std::memory_order_relaxed)) {
     fs_free_bytes_.fetch_add(want, std::memory_order_relaxed);
     Wake();
+    LogEvent(LogLevel::kWarning, "cache-filesystem-floor",
+             "culling is not keeping up: the cache filesystem's free space "
+             "or free files are below the bstop or fstop floor; data read "
+             "meanwhile is served from the origin and not cached");
     return false;
   }
   fs_writes_in_flight_.fetch_add(want, std::memory_order_relaxed);

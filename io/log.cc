@@ -54,6 +54,8 @@ class LogState {
       openlog("cachefs", LOG_PID, LOG_DAEMON);
     }
     options_ = options;
+    // A new destination hears every kind of event afresh.
+    held_.clear();
     return absl::OkStatus();
   }
 

@@ -37,8 +37,9 @@ struct LogOptions {
   std::string mount_point;     // in every line, once mounted
 };
 
-// Replaces the log's configuration. Fails, changing nothing, if the file
-// cannot be opened.
+// Replaces the log's configuration, and forgets which events were said
+// lately (the next of each kind is written). Fails, changing nothing, if
+// the file cannot be opened.
 absl::Status ConfigureLog(const LogOptions& options);
 
 // Writes one line at `level` if the configuration keeps that level.

@@ -4,12 +4,15 @@
 
 #include "cull/culler.h"
 
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "cull/index_snapshot.h"
+#include "io/log.h"
 #include "tests/cookie/cookie_test_util.h"
 
 namespace cachefs::testing {
@@ -80,9 +83,24 @@ TEST_F(CullerTest, WritesAdmittedTogetherStayWithinTheLimit) {
   CullLimits limits;
   limits.cache_size = 4 * kGranule;
   ASSERT_NO_FATAL_FAILURE(StartCuller(limits));
+  TempDir logs;
+  LogOptions to_file;
+  to_file.sink = LogOptions::Sink::kFile;
+  to_file.file = logs.path() + "/cachefs.log";
+  ASSERT_OK(ConfigureLog(to_file));
   // Admitted, not yet landed: nothing is stored, but each counts.
   for (int i = 0; i < 4; ++i) EXPECT_TRUE(culler_->AdmitWrite(kGranule)) << i;
   EXPECT_FALSE(culler_->AdmitWrite(kGranule));
+  EXPECT_FALSE(culler_->AdmitWrite(kGranule));
+  // Said once, not per refused write.
+  std::stringstream read;
+  read << std::ifstream(to_file.file).rdbuf();
+  const std::string log = read.str();
+  ASSERT_OK(ConfigureLog(LogOptions{}));
+  const size_t said = log.find("culling is not keeping up");
+  EXPECT_NE(said, std::string::npos) << log;
+  EXPECT_EQ(log.find("culling is not keeping up", said + 1), std::string::npos)
+      << log;
   EXPECT_FALSE(culler_->HasRoom(kGranule));
   // One lands (and is charged elsewhere) or fails: room again.
   culler_->WriteSettled(kGranule);
