@@ -17,11 +17,13 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <cstdlib>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "cachefs/cache_fs.h"
 #include "cachefs/control_reply.h"
 #include "cachefs/control_socket.h"
@@ -665,6 +667,16 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
 }
 
 int Main(int argc, char* argv[]) {
+  // Debian's abseil is built without NDEBUG, so by default every
+  // absl::Mutex checks its lock order in one graph of all the mutexes ever
+  // held together. With mutexes in every file the kernel knows, the graph
+  // grows with the files read, and on a pass over a few hundred thousand
+  // files the check took most of the daemon's time. It is a debugging aid:
+  // on when asked for (the tests ask), off otherwise.
+  absl::SetMutexDeadlockDetectionMode(
+      std::getenv("CACHEFS_MUTEX_DEADLOCK_CHECK") != nullptr
+          ? absl::OnDeadlockCycle::kAbort
+          : absl::OnDeadlockCycle::kIgnore);
   fuse_args args = FUSE_ARGS_INIT(argc, argv);
   CliOptions cli;
   if (fuse_opt_parse(&args, &cli, kOptions, KeepMountpoint) != 0) return 1;
