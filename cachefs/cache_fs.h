@@ -260,12 +260,11 @@ class CacheFs {
   // object under a private key until its last release; a closed one's
   // object is deleted. `inode` is the key's inode, or null.
   void DropObject(Inode* inode, const std::string& key);
-  // Opens the inode's shared origin file now if it is open, so readers
-  // keep their data after its name is gone (SSHFS cannot reopen it).
-  void PinOriginFile(Inode* inode);
-  // Before the inode's name is removed at the origin: waits a moment for
-  // handles already closed to be released and their origin files closed.
-  void AwaitLastCloses(Inode* inode);
+  // Before the inode's name goes at the origin: handles already closed are
+  // given a moment to be released and their origin files closed; for
+  // handles still open the shared origin file is opened now, so their
+  // readers keep their data (SSHFS cannot reopen it by name).
+  void ReadyForRemoval(Inode* inode);
   // Gives the inodes at and below `from` their keys under `to`.
   void MoveKeys(const std::string& from, const std::string& to);
   // A key no origin path can have.

@@ -105,47 +105,43 @@ absl::StatusOr<CacheFs::Entry> CacheFs::Link(uint64_t ino, uint64_t new_parent,
   return AddEntry(inodes_->Get(new_parent), new_name, *made);
 }
 
-void CacheFs::PinOriginFile(Inode* inode) {
-  // Both locks held throughout, as Release takes them: a pin made after
-  // the last release would hold the origin file open for good (and over
-  // SSHFS leave a .fuse_hidden file on the server).
-  absl::MutexLock lock(&inode->mu);
-  if (inode->opens == 0) return;
-  absl::MutexLock origin_lock(&inode->origin_mu);
-  if (inode->origin_file != nullptr) return;
-  absl::StatusOr<std::string> path = PathOf(inode);
-  if (!path.ok()) return;
-  absl::StatusOr<std::unique_ptr<OriginFile>> opened =
-      origin_->OpenFile(*path, O_RDONLY);
-  if (!opened.ok()) return;  // a write-only file: nothing to read anyway
-  inode->origin_file = inode->CountOpen(*std::move(opened));
-}
-
-void CacheFs::AwaitLastCloses(Inode* inode) {
+void CacheFs::ReadyForRemoval(Inode* inode) {
   // The kernel sends RELEASE after close(2) returns, and origin files are
   // closed in the background after that: an unlink right after a close
   // (the commonest way a file goes) would find the file still open on the
   // origin, which SSHFS then hides as a .fuse_hidden file, sometimes for
-  // good. Only handles whose close has been seen are waited for, briefly:
-  // one still used through another descriptor keeps the file open, and
-  // PinOriginFile keeps it readable.
+  // good. Only handles whose close has been seen are waited for, briefly;
+  // one still used (through another descriptor) gets the origin file
+  // opened now, so its reader keeps its data after the name is gone.
   constexpr absl::Duration kReleaseWait = absl::Milliseconds(100);
   constexpr absl::Duration kCloseWait = absl::Seconds(2);
   std::shared_ptr<OpenOriginFiles> open_files;
   {
+    // Both locks held to the end, as Release takes them: a pin made after
+    // the last release would hold the origin file open for good.
     absl::MutexLock lock(&inode->mu);
-    if (inode->opens > inode->flushed_opens) return;
-    if (!inode->mu.AwaitWithTimeout(
-            absl::Condition(
-                +[](Inode* i) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-                  return i->opens == 0;
-                },
-                inode),
-            kReleaseWait)) {
-      return;
+    if (inode->opens > 0 && inode->opens == inode->flushed_opens) {
+      inode->mu.AwaitWithTimeout(
+          absl::Condition(
+              +[](Inode* i) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                return i->opens == 0;
+              },
+              inode),
+          kReleaseWait);
     }
     absl::MutexLock origin_lock(&inode->origin_mu);
-    open_files = inode->open_origin_files;
+    if (inode->opens == 0) {
+      open_files = inode->open_origin_files;
+    } else if (inode->origin_file == nullptr) {
+      absl::StatusOr<std::string> path = PathOf(inode);
+      absl::StatusOr<std::unique_ptr<OriginFile>> opened =
+          absl::FailedPreconditionError("no path");
+      if (path.ok()) opened = origin_->OpenFile(*path, O_RDONLY);
+      // (A write-only file cannot be opened to read: nothing to keep.)
+      if (opened.ok()) {
+        inode->origin_file = inode->CountOpen(*std::move(opened));
+      }
+    }
   }
   if (open_files != nullptr) open_files->AwaitAllClosed(kCloseWait);
 }
@@ -173,8 +169,7 @@ absl::Status CacheFs::Unlink(uint64_t parent, const std::string& name) {
   if (!key.ok()) return key.status();
   Inode* inode = inodes_->FindByKey(*key);
   if (inode != nullptr && inode->type == S_IFREG) {
-    AwaitLastCloses(inode);
-    PinOriginFile(inode);
+    ReadyForRemoval(inode);
   }
   absl::Status status = origin_->Unlink(*key);
   if (inode != nullptr) MarkChanged(inode);  // one link fewer
@@ -228,8 +223,7 @@ absl::Status CacheFs::Rename(uint64_t parent, const std::string& name,
   const bool exchange = (flags & RENAME_EXCHANGE) != 0;
   if (target != nullptr && target != source && target->type == S_IFREG &&
       !exchange) {
-    AwaitLastCloses(target);
-    PinOriginFile(target);  // its readers keep reading after it is replaced
+    ReadyForRemoval(target);  // its readers keep reading after it is replaced
   }
   absl::Status status;
   if (source == target && source != nullptr) {

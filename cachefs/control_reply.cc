@@ -308,11 +308,16 @@ std::string ControlReply(const std::string& request, const MountFacts& facts,
   if (name == "ls" && volume != nullptr) {
     return LsReply(call->json, *volume, culler);
   }
-  if (name == "cull" || name == "invalidate") cache.ForgetUsage();
-  if (name == "cull") return CullReply(call->to, culler);
+  if (name == "cull") {
+    std::string reply = CullReply(call->to, culler);
+    cache.ForgetUsage();  // what the cull freed shows at once
+    return reply;
+  }
   if (name == "map" && volume != nullptr) return MapReply(*call, *volume);
   if (name == "invalidate" && volume != nullptr && fs != nullptr) {
-    return InvalidateReply(*call, *volume, culler, *fs);
+    std::string reply = InvalidateReply(*call, *volume, culler, *fs);
+    cache.ForgetUsage();
+    return reply;
   }
   return absl::StrCat("error: this mount does not answer ", name, "\n");
 }

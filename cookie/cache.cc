@@ -373,17 +373,16 @@ Cache::Usage Cache::RecentUsage() {
   constexpr int64_t kReuseFactor = 20;
   absl::MutexLock lock(&usage_mu_);
   const int64_t now = env_->MonotonicNanos();
-  if (usage_walked_ns_ != 0 && now < usage_valid_until_ns_) return usage_;
+  if (now < usage_valid_until_ns_) return usage_;
   usage_ = ScanUsage();
   const int64_t done = env_->MonotonicNanos();
-  usage_walked_ns_ = done;
   usage_valid_until_ns_ = done + (done - now) * kReuseFactor;
   return usage_;
 }
 
 void Cache::ForgetUsage() {
   absl::MutexLock lock(&usage_mu_);
-  usage_walked_ns_ = 0;
+  usage_valid_until_ns_ = 0;
 }
 
 void Cache::Bury(int parent_fd, const std::string& name) {

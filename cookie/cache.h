@@ -151,7 +151,7 @@ class Cache {
   // RecentUsage's last walk; one walk at a time.
   absl::Mutex usage_mu_;
   Usage usage_ ABSL_GUARDED_BY(usage_mu_);
-  int64_t usage_walked_ns_ ABSL_GUARDED_BY(usage_mu_) = 0;
+  // 0: walk at the next call.
   int64_t usage_valid_until_ns_ ABSL_GUARDED_BY(usage_mu_) = 0;
   bool withdrawn_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::weak_ptr<Volume>> volumes_ ABSL_GUARDED_BY(mu_);

@@ -1,13 +1,40 @@
 #include "contentmap/crc32c.h"
 
+#include <cstdint>
 #include <random>
 #include <string>
+#include <string_view>
 
 #include "contentmap/crc32c_internal.h"
 #include "gtest/gtest.h"
 
 namespace cachefs {
 namespace {
+
+using Crc32cFunction = uint32_t (*)(std::string_view, uint32_t);
+
+// `size` bytes of seeded noise.
+std::string RandomBytes(uint32_t seed, size_t size) {
+  std::mt19937 rng(seed);
+  std::string data(size, '\0');
+  for (char& c : data) c = static_cast<char>(rng());
+  return data;
+}
+
+// `crc` agrees with the tables on every length up to `max_end - start` at
+// each start below `starts`, from the seed `crc_seed`.
+void ExpectAgreesAtEveryLength(Crc32cFunction crc, const std::string& data,
+                               size_t starts, size_t max_end,
+                               uint32_t crc_seed) {
+  for (size_t start = 0; start < starts; ++start) {
+    for (size_t len = 0; len + start <= max_end; ++len) {
+      const std::string_view piece(data.data() + start, len);
+      ASSERT_EQ(crc(piece, crc_seed),
+                crc32c_internal::Portable(piece, crc_seed))
+          << start << " " << len;
+    }
+  }
+}
 
 TEST(Crc32cTest, StandardCheckValue) {
   EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);
@@ -37,26 +64,16 @@ TEST(Crc32cTest, HardwareAndPortableAgree) {
   if (!crc32c_internal::HardwareAvailable()) {
     GTEST_SKIP() << "no SSE 4.2 crc32 instruction on this CPU";
   }
-  std::mt19937 rng(7);
-  std::string data(5000, '\0');
-  for (char& c : data) c = static_cast<char>(rng());
+  const std::string data = RandomBytes(7, 5000);
   // Every length and misalignment of the start, with a nonzero seed.
-  for (size_t start = 0; start < 9; ++start) {
-    for (size_t len = 0; len + start <= 300; ++len) {
-      const std::string_view piece(data.data() + start, len);
-      ASSERT_EQ(crc32c_internal::Hardware(piece, 0x1234),
-                crc32c_internal::Portable(piece, 0x1234))
-          << start << " " << len;
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectAgreesAtEveryLength(crc32c_internal::Hardware, data, 9, 300, 0x1234));
   EXPECT_EQ(crc32c_internal::Hardware(data, 0),
             crc32c_internal::Portable(data, 0));
 }
 
 TEST(Crc32cTest, CombineJoinsTwoParts) {
-  std::mt19937 rng(9);
-  std::string data(70000, '\0');
-  for (char& c : data) c = static_cast<char>(rng());
+  const std::string data = RandomBytes(9, 70000);
   for (size_t split : {size_t{0}, size_t{1}, size_t{7}, size_t{4096},
                        size_t{33333}, data.size()}) {
     const std::string_view a(data.data(), split);
@@ -73,9 +90,7 @@ TEST(Crc32cTest, HardwareStripesAgreeWithPortable) {
   if (!crc32c_internal::HardwareAvailable()) {
     GTEST_SKIP() << "no SSE 4.2 crc32 instruction on this CPU";
   }
-  std::mt19937 rng(11);
-  std::string data(300000, '\0');
-  for (char& c : data) c = static_cast<char>(rng());
+  const std::string data = RandomBytes(11, 300000);
   for (size_t start = 0; start < 3; ++start) {
     for (size_t len : {size_t{12287}, size_t{12288}, size_t{12289},
                        size_t{12295}, size_t{12311}, size_t{65536},
@@ -94,17 +109,9 @@ TEST(Crc32cTest, FoldedAgreesWithPortable) {
   if (!crc32c_internal::FoldedAvailable()) {
     GTEST_SKIP() << "no AVX-512 carry-less multiplication on this CPU";
   }
-  std::mt19937 rng(13);
-  std::string data(300000, '\0');
-  for (char& c : data) c = static_cast<char>(rng());
-  for (size_t start = 0; start < 5; ++start) {
-    for (size_t len = 0; len + start <= 1400; ++len) {
-      const std::string_view piece(data.data() + start, len);
-      ASSERT_EQ(crc32c_internal::Folded(piece, 0x5678),
-                crc32c_internal::Portable(piece, 0x5678))
-          << start << " " << len;
-    }
-  }
+  const std::string data = RandomBytes(13, 300000);
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectAgreesAtEveryLength(crc32c_internal::Folded, data, 5, 1400, 0x5678));
   for (size_t len : {size_t{65536}, size_t{262144}, size_t{262144 - 5000},
                      size_t{299999}}) {
     const std::string_view piece(data.data() + 1, len);
