@@ -263,8 +263,9 @@ class CacheFs {
   // Before the inode's name goes at the origin: handles already closed are
   // given a moment to be released and their origin files closed; for
   // handles still open the shared origin file is opened now, so their
-  // readers keep their data (SSHFS cannot reopen it by name).
-  void ReadyForRemoval(Inode* inode);
+  // readers keep their data (SSHFS cannot reopen it by name). Returns an
+  // origin file to hold open until the name is gone, or null.
+  [[nodiscard]] std::unique_ptr<OriginFile> ReadyForRemoval(Inode* inode);
   // Gives the inodes at and below `from` their keys under `to`.
   void MoveKeys(const std::string& from, const std::string& to);
   // A key no origin path can have.

@@ -105,16 +105,19 @@ absl::StatusOr<CacheFs::Entry> CacheFs::Link(uint64_t ino, uint64_t new_parent,
   return AddEntry(inodes_->Get(new_parent), new_name, *made);
 }
 
-void CacheFs::ReadyForRemoval(Inode* inode) {
+std::unique_ptr<OriginFile> CacheFs::ReadyForRemoval(Inode* inode) {
   // The kernel sends RELEASE after close(2) returns, and origin files are
   // closed in the background after that: an unlink right after a close
   // (the commonest way a file goes) would find the file still open on the
-  // origin, which SSHFS then hides as a .fuse_hidden file, sometimes for
-  // good. Only handles whose close has been seen are waited for, briefly;
-  // one still used (through another descriptor) gets the origin file
-  // opened now, so its reader keeps its data after the name is gone.
+  // origin, which SSHFS then hides as a .fuse_hidden file. Only handles
+  // whose close has been seen are waited for, briefly; one still used
+  // (through another descriptor) gets the origin file opened now, so its
+  // reader keeps its data after the name is gone.
   constexpr absl::Duration kReleaseWait = absl::Milliseconds(100);
   constexpr absl::Duration kCloseWait = absl::Seconds(2);
+  // How long an origin's own handling of a close may still be under way
+  // after close(2) returned (FUSE sends RELEASE in the background).
+  constexpr absl::Duration kOriginReleaseWindow = absl::Seconds(2);
   std::shared_ptr<OpenOriginFiles> open_files;
   {
     // Both locks held to the end, as Release takes them: a pin made after
@@ -143,7 +146,21 @@ void CacheFs::ReadyForRemoval(Inode* inode) {
       }
     }
   }
-  if (open_files != nullptr) open_files->AwaitAllClosed(kCloseWait);
+  if (open_files == nullptr) return nullptr;
+  open_files->AwaitAllClosed(kCloseWait);
+  if (!open_files->OpenWithin(kOriginReleaseWindow)) return nullptr;
+  // A close that returned may still be in flight at an origin served by
+  // FUSE: SSHFS (libfuse's high-level API) that sees the unlink during
+  // its RELEASE hides the file, and the RELEASE then removes the hidden
+  // file by the name it had before, which is gone: it stays for good.
+  // Held open across the unlink, a fresh handle is the last to close, and
+  // its RELEASE finds the hidden name.
+  absl::StatusOr<std::string> path = PathOf(inode);
+  if (!path.ok()) return nullptr;
+  absl::StatusOr<std::unique_ptr<OriginFile>> hold =
+      origin_->OpenFile(*path, O_RDONLY);
+  if (!hold.ok()) return nullptr;
+  return *std::move(hold);
 }
 
 void CacheFs::DropObject(Inode* inode, const std::string& key) {
@@ -168,10 +185,12 @@ absl::Status CacheFs::Unlink(uint64_t parent, const std::string& name) {
   absl::StatusOr<std::string> key = PathIn(parent, name);
   if (!key.ok()) return key.status();
   Inode* inode = inodes_->FindByKey(*key);
+  std::unique_ptr<OriginFile> hold;
   if (inode != nullptr && inode->type == S_IFREG) {
-    ReadyForRemoval(inode);
+    hold = ReadyForRemoval(inode);
   }
   absl::Status status = origin_->Unlink(*key);
+  hold.reset();
   if (inode != nullptr) MarkChanged(inode);  // one link fewer
   attrs_.Erase(*key);
   attrs_.Erase(inodes_->Get(parent)->key());
@@ -221,9 +240,11 @@ absl::Status CacheFs::Rename(uint64_t parent, const std::string& name,
   };
   auto rename = [&] { return origin_->Rename(from, to, flags); };
   const bool exchange = (flags & RENAME_EXCHANGE) != 0;
+  std::unique_ptr<OriginFile> hold;
   if (target != nullptr && target != source && target->type == S_IFREG &&
       !exchange) {
-    ReadyForRemoval(target);  // its readers keep reading after it is replaced
+    // Its readers keep reading after it is replaced.
+    hold = ReadyForRemoval(target);
   }
   absl::Status status;
   if (source == target && source != nullptr) {

@@ -15,6 +15,7 @@ std::shared_ptr<OriginFile> OpenOriginFiles::Count(
         delete closing;
         absl::MutexLock lock(&self->mu_);
         --self->open_;
+        self->last_closed_ = absl::Now();
       });
 }
 
@@ -22,6 +23,11 @@ bool OpenOriginFiles::AwaitAllClosed(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   return mu_.AwaitWithTimeout(
       absl::Condition(this, &OpenOriginFiles::AllClosed), timeout);
+}
+
+bool OpenOriginFiles::OpenWithin(absl::Duration period) {
+  absl::MutexLock lock(&mu_);
+  return open_ > 0 || absl::Now() - last_closed_ < period;
 }
 
 }  // namespace cachefs

@@ -3,9 +3,9 @@
 //
 // Origin files are closed after the last handle that used them lets go,
 // often on a background thread (a close may ask the server). An origin that
-// hides files removed while open (SSHFS renames them to .fuse_hidden*, and
-// does not always remove them on the last close) must not see the unlink
-// before that close.
+// hides files removed while open (SSHFS renames them to .fuse_hidden*) must
+// not see the unlink before that close, nor while its own handling of the
+// close is still under way: see CacheFs::ReadyForRemoval.
 //
 // Thread safety: safe for concurrent use. Shared with the closes it counts,
 // which may run after the file's Inode is gone.
@@ -32,6 +32,10 @@ class OpenOriginFiles : public std::enable_shared_from_this<OpenOriginFiles> {
   // none is open.
   bool AwaitAllClosed(absl::Duration timeout);
 
+  // True if a counted file is open, or the last one was closed less than
+  // `period` ago.
+  bool OpenWithin(absl::Duration period);
+
  private:
   bool AllClosed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return open_ == 0;
@@ -39,6 +43,7 @@ class OpenOriginFiles : public std::enable_shared_from_this<OpenOriginFiles> {
 
   absl::Mutex mu_;
   int open_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time last_closed_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 }  // namespace cachefs

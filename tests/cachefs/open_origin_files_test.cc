@@ -95,5 +95,18 @@ TEST(OpenOriginFilesTest, SeveralFilesAreWaitedForTogether) {
   EXPECT_TRUE(first.load() && second.load());
 }
 
+TEST(OpenOriginFilesTest, AFileIsRecentWhileOpenAndForAWhileAfterItsClose) {
+  auto files = std::make_shared<OpenOriginFiles>();
+  EXPECT_FALSE(files->OpenWithin(absl::Hours(1)));  // never opened
+  std::atomic<bool> closed{false};
+  std::shared_ptr<OriginFile> file =
+      files->Count(std::make_unique<ClosingFile>(&closed));
+  EXPECT_TRUE(files->OpenWithin(absl::ZeroDuration()));
+  file.reset();
+  EXPECT_TRUE(files->OpenWithin(absl::Hours(1)));
+  absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_FALSE(files->OpenWithin(absl::Milliseconds(10)));
+}
+
 }  // namespace
 }  // namespace cachefs::testing
