@@ -245,6 +245,20 @@ class CacheFs {
                                   int flags,
                                   std::shared_ptr<OriginFile> writable,
                                   bool kernel_stale = false);
+  // An origin file opened on the pool while the open's check runs.
+  struct PreOpen {
+    absl::Notification done;
+    absl::StatusOr<std::unique_ptr<OriginFile>> file =
+        absl::UnknownError("not opened yet");
+  };
+  // Starts opening `inode`'s origin file for a read-only open if nothing
+  // of it is cached; `shown` is what the kernel was last told of it. Null
+  // if not started.
+  std::shared_ptr<PreOpen> StartPreOpen(Inode* inode, const struct stat& shown);
+  // Keeps the pre-opened file for the handle's reads if the check
+  // (`checked`) shows it is still the file the kernel was shown.
+  void FinishPreOpen(Inode* inode, const struct stat& shown,
+                     const struct stat& checked, PreOpen& pre_open);
   // Runs `change` on the origin and keeps `inode`'s cached data across it
   // (see the class comment); with `new_key`, moves it there too.
   // With `new_size`, the change set the file's size to it (under write_mu).

@@ -50,6 +50,10 @@ absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
           ? std::nullopt
           : attrs_.Get(inode->key(), std::numeric_limits<int64_t>::max(),
                        Now());
+  std::shared_ptr<PreOpen> pre_open;
+  if (!recent.has_value() && !writes && shown.has_value()) {
+    pre_open = StartPreOpen(inode, *shown);
+  }
   absl::StatusOr<struct stat> st =
       recent.has_value() ? *recent : FetchAttr(inode);
   if (!st.ok()) return st.status();
@@ -77,7 +81,58 @@ absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
     absl::Status allowed = origin_->CheckAccess(*path, R_OK);
     if (!allowed.ok()) return allowed;
   }
-  return OpenWith(inode, *st, flags, std::move(writable), kernel_stale);
+  absl::StatusOr<Opened> opened =
+      OpenWith(inode, *st, flags, std::move(writable), kernel_stale);
+  if (opened.ok() && pre_open != nullptr) {
+    FinishPreOpen(inode, *shown, *st, *pre_open);
+  }
+  return opened;
+}
+
+// A read-only open of a file with nothing cached needs the origin file for
+// its first read: opened alongside the open's check, it costs no round
+// trip of its own.
+std::shared_ptr<CacheFs::PreOpen> CacheFs::StartPreOpen(
+    Inode* inode, const struct stat& shown) {
+  if (!S_ISREG(shown.st_mode) || shown.st_size == 0) return nullptr;
+  {
+    absl::MutexLock lock(&inode->mu);
+    if (inode->cookie != nullptr) return nullptr;
+  }
+  {
+    absl::MutexLock lock(&inode->origin_mu);
+    if (inode->origin_file != nullptr) return nullptr;
+  }
+  absl::StatusOr<std::string> path = PathOf(inode);
+  if (!path.ok() || volume_->HasObject(*path)) return nullptr;
+  auto pre_open = std::make_shared<PreOpen>();
+  origin_pool_.Dispatch([this, pre_open, path = *std::move(path)] {
+    pre_open->file = origin_->OpenFile(path, O_RDONLY);
+    pre_open->done.Notify();
+  });
+  return pre_open;
+}
+
+void CacheFs::FinishPreOpen(Inode* inode, const struct stat& shown,
+                            const struct stat& checked, PreOpen& pre_open) {
+  pre_open.done.WaitForNotification();
+  if (!pre_open.file.ok()) return;  // the first read opens it, or says why
+  // The origin file was opened in no set order with the check: it is this
+  // file only if nothing changed from before the open was sent (what the
+  // kernel was told) to the check. Else the first read opens it afresh.
+  if (MakeAuxData(shown, UseInode()) != MakeAuxData(checked, UseInode())) {
+    return;
+  }
+  if (!inodes_->by_key()) {
+    absl::StatusOr<struct stat> st = (*pre_open.file)->Stat();
+    if (!st.ok() || st->st_ino != inode->ino || st->st_dev != inode->dev) {
+      return;
+    }
+  }
+  absl::MutexLock lock(&inode->origin_mu);
+  if (inode->origin_file == nullptr) {
+    inode->origin_file = inode->CountOpen(*std::move(pre_open.file));
+  }
 }
 
 absl::StatusOr<CacheFs::Opened> CacheFs::OpenWith(

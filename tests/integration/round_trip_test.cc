@@ -77,6 +77,42 @@ TEST_P(RoundTripTest, AWarmOpenUnderCloseToOpenAsksTheOriginOnce) {
   }
 }
 
+// A cold open opens the origin file alongside its check, and that file is
+// the one the first read uses: one open, one read, one check.
+TEST_P(RoundTripTest, AColdOpenOpensTheOriginFileOnceForItsCheckAndRead) {
+  Mount("attr_timeout=30,entry_timeout=30");
+  struct stat st;
+  ASSERT_EQ(stat(MountedPath("d/f").c_str(), &st), 0);  // looked up
+  auto asked = Asked([&] { ReadF(); });
+  EXPECT_EQ(asked["origin_attr_fetches"], 1);
+  EXPECT_EQ(asked["origin_opens"], 1);
+  EXPECT_EQ(asked["origin_reads"], 1);
+  EXPECT_EQ(asked["bytes_read_from_origin"], 16 * 1024);
+}
+
+// Replaced on the server between the lookup and the open: the origin file
+// opened alongside the check may be either one, and only the check says
+// which the name leads to now. The new one is read, now and warm.
+TEST_P(RoundTripTest, AFileReplacedAfterItsLookupIsReadAsTheNewOne) {
+  Mount("attr_timeout=30,entry_timeout=30");
+  for (int i = 0; i < 20; ++i) {
+    const std::string name = "d/r" + std::to_string(i);
+    WriteServed(name, RandomData(1000 + i, i));
+    struct stat st;
+    ASSERT_EQ(stat(MountedPath(name).c_str(), &st), 0);
+    ASSERT_EQ(st.st_size, 1000 + i);
+    const std::string replacement = RandomData(3000 + i, 100 + i);
+    WriteServed(name + ".new", replacement);
+    ASSERT_EQ(rename(ServedPath(name + ".new").c_str(),
+                     ServedPath(name).c_str()),
+              0);
+    EXPECT_EQ(ReadMounted(name), replacement) << i;
+    CACHEFS_REQUIRE(RootPrerequisite());
+    DropKernelCaches();
+    EXPECT_EQ(ReadMounted(name), replacement) << i << " warm";
+  }
+}
+
 TEST_P(RoundTripTest, AWarmOpenUnderCloseToOpenAsksTheOriginOnceAfterARemount) {
   const std::string options = "attr_timeout=0.3,entry_timeout=0.3";
   Mount(options);
