@@ -103,8 +103,12 @@ void Init(void* userdata, fuse_conn_info* conn) {
   if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) {
     conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
   }
+  // Every listing request carries attributes, not only the first: in
+  // "auto" mode the kernel lists a large directory's later entries without
+  // them, and each open or stat that follows then costs an origin round
+  // trip of its own instead of one per batch of 32 names.
   conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
-                  FUSE_CAP_SPLICE_MOVE);
+                  FUSE_CAP_SPLICE_MOVE | FUSE_CAP_READDIRPLUS_AUTO);
 }
 
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {

@@ -255,6 +255,38 @@ TEST_P(RoundTripTest, StatsOfAListedDirectoryAskNothingPerFile) {
   EXPECT_EQ(stats["origin_calls"], 0);
 }
 
+// More names than one listing request carries: every request of the
+// listing brings attributes, so the stats after it ask nothing, as after
+// a small directory's.
+TEST_P(RoundTripTest, AListingOfALargeDirectoryHandsOutEveryAttribute) {
+  constexpr int kLarge = 300;
+  ASSERT_EQ(mkdir(ServedPath("large").c_str(), 0755), 0);
+  for (int i = 0; i < kLarge; ++i) {
+    WriteServed("large/f" + std::to_string(i), RandomData(100, i));
+  }
+  Mount("attr_timeout=60,entry_timeout=60");
+  int listed = 0;
+  auto listing = Asked([&] {
+    DIR* dir = opendir(MountedPath("large").c_str());
+    ASSERT_NE(dir, nullptr);
+    while (dirent* e = readdir(dir)) {
+      if (e->d_name[0] != '.') ++listed;
+    }
+    closedir(dir);
+  });
+  EXPECT_EQ(listed, kLarge);
+  EXPECT_GE(listing["origin_attr_fetches"], kLarge);
+  auto stats = Asked([&] {
+    for (int i = 0; i < kLarge; ++i) {
+      struct stat st;
+      ASSERT_EQ(lstat(MountedPath("large/f" + std::to_string(i)).c_str(), &st),
+                0);
+      EXPECT_EQ(st.st_size, 100);
+    }
+  });
+  EXPECT_EQ(stats["origin_calls"], 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Origins, RoundTripTest,
                          ::testing::Values(OriginKind::kLocal,
                                            OriginKind::kSshfs),
