@@ -12,6 +12,7 @@
 #include <limits>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "cachefs/attr_snapshot.h"
 #include "cachefs/cache_fs_internal.h"
@@ -95,6 +96,19 @@ void CacheFs::SaveAttrSnapshot() {
   }
 }
 
+namespace {
+
+// Files of one granule at most: fetched in one origin read, stored as one.
+SiblingReadAhead::Options SiblingOptions(const CacheFsOptions& options,
+                                         uint32_t granule_shift) {
+  SiblingReadAhead::Options o;
+  o.files_ahead = options.readahead_files;
+  o.max_file_size = uint64_t{1} << granule_shift;
+  return o;
+}
+
+}  // namespace
+
 CacheFs::CacheFs(CacheFsOptions options, Origin* origin, Cache* cache,
                  std::shared_ptr<Volume> volume,
                  std::unique_ptr<InodeTable> inodes,
@@ -113,11 +127,20 @@ CacheFs::CacheFs(CacheFsOptions options, Origin* origin, Cache* cache,
                  buffers_.get(), &origin_pool_, &cache->stats(),
                  &cache->tracer()),
       write_path_(cache->options().granule_shift, buffers_.get(),
-                  &cache->stats()) {
+                  &cache->stats()),
+      siblings_(
+          SiblingOptions(options_, cache->options().granule_shift),
+          origin, &cache->stats(),
+          [this](const std::string& key) {
+            return attrs_.Get(key, std::numeric_limits<int64_t>::max(),
+                              Now());
+          },
+          [this](const std::string& key) { return volume_->HasObject(key); }) {
   checkpointer_ = std::thread([this] { CheckpointLoop(); });
 }
 
 CacheFs::~CacheFs() {
+  siblings_.Stop();
   stopping_.Notify();
   if (checkpointer_.joinable()) checkpointer_.join();
   metadata_pool_.Drain();
@@ -179,6 +202,7 @@ absl::StatusOr<struct stat> CacheFs::FetchAttr(Inode* inode) {
 void CacheFs::MarkChanged(Inode* inode) {
   inode->changed_ns.store(Now(), std::memory_order_release);
   attrs_.Erase(inode->key());
+  siblings_.Forget(inode->key());
 }
 
 std::optional<struct stat> CacheFs::RecentAttr(Inode* inode,
@@ -393,6 +417,13 @@ absl::Status CacheFs::ReadDir(uint64_t ino, uint64_t fh, uint64_t offset,
   absl::MutexLock lock(&handle->mu);
   absl::Status status = handle->dir->Seek(offset);
   if (!status.ok()) return status;
+  // What the kernel was given, in order, for reading ahead across files.
+  std::vector<SiblingReadAhead::Listed> listed;
+  uint64_t listed_to = offset;
+  absl::Cleanup note_listed = [&] {
+    siblings_.NoteListed(dir_key, offset, listed, listed_to);
+  };
+  const uint64_t small_file = uint64_t{1} << cache_->options().granule_shift;
   // Entries go out in batches; with `plus` a batch's attributes are
   // fetched in parallel, so a slow origin costs one round trip per batch,
   // not per name.
@@ -432,6 +463,11 @@ absl::Status CacheFs::ReadDir(uint64_t ino, uint64_t fh, uint64_t offset,
         }
         return absl::OkStatus();
       }
+      listed.push_back(SiblingReadAhead::Listed{
+          e.name, entry != nullptr && S_ISREG(attr.st_mode) &&
+                      attr.st_size > 0 &&
+                      static_cast<uint64_t>(attr.st_size) <= small_file});
+      listed_to = e.next_offset;
     }
   }
 }

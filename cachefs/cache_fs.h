@@ -51,6 +51,7 @@
 #include "cachefs/credentials.h"
 #include "cachefs/inode_table.h"
 #include "cachefs/read_path.h"
+#include "cachefs/sibling_read_ahead.h"
 #include "cachefs/write_path.h"
 #include "cookie/cache.h"
 #include "io/buffer_pool.h"
@@ -73,6 +74,9 @@ struct CacheFsOptions {
   IdentityMode identity = IdentityMode::kAuto;
   // Granules fetched ahead of a sequential reader.
   uint32_t readahead_granules = 8;
+  // Small files of a directory fetched ahead of a reader that opens them
+  // in order (sibling_read_ahead.h); 0 turns it off.
+  int readahead_files = 16;
   // Origin reads in flight at once, over all files.
   int origin_threads = 8;
   // Attribute fetches in flight at once for a directory listing.
@@ -251,14 +255,21 @@ class CacheFs {
     absl::StatusOr<std::unique_ptr<OriginFile>> file =
         absl::UnknownError("not opened yet");
   };
-  // Starts opening `inode`'s origin file for a read-only open if nothing
-  // of it is cached; `shown` is what the kernel was last told of it. Null
-  // if not started.
-  std::shared_ptr<PreOpen> StartPreOpen(Inode* inode, const struct stat& shown);
+  // Starts opening the origin file at `path` for a read-only open of a
+  // file with nothing cached; `shown` is what the kernel was last told of
+  // it. Null if not started.
+  std::shared_ptr<PreOpen> StartPreOpen(const std::string& path,
+                                        const struct stat& shown);
   // Keeps the pre-opened file for the handle's reads if the check
   // (`checked`) shows it is still the file the kernel was shown.
   void FinishPreOpen(Inode* inode, const struct stat& shown,
                      const struct stat& checked, PreOpen& pre_open);
+  // Stores what was fetched ahead for `inode` (SiblingReadAhead) in its
+  // cache object, if `checked` shows the attributes it was fetched under.
+  void StoreFetchedAhead(Inode* inode, const struct stat& checked,
+                         const SiblingReadAhead::Fetched& fetched);
+  // Whether nothing of `inode`'s data is cached or open.
+  bool NothingCached(Inode* inode, const std::string& path);
   // Runs `change` on the origin and keeps `inode`'s cached data across it
   // (see the class comment); with `new_key`, moves it there too.
   // With `new_size`, the change set the file's size to it (under write_mu).
@@ -306,6 +317,7 @@ class CacheFs {
   Dispatcher metadata_pool_;
   ReadPath read_path_;
   WritePath write_path_;
+  SiblingReadAhead siblings_;
   std::atomic<uint64_t> private_keys_{0};
   absl::Notification stopping_;
   std::thread checkpointer_;

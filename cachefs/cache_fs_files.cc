@@ -32,6 +32,7 @@ bool OpensForWriting(int flags) {
 absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
   Inode* inode = inodes_->Get(ino);
   const bool writes = OpensForWriting(flags);
+  if (writes) siblings_.Forget(inode->key());
   // The coherency check: the one origin request a read-only open makes,
   // unless nocto lets recent attributes stand in. It asks by path, so it
   // also finds a file replaced or deleted behind a cached name (ESTALE
@@ -50,9 +51,21 @@ absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
           ? std::nullopt
           : attrs_.Get(inode->key(), std::numeric_limits<int64_t>::max(),
                        Now());
+  // Nothing of the file cached: a reader going through its directory has
+  // the next files fetched ahead, and this one may have been.
+  bool ahead = false;
   std::shared_ptr<PreOpen> pre_open;
-  if (!recent.has_value() && !writes && shown.has_value()) {
-    pre_open = StartPreOpen(inode, *shown);
+  absl::StatusOr<std::string> cold_path = PathOf(inode);
+  if (!writes && cold_path.ok() && NothingCached(inode, *cold_path)) {
+    const std::string key = inode->key();
+    const size_t slash = key.rfind('/');
+    siblings_.NoteColdOpen(
+        slash == std::string::npos ? "" : key.substr(0, slash),
+        slash == std::string::npos ? key : key.substr(slash + 1));
+    ahead = siblings_.Has(key);
+    if (!ahead && !recent.has_value() && shown.has_value()) {
+      pre_open = StartPreOpen(*cold_path, *shown);
+    }
   }
   absl::StatusOr<struct stat> st =
       recent.has_value() ? *recent : FetchAttr(inode);
@@ -86,27 +99,61 @@ absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
   if (opened.ok() && pre_open != nullptr) {
     FinishPreOpen(inode, *shown, *st, *pre_open);
   }
+  if (opened.ok() && ahead) {
+    if (std::optional<SiblingReadAhead::Fetched> fetched =
+            siblings_.Take(inode->key())) {
+      StoreFetchedAhead(inode, *st, *fetched);
+    }
+  }
   return opened;
+}
+
+bool CacheFs::NothingCached(Inode* inode, const std::string& path) {
+  {
+    absl::MutexLock lock(&inode->mu);
+    if (inode->cookie != nullptr) return false;
+  }
+  {
+    absl::MutexLock lock(&inode->origin_mu);
+    if (inode->origin_file != nullptr) return false;
+  }
+  return !volume_->HasObject(path);
+}
+
+void CacheFs::StoreFetchedAhead(Inode* inode, const struct stat& checked,
+                                const SiblingReadAhead::Fetched& fetched) {
+  // The data was read after `fetched.attr` were: if the check still shows
+  // them, the data is what the file holds now, as a cached object with
+  // that aux data would be.
+  if (MakeAuxData(fetched.attr, UseInode()) !=
+          MakeAuxData(checked, UseInode()) ||
+      fetched.data->length != static_cast<uint64_t>(checked.st_size)) {
+    return;
+  }
+  std::shared_ptr<Cookie> cookie;
+  {
+    absl::MutexLock lock(&inode->mu);
+    cookie = inode->cookie;
+  }
+  if (cookie == nullptr || cookie->object_size() != fetched.data->length) {
+    return;
+  }
+  Cookie::FillClaim claim = cookie->ClaimFill(0, 1);
+  if (!claim) return;
+  iovec iov{fetched.data->data(), fetched.data->capacity()};
+  cookie->CompleteFill(std::move(claim), {&iov, 1},
+                       [data = fetched.data](absl::StatusOr<size_t>) {});
+  Bump(stats().files_read_ahead_used);
 }
 
 // A read-only open of a file with nothing cached needs the origin file for
 // its first read: opened alongside the open's check, it costs no round
 // trip of its own.
 std::shared_ptr<CacheFs::PreOpen> CacheFs::StartPreOpen(
-    Inode* inode, const struct stat& shown) {
+    const std::string& path, const struct stat& shown) {
   if (!S_ISREG(shown.st_mode) || shown.st_size == 0) return nullptr;
-  {
-    absl::MutexLock lock(&inode->mu);
-    if (inode->cookie != nullptr) return nullptr;
-  }
-  {
-    absl::MutexLock lock(&inode->origin_mu);
-    if (inode->origin_file != nullptr) return nullptr;
-  }
-  absl::StatusOr<std::string> path = PathOf(inode);
-  if (!path.ok() || volume_->HasObject(*path)) return nullptr;
   auto pre_open = std::make_shared<PreOpen>();
-  origin_pool_.Dispatch([this, pre_open, path = *std::move(path)] {
+  origin_pool_.Dispatch([this, pre_open, path] {
     pre_open->file = origin_->OpenFile(path, O_RDONLY);
     pre_open->done.Notify();
   });

@@ -53,6 +53,7 @@ struct CliOptions {
   // for 4294967295.
   char* readahead = nullptr;
   char* kernel_readahead = nullptr;
+  char* readahead_files = nullptr;
   char* origin_threads = nullptr;
   char* origin_descriptors = nullptr;
   char* buffers = nullptr;
@@ -86,6 +87,7 @@ const fuse_opt kOptions[] = {
     CACHEFS_OPT("entry_timeout=%lf", entry_timeout),
     CACHEFS_OPT("readahead=%s", readahead),
     CACHEFS_OPT("kernel_readahead=%s", kernel_readahead),
+    CACHEFS_OPT("readahead_files=%s", readahead_files),
     CACHEFS_OPT("origin_threads=%s", origin_threads),
     CACHEFS_OPT("origin_descriptors=%s", origin_descriptors),
     CACHEFS_OPT("buffers=%s", buffers),
@@ -144,6 +146,11 @@ void PrintUsage(const char* prog) {
       "                              instead of asking the origin (off)\n"
       "    -o readahead=GRANULES     256 KiB granules fetched ahead of a\n"
       "                              sequential reader (8)\n"
+      "    -o readahead_files=N      once files of a directory are opened\n"
+      "                              one after another in listed or name\n"
+      "                              order, the next N small ones (one\n"
+      "                              granule at most) are fetched ahead;\n"
+      "                              each open still checks them (16; 0: off)\n"
       "    -o kernel_readahead=BYTES the kernel's read-ahead window for the\n"
       "                              mount, so large reads reach cachefs as\n"
       "                              large requests, several in flight (4M;\n"
@@ -361,6 +368,9 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   }
   const unsigned readahead = Count("readahead", cli.readahead, 8, 0, 1024);
   c.fs.readahead_granules = readahead;
+  const unsigned readahead_files =
+      Count("readahead_files", cli.readahead_files, 16, 0, 1024);
+  c.fs.readahead_files = static_cast<int>(readahead_files);
   c.origin_options.descriptors =
       Count("origin_descriptors", cli.origin_descriptors, 1024, 1, 16384);
   if (cli.kernel_readahead != nullptr) {
@@ -462,9 +472,9 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   c.volume_key = cli.volume ? cli.volume : OriginVolumeKey(*table, c.origin);
   c.summary = absl::StrFormat(
       "cache=%s,attr_timeout=%g,entry_timeout=%g,readahead=%u,"
-      "kernel_readahead=%d,"
+      "readahead_files=%u,kernel_readahead=%d,"
       "origin_threads=%u,buffers=%u,identity=%s,verify=%s%s",
-      cache_dir, c.attr_timeout, c.entry_timeout, readahead,
+      cache_dir, c.attr_timeout, c.entry_timeout, readahead, readahead_files,
       c.kernel_readahead, c.fs.origin_threads, c.fs.buffers, identity,
       c.cache.verify ? "on" : "off", cli.nocto ? ",nocto" : "");
   absl::StrAppendFormat(&c.summary,

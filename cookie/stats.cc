@@ -26,6 +26,8 @@ std::vector<std::pair<std::string, uint64_t>> CacheStats::Snapshot() const {
       {"bytes_read_from_origin", get(bytes_read_from_origin)},
       {"origin_fetches", get(origin_fetches)},
       {"origin_fetch_ns", get(origin_fetch_ns)},
+      {"files_read_ahead", get(files_read_ahead)},
+      {"files_read_ahead_used", get(files_read_ahead_used)},
       {"granules_written_to_cache", get(granules_written_to_cache)},
       {"bytes_written_to_cache", get(bytes_written_to_cache)},
       {"reads_fully_cached", get(reads_fully_cached)},

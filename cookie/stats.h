@@ -41,6 +41,10 @@ struct CacheStats {
   // Granule reads from the origin and the time they took, summed: their
   // quotient is the origin's latency as the read path sees it.
   Counter origin_fetches{0};
+  // Small files of a directory fetched whole ahead of their open
+  // (sibling_read_ahead.h), and those an open took.
+  Counter files_read_ahead{0};
+  Counter files_read_ahead_used{0};
   Counter origin_fetch_ns{0};
   Counter granules_written_to_cache{0};
   Counter bytes_written_to_cache{0};

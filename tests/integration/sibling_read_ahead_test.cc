@@ -1,0 +1,172 @@
+// Reading ahead across the files of a directory (sibling_read_ahead.h), on
+// real mounts: a reader going through a listed directory in order finds the
+// next small files fetched before it opens them, each fetched once; what
+// was fetched ahead is never read once the file changed, on the origin or
+// through cachefs; a reader out of order, or the option at 0, fetches
+// nothing ahead.
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/cachefs_mount.h"
+#include "tests/integration/fixtures/files.h"
+
+namespace cachefs::testing {
+namespace {
+
+constexpr int kFiles = 40;
+
+std::string Name(int i) {
+  char name[16];
+  snprintf(name, sizeof(name), "d/f%02d", i);
+  return name;
+}
+
+class SiblingReadAheadTest : public CachefsMountTest {
+ protected:
+  void SetUp() override {
+    CachefsMountTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    ASSERT_EQ(mkdir(ServedPath("d").c_str(), 0755), 0);
+    for (int i = 0; i < kFiles; ++i) WriteServed(Name(i), Data(i));
+  }
+  static std::string Data(int i) { return RandomData(3000 + 100 * i, i); }
+  // Lists "d" through the mount, as a reader does before going through it.
+  void List() {
+    DIR* dir = opendir(MountedPath("d").c_str());
+    ASSERT_NE(dir, nullptr);
+    int n = 0;
+    while (dirent* e = readdir(dir)) n += e->d_name[0] != '.';
+    closedir(dir);
+    EXPECT_EQ(n, kFiles);
+  }
+  // Waits until `counter` reaches `at_least` (the fetches run in the
+  // background); false after 20 s.
+  bool WaitForCounter(const std::string& counter, uint64_t at_least) {
+    for (int i = 0; i < 400; ++i) {
+      if (Stats()[counter] >= at_least) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+  uint64_t TotalBytes() const {
+    uint64_t total = 0;
+    for (int i = 0; i < kFiles; ++i) total += Data(i).size();
+    return total;
+  }
+};
+
+TEST_P(SiblingReadAheadTest, AReaderInNameOrderFindsTheNextFilesFetched) {
+  Mount();
+  List();
+  for (int i = 0; i < kFiles; ++i) {
+    ASSERT_EQ(ReadMounted(Name(i)), Data(i)) << Name(i);
+  }
+  std::map<std::string, uint64_t> stats = Stats();
+  // The first two opens show the order; every later file was fetched
+  // ahead and taken by its open.
+  EXPECT_EQ(stats["files_read_ahead_used"], kFiles - 2);
+  EXPECT_EQ(stats["files_read_ahead"], kFiles - 2);
+  // Each file came from the origin once, ahead or by its read.
+  EXPECT_EQ(stats["bytes_read_from_origin"], TotalBytes());
+  EXPECT_EQ(stats["origin_reads"], static_cast<uint64_t>(kFiles));
+  // And it is cached: read again, nothing comes from the origin.
+  for (int i = 0; i < kFiles; ++i) {
+    ASSERT_EQ(ReadMounted(Name(i)), Data(i)) << Name(i);
+  }
+  EXPECT_EQ(Stats()["bytes_read_from_origin"], TotalBytes());
+}
+
+TEST_P(SiblingReadAheadTest, AReaderInListedOrderFindsTheNextFilesFetched) {
+  Mount();
+  std::vector<std::string> listed;
+  DIR* dir = opendir(MountedPath("d").c_str());
+  ASSERT_NE(dir, nullptr);
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] != '.') listed.push_back(std::string("d/") + e->d_name);
+  }
+  closedir(dir);
+  ASSERT_EQ(listed.size(), static_cast<size_t>(kFiles));
+  for (const std::string& name : listed) {
+    const int i = std::stoi(name.substr(3));
+    ASSERT_EQ(ReadMounted(name), Data(i)) << name;
+  }
+  EXPECT_EQ(Stats()["files_read_ahead_used"], kFiles - 2);
+  EXPECT_EQ(Stats()["bytes_read_from_origin"], TotalBytes());
+}
+
+// Fetched ahead, then changed on the server before its open: the open's
+// check sees the change, and the new data is read.
+TEST_P(SiblingReadAheadTest, AFileChangedOnTheOriginAfterItWasFetchedIsReadNew) {
+  Mount();
+  List();
+  ASSERT_EQ(ReadMounted(Name(0)), Data(0));
+  ASSERT_EQ(ReadMounted(Name(1)), Data(1));
+  ASSERT_TRUE(WaitForCounter("files_read_ahead", 16));
+  // Same size, another modification time: only the attributes tell.
+  const std::string changed = RandomData(Data(5).size(), 99);
+  WriteServed(Name(5), changed);
+  struct timespec times[2] = {{0, UTIME_OMIT}, {1000000000, 0}};
+  ASSERT_EQ(utimensat(AT_FDCWD, ServedPath(Name(5)).c_str(), times, 0), 0);
+  for (int i = 2; i < 8; ++i) {
+    ASSERT_EQ(ReadMounted(Name(i)), i == 5 ? changed : Data(i)) << Name(i);
+  }
+  EXPECT_EQ(Stats()["files_read_ahead_used"], 5u);
+}
+
+// Fetched ahead, then rewritten through cachefs with data of the same size
+// (over SSHFS, often within the same second: the attributes cannot tell).
+TEST_P(SiblingReadAheadTest, AFileWrittenThroughCachefsAfterItWasFetchedIsReadNew) {
+  Mount();
+  List();
+  ASSERT_EQ(ReadMounted(Name(0)), Data(0));
+  ASSERT_EQ(ReadMounted(Name(1)), Data(1));
+  ASSERT_TRUE(WaitForCounter("files_read_ahead", 16));
+  const std::string rewritten = RandomData(Data(6).size(), 77);
+  {
+    int fd = open(MountedPath(Name(6)).c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(pwrite(fd, rewritten.data(), rewritten.size(), 0),
+              static_cast<ssize_t>(rewritten.size()));
+    ASSERT_EQ(close(fd), 0);
+  }
+  for (int i = 2; i < 8; ++i) {
+    ASSERT_EQ(ReadMounted(Name(i)), i == 6 ? rewritten : Data(i)) << Name(i);
+  }
+}
+
+TEST_P(SiblingReadAheadTest, AReaderOutOfOrderFetchesNothingAhead) {
+  Mount();
+  List();
+  for (int i : {7, 3, 30, 12, 25, 0, 18, 36, 9, 21}) {
+    ASSERT_EQ(ReadMounted(Name(i)), Data(i)) << Name(i);
+  }
+  EXPECT_EQ(Stats()["files_read_ahead"], 0u);
+  EXPECT_EQ(Stats()["origin_reads"], 10u);
+}
+
+TEST_P(SiblingReadAheadTest, ZeroFilesAheadTurnsItOff) {
+  Mount("readahead_files=0");
+  List();
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_EQ(ReadMounted(Name(i)), Data(i)) << Name(i);
+  }
+  EXPECT_EQ(Stats()["files_read_ahead"], 0u);
+  EXPECT_EQ(Stats()["origin_reads"], 10u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Origins, SiblingReadAheadTest,
+                         ::testing::Values(OriginKind::kLocal,
+                                           OriginKind::kSshfs),
+                         OriginKindName);
+
+}  // namespace
+}  // namespace cachefs::testing
