@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -67,7 +68,13 @@ TEST_P(OriginBytesTest, RereadingCachedRangesReadsNothingFromTheOrigin) {
   for (int run = 0; run < 20; ++run) {
     Mount();
     read_all();
-    EXPECT_EQ(Stats()["bytes_read_from_origin"], 0u) << "run " << run;
+    std::map<std::string, uint64_t> stats = Stats();
+    EXPECT_EQ(stats["bytes_read_from_origin"], 0u)
+        << "run " << run << ", checksum errors " << stats["checksum_errors"]
+        << ", cache I/O errors " << stats["cache_io_errors"]
+        << ", objects withdrawn " << stats["objects_withdrawn"]
+        << ", granules culled " << stats["granules_culled"]
+        << ", lookups stale " << stats["lookups_stale"];
     Unmount();
     if (HasFailure()) break;
   }
