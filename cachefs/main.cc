@@ -644,7 +644,6 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
     std::fprintf(stderr, "cachefs: warning: no control socket: %s\n",
                  std::string(control.status().message()).c_str());
   }
-  readiness.Report(0);
   // In the background stderr is gone: the log goes to syslog (journald)
   // unless it has a file of its own.
   if (!cmd.foreground && c.log.sink == LogOptions::Sink::kStderr) {
@@ -655,18 +654,20 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
   LogParts(LogLevel::kInfo, "serving ", c.origin, " (cache ", c.cache.directory,
            ", volume ", c.volume_key, ")");
   // Once the session answers (INIT would undo it), raise the kernel's
-  // read-ahead window for the mount.
-  std::thread readahead_tuner;
-  if (c.kernel_readahead > 0) {
-    readahead_tuner = std::thread([&c] {
+  // read-ahead window for the mount; the mount command returns after
+  // that, so no read sees a window that later reads would not (a first
+  // read with the kernel's default fetches less ahead than later ones).
+  std::thread readahead_tuner([&c, &readiness] {
+    if (c.kernel_readahead > 0) {
       absl::Status set = SetKernelReadAhead(c.mountpoint, c.kernel_readahead);
       if (!set.ok()) {
         LogParts(LogLevel::kNotice,
                  "the kernel's read-ahead for the mount stays at its "
                  "default: ", std::string(set.message()));
       }
-    });
-  }
+    }
+    readiness.Report(0);
+  });
   int ret = RunSession(se, cmd);
   Log(LogLevel::kInfo, "unmounted; writing back what is open");
   if (readahead_tuner.joinable()) readahead_tuner.join();
