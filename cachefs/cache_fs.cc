@@ -104,6 +104,8 @@ SiblingReadAhead::Options SiblingOptions(const CacheFsOptions& options,
   SiblingReadAhead::Options o;
   o.files_ahead = options.readahead_files;
   o.max_file_size = uint64_t{1} << granule_shift;
+  // Room for both orders' fetches in flight, and as many done.
+  o.max_held = std::max<size_t>(64, 4 * std::max(0, options.readahead_files));
   return o;
 }
 

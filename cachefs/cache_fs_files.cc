@@ -51,20 +51,22 @@ absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
           ? std::nullopt
           : attrs_.Get(inode->key(), std::numeric_limits<int64_t>::max(),
                        Now());
-  // Nothing of the file cached: a reader going through its directory has
-  // the next files fetched ahead, and this one may have been.
+  // A reader going through the file's directory has the next files
+  // fetched ahead; if nothing of this one is cached, it may have been.
   bool ahead = false;
   std::shared_ptr<PreOpen> pre_open;
-  absl::StatusOr<std::string> cold_path = PathOf(inode);
-  if (!writes && cold_path.ok() && NothingCached(inode, *cold_path)) {
+  if (!writes) {
     const std::string key = inode->key();
     const size_t slash = key.rfind('/');
-    siblings_.NoteColdOpen(
+    siblings_.NoteOpen(
         slash == std::string::npos ? "" : key.substr(0, slash),
         slash == std::string::npos ? key : key.substr(slash + 1));
-    ahead = siblings_.Has(key);
-    if (!ahead && !recent.has_value() && shown.has_value()) {
-      pre_open = StartPreOpen(*cold_path, *shown);
+    absl::StatusOr<std::string> path = PathOf(inode);
+    if (path.ok() && NothingCached(inode, *path)) {
+      ahead = siblings_.Has(key);
+      if (!ahead && !recent.has_value() && shown.has_value()) {
+        pre_open = StartPreOpen(*path, *shown);
+      }
     }
   }
   absl::StatusOr<struct stat> st =

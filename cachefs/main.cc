@@ -369,7 +369,7 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   const unsigned readahead = Count("readahead", cli.readahead, 8, 0, 1024);
   c.fs.readahead_granules = readahead;
   const unsigned readahead_files =
-      Count("readahead_files", cli.readahead_files, 16, 0, 1024);
+      Count("readahead_files", cli.readahead_files, 16, 0, 128);
   c.fs.readahead_files = static_cast<int>(readahead_files);
   c.origin_options.descriptors =
       Count("origin_descriptors", cli.origin_descriptors, 1024, 1, 16384);

@@ -86,7 +86,7 @@ void SiblingReadAhead::NoteListed(const std::string& dir_key, uint64_t offset,
   }
 }
 
-void SiblingReadAhead::NoteColdOpen(const std::string& dir_key,
+void SiblingReadAhead::NoteOpen(const std::string& dir_key,
                                     const std::string& name) {
   if (options_.files_ahead <= 0) return;
   absl::MutexLock lock(&mu_);
@@ -118,8 +118,8 @@ void SiblingReadAhead::NoteColdOpen(const std::string& dir_key,
       track.ahead_to = 0;
     }
     track.last = pos;
-    // Two cold opens in a row in this order: the reader is going through
-    // the directory.
+    // Two opens in a row in this order: the reader is going through the
+    // directory.
     if (track.run < 1) continue;
     const int64_t to = std::min(n, pos + 1 + options_.files_ahead);
     for (int64_t q = std::max(pos + 1, track.ahead_to); q < to; ++q) {

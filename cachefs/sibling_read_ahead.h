@@ -3,7 +3,7 @@
 // A reader that opens the files of a directory one after another (`cat *`,
 // `grep -r`, `tar c`, a build reading its sources) pays, per cold file, the
 // two dependent round trips of an origin open and an origin read, however
-// small the file. Once two cold opens in a row follow the order of the
+// small the file. Once two opens in a row follow the order of the
 // directory's last listing (as listed, or by name), the next small files in
 // that order are fetched whole from the origin in the background, several
 // at once, before anyone opens them.
@@ -100,8 +100,9 @@ class SiblingReadAhead {
   // the directory's record afresh.
   void NoteListed(const std::string& dir_key, uint64_t offset,
                   const std::vector<Listed>& entries, uint64_t next_offset);
-  // A read-only open of `name` in `dir_key` that found nothing cached.
-  void NoteColdOpen(const std::string& dir_key, const std::string& name);
+  // A read-only open of `name` in `dir_key` (files already cached are
+  // part of the order too; they are not fetched).
+  void NoteOpen(const std::string& dir_key, const std::string& name);
 
   struct Fetched {
     struct stat attr;  // what the name showed before the fetch
@@ -122,7 +123,7 @@ class SiblingReadAhead {
     std::vector<uint32_t> by_name;  // positions in name order, made lazily
     std::vector<uint32_t> rank;     // position -> place in by_name
     uint64_t next_offset = 0;
-    // For each order (listed, by name): where the last cold open was, how
+    // For each order (listed, by name): where the last open was, how
     // many in a row followed the order, and how far fetches were started.
     struct Track {
       int64_t last = -2;

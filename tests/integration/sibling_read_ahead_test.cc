@@ -103,6 +103,20 @@ TEST_P(SiblingReadAheadTest, AReaderInListedOrderFindsTheNextFilesFetched) {
   EXPECT_EQ(Stats()["bytes_read_from_origin"], TotalBytes());
 }
 
+// Files already cached keep the order going; only the others are fetched.
+TEST_P(SiblingReadAheadTest, CachedFilesAmongTheOthersKeepTheOrder) {
+  Mount();
+  List();
+  const std::vector<int> cached = {3, 7, 12};
+  for (int i : cached) ASSERT_EQ(ReadMounted(Name(i)), Data(i)) << Name(i);
+  for (int i = 0; i < kFiles; ++i) {
+    ASSERT_EQ(ReadMounted(Name(i)), Data(i)) << Name(i);
+  }
+  std::map<std::string, uint64_t> stats = Stats();
+  EXPECT_EQ(stats["files_read_ahead_used"], kFiles - 2 - cached.size());
+  EXPECT_EQ(stats["bytes_read_from_origin"], TotalBytes());
+}
+
 // Fetched ahead, then changed on the server before its open: the open's
 // check sees the change, and the new data is read.
 TEST_P(SiblingReadAheadTest, AFileChangedOnTheOriginAfterItWasFetchedIsReadNew) {
