@@ -212,7 +212,7 @@ row() {  # LABEL KEY: cachefs cells with their origin calls per file
 row "small files, cold, ms/file" cold
 row "same, warm (page cache dropped), ms/file" warm
 row "same, after drop_caches and a remount, ms/file" remount
-row "find | xargs stat, warm, s" stat
+row '`find \| xargs stat`, warm, s' stat
 printf '| 256 MiB cold, MB/s (one ssh stream: %s) | %s | | | %s | %s |\n' \
   "$(m ssh.mid)" "$(m cachefs.mid)" "$(m sshfs.mid)" "$(m rclone.mid)"
 printf '| 1 GiB warm, MB/s (fio O_DIRECT 256 KiB QD8 of the backing file: %s) | %s | | | | %s |\n' \
