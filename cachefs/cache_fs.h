@@ -149,6 +149,9 @@ class CacheFs {
   // an empty object, and the kernel's pages go at its next open. Returns
   // how many of them had data cached.
   size_t DropCachedData(const std::vector<std::string>& keys);
+  // Drops what was fetched ahead of its open (sibling_read_ahead.h) for
+  // `key` and every file below it ("" is the root).
+  void DropFetchedAhead(const std::string& key);
 
   // Directories. ReadDir calls `add` for each entry from `offset` on until
   // it returns false (the reply buffer is full); with `plus`, each entry is
@@ -266,8 +269,7 @@ class CacheFs {
                      const struct stat& checked, PreOpen& pre_open);
   // Stores what was fetched ahead for `inode` (SiblingReadAhead) in its
   // cache object, if `checked` shows the attributes it was fetched under.
-  void StoreFetchedAhead(Inode* inode, const struct stat& checked,
-                         const SiblingReadAhead::Fetched& fetched);
+  void StoreFetchedAhead(Inode* inode, const struct stat& checked);
   // Whether nothing of `inode`'s data is cached or open.
   bool NothingCached(Inode* inode, const std::string& path);
   // Runs `change` on the origin and keeps `inode`'s cached data across it

@@ -189,6 +189,7 @@ absl::Status CacheFs::Unlink(uint64_t parent, const std::string& name) {
   if (inode != nullptr && inode->type == S_IFREG) {
     hold = ReadyForRemoval(inode);
   }
+  siblings_.ForgetAndWait(*key);
   absl::Status status = origin_->Unlink(*key);
   hold.reset();
   if (inode != nullptr) MarkChanged(inode);  // one link fewer
@@ -246,6 +247,8 @@ absl::Status CacheFs::Rename(uint64_t parent, const std::string& name,
     // Its readers keep reading after it is replaced.
     hold = ReadyForRemoval(target);
   }
+  siblings_.ForgetAndWait(from);
+  siblings_.ForgetAndWait(to);
   absl::Status status;
   if (source == target && source != nullptr) {
     status = rename();  // two names of one file: nothing moves
@@ -287,6 +290,8 @@ absl::Status CacheFs::Rename(uint64_t parent, const std::string& name,
     // Entries below a renamed directory change keys too.
     attrs_.ErasePrefix(from);
     attrs_.ErasePrefix(to);
+    siblings_.ForgetPrefix(from);
+    siblings_.ForgetPrefix(to);
     attrs_.Erase(inodes_->Get(parent)->key());
     attrs_.Erase(inodes_->Get(new_parent)->key());
   }
@@ -294,10 +299,17 @@ absl::Status CacheFs::Rename(uint64_t parent, const std::string& name,
   return status;
 }
 
+void CacheFs::DropFetchedAhead(const std::string& key) {
+  siblings_.ForgetPrefix(key);
+}
+
 size_t CacheFs::DropCachedData(const std::vector<std::string>& keys) {
   size_t dropped = 0;
   for (const std::string& key : keys) {
     attrs_.Erase(key);
+    // A change the attributes cannot show is why data is dropped: what was
+    // fetched ahead may be from before it.
+    siblings_.ForgetPrefix(key);
     bool had = volume_->HasObject(key);
     std::shared_ptr<Cookie> cookie;
     Inode* inode = inodes_->FindByKey(key);

@@ -102,10 +102,8 @@ absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
     FinishPreOpen(inode, *shown, *st, *pre_open);
   }
   if (opened.ok() && ahead) {
-    if (std::optional<SiblingReadAhead::Fetched> fetched =
-            siblings_.Take(inode->key())) {
-      StoreFetchedAhead(inode, *st, *fetched);
-    }
+    siblings_.Wait(inode->key());
+    StoreFetchedAhead(inode, *st);
   }
   return opened;
 }
@@ -122,14 +120,19 @@ bool CacheFs::NothingCached(Inode* inode, const std::string& path) {
   return !volume_->HasObject(path);
 }
 
-void CacheFs::StoreFetchedAhead(Inode* inode, const struct stat& checked,
-                                const SiblingReadAhead::Fetched& fetched) {
-  // The data was read after `fetched.attr` were: if the check still shows
+void CacheFs::StoreFetchedAhead(Inode* inode, const struct stat& checked) {
+  // Ordered with writes: one done through cachefs before this point forgot
+  // what was fetched (MarkChanged), and none can start until it is stored.
+  absl::MutexLock write_lock(&inode->write_mu);
+  std::optional<SiblingReadAhead::Fetched> fetched =
+      siblings_.Take(inode->key());
+  if (!fetched.has_value()) return;
+  // The data was read after `fetched->attr` were: if the check still shows
   // them, the data is what the file holds now, as a cached object with
   // that aux data would be.
-  if (MakeAuxData(fetched.attr, UseInode()) !=
+  if (MakeAuxData(fetched->attr, UseInode()) !=
           MakeAuxData(checked, UseInode()) ||
-      fetched.data->length != static_cast<uint64_t>(checked.st_size)) {
+      fetched->data->length != static_cast<uint64_t>(checked.st_size)) {
     return;
   }
   std::shared_ptr<Cookie> cookie;
@@ -137,14 +140,14 @@ void CacheFs::StoreFetchedAhead(Inode* inode, const struct stat& checked,
     absl::MutexLock lock(&inode->mu);
     cookie = inode->cookie;
   }
-  if (cookie == nullptr || cookie->object_size() != fetched.data->length) {
+  if (cookie == nullptr || cookie->object_size() != fetched->data->length) {
     return;
   }
   Cookie::FillClaim claim = cookie->ClaimFill(0, 1);
   if (!claim) return;
-  iovec iov{fetched.data->data(), fetched.data->capacity()};
+  iovec iov{fetched->data->data(), fetched->data->capacity()};
   cookie->CompleteFill(std::move(claim), {&iov, 1},
-                       [data = fetched.data](absl::StatusOr<size_t>) {});
+                       [data = fetched->data](absl::StatusOr<size_t>) {});
   Bump(stats().files_read_ahead_used);
 }
 

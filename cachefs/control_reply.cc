@@ -191,6 +191,7 @@ std::string InvalidateReply(const ControlCall& call, Volume& volume,
   for (const std::string& path : call.paths) {
     if (!path.empty()) keys.push_back(path);
     if (call.recursive) {
+      fs.DropFetchedAhead(path);
       std::vector<std::string> below = CachedKeysBelow(path, volume, culler);
       keys.insert(keys.end(), below.begin(), below.end());
     }

@@ -24,6 +24,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "cachefs/cache_fs.h"
 #include "cachefs/control_reply.h"
 #include "cachefs/control_socket.h"
@@ -657,16 +659,26 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
   // read-ahead window for the mount; the mount command returns after
   // that, so no read sees a window that later reads would not (a first
   // read with the kernel's default fetches less ahead than later ones).
+  // It asks the mount itself (the only way to know INIT was answered), so
+  // an origin that does not answer would hold the command: it waits 2 s
+  // at most.
   std::thread readahead_tuner([&c, &readiness] {
-    if (c.kernel_readahead > 0) {
-      absl::Status set = SetKernelReadAhead(c.mountpoint, c.kernel_readahead);
-      if (!set.ok()) {
-        LogParts(LogLevel::kNotice,
-                 "the kernel's read-ahead for the mount stays at its "
-                 "default: ", std::string(set.message()));
+    absl::Notification set;
+    std::thread setter([&c, &set] {
+      if (c.kernel_readahead > 0) {
+        absl::Status status =
+            SetKernelReadAhead(c.mountpoint, c.kernel_readahead);
+        if (!status.ok()) {
+          LogParts(LogLevel::kNotice,
+                   "the kernel's read-ahead for the mount stays at its "
+                   "default: ", std::string(status.message()));
+        }
       }
-    }
+      set.Notify();
+    });
+    set.WaitForNotificationWithTimeout(absl::Seconds(2));
     readiness.Report(0);
+    setter.join();
   });
   int ret = RunSession(se, cmd);
   Log(LogLevel::kInfo, "unmounted; writing back what is open");

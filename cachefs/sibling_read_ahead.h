@@ -16,8 +16,8 @@
 // cachefs forgets what was fetched for the file.
 //
 // Bounded everywhere: the listings of a few directories, a few threads,
-// files of at most one granule, and what is held (oldest dropped first,
-// none kept longer than a minute).
+// files of at most one granule with one name, and what is held (oldest
+// dropped first, none kept longer than a minute).
 //
 // Thread safety: all methods may be called concurrently.
 
@@ -36,6 +36,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "cookie/dispatcher.h"
@@ -78,7 +79,8 @@ class SiblingReadAhead {
   };
   // Attributes of a key known now (fetched from the origin at some time in
   // the past), or nullopt.
-  using KnownAttr = std::function<std::optional<struct stat>(const std::string&)>;
+  using KnownAttr =
+      std::function<std::optional<struct stat>(const std::string&)>;
   // Whether the cache has an object for the key already.
   using Cached = std::function<bool(const std::string&)>;
 
@@ -108,20 +110,32 @@ class SiblingReadAhead {
     struct stat attr;  // what the name showed before the fetch
     std::shared_ptr<AlignedData> data;
   };
-  // Whether a fetch of `key` is in flight or held.
+  // Whether `key` was fetched ahead or its fetch is under way. A fetch
+  // still queued is dropped (false): the open is quicker on its own.
   bool Has(const std::string& key);
-  // Takes what was fetched ahead for `key`, waiting for a fetch of it in
-  // flight; nullopt if there is none.
+  // Waits (up to a bound) for a fetch of `key` under way to finish.
+  void Wait(const std::string& key);
+  // Takes what was fetched ahead for `key`, if its fetch finished.
   std::optional<Fetched> Take(const std::string& key);
   // `key` changed through cachefs: what was fetched for it is not its data.
   void Forget(const std::string& key);
+  // The same for `key` and every key below it ("" is everything).
+  void ForgetPrefix(const std::string& key);
+  // Forget, then waits for a fetch of `key` under way to close its origin
+  // file: before the name goes at the origin (SSHFS hides a file removed
+  // while open, see CacheFs::ReadyForRemoval).
+  void ForgetAndWait(const std::string& key);
 
  private:
   struct Listing {
-    std::vector<Listed> entries;  // in listed order
-    absl::flat_hash_map<std::string, uint32_t> index;  // name -> position
-    std::vector<uint32_t> by_name;  // positions in name order, made lazily
-    std::vector<uint32_t> rank;     // position -> place in by_name
+    std::deque<Listed> entries;  // in listed order; never moved
+    // Name -> position; the names are the entries'.
+    absl::flat_hash_map<absl::string_view, uint32_t> index;
+    // Positions in name order and each position's place in it, made once
+    // the listing is complete.
+    std::vector<uint32_t> by_name;
+    std::vector<uint32_t> rank;
+    bool complete = false;
     uint64_t next_offset = 0;
     // For each order (listed, by name): where the last open was, how
     // many in a row followed the order, and how far fetches were started.
@@ -134,6 +148,7 @@ class SiblingReadAhead {
   };
   struct Held {
     uint64_t id = 0;  // the fetch that made it
+    bool started = false;
     bool done = false;
     std::optional<Fetched> fetched;
     absl::Time at;
@@ -144,7 +159,10 @@ class SiblingReadAhead {
   void DropOldLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   static constexpr size_t kListings = 8;
-  static constexpr size_t kMaxListed = 200000;
+  // Names kept over all listings, and the most a listing is sorted by name
+  // for (beyond it, only the listed order is followed).
+  static constexpr size_t kMaxListed = 400000;
+  static constexpr size_t kMaxSorted = 50000;
 
   const Options options_;
   Origin* const origin_;
@@ -161,6 +179,9 @@ class SiblingReadAhead {
   absl::flat_hash_map<std::string, Held> held_ ABSL_GUARDED_BY(mu_);
   std::deque<std::pair<std::string, uint64_t>> order_ ABSL_GUARDED_BY(mu_);
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  size_t listed_ ABSL_GUARDED_BY(mu_) = 0;  // names over all listings
+  // Fetches running now, by key (a forgotten one runs on until it ends).
+  absl::flat_hash_map<std::string, int> running_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 
   Dispatcher pool_;  // last: joined before the rest goes
