@@ -63,19 +63,28 @@ port=$(cat "$work/ssh/port")
 bash tools/sshfs-export.sh mount "$work/ssh" "$work/origin" >&2
 mkdir -p "$work/mnt"
 
-# Reads every file of DIR whole, in one process; prints ms per file.
+# Lists DIR, then reads every file of it whole, in one process; prints the
+# listing's seconds and the reads' ms per file.
 read_files() {
   python3 - "$1" <<'PY'
 import os, sys, time
 d = sys.argv[1]
-names = sorted(os.listdir(d))
 t0 = time.monotonic()
+names = sorted(os.listdir(d))
+t1 = time.monotonic()
 for n in names:
     with open(os.path.join(d, n), 'rb') as f:
         while f.read(1 << 20):
             pass
-print("%.2f" % ((time.monotonic() - t0) * 1000 / len(names)))
+print("%.2f %.2f" % (t1 - t0, (time.monotonic() - t1) * 1000 / len(names)))
 PY
+}
+# read_files of DIR, kept as KEY (ms per file) and KEY.list (seconds).
+record() {
+  local out
+  out=$(read_files "$2")
+  r[$1]+=" ${out#* }"
+  r[$1.list]+=" ${out% *}"
 }
 stat_all() {  # seconds
   local t0 t1
@@ -104,18 +113,18 @@ run_cachefs() {
   $bin/cachefs "$work/origin" "$work/mnt" -o "cache=$cache${opts:+,$opts}"
   drop
   c0=$(calls)
-  r[$name.cold]+=" $(read_files "$work/mnt/small")"
+  record "$name.cold" "$work/mnt/small"
   c1=$(calls)
   r[$name.cold.calls]+=" $(per_file "$c0" "$c1")"
   drop
-  r[$name.warm]+=" $(read_files "$work/mnt/small")"
+  record "$name.warm" "$work/mnt/small"
   c0=$(calls)
   r[$name.warm.calls]+=" $(per_file "$c1" "$c0")"
   fusermount3 -u "$work/mnt"
   $bin/cachefs "$work/origin" "$work/mnt" -o "cache=$cache${opts:+,$opts}"
   drop
   c0=$(calls)
-  r[$name.remount]+=" $(read_files "$work/mnt/small")"
+  record "$name.remount" "$work/mnt/small"
   c1=$(calls)
   r[$name.remount.calls]+=" $(per_file "$c0" "$c1")"
   r[$name.stat]+=" $(stat_all "$work/mnt/small")"
@@ -137,9 +146,9 @@ run_sshfs() {
   local m=$work/plain
   bash tools/sshfs-export.sh mount "$work/ssh" "$m" --plain >&2
   drop
-  r[sshfs.cold]+=" $(read_files "$m/small")"
+  record "sshfs.cold" "$m/small"
   drop
-  r[sshfs.warm]+=" $(read_files "$m/small")"
+  record "sshfs.warm" "$m/small"
   r[sshfs.stat]+=" $(stat_all "$m/small")"
   r[sshfs.mid]+=" $(dd_mbs "$m/mid")"
   # Unmounted by stop at exit; a fresh mount per round starts cold.
@@ -158,9 +167,9 @@ run_rclone() {
   rclone_pid=$!
   for _ in $(seq 100); do mountpoint -q "$m" && break; sleep 0.1; done
   drop
-  r[rclone.cold]+=" $(read_files "$m/small")"
+  record "rclone.cold" "$m/small"
   drop
-  r[rclone.warm]+=" $(read_files "$m/small")"
+  record "rclone.warm" "$m/small"
   r[rclone.stat]+=" $(stat_all "$m/small")"
   r[rclone.mid]+=" $(dd_mbs "$m/mid")"
   dd_mbs "$m/big" >/dev/null
@@ -210,8 +219,11 @@ row() {  # LABEL KEY: cachefs cells with their origin calls per file
   printf '| %s |%s %s | %s |\n' "$label" "$cells" "$(m "sshfs.$key")" "$(m "rclone.$key")"
 }
 row "small files, cold, ms/file" cold
+row "the listing before it (not in the row above), s" cold.list
 row "same, warm (page cache dropped), ms/file" warm
+row "the listing before it, s" warm.list
 row "same, after drop_caches and a remount, ms/file" remount
+row "the listing before it, s" remount.list
 row '`find \| xargs stat`, warm, s' stat
 printf '| 256 MiB cold, MB/s (one ssh stream: %s) | %s | | | %s | %s |\n' \
   "$(m ssh.mid)" "$(m cachefs.mid)" "$(m sshfs.mid)" "$(m rclone.mid)"

@@ -479,17 +479,21 @@ void CacheFs::LookUpAll(uint64_t parent,
                         std::vector<absl::StatusOr<Entry>>* out) {
   absl::StatusOr<std::string> dir_path = PathOf(inodes_->Get(parent));
   if (!dir_path.ok()) return;
-  // A listing hands the kernel attributes it may use for entry_timeout:
-  // names not fetched within it are fetched now, all at once, rather than
-  // provisionally answered and then asked about one stat at a time.
+  // A listing hands the kernel attributes: names never fetched are fetched
+  // now, all at once (an SSHFS origin may still take them one at a time:
+  // it looks up new names in a directory in turn). Names known from longer
+  // ago than entry_timeout are answered provisionally, as a lookup answers
+  // them (see the class comment): a pass that opens each file makes its
+  // close-to-open check anyway, and after a remount every name would
+  // otherwise cost the listing a lookup at the origin.
   std::vector<size_t> to_fetch;
   for (size_t i = 0; i < entries.size(); ++i) {
     const std::string& name = entries[i].name;
     if (name == "." || name == "..") continue;
     const std::string key = ChildKey(*dir_path, name);
     int64_t fetched = 0;
-    std::optional<struct stat> known =
-        attrs_.Get(key, ToNanos(options_.entry_timeout), Now(), &fetched);
+    std::optional<struct stat> known = attrs_.Get(
+        key, std::numeric_limits<int64_t>::max(), Now(), &fetched);
     if (known.has_value() && inodes_->ChangedNs(key, *known) < fetched) {
       (*out)[i] = MakeEntry(key, *known, fetched, false);
     } else {

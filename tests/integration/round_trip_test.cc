@@ -255,6 +255,33 @@ TEST_P(RoundTripTest, StatsOfAListedDirectoryAskNothingPerFile) {
   EXPECT_EQ(stats["origin_calls"], 0);
 }
 
+// Names known from before, past the timeouts (the attribute snapshot
+// keeps them across a remount): a listing answers them provisionally and
+// asks the origin nothing; each open still makes its own check.
+TEST_P(RoundTripTest, AListingOfKnownNamesAsksNothingAfterARemount) {
+  Mount("attr_timeout=0.3,entry_timeout=0.3");
+  auto list = [&] {
+    DIR* dir = opendir(MountedPath("many").c_str());
+    ASSERT_NE(dir, nullptr);
+    int listed = 0;
+    while (dirent* e = readdir(dir)) listed += e->d_name[0] != '.';
+    closedir(dir);
+    EXPECT_EQ(listed, kListed);
+  };
+  auto first = Asked(list);
+  EXPECT_GE(first["origin_attr_fetches"], kListed);
+  Unmount();
+  Mount("attr_timeout=0.3,entry_timeout=0.3");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto again = Asked(list);
+  EXPECT_LE(again["origin_attr_fetches"], 1);  // the directory's own, if any
+  auto read = Asked([&] {
+    EXPECT_EQ(ReadMounted("many/f7"), RandomData(100, 7));
+  });
+  EXPECT_EQ(read["origin_attr_fetches"], 1);
+  EXPECT_EQ(read["bytes_read_from_origin"], 100);
+}
+
 // More names than one listing request carries: every request of the
 // listing brings attributes, so the stats after it ask nothing, as after
 // a small directory's.
