@@ -61,13 +61,17 @@ absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
     siblings_.NoteOpen(
         slash == std::string::npos ? "" : key.substr(0, slash),
         slash == std::string::npos ? key : key.substr(slash + 1));
-    absl::StatusOr<std::string> path = PathOf(inode);
-    if (path.ok() && NothingCached(inode, *path)) {
-      ahead = siblings_.Has(key);
-      if (!ahead && !recent.has_value() && shown.has_value()) {
-        pre_open = StartPreOpen(*path, *shown);
-      }
+    // Whether anything is cached costs a look at the cache directory:
+    // asked only when something would be done about it.
+    ahead = siblings_.Has(key);
+    const bool may_pre_open = !recent.has_value() && shown.has_value();
+    bool cold = false;
+    if (ahead || may_pre_open) {
+      absl::StatusOr<std::string> path = PathOf(inode);
+      cold = path.ok() && NothingCached(inode, *path);
+      if (cold && !ahead) pre_open = StartPreOpen(*path, *shown);
     }
+    ahead = ahead && cold;
   }
   absl::StatusOr<struct stat> st =
       recent.has_value() ? *recent : FetchAttr(inode);

@@ -1,6 +1,5 @@
 #include "cachefs/read_path.h"
 
-
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -14,10 +13,6 @@
 
 namespace cachefs {
 namespace {
-
-size_t RoundUpToIo(size_t n) {
-  return (n + kDirectIoAlignment - 1) & ~(kDirectIoAlignment - 1);
-}
 
 void Keep(ReadStream& stream, uint64_t index, uint64_t epoch, const void* data,
           size_t length) {

@@ -13,13 +13,6 @@
 #include "io/io_engine.h"
 
 namespace cachefs {
-namespace {
-
-size_t RoundUpToIo(size_t n) {
-  return (n + kDirectIoAlignment - 1) & ~(kDirectIoAlignment - 1);
-}
-
-}  // namespace
 
 AlignedData::AlignedData(size_t capacity)
     : data_(static_cast<char*>(

@@ -12,10 +12,6 @@
 namespace cachefs {
 namespace {
 
-size_t RoundUpToIo(size_t n) {
-  return (n + kDirectIoAlignment - 1) & ~(kDirectIoAlignment - 1);
-}
-
 // One granule to store, in its own pool buffer.
 struct PendingGranule {
   uint64_t index = 0;

@@ -35,6 +35,11 @@ namespace cachefs {
 // O_DIRECT transfers must be aligned to this in offset, length and address.
 inline constexpr size_t kDirectIoAlignment = 4096;
 
+// `n` rounded up to a whole number of kDirectIoAlignment units.
+inline constexpr size_t RoundUpToIo(size_t n) {
+  return (n + kDirectIoAlignment - 1) & ~(kDirectIoAlignment - 1);
+}
+
 // A cache file as the engine sees it. Owned by the caller (a cookie's
 // backing object); the engine only borrows the descriptor.
 struct BackingFile {

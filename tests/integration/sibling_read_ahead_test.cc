@@ -84,6 +84,15 @@ class SiblingReadAheadTest : public CachefsMountTest {
     }
     return false;
   }
+  // Mounts, lists "d" and reads its first two files by name: the next 16
+  // are then fetched ahead (waited for).
+  void ReadTheFirstTwoInOrder() {
+    Mount();
+    List();
+    ASSERT_TRUE(SameBytes(ReadMounted(Name(0)), Data(0)));
+    ASSERT_TRUE(SameBytes(ReadMounted(Name(1)), Data(1)));
+    ASSERT_TRUE(WaitForCounter("files_read_ahead", 16));
+  }
   uint64_t TotalBytes() const {
     uint64_t total = 0;
     for (int i = 0; i < kFiles; ++i) total += Data(i).size();
@@ -139,11 +148,7 @@ TEST_P(SiblingReadAheadTest, CachedFilesAmongTheOthersKeepTheOrder) {
 // check sees the change, and the new data is read.
 TEST_P(SiblingReadAheadTest,
        AFileChangedOnTheOriginAfterItWasFetchedIsReadNew) {
-  Mount();
-  List();
-  ASSERT_TRUE(SameBytes(ReadMounted(Name(0)), Data(0)));
-  ASSERT_TRUE(SameBytes(ReadMounted(Name(1)), Data(1)));
-  ASSERT_TRUE(WaitForCounter("files_read_ahead", 16));
+  ASSERT_NO_FATAL_FAILURE(ReadTheFirstTwoInOrder());
   // Same size, another modification time: only the attributes tell.
   const std::string changed = RandomData(Data(5).size(), 99);
   WriteServed(Name(5), changed);
@@ -160,11 +165,7 @@ TEST_P(SiblingReadAheadTest,
 // (over SSHFS, often within the same second: the attributes cannot tell).
 TEST_P(SiblingReadAheadTest,
        AFileWrittenThroughCachefsAfterItWasFetchedIsReadNew) {
-  Mount();
-  List();
-  ASSERT_TRUE(SameBytes(ReadMounted(Name(0)), Data(0)));
-  ASSERT_TRUE(SameBytes(ReadMounted(Name(1)), Data(1)));
-  ASSERT_TRUE(WaitForCounter("files_read_ahead", 16));
+  ASSERT_NO_FATAL_FAILURE(ReadTheFirstTwoInOrder());
   const std::string rewritten = RandomData(Data(6).size(), 77);
   {
     int fd = open(MountedPath(Name(6)).c_str(), O_WRONLY);
@@ -187,11 +188,7 @@ TEST_P(SiblingReadAheadTest,
 class SiblingReadAheadOverSshfsTest : public SiblingReadAheadTest {};
 
 TEST_P(SiblingReadAheadOverSshfsTest, InvalidateDropsWhatWasFetchedAhead) {
-  Mount();
-  List();
-  ASSERT_TRUE(SameBytes(ReadMounted(Name(0)), Data(0)));
-  ASSERT_TRUE(SameBytes(ReadMounted(Name(1)), Data(1)));
-  ASSERT_TRUE(WaitForCounter("files_read_ahead", 16));
+  ASSERT_NO_FATAL_FAILURE(ReadTheFirstTwoInOrder());
   std::map<int, std::string> changed;
   for (int i : {4, 5, 6}) {
     struct stat before;
