@@ -52,7 +52,11 @@ class IoQueue {
   // submission queue is full (submit, then retry).
   virtual absl::Status Prepare(const IoOp& op) = 0;
 
-  // Submits every prepared op; returns how many were submitted.
+  // Submits every prepared op; returns how many were submitted. The ops
+  // belong to the thread that submits them: with io_uring, those still
+  // queued for the kernel's workers when it exits fail with ECANCELED. So
+  // a thread that may exit first must leave the submitting to one that
+  // outlives the ops (IoEngine's completion thread does it).
   virtual absl::StatusOr<int> Submit() = 0;
 
   // Calls `fn(user_data, result)` for each completed op, where result is the
@@ -62,7 +66,8 @@ class IoQueue {
       bool wait, absl::FunctionRef<void(uint64_t user_data, int64_t result)> fn) = 0;
 
   // Makes a blocked Reap return; the wake shows up as a completion whose
-  // user_data is kWakeUserData.
+  // user_data is kWakeUserData, one per call. Any thread, no submission
+  // lock needed, and nothing is submitted.
   virtual absl::Status Wake() = 0;
 
   static constexpr uint64_t kWakeUserData = ~uint64_t{0};

@@ -1,11 +1,17 @@
 // The IoEngine over an IoQueue. See io_engine.h for the model and
 // io_request.h for how one transfer is split and resubmitted.
 //
-// Threads: any caller thread fills a slot and submits its first segments
-// under submit_mu_; the completion thread reaps, applies results, prepares
-// every resubmission and follow-on segment of a batch, submits them with one
-// Submit, releases finished slots under mu_ and then runs the callbacks with
-// no lock held. The two mutexes are never held together.
+// Threads: any caller thread fills a slot, prepares its first segments
+// under submit_mu_ and wakes the completion thread, which submits them: ops
+// belong to the thread that submits them, and a caller (a FUSE worker, a
+// pool thread) may exit while its writes are still queued for the kernel's
+// workers, which would cancel them. The completion thread submits what is
+// prepared, reaps, applies results, prepares every resubmission and
+// follow-on segment of a batch, submits them with one Submit, releases
+// finished slots under mu_ and then runs the callbacks with no lock held.
+// The two mutexes are never held together. A blocking transfer
+// (TransferSync) is driven on a private queue by its caller, which waits
+// for it, so it is done before the caller could exit.
 //
 // Misaligned O_DIRECT transfers are rejected without I/O: the callback gets
 // kInvalidArgument (errno EINVAL) naming the offending value, on the
@@ -89,8 +95,8 @@ class QueueEngine final : public IoEngine {
   absl::Mutex sync_mu_;
   std::vector<std::unique_ptr<IoQueue>> sync_queues_ ABSL_GUARDED_BY(sync_mu_);
 
-  // The queue's submission side (Prepare/Submit/Wake) is used only under
-  // submit_mu_; its Reap only on the completion thread.
+  // The queue's Prepare and Submit are used only under submit_mu_, and
+  // Submit and Reap only on the completion thread.
   const std::unique_ptr<IoQueue> queue_;
   mutable absl::Mutex submit_mu_;
   uint64_t submit_batches_ ABSL_GUARDED_BY(submit_mu_) = 0;
@@ -169,13 +175,13 @@ void QueueEngine::Start(IoOp::Kind kind, const BackingFile& file,
   slot->active_segments = n;
   const uint64_t first = static_cast<uint64_t>(slot - slots_.get()) *
                          kSegmentsPerSlot;
-  // One Submit for all of the transfer's segments: one io_uring_enter.
   absl::MutexLock lock(&submit_mu_);
   for (int i = 0; i < n; ++i) PrepareSegment(first + i);
   // The last touch of the slot on this thread; the completion thread's
   // acquire (OnCompletion) is bound to see it, as it comes before Submit.
   slot->armed.store(true, std::memory_order_release);
-  SubmitPrepared();
+  absl::Status woken = queue_->Wake();
+  if (!woken.ok()) Fatal(woken);
 }
 
 // Waits for a free slot, except on the completion thread: only it frees
@@ -210,13 +216,9 @@ void QueueEngine::PrepareSegment(uint64_t user_data) {
   Slot& slot = slots_[user_data / kSegmentsPerSlot];
   const Segment& seg = slot.segments[user_data % kSegmentsPerSlot];
   IoOp op{slot.kind, slot.fd, seg.pos, seg.iov, seg.iovcnt, user_data};
+  // The ring holds every op the slots can have outstanding, prepared or
+  // submitted, so it is never full here.
   absl::Status s = queue_->Prepare(op);
-  if (absl::IsResourceExhausted(s)) {
-    // The ring holds every op the slots can have outstanding, so this
-    // only means earlier prepared ops are waiting to be submitted.
-    SubmitPrepared();
-    s = queue_->Prepare(op);
-  }
   if (!s.ok()) Fatal(s);
 }
 
@@ -239,6 +241,12 @@ IoEngineStats QueueEngine::stats() const {
 
 void QueueEngine::CompletionLoop() {
   for (;;) {
+    {
+      // What callers prepared since the last pass; their wakes brought us
+      // here.
+      absl::MutexLock lock(&submit_mu_);
+      SubmitPrepared();
+    }
     bool woken = false;
     absl::StatusOr<int> n =
         queue_->Reap(/*wait=*/true, [&](uint64_t user_data, int64_t result) {

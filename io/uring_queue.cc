@@ -1,9 +1,13 @@
 #include "io/uring_queue.h"
 
 #include <liburing.h>
+#include <poll.h>
 #include <sched.h>
+#include <sys/eventfd.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <vector>
 
@@ -27,6 +31,7 @@ class UringQueue final : public IoQueue {
   // whatever descriptor 0 happens to be.
   ~UringQueue() override {
     if (initialized_) io_uring_queue_exit(&ring_);
+    if (wake_fd_ >= 0) close(wake_fd_);
   }
 
   unsigned depth() const override { return depth_; }
@@ -43,9 +48,14 @@ class UringQueue final : public IoQueue {
   const unsigned depth_;
   // Not guarded by a lock: the IoQueue contract has the owner serialize the
   // submission side and one thread reap, and liburing keeps the two sides
-  // independent (io_uring_wait_cqe never touches the submission ring).
+  // independent (reaping never touches the submission ring).
   io_uring ring_;
   bool initialized_ = false;
+  // Wakes go around the ring: a NOP would have to be submitted, and the
+  // io_uring_enter that submits it submits every op prepared so far too,
+  // tying them to the waking thread (see IoQueue::Wake).
+  int wake_fd_ = -1;                  // an eventfd the reaper polls
+  std::atomic<uint64_t> wakes_{0};    // Wake calls not yet reported
 };
 
 absl::StatusOr<std::unique_ptr<IoQueue>> UringQueue::Create(unsigned depth) {
@@ -69,6 +79,8 @@ absl::StatusOr<std::unique_ptr<IoQueue>> UringQueue::Create(unsigned depth) {
                                           " entries)"));
   }
   q->initialized_ = true;
+  q->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (q->wake_fd_ < 0) return ErrnoToStatus(errno, "eventfd for io_uring wakes");
   return std::unique_ptr<IoQueue>(std::move(q));
 }
 
@@ -107,38 +119,45 @@ absl::StatusOr<int> UringQueue::Submit() {
 
 absl::StatusOr<int> UringQueue::Reap(
     bool wait, absl::FunctionRef<void(uint64_t, int64_t)> fn) {
-  io_uring_cqe* cqe = nullptr;
-  if (wait) {
-    int r;
-    do {
-      r = io_uring_wait_cqe(&ring_, &cqe);
-    } while (r == -EINTR);
-    if (r < 0) return ErrnoToStatus(-r, "io_uring_wait_cqe");
+  for (;;) {
+    unsigned head;
+    io_uring_cqe* cqe;
+    unsigned n = 0;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      fn(io_uring_cqe_get_data64(cqe), cqe->res);
+      ++n;
+    }
+    io_uring_cq_advance(&ring_, n);
+    for (uint64_t w = wakes_.exchange(0); w > 0; --w) {
+      fn(kWakeUserData, 0);
+      ++n;
+    }
+    if (n > 0 || !wait) return static_cast<int>(n);
+    // Nothing yet: sleep until the ring has completions or a wake comes.
+    // A Wake counts before it writes, so a wake seen here is counted.
+    pollfd fds[2] = {{ring_.ring_fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoToStatus(errno, "poll of an io_uring for completions");
+    }
+    if (fds[1].revents & POLLIN) {
+      uint64_t count;
+      // Resets the eventfd; EAGAIN only if another read took it first.
+      (void)!read(wake_fd_, &count, sizeof(count));
+    }
   }
-  unsigned head;
-  unsigned n = 0;
-  io_uring_for_each_cqe(&ring_, head, cqe) {
-    fn(io_uring_cqe_get_data64(cqe), cqe->res);
-    ++n;
-  }
-  io_uring_cq_advance(&ring_, n);
-  return static_cast<int>(n);
 }
 
 absl::Status UringQueue::Wake() {
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  if (sqe == nullptr) {
-    // Full of prepared ops: push them out to make room for the NOP.
-    absl::StatusOr<int> s = Submit();
-    if (!s.ok()) return s.status();
-    sqe = io_uring_get_sqe(&ring_);
-    if (sqe == nullptr) {
-      return absl::InternalError("io_uring submission queue stays full");
-    }
+  wakes_.fetch_add(1, std::memory_order_acq_rel);
+  const uint64_t one = 1;
+  while (write(wake_fd_, &one, sizeof(one)) < 0) {
+    // EAGAIN only when the counter is near overflow: the reaper will wake
+    // anyway.
+    if (errno == EAGAIN) break;
+    if (errno != EINTR) return ErrnoToStatus(errno, "waking an io_uring reaper");
   }
-  io_uring_prep_nop(sqe);
-  io_uring_sqe_set_data64(sqe, kWakeUserData);
-  return Submit().status();
+  return absl::OkStatus();
 }
 
 // The fallback queue. The owner's serialization covers prepared_; the

@@ -234,6 +234,56 @@ TEST_P(IoEngineTest, ReadPastEndOfFileReturnsShortCount) {
   EXPECT_EQ(*n, 4 * kKiB + 100);
 }
 
+// Writes started by threads that exit straight away, as FUSE workers and
+// pool threads do, all land: the kernel cancels queued ops of a thread
+// that exits, so the engine must not leave them in that thread's name.
+// Writes that extend a file on tmpfs are among those the kernel hands to
+// its workers.
+TEST_P(IoEngineTest, WritesFromThreadsThatExitAllLand) {
+  testing::TempDir shm("/dev/shm");
+  bool direct = true;
+  absl::StatusOr<int> fd = OpenBackingFile(env_, shm.fd(), "object",
+                                           O_RDWR | O_CREAT, 0600, true,
+                                           &direct);
+  ASSERT_OK(fd);
+  const BackingFile files[] = {{*fd, direct}, file_};
+  constexpr int kThreads = 16;
+  constexpr size_t kLen = 256 * kKiB;
+  AlignedBuffer buf(kThreads * kLen);
+  FillPattern(buf.data(), kThreads * kLen, 11, 0);
+  for (const BackingFile& file : files) {
+    std::atomic<int> left{kThreads};
+    std::atomic<int> landed{0};
+    absl::Mutex mu;
+    std::string errors;
+    absl::Notification all_done;
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kThreads; ++i) {
+      threads.emplace_back([&, i] {
+        iovec v = buf.iov(i * kLen, kLen);
+        engine_->WriteIterToCache(
+            file, i * kLen, {&v, 1}, [&](absl::StatusOr<size_t> r) {
+              if (r.ok() && *r == kLen) {
+                landed.fetch_add(1);
+              } else {
+                absl::MutexLock lock(&mu);
+                errors += r.status().ToString() + "\n";
+              }
+              if (left.fetch_sub(1) == 1) all_done.Notify();
+            });
+      });
+    }
+    // Gone before their writes are done.
+    for (std::thread& t : threads) t.join();
+    ASSERT_TRUE(all_done.WaitForNotificationWithTimeout(absl::Seconds(60)));
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(landed.load(), kThreads)
+        << (file.fd == *fd ? "on /dev/shm: " : "in the test directory: ")
+        << errors;
+  }
+  close(*fd);
+}
+
 TEST_P(IoEngineTest, MisalignedDirectTransferFailsWithInvalidArgument) {
   AlignedBuffer buf(64 * kKiB);
   const std::thread::id caller = std::this_thread::get_id();
