@@ -147,6 +147,11 @@ CacheFs::~CacheFs() {
   if (checkpointer_.joinable()) checkpointer_.join();
   metadata_pool_.Drain();
   origin_pool_.Drain();
+  // Files the kernel still holds at unmount are never released (a close
+  // just before the unmount may not reach us): what their last reads
+  // stored would otherwise be known only to the periodic checkpoint, and
+  // fetched again after the next mount.
+  CheckpointAll(/*wait_for_writes=*/true);
   SaveAttrSnapshot();
   cache_->dispatcher()->Drain();
   cache_->RelinquishVolume(volume_);

@@ -194,8 +194,9 @@ class CacheFs {
                                        size_t len, unsigned flags);
   void Release(uint64_t fh);
 
-  // Writes back every open file's map and aux data now.
-  void CheckpointAll();
+  // Writes back every open file's map and aux data now; with
+  // `wait_for_writes`, after the cache writes in flight have landed.
+  void CheckpointAll(bool wait_for_writes = false);
 
   CacheStats& stats() { return cache_->stats(); }
   Origin* origin() const { return origin_; }

@@ -511,9 +511,10 @@ void CacheFs::Release(uint64_t fh) {
   }
 }
 
-void CacheFs::CheckpointAll() {
+void CacheFs::CheckpointAll(bool wait_for_writes) {
   for (const std::shared_ptr<Cookie>& cookie : volume_->Cookies()) {
-    cookie->Checkpoint().IgnoreError();  // busy now: the next pass
+    // Busy now: the next pass.
+    cookie->Checkpoint(wait_for_writes).IgnoreError();
   }
 }
 

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -681,7 +682,17 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
     setter.join();
   });
   int ret = RunSession(se, cmd);
-  Log(LogLevel::kInfo, "unmounted; writing back what is open");
+  // libfuse's handlers end the loop on SIGTERM, SIGINT and SIGHUP and
+  // return the signal's number: an orderly stop, like an unmount, as a
+  // service manager expects of a daemon it stops.
+  const bool stopped = ret == SIGTERM || ret == SIGINT || ret == SIGHUP;
+  if (stopped) {
+    LogParts(LogLevel::kInfo, "stopped by signal ", ret,
+             "; writing back what is open");
+    ret = 0;
+  } else {
+    Log(LogLevel::kInfo, "unmounted; writing back what is open");
+  }
   if (readahead_tuner.joinable()) readahead_tuner.join();
   control = absl::StatusOr<std::unique_ptr<ControlServer>>(nullptr);
   fs->reset();  // every file is released by now: writes back all cookies

@@ -459,10 +459,11 @@ void Cookie::FinishWrite(const std::shared_ptr<BackingObject>& object,
   WithdrawObject(result.status(), object.get());
 }
 
-absl::Status Cookie::Checkpoint() {
+absl::Status Cookie::Checkpoint(bool wait_for_writes) {
   WaitReady();
   auto [object, aux] = ObjectAndAux();
   if (object == nullptr) return absl::OkStatus();
+  if (wait_for_writes) object->WaitIdle();
   absl::StatusOr<bool> wrote = object->Checkpoint(aux);
   if (wrote.ok() && *wrote) Bump(volume_->cache()->stats().checkpoints);
   return wrote.status();

@@ -163,7 +163,9 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
   void ReleaseOverwrite(FillClaim claim);
 
   // Makes the map, aux data and size durable now (see BackingObject).
-  absl::Status Checkpoint();
+  // With `wait_for_writes`, once the cache writes in flight have landed;
+  // otherwise a busy object is left for the next checkpoint.
+  absl::Status Checkpoint(bool wait_for_writes = false);
 
   // Culls up to `max_granules` of the object's least recently used
   // granules (BackingObject::TrimCold). kUnimplemented if the cache's

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <set>
@@ -74,6 +76,31 @@ TEST_P(ReadThroughTest, RemountServesEverythingFromTheCache) {
   EXPECT_EQ(stats["lookups_stale"], 0u);
   EXPECT_GE(stats["lookups_positive"], Sizes().size() - 1);
   EXPECT_GT(stats["objects_stored"], 0u);
+}
+
+// Stopped (SIGTERM, as systemd stops it) while a file is held open: the
+// kernel never releases that file, and what it cached is still kept for
+// the next mount, not only what the last periodic checkpoint saw.
+TEST_P(ReadThroughTest, StoppingTheDaemonKeepsWhatAFileHeldOpenCached) {
+  const std::string data = RandomData(8 * kGranule + 5, 7);
+  WriteServed("held", data);
+  Mount();
+  int fd = open(MountedPath("held").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  std::string got(data.size(), '\0');
+  ASSERT_EQ(pread(fd, got.data(), got.size(), 0),
+            static_cast<ssize_t>(data.size()));
+  ASSERT_EQ(got, data);
+  // The stores of the read are under way; the stop must wait for them.
+  ASSERT_EQ(kill(daemon_->pid(), SIGTERM), 0);
+  auto code = daemon_->WaitForExit(absl::Seconds(20));
+  close(fd);
+  ASSERT_OK(code);
+  EXPECT_EQ(*code, 0) << daemon_->ReadStderr();
+  daemon_.reset();  // drops the mount if the daemon left it behind
+  Mount();
+  EXPECT_EQ(ReadMounted("held"), data);
+  EXPECT_EQ(Stats()["bytes_read_from_origin"], 0u);
 }
 
 TEST_P(ReadThroughTest, SparseFourGiBFileReadAtScatteredOffsets) {
