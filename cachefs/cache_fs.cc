@@ -147,10 +147,12 @@ CacheFs::~CacheFs() {
   if (checkpointer_.joinable()) checkpointer_.join();
   metadata_pool_.Drain();
   origin_pool_.Drain();
-  // Files the kernel still holds at unmount are never released (a close
-  // just before the unmount may not reach us): what their last reads
-  // stored would otherwise be known only to the periodic checkpoint, and
-  // fetched again after the next mount.
+  // The files released last are torn down (and checkpointed) first.
+  cache_->dispatcher()->Drain();
+  // Files the kernel still holds when the daemon stops are never released
+  // (held open through a SIGTERM): what their reads stored would otherwise
+  // be known only to the periodic checkpoint, and fetched again after the
+  // next mount.
   CheckpointAll(/*wait_for_writes=*/true);
   SaveAttrSnapshot();
   cache_->dispatcher()->Drain();

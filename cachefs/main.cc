@@ -695,7 +695,9 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
   }
   if (readahead_tuner.joinable()) readahead_tuner.join();
   control = absl::StatusOr<std::unique_ptr<ControlServer>>(nullptr);
-  fs->reset();  // every file is released by now: writes back all cookies
+  // Checkpoints every file: those released by now, and those still held
+  // when a signal stopped the daemon.
+  fs->reset();
   culler->reset();  // after the objects that report to it
   return ret == 0 ? 0 : 1;
 }

@@ -178,7 +178,8 @@ void QueueEngine::Start(IoOp::Kind kind, const BackingFile& file,
   absl::MutexLock lock(&submit_mu_);
   for (int i = 0; i < n; ++i) PrepareSegment(first + i);
   // The last touch of the slot on this thread; the completion thread's
-  // acquire (OnCompletion) is bound to see it, as it comes before Submit.
+  // acquire (OnCompletion) is bound to see it, as it comes before the
+  // completion thread's Submit.
   slot->armed.store(true, std::memory_order_release);
   absl::Status woken = queue_->Wake();
   if (!woken.ok()) Fatal(woken);
@@ -203,11 +204,10 @@ Slot* QueueEngine::AcquireSlot() {
 // Hands a slot that needs no I/O to the completion thread, so its callback
 // runs there like every other.
 void QueueEngine::PostWithoutIo(Slot* slot) {
-  {
-    absl::MutexLock lock(&mu_);
-    without_io_.push_back(slot);
-  }
-  absl::MutexLock lock(&submit_mu_);
+  // Woken under mu_: once the slot is posted and mu_ let go, its callback
+  // may run and its owner destroy the engine.
+  absl::MutexLock lock(&mu_);
+  without_io_.push_back(slot);
   absl::Status s = queue_->Wake();
   if (!s.ok()) Fatal(s);
 }
@@ -424,9 +424,9 @@ absl::Status QueueEngine::DriveOnCaller(IoQueue& queue, Slot& slot) {
 absl::StatusOr<std::unique_ptr<IoEngine>> IoEngine::Create(
     Env* env, const IoEngineOptions& options) {
   const unsigned slots = options.queue_depth == 0 ? 1 : options.queue_depth;
-  // Every slot may have all its segments in flight, plus one wake.
+  // Every slot may have all its segments in flight.
   absl::StatusOr<std::unique_ptr<IoQueue>> queue =
-      env->NewIoQueue(slots * kSegmentsPerSlot + 1);
+      env->NewIoQueue(slots * kSegmentsPerSlot);
   if (!queue.ok()) return Annotate(queue.status(), "IoEngine::Create");
   return std::unique_ptr<IoEngine>(
       new QueueEngine(env, std::move(*queue), slots));

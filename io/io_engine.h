@@ -3,9 +3,11 @@
 // ReadToIter (cache -> memory) and WriteIterToCache (memory -> cache).
 //
 // How it works: one IoQueue (io_uring by default) per engine. Callers
-// prepare and submit under a short submission lock; a completion thread
-// reaps completions, resubmits short transfers and EAGAIN/EINTR, and runs the
-// caller's callback once the whole transfer is done. Request slots come from
+// prepare their ops under a short submission lock and wake the completion
+// thread, which submits them (ops belong to the thread that submits them,
+// and callers may exit first), reaps completions, resubmits short
+// transfers and EAGAIN/EINTR, and runs the caller's callback once the
+// whole transfer is done. Request slots come from
 // a fixed pool sized to the queue depth, so the hot path allocates nothing;
 // when every slot is busy a caller waits for one.
 //

@@ -62,10 +62,11 @@ absl::StatusOr<std::unique_ptr<IoQueue>> UringQueue::Create(unsigned depth) {
   if (depth == 0) depth = 1;
   std::unique_ptr<UringQueue> q(new UringQueue(depth));
   io_uring_params params = {};
-  // Room for `depth` ops plus the Wake NOP. The completion ring is twice the
-  // submission ring, so it cannot overflow while at most `depth` + 1 ops are
+  // Room for `depth` ops and one to spare. The completion ring is twice the
+  // submission ring, so it cannot overflow while at most `depth` ops are
   // outstanding. SUBMIT_ALL keeps one bad SQE from stranding the rest of a
-  // batch; SINGLE_ISSUER does not fit, since many threads submit.
+  // batch. SINGLE_ISSUER does not fit a queue whose owner submits from
+  // more than one thread over its life.
   params.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CLAMP;
   int r = io_uring_queue_init_params(depth + 1, &q->ring_, &params);
   if (r == -EINVAL) {
@@ -77,6 +78,13 @@ absl::StatusOr<std::unique_ptr<IoQueue>> UringQueue::Create(unsigned depth) {
   if (r < 0) {
     return ErrnoToStatus(-r, absl::StrCat("io_uring_queue_init(", depth + 1,
                                           " entries)"));
+  }
+  // CLAMP caps the rings quietly; callers rely on room for `depth` ops.
+  if (params.sq_entries < depth) {
+    io_uring_queue_exit(&q->ring_);
+    return absl::ResourceExhaustedError(
+        absl::StrCat("io_uring_queue_init: asked for ", depth + 1,
+                     " entries, the kernel gave ", params.sq_entries));
   }
   q->initialized_ = true;
   q->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -133,6 +141,15 @@ absl::StatusOr<int> UringQueue::Reap(
       ++n;
     }
     if (n > 0 || !wait) return static_cast<int>(n);
+    // Completions that did not fit the ring wait in the kernel until asked
+    // for; the ring polls readable meanwhile.
+    if (io_uring_cq_has_overflow(&ring_)) {
+      int r = io_uring_get_events(&ring_);
+      if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+        return ErrnoToStatus(-r, "io_uring_get_events");
+      }
+      continue;
+    }
     // Nothing yet: sleep until the ring has completions or a wake comes.
     // A Wake counts before it writes, so a wake seen here is counted.
     pollfd fds[2] = {{ring_.ring_fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};

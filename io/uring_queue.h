@@ -2,11 +2,12 @@
 //
 // NewUringQueue is the real data path: one io_uring whose submission side is
 // driven by the queue's owner (under its submission lock) and whose
-// completion side is reaped by one thread. NewSyncIoQueue is the fallback
-// when ring setup fails (io_uring disabled by sysctl, seccomp, an old
-// kernel): Submit performs each op with preadv/pwritev on the submitting
-// thread and hands the result to Reap, so callers see the same contract,
-// only without overlap.
+// completion side is reaped by one thread; wakes come through an eventfd
+// the reaper polls beside the ring. NewSyncIoQueue is the fallback when
+// ring setup fails (io_uring disabled by sysctl, seccomp, an old kernel):
+// Submit performs each op with preadv/pwritev on the thread that submits
+// (for the IoEngine, its completion thread) and hands the result to Reap,
+// so callers see the same contract, only without overlap.
 
 #ifndef CACHEFS_IO_URING_QUEUE_H_
 #define CACHEFS_IO_URING_QUEUE_H_
