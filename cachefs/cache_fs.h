@@ -56,6 +56,7 @@
 #include "cookie/cache.h"
 #include "io/buffer_pool.h"
 #include "netfs/origin.h"
+#include "prefetch/prefetch.h"
 
 namespace cachefs {
 
@@ -88,7 +89,7 @@ struct CacheFsOptions {
   double checkpoint_interval = 30.0;
 };
 
-class CacheFs {
+class CacheFs : public PrefetchTarget {
  public:
   // Borrows `origin` and `cache`; `volume` is relinquished on destruction.
   static absl::StatusOr<std::unique_ptr<CacheFs>> Create(
@@ -198,6 +199,15 @@ class CacheFs {
   // `wait_for_writes`, after the cache writes in flight have landed.
   void CheckpointAll(bool wait_for_writes = false);
 
+  // PrefetchTarget (cache_fs_prefetch.cc): the prefetch layer's way in,
+  // by path, through the same lookups, checks and read path as the
+  // kernel's requests; opens it makes are not the kernel's (what the
+  // kernel's pages follow is left to its own next open).
+  absl::StatusOr<Node> Stat(const std::string& path) override;
+  absl::StatusOr<std::vector<Node>> List(const std::string& path) override;
+  absl::StatusOr<Fetched> Fetch(const std::string& path,
+                                const Progress& progress) override;
+
   CacheStats& stats() { return cache_->stats(); }
   Origin* origin() const { return origin_; }
   Cache* cache() const { return cache_; }
@@ -248,11 +258,19 @@ class CacheFs {
   // Sets up an open handle once the file's attributes are known;
   // `writable` is the origin file opened for this handle, if it writes.
   // `kernel_stale`: `st` contradicts the attributes the kernel was last
-  // given (the open then reports the file changed).
+  // given (the open then reports the file changed). Without `for_kernel`
+  // (a prefetch) the open leaves alone what the kernel's pages are known
+  // to follow, so the kernel's next open still sees a change.
   absl::StatusOr<Opened> OpenWith(Inode* inode, const struct stat& st,
                                   int flags,
                                   std::shared_ptr<OriginFile> writable,
-                                  bool kernel_stale = false);
+                                  bool kernel_stale = false,
+                                  bool for_kernel = true);
+  // The inode at `path` from the root, looked up name by name as the
+  // kernel would; each lookup on the way is added to `looked_up`, for
+  // Forget once the caller is done.
+  absl::StatusOr<uint64_t> Reach(const std::string& path,
+                                 std::vector<uint64_t>* looked_up);
   // An origin file opened on the pool while the open's check runs.
   struct PreOpen {
     absl::Notification done;

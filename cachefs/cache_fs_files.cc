@@ -193,7 +193,8 @@ void CacheFs::FinishPreOpen(Inode* inode, const struct stat& shown,
 
 absl::StatusOr<CacheFs::Opened> CacheFs::OpenWith(
     Inode* inode, const struct stat& st, int flags,
-    std::shared_ptr<OriginFile> writable, bool kernel_stale) {
+    std::shared_ptr<OriginFile> writable, bool kernel_stale,
+    bool for_kernel) {
   std::string aux = MakeAuxData(st, UseInode());
   auto* file = new OpenFile;
   file->inode = inode;
@@ -244,10 +245,16 @@ absl::StatusOr<CacheFs::Opened> CacheFs::OpenWith(
     // behind a write in flight; the last release adopts them.
     result.keep_cache = true;
   } else {
-    result.changed =
+    const bool changed =
         (!inode->last_aux.empty() && inode->last_aux != aux) || kernel_stale;
-    result.keep_cache = inode->last_aux == aux && !kernel_stale;
-    inode->last_aux = aux;
+    if (for_kernel) {
+      result.changed = changed;
+      result.keep_cache = inode->last_aux == aux && !kernel_stale;
+      inode->last_aux = aux;
+    }
+    const bool refetch =
+        changed ||
+        (inode->cookie != nullptr && inode->cookie->aux() != aux);
     if (inode->cookie == nullptr) {
       // Another inode's cookie under this key is a file the name no longer
       // leads to (replaced or deleted and made anew on the origin).
@@ -257,7 +264,7 @@ absl::StatusOr<CacheFs::Opened> CacheFs::OpenWith(
       // Held across the invalidation: only opens of this inode wait.
       inode->cookie->Invalidate(aux, st.st_size);
     }
-    if (result.changed) {
+    if (refetch) {
       // The origin file may have been replaced (SSHFS keeps a handle on
       // the old one): later fetches open it afresh.
       absl::MutexLock origin_lock(&inode->origin_mu);

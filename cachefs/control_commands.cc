@@ -128,6 +128,26 @@ const std::vector<ControlCommand>& ControlCommands() {
        "terminal; -n stops after COUNT reports\n",
        /*json=*/false, /*paths=*/false, /*to=*/false, nullptr,
        /*offline=*/false, /*stream=*/false, /*composite=*/true},
+      {"prefetch", "PATH... [-r] [--meta-only] [--background] [--json]",
+       "bring files whole into the cache (with -r, every file of each\n"
+       "directory's tree): first a walk that lists every directory with\n"
+       "its entries' attributes (kept, so later lookups cost no round\n"
+       "trip; --meta-only stops there), then the files, several at once\n"
+       "(-o prefetch_jobs). What is cached and current is skipped, so a\n"
+       "second run fetches only what is missing or changed. A file that\n"
+       "fails is counted and named in the summary; the job goes on. Shows\n"
+       "progress on a terminal and ends with a summary (--json: one JSON\n"
+       "object); interrupting it cancels the job, unless --background,\n"
+       "which starts the job and returns at once. Exits 1 if a file failed\n"
+       "or the job was cancelled\n",
+       /*json=*/true, /*paths=*/true, /*to=*/false, nullptr,
+       /*offline=*/false, /*stream=*/true, /*composite=*/false,
+       /*prefetch=*/true},
+      {"jobs", "[--json]",
+       "prefetch jobs running and the last ones ended: state, files and\n"
+       "bytes done of the total, bytes fetched from the origin, rate and\n"
+       "paths\n",
+       /*json=*/true},
   };
   return *commands;
 }
@@ -153,6 +173,11 @@ absl::Status CheckControlCall(const ControlCall& call) {
     return absl::InvalidArgumentError(
         absl::StrCat(call.command, " has no --to"));
   }
+  if ((call.meta_only || call.background) && !command->prefetch) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        call.command, " has no ",
+        call.meta_only ? "--meta-only" : "--background"));
+  }
   if (call.recursive && !command->paths) {
     return absl::InvalidArgumentError(absl::StrCat(call.command, " has no -r"));
   }
@@ -171,6 +196,8 @@ std::string EncodeControlCall(const ControlCall& call) {
   std::string line = Escape(call.command);
   if (call.json) line += " --json";
   if (call.recursive) line += " -r";
+  if (call.meta_only) line += " --meta-only";
+  if (call.background) line += " --background";
   if (!call.to.empty()) absl::StrAppend(&line, " --to ", Escape(call.to));
   if (!call.paths.empty()) {
     line += " --";
@@ -205,6 +232,10 @@ absl::StatusOr<ControlCall> DecodeControlCall(std::string_view line) {
       call.json = true;
     } else if (t == "-r") {
       call.recursive = true;
+    } else if (t == "--meta-only") {
+      call.meta_only = true;
+    } else if (t == "--background") {
+      call.background = true;
     } else if (t == "--to" && i + 1 < tokens.size()) {
       absl::StatusOr<std::string> to = Unescape(tokens[++i]);
       if (!to.ok()) return to.status();
@@ -241,7 +272,10 @@ std::string ControlUsage() {
       "options:\n"
       "  --json      print JSON instead of text\n"
       "  --to BYTES  where cull stops\n"
-      "  -r          also every cached file below each PATH\n"
+      "  -r          also every cached file below each PATH (prefetch:\n"
+      "              every file below it)\n"
+      "  --meta-only (prefetch) the walk only: names and attributes\n"
+      "  --background (prefetch) start the job and return\n"
       "  --repair    (check) remove what cannot be trusted\n"
       "  -n COUNT    (top) stop after COUNT reports\n"
       "  -h, --help  this text (cachefs-ctl COMMAND --help: that command's)\n"

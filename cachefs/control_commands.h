@@ -4,7 +4,7 @@
 // (control_reply.cc), nothing else.
 //
 // A call travels as one line: the command, its flags ("--json", "-r",
-// "--to BYTES"), then "--" and its paths, relative to the mount root.
+// "--to BYTES", "--meta-only", "--background"), then "--" and its paths, relative to the mount root.
 // Tokens are separated by spaces; a token's '%', space, tab, CR and LF
 // are written as %25, %20, %09, %0D and %0A.
 
@@ -34,6 +34,8 @@ struct ControlCommand {
   bool stream = false;
   // Run by cachefs-ctl itself from other commands' answers (takes -n).
   bool composite = false;
+  // Takes --meta-only and --background (prefetch).
+  bool prefetch = false;
 };
 
 // Every command, in the order the usage text lists them.
@@ -46,6 +48,8 @@ struct ControlCall {
   bool json = false;
   bool recursive = false;
   std::string to;
+  bool meta_only = false;
+  bool background = false;
   std::vector<std::string> paths;  // relative to the mount root; "" is it
 };
 

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cachefs/control_commands.h"
+#include "cachefs/control_prefetch.h"
 #include "io/json_string.h"
 
 namespace cachefs {
@@ -298,7 +299,7 @@ std::string MapReply(const ControlCall& call, Volume& volume) {
 
 std::string ControlReply(const std::string& request, const MountFacts& facts,
                          Cache& cache, Volume* volume, Culler* culler,
-                         CacheFs* fs) {
+                         CacheFs* fs, Prefetcher* prefetcher) {
   absl::StatusOr<ControlCall> call = DecodeControlCall(request);
   if (!call.ok()) {
     return absl::StrCat("error: ", std::string(call.status().message()), "\n");
@@ -319,6 +320,9 @@ std::string ControlReply(const std::string& request, const MountFacts& facts,
     std::string reply = InvalidateReply(*call, *volume, culler, *fs);
     cache.ForgetUsage();
     return reply;
+  }
+  if (name == "jobs" && prefetcher != nullptr) {
+    return JobsReply(*call, *prefetcher);
   }
   return absl::StrCat("error: this mount does not answer ", name, "\n");
 }

@@ -12,6 +12,7 @@
 #include "cookie/volume.h"
 #include "cull/culler.h"
 #include "netfs/origin_stats.h"
+#include "prefetch/prefetch.h"
 
 namespace cachefs {
 
@@ -28,10 +29,11 @@ struct MountFacts {
 };
 
 // Answers one control request, a call of control_commands.h as one line;
-// anything else gets "error: ...". `culler` may be null (no culling).
+// anything else gets "error: ...". `culler` may be null (no culling), and
+// so may `prefetcher`.
 std::string ControlReply(const std::string& request, const MountFacts& facts,
                          Cache& cache, Volume* volume, Culler* culler,
-                         CacheFs* fs);
+                         CacheFs* fs, Prefetcher* prefetcher = nullptr);
 
 }  // namespace cachefs
 

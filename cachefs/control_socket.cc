@@ -312,10 +312,13 @@ absl::Status ControlStreamRequest(
   absl::StatusOr<int> connected = ControlConnect(mountpoint, request);
   if (!connected.ok()) return connected.status();
   const int fd = *connected;
-  // The header, and the whole reply if it is an error, come at once.
+  // The header may come before the streamer's first line: the reply is
+  // held until its first bytes tell whether it is an error.
+  constexpr size_t kHeader = sizeof(kControlReplyHeader) - 1;
+  constexpr std::string_view kError = "error: ";
   std::string head;
   char buf[65536];
-  bool header_seen = false;
+  bool decided = false;
   absl::Status status = absl::OkStatus();
   while (true) {
     ssize_t n = recv(fd, buf, sizeof(buf), 0);
@@ -326,19 +329,15 @@ absl::Status ControlStreamRequest(
     }
     if (n == 0) break;
     std::string_view data(buf, n);
-    if (!header_seen) {
+    if (!decided) {
       head.append(data);
-      if (head.size() < sizeof(kControlReplyHeader) - 1) continue;
-      if (head.rfind(kControlReplyHeader, 0) != 0) {
-        status = absl::UnavailableError(absl::StrCat(
-            "the cachefs daemon of ", mountpoint, " sent no answer"));
-        break;
-      }
-      header_seen = true;
-      data = std::string_view(head).substr(sizeof(kControlReplyHeader) - 1);
-      if (data.rfind("error: ", 0) == 0) {
+      if (head.size() < kHeader + kError.size()) continue;
+      decided = true;
+      if (head.rfind(kControlReplyHeader, 0) != 0) break;
+      data = std::string_view(head).substr(kHeader);
+      if (data.substr(0, kError.size()) == kError) {
         // The rest of the error line, to the end of the reply.
-        std::string error(data.substr(7));
+        std::string error(data.substr(kError.size()));
         while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) error.append(buf, n);
         while (!error.empty() && error.back() == '\n') error.pop_back();
         status = absl::FailedPreconditionError(error);
@@ -348,9 +347,14 @@ absl::Status ControlStreamRequest(
     if (!data.empty() && !on_data(data)) break;
   }
   close(fd);
-  if (status.ok() && !header_seen) {
+  if (!status.ok()) return status;
+  if (head.rfind(kControlReplyHeader, 0) != 0) {
     return absl::UnavailableError(
         absl::StrCat("the cachefs daemon of ", mountpoint, " sent no answer"));
+  }
+  // A stream that ended before it could be told apart: a short answer.
+  if (!decided && head.size() > kHeader) {
+    on_data(std::string_view(head).substr(kHeader));
   }
   return status;
 }

@@ -28,6 +28,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "cachefs/cache_fs.h"
+#include "cachefs/control_prefetch.h"
 #include "cachefs/control_reply.h"
 #include "cachefs/control_socket.h"
 #include "cachefs/control_trace.h"
@@ -57,6 +58,7 @@ struct CliOptions {
   char* readahead = nullptr;
   char* kernel_readahead = nullptr;
   char* readahead_files = nullptr;
+  char* prefetch_jobs = nullptr;
   char* origin_threads = nullptr;
   char* origin_descriptors = nullptr;
   char* buffers = nullptr;
@@ -91,6 +93,7 @@ const fuse_opt kOptions[] = {
     CACHEFS_OPT("readahead=%s", readahead),
     CACHEFS_OPT("kernel_readahead=%s", kernel_readahead),
     CACHEFS_OPT("readahead_files=%s", readahead_files),
+    CACHEFS_OPT("prefetch_jobs=%s", prefetch_jobs),
     CACHEFS_OPT("origin_threads=%s", origin_threads),
     CACHEFS_OPT("origin_descriptors=%s", origin_descriptors),
     CACHEFS_OPT("buffers=%s", buffers),
@@ -160,6 +163,10 @@ void PrintUsage(const char* prog) {
       "                              0 leaves the kernel's 128K; needs root:\n"
       "                              otherwise a note says how to set it)\n"
       "    -o origin_threads=N       origin reads in flight at once (8)\n"
+      "    -o prefetch_jobs=N        files (and directories) a prefetch job\n"
+      "                              (cachefs-ctl prefetch) fetches at once;\n"
+      "                              a user's own reads never wait behind\n"
+      "                              them (4)\n"
       "    -o origin_descriptors=N   descriptors of recently used origin\n"
       "                              paths kept open on a FUSE origin (SSHFS)\n"
       "                              to save lookups; never one per file\n"
@@ -335,6 +342,7 @@ struct Config {
   uint64_t kernel_readahead = 4 << 20;
   PosixOrigin::Options origin_options;
   LogOptions log;
+  Prefetcher::Options prefetch;
 };
 
 Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
@@ -374,6 +382,8 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   const unsigned readahead_files =
       Count("readahead_files", cli.readahead_files, 16, 0, 128);
   c.fs.readahead_files = static_cast<int>(readahead_files);
+  c.prefetch.jobs =
+      static_cast<int>(Count("prefetch_jobs", cli.prefetch_jobs, 4, 1, 64));
   c.origin_options.descriptors =
       Count("origin_descriptors", cli.origin_descriptors, 1024, 1, 16384);
   if (cli.kernel_readahead != nullptr) {
@@ -476,9 +486,10 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   c.summary = absl::StrFormat(
       "cache=%s,attr_timeout=%g,entry_timeout=%g,readahead=%u,"
       "readahead_files=%u,kernel_readahead=%d,"
-      "origin_threads=%u,buffers=%u,identity=%s,verify=%s%s",
+      "origin_threads=%u,prefetch_jobs=%d,buffers=%u,identity=%s,verify=%s%s",
       cache_dir, c.attr_timeout, c.entry_timeout, readahead, readahead_files,
-      c.kernel_readahead, c.fs.origin_threads, c.fs.buffers, identity,
+      c.kernel_readahead, c.fs.origin_threads, c.prefetch.jobs, c.fs.buffers,
+      identity,
       c.cache.verify ? "on" : "off", cli.nocto ? ",nocto" : "");
   absl::StrAppendFormat(&c.summary,
                         ",cache_size=%d,cull_policy=%s,brun=%d,bcull=%d,"
@@ -630,6 +641,10 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
     return 1;
   }
   ctx->fs = fs->get();
+  // Before the control socket, which hands it jobs; gone before the
+  // filesystem its jobs fetch through.
+  auto prefetcher = std::make_unique<Prefetcher>(c.prefetch, fs->get(),
+                                                 &(*cache)->stats());
   MountFacts facts{c.origin,     c.mountpoint,
                    c.cache.directory, c.volume_key,
                    c.summary,    Env::Default()->MonotonicNanos(),
@@ -638,10 +653,15 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
       ControlSocketPath(c.mountpoint),
       [&](const std::string& request) {
         return ControlReply(request, facts, **cache, volume->get(),
-                            culler->get(), fs->get());
+                            culler->get(), fs->get(), prefetcher.get());
       },
       [&](const std::string& request, ControlStream& stream) {
-        StreamTrace(request, (*cache)->tracer(), stream);
+        absl::StatusOr<ControlCall> call = DecodeControlCall(request);
+        if (call.ok() && call->command == "prefetch") {
+          StreamPrefetch(*call, *prefetcher, stream);
+        } else {
+          StreamTrace(request, (*cache)->tracer(), stream);
+        }
       });
   if (!control.ok()) {
     std::fprintf(stderr, "cachefs: warning: no control socket: %s\n",
@@ -695,6 +715,7 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
   }
   if (readahead_tuner.joinable()) readahead_tuner.join();
   control = absl::StatusOr<std::unique_ptr<ControlServer>>(nullptr);
+  prefetcher.reset();  // cancels the jobs still running
   // Checkpoints every file: those released by now, and those still held
   // when a signal stopped the daemon.
   fs->reset();

@@ -390,7 +390,8 @@ void ReadPath::ReadAhead(const std::shared_ptr<ReadStream>& stream,
     absl::MutexLock lock(&stream->mu);
     bool sequential = off == stream->next_offset;
     stream->next_offset = end;
-    if (!sequential || options_.readahead_granules == 0) {
+    if (!sequential || options_.readahead_granules == 0 ||
+        !stream->read_ahead) {
       stream->readahead_end = 0;
       return;
     }

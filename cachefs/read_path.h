@@ -49,6 +49,10 @@ struct ReadStream {
   std::shared_ptr<Cookie> cookie;  // its object_size() is the file size
   // Opens the origin file on first use; shared by the handle's reads.
   std::function<absl::StatusOr<std::shared_ptr<OriginFile>>()> origin;
+  // Whether a sequential reader has granules fetched ahead of it; off for
+  // a reader that asks for exactly what it wants (a prefetch), whose
+  // fetches must be its own to be counted as its own. Set before reads.
+  bool read_ahead = true;
 
   absl::Mutex mu;
   uint64_t next_offset ABSL_GUARDED_BY(mu) = 0;   // where a sequential read goes on

@@ -49,6 +49,8 @@ std::vector<std::pair<std::string, uint64_t>> CacheStats::Snapshot() const {
       {"granules_culled", get(granules_culled)},
       {"bytes_culled", get(bytes_culled)},
       {"cull_passes", get(cull_passes)},
+      {"prefetch_files", get(prefetch_files)},
+      {"prefetch_bytes", get(prefetch_bytes)},
   };
 }
 

@@ -77,6 +77,10 @@ struct CacheStats {
   Counter granules_culled{0};
   Counter bytes_culled{0};
   Counter cull_passes{0};
+  // Prefetch (prefetch/prefetch.h): files brought whole into the cache by
+  // prefetch jobs, and the bytes those jobs read from the origin.
+  Counter prefetch_files{0};
+  Counter prefetch_bytes{0};
 
   // Every counter by its stable name, for printing and JSON.
   std::vector<std::pair<std::string, uint64_t>> Snapshot() const;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "cachefs/control_commands.h"
+#include "cachefs/control_prefetch.h"
 #include "cachefs/control_socket.h"
 #include "cookie/cache_check.h"
 #include "io/env.h"
@@ -111,6 +113,120 @@ int Check(const std::string& dir, bool repair, bool quick, bool json) {
   return left == 0 ? 0 : 1;
 }
 
+// A byte count for people.
+std::string Human(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 4) {
+    bytes /= 1024;
+    ++u;
+  }
+  char out[32];
+  std::snprintf(out, sizeof(out), u == 0 ? "%.0f %s" : "%.1f %s", bytes,
+                units[u]);
+  return out;
+}
+
+// One progress line of the daemon (control_prefetch.h), drawn as a bar.
+std::string ProgressBar(const std::string& line) {
+  std::vector<std::string> f = absl::StrSplit(line, ' ');
+  uint64_t files_done, files_total, bytes_done, bytes_total, failed;
+  double seconds;
+  if (f.size() != 9 || !absl::SimpleAtoi(f[2], &files_done) ||
+      !absl::SimpleAtoi(f[3], &files_total) ||
+      !absl::SimpleAtoi(f[4], &bytes_done) ||
+      !absl::SimpleAtoi(f[5], &bytes_total) ||
+      !absl::SimpleAtoi(f[7], &failed) || !absl::SimpleAtod(f[8], &seconds)) {
+    return "";
+  }
+  if (f[1] == "walking") {
+    char out[128];
+    std::snprintf(out, sizeof(out), "walking: %llu files, %s so far",
+                  static_cast<unsigned long long>(files_total),
+                  Human(static_cast<double>(bytes_total)).c_str());
+    return out;
+  }
+  const double part =
+      bytes_total > 0 ? std::min(1.0, static_cast<double>(bytes_done) /
+                                          static_cast<double>(bytes_total))
+      : files_total > 0 ? static_cast<double>(files_done) / files_total
+                        : 1.0;
+  constexpr int kWidth = 24;
+  const int filled = static_cast<int>(part * kWidth);
+  std::string bar = "[" + std::string(filled, '#') +
+                    std::string(kWidth - filled, '.') + "]";
+  const double rate = seconds > 0 ? bytes_done / seconds : 0;
+  std::string left = "--";
+  if (rate > 0 && bytes_total >= bytes_done) {
+    const uint64_t s = static_cast<uint64_t>((bytes_total - bytes_done) / rate);
+    char t[32];
+    std::snprintf(t, sizeof(t), "%llu:%02llu",
+                  static_cast<unsigned long long>(s / 60),
+                  static_cast<unsigned long long>(s % 60));
+    left = t;
+  }
+  char out[256];
+  std::snprintf(out, sizeof(out),
+                "%s %3.0f%%  %llu/%llu files  %s/%s  %s/s  %s left%s", bar.c_str(),
+                part * 100, static_cast<unsigned long long>(files_done),
+                static_cast<unsigned long long>(files_total),
+                Human(static_cast<double>(bytes_done)).c_str(),
+                Human(static_cast<double>(bytes_total)).c_str(),
+                Human(rate).c_str(), left.c_str(),
+                failed > 0 ? ("  " + std::to_string(failed) + " failed").c_str()
+                           : "");
+  return out;
+}
+
+// `cachefs-ctl prefetch`: progress on a terminal (stderr), then the
+// daemon's summary. Interrupting it closes the connection, which cancels
+// the job in the daemon. Exits 1 if a file failed or the job was cancelled.
+int RunPrefetch(const std::string& mount, const ControlCall& call) {
+  const bool show = !call.background && isatty(STDERR_FILENO);
+  std::string pending;   // a line not yet whole
+  std::string last;      // the last progress line
+  bool ended = false;
+  bool drawn = false;
+  absl::Status streamed = ControlStreamRequest(
+      mount, EncodeControlCall(call), [&](std::string_view data) {
+        if (ended || call.background) {
+          std::fwrite(data.data(), 1, data.size(), stdout);
+          return true;
+        }
+        pending.append(data.data(), data.size());
+        size_t nl;
+        while (!ended && (nl = pending.find('\n')) != std::string::npos) {
+          std::string line = pending.substr(0, nl);
+          pending.erase(0, nl + 1);
+          if (line + "\n" == kPrefetchEndLine) {
+            ended = true;
+            if (drawn) std::fputs("\r\033[K", stderr);
+            std::fwrite(pending.data(), 1, pending.size(), stdout);
+            pending.clear();
+          } else if (line.rfind("progress ", 0) == 0) {
+            last = line;
+            if (show) {
+              std::fprintf(stderr, "\r\033[K%s", ProgressBar(line).c_str());
+              drawn = true;
+            }
+          }
+        }
+        return true;
+      });
+  if (!streamed.ok()) {
+    if (drawn) std::fputs("\n", stderr);
+    return Fail(std::string(streamed.message()));
+  }
+  if (call.background) return 0;
+  if (!ended) return Fail("the daemon ended the prefetch stream early");
+  std::vector<std::string> f = absl::StrSplit(last, ' ');
+  uint64_t failed = 0;
+  if (f.size() != 9 || !absl::SimpleAtoi(f[7], &failed)) {
+    return Fail("unexpected progress line from the daemon: " + last);
+  }
+  return failed > 0 || f[1] == "cancelled" ? 1 : 0;
+}
+
 int Run(const std::vector<std::string>& args) {
   ControlCall call;
   std::string mountpoint;
@@ -131,6 +247,10 @@ int Run(const std::vector<std::string>& args) {
       quick = true;
     } else if (a == "-r") {
       call.recursive = true;
+    } else if (a == "--meta-only") {
+      call.meta_only = true;
+    } else if (a == "--background") {
+      call.background = true;
     } else if (a == "-n") {
       if (i + 1 == args.size() || !absl::SimpleAtoi(args[i + 1], &count) ||
           count <= 0) {
@@ -219,6 +339,7 @@ int Run(const std::vector<std::string>& args) {
     call.paths.push_back(key);
   }
   if (command->composite) return RunTop(real, count);
+  if (command->prefetch) return RunPrefetch(real, call);
   if (command->stream) {
     absl::Status streamed = ControlStreamRequest(
         real, EncodeControlCall(call), [](std::string_view data) {
