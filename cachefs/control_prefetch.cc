@@ -114,9 +114,11 @@ void StreamPrefetch(const ControlCall& call, Prefetcher& prefetcher,
     return;
   }
   // Bounded by the job and by the client: each turn waits at most this
-  // long, then reports and looks whether the client is still there.
-  constexpr absl::Duration kTurn = absl::Milliseconds(250);
-  while (true) {
+  // long and looks whether the client is still there (a client gone
+  // cancels the job within a turn); every few turns it reports.
+  constexpr absl::Duration kTurn = absl::Milliseconds(50);
+  constexpr int kTurnsPerReport = 5;
+  for (int turn = 1;; ++turn) {
     std::optional<PrefetchJob> job = prefetcher.Wait(*id, kTurn);
     if (!job.has_value()) {
       stream.Write("error: the prefetch job is gone\n");
@@ -128,7 +130,8 @@ void StreamPrefetch(const ControlCall& call, Prefetcher& prefetcher,
                                           : Summary(*job)));
       return;
     }
-    if (!stream.open() || !stream.Write(PrefetchProgressLine(*job))) {
+    if (!stream.open() || (turn % kTurnsPerReport == 0 &&
+                           !stream.Write(PrefetchProgressLine(*job)))) {
       prefetcher.Cancel(*id);
       prefetcher.Wait(*id, absl::Seconds(30));
       return;

@@ -103,58 +103,132 @@ absl::StatusOr<std::string> ParseString(std::string_view text, size_t* i) {
 
 }  // namespace
 
+namespace {
+
+constexpr int kMaxDepth = 64;
+
+absl::StatusOr<JsonValue> ParseValue(std::string_view text, size_t* i,
+                                     int depth) {
+  if (depth > kMaxDepth) return absl::InvalidArgumentError("nested too deep");
+  SkipSpace(text, i);
+  if (*i == text.size()) return absl::InvalidArgumentError("a value expected");
+  JsonValue value;
+  const char c = text[*i];
+  if (c == '"') {
+    absl::StatusOr<std::string> s = ParseString(text, i);
+    if (!s.ok()) return s.status();
+    value.kind = JsonValue::Kind::kString;
+    value.text = *std::move(s);
+    return value;
+  }
+  if (c == '{' || c == '[') {
+    const bool object = c == '{';
+    const char close = object ? '}' : ']';
+    value.kind = object ? JsonValue::Kind::kObject : JsonValue::Kind::kArray;
+    ++*i;
+    SkipSpace(text, i);
+    if (*i < text.size() && text[*i] == close) {
+      ++*i;
+      return value;
+    }
+    while (true) {
+      std::string name;
+      if (object) {
+        SkipSpace(text, i);
+        if (*i == text.size() || text[*i] != '"') {
+          return absl::InvalidArgumentError(
+              absl::StrCat("a member name expected at ", *i));
+        }
+        absl::StatusOr<std::string> n = ParseString(text, i);
+        if (!n.ok()) return n.status();
+        name = *std::move(n);
+        SkipSpace(text, i);
+        if (*i == text.size() || text[*i] != ':') {
+          return absl::InvalidArgumentError(
+              absl::StrCat("':' expected at ", *i));
+        }
+        ++*i;
+      }
+      absl::StatusOr<JsonValue> item = ParseValue(text, i, depth + 1);
+      if (!item.ok()) return item.status();
+      if (object) {
+        value.members.emplace_back(std::move(name), *std::move(item));
+      } else {
+        value.items.push_back(*std::move(item));
+      }
+      SkipSpace(text, i);
+      if (*i < text.size() && text[*i] == ',') {
+        ++*i;
+        continue;
+      }
+      if (*i < text.size() && text[*i] == close) {
+        ++*i;
+        return value;
+      }
+      return absl::InvalidArgumentError(
+          absl::StrCat("an unterminated ", object ? "object" : "array"));
+    }
+  }
+  // A number, true, false or null: kept as written.
+  const size_t start = *i;
+  while (*i < text.size() && text[*i] != ',' && text[*i] != '}' &&
+         text[*i] != ']' && text[*i] != ' ' && text[*i] != '\n' &&
+         text[*i] != '\t' && text[*i] != '\r') {
+    ++*i;
+  }
+  value.text = std::string(text.substr(start, *i - start));
+  if (value.text == "true" || value.text == "false") {
+    value.kind = JsonValue::Kind::kBool;
+  } else if (value.text == "null") {
+    value.kind = JsonValue::Kind::kNull;
+  } else {
+    char* end = nullptr;
+    std::strtod(value.text.c_str(), &end);
+    if (value.text.empty() || end != value.text.c_str() + value.text.size()) {
+      return absl::InvalidArgumentError("not a JSON value: " + value.text);
+    }
+    value.kind = JsonValue::Kind::kNumber;
+  }
+  return value;
+}
+
+}  // namespace
+
+const JsonValue* JsonValue::Find(std::string_view name) const {
+  for (const auto& [n, v] : members) {
+    if (n == name) return &v;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<JsonValue> ParseJson(std::string_view text) {
+  size_t i = 0;
+  absl::StatusOr<JsonValue> value = ParseValue(text, &i, 0);
+  if (!value.ok()) return value.status();
+  SkipSpace(text, &i);
+  if (i != text.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("text after the value at ", i));
+  }
+  return value;
+}
+
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
 ParseFlatJsonObject(std::string_view text) {
-  std::vector<std::pair<std::string, std::string>> members;
-  size_t i = 0;
-  SkipSpace(text, &i);
-  if (i == text.size() || text[i] != '{') {
+  absl::StatusOr<JsonValue> value = ParseJson(text);
+  if (!value.ok()) return value.status();
+  if (value->kind != JsonValue::Kind::kObject) {
     return absl::InvalidArgumentError("not a JSON object");
   }
-  ++i;
-  SkipSpace(text, &i);
-  if (i < text.size() && text[i] == '}') return members;
-  while (i < text.size()) {
-    SkipSpace(text, &i);
-    if (i == text.size() || text[i] != '"') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("a member name expected at ", i));
-    }
-    absl::StatusOr<std::string> name = ParseString(text, &i);
-    if (!name.ok()) return name.status();
-    SkipSpace(text, &i);
-    if (i == text.size() || text[i] != ':') {
-      return absl::InvalidArgumentError(absl::StrCat("':' expected at ", i));
-    }
-    ++i;
-    SkipSpace(text, &i);
-    if (i == text.size()) break;
-    std::string value;
-    if (text[i] == '"') {
-      absl::StatusOr<std::string> s = ParseString(text, &i);
-      if (!s.ok()) return s.status();
-      value = *std::move(s);
-    } else if (text[i] == '{' || text[i] == '[') {
+  std::vector<std::pair<std::string, std::string>> members;
+  for (auto& [name, member] : value->members) {
+    if (member.kind == JsonValue::Kind::kObject ||
+        member.kind == JsonValue::Kind::kArray) {
       return absl::InvalidArgumentError("a nested object or array");
-    } else {
-      size_t start = i;
-      while (i < text.size() && text[i] != ',' && text[i] != '}' &&
-             text[i] != ' ' && text[i] != '\n') {
-        ++i;
-      }
-      value = std::string(text.substr(start, i - start));
-      if (value.empty()) return absl::InvalidArgumentError("an empty value");
     }
-    members.emplace_back(*std::move(name), std::move(value));
-    SkipSpace(text, &i);
-    if (i < text.size() && text[i] == ',') {
-      ++i;
-      continue;
-    }
-    if (i < text.size() && text[i] == '}') return members;
-    break;
+    members.emplace_back(name, std::move(member.text));
   }
-  return absl::InvalidArgumentError("an unterminated object");
+  return members;
 }
 
 }  // namespace cachefs

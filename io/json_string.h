@@ -19,6 +19,21 @@ namespace cachefs {
 // characters are escaped.
 std::string JsonString(std::string_view s);
 
+// A parsed JSON value. Strings are unescaped; numbers, true, false and
+// null keep their text as written.
+struct JsonValue {
+  enum class Kind { kNull, kBool, kNumber, kString, kArray, kObject };
+  Kind kind = Kind::kNull;
+  std::string text;
+  std::vector<JsonValue> items;                            // an array's
+  std::vector<std::pair<std::string, JsonValue>> members;  // an object's
+  // The member `name` of an object, or null.
+  const JsonValue* Find(std::string_view name) const;
+};
+
+// One JSON value, and nothing but space after it.
+absl::StatusOr<JsonValue> ParseJson(std::string_view text);
+
 // The members of one flat JSON object (`{"a": 1, "b": "x"}`, as the
 // project's --json outputs write them), in order: names, and values with
 // strings unquoted and numbers, true, false and null as written. Nested

@@ -42,5 +42,35 @@ TEST(JsonStringTest, WhatIsNotOneFlatObjectIsRefused) {
   }
 }
 
+TEST(JsonStringTest, NestedValuesParse) {
+  auto value = ParseJson(
+      "{\"job\": 3, \"paths\": [\"a b\", \"c\"], \"errors\": [{\"path\": "
+      "\"x\\ny\", \"error\": null}], \"ok\": false, \"n\": -1.5e3}\n");
+  ASSERT_TRUE(value.ok()) << value.status();
+  ASSERT_EQ(value->kind, JsonValue::Kind::kObject);
+  EXPECT_EQ(value->Find("job")->text, "3");
+  EXPECT_EQ(value->Find("job")->kind, JsonValue::Kind::kNumber);
+  const JsonValue* paths = value->Find("paths");
+  ASSERT_NE(paths, nullptr);
+  ASSERT_EQ(paths->items.size(), 2u);
+  EXPECT_EQ(paths->items[0].text, "a b");
+  const JsonValue* errors = value->Find("errors");
+  ASSERT_EQ(errors->items.size(), 1u);
+  EXPECT_EQ(errors->items[0].Find("path")->text, "x\ny");
+  EXPECT_EQ(errors->items[0].Find("error")->kind, JsonValue::Kind::kNull);
+  EXPECT_EQ(value->Find("ok")->kind, JsonValue::Kind::kBool);
+  EXPECT_EQ(value->Find("n")->text, "-1.5e3");
+  EXPECT_EQ(value->Find("missing"), nullptr);
+  ASSERT_TRUE(ParseJson("[]").ok());
+  EXPECT_TRUE(ParseJson("[]")->items.empty());
+}
+
+TEST(JsonStringTest, WhatIsNotJsonIsRefused) {
+  for (const char* bad : {"", "[1, 2", "{\"a\": [1,]}", "{\"a\": 1} x",
+                          "[nope]", "{\"a\": 1,}", "[[[[", "{1: 2}"}) {
+    EXPECT_FALSE(ParseJson(bad).ok()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace cachefs
