@@ -101,10 +101,19 @@ class Cache {
   // cache lock held.
   std::string WithdrawIfDirectoryUnusable();
 
-  // The space manager told about every change of stored data, and asked
-  // before each cache write. Set before any volume is acquired; not owned.
-  void SetObserver(CacheObserver* observer) { observer_ = observer; }
-  CacheObserver* observer() const { return observer_; }
+  // The observers told about every change of stored data and asked
+  // before each cache write (the culler), and the vetoes the culler asks
+  // before it takes an object (the prefetch layer's pins). Added before
+  // any volume is acquired; not owned; removed before they go.
+  void AddObserver(CacheObserver* observer) { observers_.Add(observer); }
+  void RemoveObserver(CacheObserver* observer) { observers_.Remove(observer); }
+  void AddCullVeto(CullVeto* veto) { observers_.AddVeto(veto); }
+  void RemoveCullVeto(CullVeto* veto) { observers_.RemoveVeto(veto); }
+  bool MayCull(const std::string& volume_key, uint64_t hash) {
+    return observers_.MayCull(volume_key, hash);
+  }
+  // All of them as one.
+  CacheObserver* observer() { return &observers_; }
 
   Env* env() const { return env_; }
   IoEngine* engine() const { return engine_.get(); }
@@ -144,7 +153,7 @@ class Cache {
   CacheStats stats_;
   Tracer tracer_;
   std::unique_ptr<IoEngine> engine_;
-  CacheObserver* observer_ = nullptr;
+  CacheObservers observers_;
 
   absl::Mutex service_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;

@@ -1,6 +1,6 @@
-// CacheObserver: what the cache's space manager (the daemon's culler)
-// learns from the cache layer, and the one question it answers: may this
-// much more be stored now?
+// CacheObserver: what the cache's observers (the daemon's culler, the
+// prefetch layer) learn from the cache layer, and the one question the
+// space manager answers: may this much more be stored now?
 //
 // Calls come from any thread, some with cache locks held (a volume's, a
 // backing object's); an observer must never call back into the cache from
@@ -11,6 +11,10 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace cachefs {
 
@@ -36,6 +40,49 @@ class CacheObserver {
   // The object's file is gone (deleted, replaced by a fresh one, moved to
   // another name): whatever was counted for it is freed.
   virtual void Removed(const std::string& volume_key, uint64_t hash) = 0;
+};
+
+// Whether the culler may take an object, or granules of one: asked by the
+// culler, answered by whoever keeps objects on purpose (the prefetch
+// layer's pins). Asked with the culler's lock held: answer from memory,
+// never calling into the cache or the culler.
+class CullVeto {
+ public:
+  virtual ~CullVeto() = default;
+  // False keeps object `hash` of volume `volume_key` whole in the cache.
+  virtual bool MayCull(const std::string& volume_key, uint64_t hash) = 0;
+};
+
+// The observers of one cache as one observer: each event goes to every
+// one of them, and a write is admitted when all of them admit it. Vetoes
+// are kept beside them, under a lock of their own (a veto is asked with
+// the culler's lock held, and the culler is told events under the
+// observers' lock).
+//
+// Thread safety: all methods may be called concurrently; Add and Remove
+// wait for calls in progress, so a removed observer is called no more.
+class CacheObservers final : public CacheObserver {
+ public:
+  void Add(CacheObserver* observer);
+  void Remove(CacheObserver* observer);
+  void AddVeto(CullVeto* veto);
+  void RemoveVeto(CullVeto* veto);
+  // False if any veto keeps the object.
+  bool MayCull(const std::string& volume_key, uint64_t hash);
+
+  bool AdmitWrite(uint64_t bytes) override;
+  void WriteSettled(uint64_t bytes) override;
+  bool HasRoom(uint64_t bytes) const override;
+  void Charge(const std::string& volume_key, uint64_t hash,
+              int64_t delta) override;
+  void Used(const std::string& volume_key, uint64_t hash) override;
+  void Removed(const std::string& volume_key, uint64_t hash) override;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<CacheObserver*> observers_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex veto_mu_;
+  std::vector<CullVeto*> vetoes_ ABSL_GUARDED_BY(veto_mu_);
 };
 
 }  // namespace cachefs

@@ -140,7 +140,7 @@ absl::StatusOr<std::unique_ptr<Culler>> Culler::Start(
   culler->ShareUsage();
   culler->scan_nanos_ = cache->env()->MonotonicNanos() - started;
   culler->CheckFilesystem();
-  cache->SetObserver(culler.get());
+  cache->AddObserver(culler.get());
   Culler* raw = culler.get();
   culler->thread_ = std::thread([raw] { raw->Loop(); });
   return culler;
@@ -158,7 +158,7 @@ Culler::~Culler() {
   stopping_.Notify();
   Wake();
   if (thread_.joinable()) thread_.join();
-  cache_->SetObserver(nullptr);
+  cache_->RemoveObserver(this);
   SaveIndex();
   // Its bytes stay in the directory; its limit no longer binds the others.
   if (published_limit_ != 0) {
@@ -452,7 +452,8 @@ void Culler::TrimOpenObjects(uint64_t target, uint64_t cap,
     for (std::shared_ptr<Cookie>& cookie : volume_->Cookies()) {
       std::shared_ptr<BackingObject> object =
           cookie->ready() ? cookie->object() : nullptr;
-      if (object != nullptr && !spent.contains(object->hash())) {
+      if (object != nullptr && !spent.contains(object->hash()) &&
+          cache_->MayCull(volume_->key(), object->hash())) {
         open.push_back({object->hash(), std::move(cookie)});
       }
     }
@@ -516,8 +517,9 @@ void Culler::CullWholeObjects(uint64_t target, CullResult* result) {
     uint32_t generation = 0;
     {
       absl::MutexLock lock(&mu_);
-      victim = policy_->Evict(
-          [&](CullKey key) { return !active.contains(key); });
+      victim = policy_->Evict([&](CullKey key) {
+        return !active.contains(key) && cache_->MayCull(volume_->key(), key);
+      });
       if (victim.has_value()) {
         auto it = index_.find(*victim);
         if (it != index_.end()) generation = it->second.generation;

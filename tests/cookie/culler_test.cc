@@ -4,6 +4,7 @@
 
 #include "cull/culler.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -134,6 +135,52 @@ TEST_F(CullerTest, CullToPassesOverObjectsInUseAndFreesTheRest) {
     Relinquish(again);
   }
   EXPECT_EQ(still_cached, 1);
+}
+
+// Keeps the objects of the keys it was given (a pin's answer).
+class KeepKeys : public CullVeto {
+ public:
+  KeepKeys(Cache* cache, std::string volume_key,
+           std::vector<std::string> keys) {
+    for (const std::string& key : keys) {
+      kept_.push_back(cache->HashKey(volume_key, key));
+    }
+  }
+  bool MayCull(const std::string&, uint64_t hash) override {
+    ++asked_;
+    return std::find(kept_.begin(), kept_.end(), hash) == kept_.end();
+  }
+  int asked_ = 0;
+
+ private:
+  std::vector<uint64_t> kept_;
+};
+
+TEST_F(CullerTest, AVetoKeepsObjectsWholeWhileOthersGo) {
+  OpenCache();
+  MakeObjects(6, 1);
+  ASSERT_NO_FATAL_FAILURE(StartCuller());
+  // f0 and f1 are the oldest, so the first victims; kept by the veto.
+  KeepKeys keep(cache_.get(), volume_->key(), {"f0", "f1"});
+  cache_->AddCullVeto(&keep);
+  Culler::CullResult result = culler_->CullTo(0);
+  EXPECT_EQ(result.objects, 4u);
+  EXPECT_GT(keep.asked_, 0);
+  // An open object the veto keeps gives up no granules either.
+  auto open = volume_->AcquireCookie("f0", "aux", kGranule);
+  open->WaitReady();
+  result = culler_->CullTo(0);
+  EXPECT_EQ(result.objects + result.granules, 0u);
+  EXPECT_TRUE(open->PrepareRead(0, kGranule).FullyCached());
+  Relinquish(open);
+  auto other = volume_->AcquireCookie("f1", "aux", kGranule);
+  EXPECT_TRUE(other->PrepareRead(0, kGranule).FullyCached());
+  Relinquish(other);
+  // Without the veto they go too.
+  cache_->RemoveCullVeto(&keep);
+  result = culler_->CullTo(0);
+  EXPECT_EQ(result.objects, 2u);
+  EXPECT_EQ(culler_->indexed_objects(), 0u);
 }
 
 TEST_F(CullerTest, TheThreadCullsFromTheCullMarkDownPastTheRunMark) {
