@@ -143,6 +143,25 @@ const std::vector<ControlCommand>& ControlCommands() {
        /*json=*/true, /*paths=*/true, /*to=*/false, nullptr,
        /*offline=*/false, /*stream=*/true, /*composite=*/false,
        /*prefetch=*/true},
+      {"pin", "PATH... [-r]",
+       "pin files (with -r, every file below each directory; a glob such\n"
+       "as 'lib/*.so' pins what it matches, now and later): each is\n"
+       "fetched whole in the background and never culled, and fetched\n"
+       "again when it changes on the origin. Pins are kept in the cache\n"
+       "directory across restarts\n",
+       /*json=*/false, /*paths=*/true},
+      {"unpin", "PATH... [-r]",
+       "remove the pins cachefs-ctl pin made for these paths (with -r, also\n"
+       "those below them); the files stay cached but may be culled\n",
+       /*json=*/false, /*paths=*/true},
+      {"pins", "[--json]",
+       "the pin rules (from -o pin=FILE and cachefs-ctl pin), the files\n"
+       "they pin with their state (fetching, on disk, failed) and sizes,\n"
+       "and the rules that match no file\n",
+       /*json=*/true},
+      {"reload", "",
+       "reread the pin file of -o pin=FILE (as SIGHUP does); a bad line is\n"
+       "an error, and the rules in force stay\n"},
       {"jobs", "[--json]",
        "prefetch jobs running and the last ones ended: state, files and\n"
        "bytes done of the total, bytes fetched from the origin, rate and\n"

@@ -165,4 +165,96 @@ std::string JobsReply(const ControlCall& call, const Prefetcher& prefetcher) {
   return out;
 }
 
+namespace {
+
+const char* PinStateName(PinSet::PinnedFile::State state) {
+  switch (state) {
+    case PinSet::PinnedFile::State::kFetching:
+      return "fetching";
+    case PinSet::PinnedFile::State::kOnDisk:
+      return "on disk";
+    case PinSet::PinnedFile::State::kFailed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+std::string PinsList(bool json, PinSet& pins) {
+  const std::vector<PinSet::Rule> rules = pins.Rules();
+  const std::vector<PinSet::Rule> unmatched = pins.Unmatched();
+  const std::vector<PinSet::PinnedFile> files = pins.Files();
+  uint64_t on_disk = 0;
+  for (const auto& f : files) {
+    if (f.state == PinSet::PinnedFile::State::kOnDisk) on_disk += f.size;
+  }
+  if (json) {
+    auto rule_list = [](const std::vector<PinSet::Rule>& list) {
+      std::string out = "[";
+      for (size_t i = 0; i < list.size(); ++i) {
+        absl::StrAppend(&out, i ? ", " : "", "{\"rule\": ",
+                        JsonString(list[i].pattern), ", \"source\": ",
+                        JsonString(list[i].source), "}");
+      }
+      return out + "]";
+    };
+    std::string out = absl::StrCat(
+        "{\"pinned_files\": ", files.size(),
+        ", \"pinned_bytes_disk\": ", on_disk, ", \"rules\": ",
+        rule_list(rules), ", \"unmatched\": ", rule_list(unmatched),
+        ", \"files\": [");
+    for (size_t i = 0; i < files.size(); ++i) {
+      const auto& f = files[i];
+      absl::StrAppend(&out, i ? ",\n  " : "\n  ", "{\"path\": ",
+                      JsonString(f.path), ", \"state\": ",
+                      JsonString(PinStateName(f.state)), ", \"size\": ",
+                      f.size, ", \"rule\": ", JsonString(f.rule),
+                      ", \"error\": ", JsonString(f.error), "}");
+    }
+    return out + (files.empty() ? "]}\n" : "\n]}\n");
+  }
+  std::string out;
+  if (rules.empty()) return "no pins\n";
+  absl::StrAppendFormat(&out, "%d rules pin %d files, %s on disk\n",
+                        rules.size(), files.size(), Size(on_disk));
+  for (const auto& r : unmatched) {
+    absl::StrAppend(&out, "warning: ", r.pattern, " (", r.source,
+                    ") matches no file\n");
+  }
+  for (const auto& f : files) {
+    absl::StrAppendFormat(&out, "%-9s %12s  %s%s\n", PinStateName(f.state),
+                          Size(f.size), f.path,
+                          f.error.empty() ? "" : "  (" + f.error + ")");
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string PinsReply(const ControlCall& call, PinSet& pins) {
+  if (call.command == "pins") return PinsList(call.json, pins);
+  if (call.command == "reload") {
+    absl::Status reloaded = pins.Reload();
+    if (!reloaded.ok()) return absl::StrCat("error: ", reloaded.message(), "\n");
+    return absl::StrFormat("reloaded: %d rules\n", pins.Rules().size());
+  }
+  if (call.command == "pin") {
+    absl::StatusOr<size_t> added = pins.Pin(call.paths, call.recursive);
+    if (!added.ok()) return absl::StrCat("error: ", added.status().message(), "\n");
+    return absl::StrFormat(
+        "pinned %d new %s; fetching in the background (see cachefs-ctl "
+        "pins)\n",
+        *added, *added == 1 ? "path" : "paths");
+  }
+  if (call.command == "unpin") {
+    const size_t removed = pins.Unpin(call.paths, call.recursive);
+    if (removed == 0) {
+      return "error: no cachefs-ctl pin rule names these paths (see "
+             "cachefs-ctl pins)\n";
+    }
+    return absl::StrFormat("unpinned %d %s\n", removed,
+                           removed == 1 ? "rule" : "rules");
+  }
+  return absl::StrCat("error: not a pin command: ", call.command, "\n");
+}
+
 }  // namespace cachefs

@@ -1,4 +1,5 @@
-// `cachefs-ctl prefetch` and `jobs`: the daemon's side. A prefetch call is
+// The prefetch layer's commands, the daemon's side: `prefetch`, `jobs`,
+// and the pins' `pin`, `unpin`, `pins` and `reload`. A prefetch call is
 // a stream: the job's progress as lines of "progress" until it ends, then
 // the line "end" and the summary (text, or one JSON object); the client
 // going away cancels the job. With --background the stream says which
@@ -26,6 +27,9 @@ void StreamPrefetch(const ControlCall& call, Prefetcher& prefetcher,
 
 // The answer to `jobs`.
 std::string JobsReply(const ControlCall& call, const Prefetcher& prefetcher);
+
+// The answer to `pin`, `unpin`, `pins` or `reload`.
+std::string PinsReply(const ControlCall& call, PinSet& pins);
 
 }  // namespace cachefs
 

@@ -299,7 +299,7 @@ std::string MapReply(const ControlCall& call, Volume& volume) {
 
 std::string ControlReply(const std::string& request, const MountFacts& facts,
                          Cache& cache, Volume* volume, Culler* culler,
-                         CacheFs* fs, Prefetcher* prefetcher) {
+                         CacheFs* fs, Prefetcher* prefetcher, PinSet* pins) {
   absl::StatusOr<ControlCall> call = DecodeControlCall(request);
   if (!call.ok()) {
     return absl::StrCat("error: ", std::string(call.status().message()), "\n");
@@ -320,6 +320,11 @@ std::string ControlReply(const std::string& request, const MountFacts& facts,
     std::string reply = InvalidateReply(*call, *volume, culler, *fs);
     cache.ForgetUsage();
     return reply;
+  }
+  if ((name == "pin" || name == "unpin" || name == "pins" ||
+       name == "reload") &&
+      pins != nullptr) {
+    return PinsReply(*call, *pins);
   }
   if (name == "jobs" && prefetcher != nullptr) {
     return JobsReply(*call, *prefetcher);

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -59,6 +60,8 @@ struct CliOptions {
   char* kernel_readahead = nullptr;
   char* readahead_files = nullptr;
   char* prefetch_jobs = nullptr;
+  char* pin = nullptr;
+  double pin_recheck = 30.0;
   char* origin_threads = nullptr;
   char* origin_descriptors = nullptr;
   char* buffers = nullptr;
@@ -94,6 +97,8 @@ const fuse_opt kOptions[] = {
     CACHEFS_OPT("kernel_readahead=%s", kernel_readahead),
     CACHEFS_OPT("readahead_files=%s", readahead_files),
     CACHEFS_OPT("prefetch_jobs=%s", prefetch_jobs),
+    CACHEFS_OPT("pin=%s", pin),
+    CACHEFS_OPT("pin_recheck=%lf", pin_recheck),
     CACHEFS_OPT("origin_threads=%s", origin_threads),
     CACHEFS_OPT("origin_descriptors=%s", origin_descriptors),
     CACHEFS_OPT("buffers=%s", buffers),
@@ -167,6 +172,15 @@ void PrintUsage(const char* prog) {
       "                              (cachefs-ctl prefetch) fetches at once;\n"
       "                              a user's own reads never wait behind\n"
       "                              them (4)\n"
+      "    -o pin=FILE               pin the files FILE names: one path or\n"
+      "                              glob a line, relative to the mount\n"
+      "                              root (a directory pins its tree), '#'\n"
+      "                              starts a comment line. Pinned files\n"
+      "                              are fetched whole and never culled;\n"
+      "                              reread on SIGHUP and cachefs-ctl reload\n"
+      "    -o pin_recheck=SECONDS    how often pinned files are checked\n"
+      "                              against the origin, and fetched again\n"
+      "                              if they changed (30)\n"
       "    -o origin_descriptors=N   descriptors of recently used origin\n"
       "                              paths kept open on a FUSE origin (SSHFS)\n"
       "                              to save lookups; never one per file\n"
@@ -343,6 +357,7 @@ struct Config {
   PosixOrigin::Options origin_options;
   LogOptions log;
   Prefetcher::Options prefetch;
+  PinSet::Options pins;
 };
 
 Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
@@ -384,6 +399,18 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   c.fs.readahead_files = static_cast<int>(readahead_files);
   c.prefetch.jobs =
       static_cast<int>(Count("prefetch_jobs", cli.prefetch_jobs, 4, 1, 64));
+  if (cli.pin != nullptr) {
+    if (*cli.pin == '\0') Fail("-o pin= needs a file");
+    c.pins.pin_file = cli.pin[0] == '/' ? std::string(cli.pin)
+                                        : RealPath(".", "cwd") + "/" + cli.pin;
+    // Read now, so a bad line stops the mount with the terminal still
+    // there to see it.
+    absl::StatusOr<std::vector<PinSet::Rule>> rules =
+        PinSet::ReadPinFile(c.pins.pin_file);
+    if (!rules.ok()) Fail(std::string(rules.status().message()));
+  }
+  if (!(cli.pin_recheck > 0)) Fail("-o pin_recheck= must be above 0");
+  c.pins.recheck = absl::Seconds(cli.pin_recheck);
   c.origin_options.descriptors =
       Count("origin_descriptors", cli.origin_descriptors, 1024, 1, 16384);
   if (cli.kernel_readahead != nullptr) {
@@ -611,6 +638,62 @@ class Readiness {
   int fd_ = -1;
 };
 
+// While it lives, SIGHUP rereads the pin file instead of ending the mount
+// as libfuse's handler would: the handler only wakes a thread, which
+// reloads.
+class ReloadOnHangup {
+ public:
+  explicit ReloadOnHangup(PinSet* pins) : pins_(pins) {
+    wake_fd_ = eventfd(0, EFD_CLOEXEC);
+    if (wake_fd_ < 0) return;
+    hangup_fd_.store(wake_fd_);
+    thread_ = std::thread([this] { Loop(); });
+    struct sigaction sa = {};
+    sa.sa_handler = &OnHangup;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGHUP, &sa, &old_);
+  }
+  ~ReloadOnHangup() { Stop(); }
+  void Stop() {
+    if (!thread_.joinable()) return;
+    sigaction(SIGHUP, &old_, nullptr);
+    hangup_fd_.store(-1);
+    stopping_.store(true);
+    uint64_t one = 1;
+    (void)!write(wake_fd_, &one, sizeof(one));
+    thread_.join();
+    close(wake_fd_);
+  }
+
+ private:
+  static void OnHangup(int) {
+    const int fd = hangup_fd_.load();
+    uint64_t one = 1;
+    if (fd >= 0) (void)!write(fd, &one, sizeof(one));
+  }
+  void Loop() {
+    uint64_t n;
+    while (read(wake_fd_, &n, sizeof(n)) > 0 || errno == EINTR) {
+      if (stopping_.load()) return;
+      absl::Status reloaded = pins_->Reload();
+      if (reloaded.ok()) {
+        LogParts(LogLevel::kNotice, "SIGHUP: reread the pin file");
+      } else {
+        LogParts(LogLevel::kError, "SIGHUP: the pin file was not reread: ",
+                 std::string(reloaded.message()));
+      }
+    }
+  }
+
+  static inline std::atomic<int> hangup_fd_{-1};
+  PinSet* const pins_;
+  int wake_fd_ = -1;
+  std::atomic<bool> stopping_{false};
+  struct sigaction old_ = {};
+  std::thread thread_;
+};
+
 int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
           const fuse_cmdline_opts& cmd, Readiness& readiness) {
   auto cache = Cache::Open(Env::Default(), c.cache);
@@ -645,6 +728,14 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
   // filesystem its jobs fetch through.
   auto prefetcher = std::make_unique<Prefetcher>(c.prefetch, fs->get(),
                                                  &(*cache)->stats());
+  auto pins = PinSet::Start(c.pins, fs->get(), cache->get(), volume->get());
+  if (!pins.ok()) {
+    std::fprintf(stderr, "cachefs: %s\n",
+                 std::string(pins.status().message()).c_str());
+    return 1;
+  }
+  // SIGHUP rereads the pin file (libfuse's handler would end the mount).
+  ReloadOnHangup reload_on_hangup(pins->get());
   MountFacts facts{c.origin,     c.mountpoint,
                    c.cache.directory, c.volume_key,
                    c.summary,    Env::Default()->MonotonicNanos(),
@@ -653,7 +744,8 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
       ControlSocketPath(c.mountpoint),
       [&](const std::string& request) {
         return ControlReply(request, facts, **cache, volume->get(),
-                            culler->get(), fs->get(), prefetcher.get());
+                            culler->get(), fs->get(), prefetcher.get(),
+                            pins->get());
       },
       [&](const std::string& request, ControlStream& stream) {
         absl::StatusOr<ControlCall> call = DecodeControlCall(request);
@@ -702,10 +794,10 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
     setter.join();
   });
   int ret = RunSession(se, cmd);
-  // libfuse's handlers end the loop on SIGTERM, SIGINT and SIGHUP and
-  // return the signal's number: an orderly stop, like an unmount, as a
-  // service manager expects of a daemon it stops.
-  const bool stopped = ret == SIGTERM || ret == SIGINT || ret == SIGHUP;
+  // libfuse's handlers end the loop on SIGTERM and SIGINT and return the
+  // signal's number: an orderly stop, like an unmount, as a service
+  // manager expects of a daemon it stops.
+  const bool stopped = ret == SIGTERM || ret == SIGINT;
   if (stopped) {
     LogParts(LogLevel::kInfo, "stopped by signal ", ret,
              "; writing back what is open");
@@ -716,6 +808,8 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
   if (readahead_tuner.joinable()) readahead_tuner.join();
   control = absl::StatusOr<std::unique_ptr<ControlServer>>(nullptr);
   prefetcher.reset();  // cancels the jobs still running
+  reload_on_hangup.Stop();
+  pins->reset();
   // Checkpoints every file: those released by now, and those still held
   // when a signal stopped the daemon.
   fs->reset();

@@ -51,6 +51,8 @@ std::vector<std::pair<std::string, uint64_t>> CacheStats::Snapshot() const {
       {"cull_passes", get(cull_passes)},
       {"prefetch_files", get(prefetch_files)},
       {"prefetch_bytes", get(prefetch_bytes)},
+      {"pinned_files", get(pinned_files)},
+      {"pinned_bytes_disk", get(pinned_bytes_disk)},
   };
 }
 

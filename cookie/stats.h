@@ -81,6 +81,10 @@ struct CacheStats {
   // prefetch jobs, and the bytes those jobs read from the origin.
   Counter prefetch_files{0};
   Counter prefetch_bytes{0};
+  // Pins: files pinned (gauge) and the bytes of those whole on disk
+  // (gauge).
+  Counter pinned_files{0};
+  Counter pinned_bytes_disk{0};
 
   // Every counter by its stable name, for printing and JSON.
   std::vector<std::pair<std::string, uint64_t>> Snapshot() const;

@@ -27,14 +27,20 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "cookie/cache.h"
+#include "cookie/cache_observer.h"
 #include "cookie/stats.h"
+#include "cookie/volume.h"
 
 namespace cachefs {
 
@@ -148,6 +154,120 @@ class Prefetcher {
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   // Every job not yet reaped, oldest first.
   std::list<std::unique_ptr<Running>> jobs_ ABSL_GUARDED_BY(mu_);
+};
+
+// Pins: files kept whole in the cache. A pin rule is a path or a glob
+// (fnmatch(3), one component at a time: "lib/*.so", "data/2024-*") relative
+// to the mount root; a rule that names a directory pins every file below
+// it. Rules come from a pin file (-o pin=FILE: one rule a line, "#"
+// starts a comment line; reread by Reload) and from `cachefs-ctl pin`,
+// which are kept in the volume's directory across restarts.
+//
+// A pinned file is fetched whole, in the background, and never culled:
+// the set answers the culler's veto for the objects of pinned files. When
+// a pinned file's object is replaced (the file changed on the origin and
+// an open found it) or dropped, it is fetched whole again; every
+// `recheck` all pinned files are checked against the origin, which
+// fetches what changed.
+//
+// Thread safety: all methods may be called concurrently. MayCull and the
+// CacheObserver calls answer from memory under a lock that is never held
+// while the set calls out.
+class PinSet : public CullVeto, public CacheObserver {
+ public:
+  struct Options {
+    std::string pin_file;  // empty: none
+    absl::Duration recheck = absl::Seconds(30);
+  };
+  // A rule and where it came from ("FILE:LINE", or "cachefs-ctl pin").
+  struct Rule {
+    std::string pattern;
+    std::string source;
+  };
+  // The rules of a pin file; a bad line is an error naming the file and
+  // the line.
+  static absl::StatusOr<std::vector<Rule>> ReadPinFile(
+      const std::string& path);
+
+  // Reads the pin file and the pins kept in `volume`, registers with
+  // `cache` and starts fetching. Borrows everything.
+  static absl::StatusOr<std::unique_ptr<PinSet>> Start(Options options,
+                                                       PrefetchTarget* target,
+                                                       Cache* cache,
+                                                       Volume* volume);
+  ~PinSet() override;
+
+  // Rereads the pin file; on an error the rules in force stay.
+  absl::Status Reload();
+  // Adds rules for `paths` (relative to the mount root; a path that does
+  // not exist is refused, and so is a directory without `recursive`; a
+  // glob that matches nothing is not); kept in the volume. Returns how
+  // many were new.
+  absl::StatusOr<size_t> Pin(const std::vector<std::string>& paths,
+                             bool recursive);
+  // Removes the `cachefs-ctl pin` rules for `paths` (with `below`, also
+  // those under them); returns how many went.
+  size_t Unpin(const std::vector<std::string>& paths, bool below);
+
+  struct PinnedFile {
+    enum class State { kFetching, kOnDisk, kFailed };
+    std::string path;
+    State state = State::kFetching;
+    uint64_t size = 0;      // at the last fetch
+    std::string rule;       // the first rule that pins it
+    std::string error;      // why the last fetch failed
+  };
+  std::vector<Rule> Rules() const;
+  std::vector<PinnedFile> Files() const;
+  // Rules whose last resolution matched no file (a warning each).
+  std::vector<Rule> Unmatched() const;
+  // Returns once every pinned file is on disk or failed, the rules
+  // resolved, or `timeout` passed; false then.
+  bool WaitSettled(absl::Duration timeout);
+
+  // CullVeto.
+  bool MayCull(const std::string& volume_key, uint64_t hash) override;
+  // CacheObserver: only removals matter (a pinned object replaced).
+  bool AdmitWrite(uint64_t) override { return true; }
+  void Charge(const std::string&, uint64_t, int64_t) override {}
+  void Used(const std::string&, uint64_t) override {}
+  void Removed(const std::string& volume_key, uint64_t hash) override;
+
+ private:
+  struct File {
+    PinnedFile shown;
+    uint64_t hash = 0;
+    bool due = true;  // to be fetched (again)
+  };
+  PinSet(Options options, PrefetchTarget* target, Cache* cache,
+         Volume* volume);
+  void Loop();
+  // The files the rules name now, each with the first rule naming it.
+  std::vector<std::pair<std::string, std::string>> Resolve(
+      const std::vector<Rule>& rules, std::vector<Rule>* unmatched);
+  void ResolveRule(const Rule& rule, const std::string& dir, size_t part,
+                   const std::vector<std::string>& parts,
+                   std::vector<std::pair<std::string, std::string>>* out);
+  void AddTree(const std::string& dir, const std::string& rule,
+               std::vector<std::pair<std::string, std::string>>* out);
+  absl::Status SaveRules() ABSL_LOCKS_EXCLUDED(mu_);
+  void UpdateStats() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const Options options_;
+  PrefetchTarget* const target_;
+  Cache* const cache_;
+  Volume* const volume_;
+
+  mutable absl::Mutex mu_;
+  std::vector<Rule> file_rules_ ABSL_GUARDED_BY(mu_);
+  std::vector<Rule> ctl_rules_ ABSL_GUARDED_BY(mu_);
+  std::vector<Rule> unmatched_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, File> files_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<uint64_t> hashes_ ABSL_GUARDED_BY(mu_);
+  bool resolve_ ABSL_GUARDED_BY(mu_) = true;
+  bool busy_ ABSL_GUARDED_BY(mu_) = true;  // the loop has work in hand
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
 };
 
 }  // namespace cachefs

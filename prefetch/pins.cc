@@ -1,0 +1,458 @@
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "io/errno_status.h"
+#include "io/log.h"
+#include "prefetch/prefetch.h"
+
+namespace cachefs {
+namespace {
+
+// Where the `cachefs-ctl pin` rules are kept, in the volume's directory:
+// one rule a line.
+constexpr char kPinsFile[] = "pins";
+constexpr size_t kMaxPinsFile = 4 << 20;
+constexpr char kCtlSource[] = "cachefs-ctl pin";
+
+bool IsGlob(std::string_view part) {
+  return part.find_first_of("*?[") != std::string_view::npos;
+}
+
+// Why `pattern` cannot be a rule, or "" if it can.
+std::string CheckPattern(const std::string& pattern) {
+  if (pattern.empty()) return "an empty path";
+  if (pattern[0] == '/') {
+    return "an absolute path: rules are relative to the mount root";
+  }
+  if (pattern.find('\n') != std::string::npos) return "a newline in the path";
+  for (absl::string_view part : absl::StrSplit(pattern, '/')) {
+    if (part == "..") return "\"..\" in the path";
+    // An unclosed bracket never matches in fnmatch(3): a typo.
+    size_t open = part.find('[');
+    if (open != absl::string_view::npos &&
+        part.find(']', open + 1) == absl::string_view::npos) {
+      return "an unclosed [ in the glob";
+    }
+  }
+  return "";
+}
+
+// The parts of a rule's path, without empty ones and ".".
+std::vector<std::string> Parts(const std::string& pattern) {
+  std::vector<std::string> parts;
+  for (absl::string_view part :
+       absl::StrSplit(pattern, '/', absl::SkipEmpty())) {
+    if (part != ".") parts.emplace_back(part);
+  }
+  return parts;
+}
+
+std::string Join(const std::string& dir, const std::string& name) {
+  return dir.empty() ? name : dir + "/" + name;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<PinSet::Rule>> PinSet::ReadPinFile(
+    const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoToStatus(errno, "cannot read the pin file " + path);
+  std::string text;
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0 && text.size() < (16 << 20)) {
+    text.append(buf, n);
+  }
+  const int err = errno;
+  close(fd);
+  if (n < 0) return ErrnoToStatus(err, "cannot read the pin file " + path);
+  std::vector<Rule> rules;
+  int line_number = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++line_number;
+    absl::string_view rule = absl::StripAsciiWhitespace(line);
+    if (rule.empty() || rule[0] == '#') continue;
+    std::string pattern(rule);
+    if (std::string why = CheckPattern(pattern); !why.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("pin file ", path, " line ", line_number, ": ", why,
+                       ": ", pattern));
+    }
+    rules.push_back({pattern, absl::StrCat(path, ":", line_number)});
+  }
+  return rules;
+}
+
+PinSet::PinSet(Options options, PrefetchTarget* target, Cache* cache,
+               Volume* volume)
+    : options_(std::move(options)),
+      target_(target),
+      cache_(cache),
+      volume_(volume) {}
+
+absl::StatusOr<std::unique_ptr<PinSet>> PinSet::Start(Options options,
+                                                      PrefetchTarget* target,
+                                                      Cache* cache,
+                                                      Volume* volume) {
+  std::vector<Rule> file_rules;
+  if (!options.pin_file.empty()) {
+    absl::StatusOr<std::vector<Rule>> read = ReadPinFile(options.pin_file);
+    if (!read.ok()) return read.status();
+    file_rules = *std::move(read);
+  }
+  std::vector<Rule> ctl_rules;
+  absl::StatusOr<std::string> kept = volume->ReadFile(kPinsFile, kMaxPinsFile);
+  if (kept.ok()) {
+    for (absl::string_view line : absl::StrSplit(*kept, '\n')) {
+      std::string pattern(line);
+      if (!pattern.empty() && CheckPattern(pattern).empty()) {
+        ctl_rules.push_back({pattern, kCtlSource});
+      }
+    }
+  } else if (!absl::IsNotFound(kept.status())) {
+    Log(LogLevel::kWarning,
+        absl::StrCat("the pins kept in the cache cannot be read: ",
+                     kept.status().message()));
+  }
+  std::unique_ptr<PinSet> pins(
+      new PinSet(std::move(options), target, cache, volume));
+  {
+    absl::MutexLock lock(&pins->mu_);
+    pins->file_rules_ = std::move(file_rules);
+    pins->ctl_rules_ = std::move(ctl_rules);
+  }
+  cache->AddCullVeto(pins.get());
+  cache->AddObserver(pins.get());
+  pins->thread_ = std::thread([p = pins.get()] { p->Loop(); });
+  return pins;
+}
+
+PinSet::~PinSet() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+  cache_->RemoveObserver(this);
+  cache_->RemoveCullVeto(this);
+}
+
+absl::Status PinSet::Reload() {
+  if (options_.pin_file.empty()) {
+    return absl::FailedPreconditionError("this mount has no -o pin=FILE");
+  }
+  absl::StatusOr<std::vector<Rule>> read = ReadPinFile(options_.pin_file);
+  if (!read.ok()) return read.status();
+  absl::MutexLock lock(&mu_);
+  file_rules_ = *std::move(read);
+  resolve_ = busy_ = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> PinSet::Pin(const std::vector<std::string>& paths,
+                                   bool recursive) {
+  std::vector<Rule> added;
+  for (const std::string& path : paths) {
+    if (path.empty()) {
+      if (!recursive) {
+        return absl::InvalidArgumentError(
+            "the mount's root is a directory: give -r to pin its tree");
+      }
+      added.push_back({".", kCtlSource});
+      continue;
+    }
+    if (std::string why = CheckPattern(path); !why.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", why));
+    }
+    if (!IsGlob(path)) {
+      absl::StatusOr<PrefetchTarget::Node> node = target_->Stat(path);
+      if (!node.ok()) {
+        const int err = StatusToErrno(node.status());
+        return absl::Status(node.status().code(),
+                            absl::StrCat(path, ": ", std::strerror(err)));
+      }
+      if (node->directory && !recursive) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, " is a directory: give -r to pin its tree"));
+      }
+    }
+    added.push_back({path, kCtlSource});
+  }
+  size_t fresh = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    for (Rule& rule : added) {
+      auto same = [&](const Rule& r) { return r.pattern == rule.pattern; };
+      if (std::any_of(ctl_rules_.begin(), ctl_rules_.end(), same)) continue;
+      ctl_rules_.push_back(std::move(rule));
+      ++fresh;
+    }
+    resolve_ = busy_ = true;
+  }
+  absl::Status saved = SaveRules();
+  if (!saved.ok()) return saved;
+  return fresh;
+}
+
+size_t PinSet::Unpin(const std::vector<std::string>& paths, bool below) {
+  size_t removed = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const std::string& raw : paths) {
+      const std::string path = raw.empty() ? "." : raw;
+      removed += std::erase_if(ctl_rules_, [&](const Rule& r) {
+        if (r.pattern == path) return true;
+        if (!below) return false;
+        return path == "." || r.pattern.rfind(path + "/", 0) == 0;
+      });
+    }
+    resolve_ = busy_ = true;
+  }
+  absl::Status saved = SaveRules();
+  if (!saved.ok()) {
+    Log(LogLevel::kWarning, absl::StrCat("the pins could not be kept: ",
+                                         saved.message()));
+  }
+  return removed;
+}
+
+absl::Status PinSet::SaveRules() {
+  std::string text;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const Rule& r : ctl_rules_) absl::StrAppend(&text, r.pattern, "\n");
+  }
+  return volume_->WriteFile(kPinsFile, text);
+}
+
+std::vector<PinSet::Rule> PinSet::Rules() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<Rule> rules = file_rules_;
+  rules.insert(rules.end(), ctl_rules_.begin(), ctl_rules_.end());
+  return rules;
+}
+
+std::vector<PinSet::Rule> PinSet::Unmatched() const {
+  absl::MutexLock lock(&mu_);
+  return unmatched_;
+}
+
+std::vector<PinSet::PinnedFile> PinSet::Files() const {
+  std::vector<PinnedFile> out;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [path, file] : files_) out.push_back(file.shown);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const PinnedFile& a, const PinnedFile& b) {
+              return a.path < b.path;
+            });
+  return out;
+}
+
+bool PinSet::WaitSettled(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto settled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !busy_;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&settled), timeout);
+}
+
+bool PinSet::MayCull(const std::string& volume_key, uint64_t hash) {
+  if (volume_key != volume_->key()) return true;
+  absl::MutexLock lock(&mu_);
+  return !hashes_.contains(hash);
+}
+
+void PinSet::Removed(const std::string& volume_key, uint64_t hash) {
+  if (volume_key != volume_->key()) return;
+  absl::MutexLock lock(&mu_);
+  if (!hashes_.contains(hash)) return;
+  for (auto& [path, file] : files_) {
+    if (file.hash != hash) continue;
+    file.due = true;
+    file.shown.state = PinnedFile::State::kFetching;
+    busy_ = true;
+  }
+}
+
+void PinSet::UpdateStats() {
+  uint64_t bytes = 0;
+  for (const auto& [path, file] : files_) {
+    if (file.shown.state == PinnedFile::State::kOnDisk) bytes += file.shown.size;
+  }
+  cache_->stats().pinned_files.store(files_.size(), std::memory_order_relaxed);
+  cache_->stats().pinned_bytes_disk.store(bytes, std::memory_order_relaxed);
+}
+
+void PinSet::AddTree(const std::string& dir, const std::string& rule,
+                     std::vector<std::pair<std::string, std::string>>* out) {
+  // Bounded by the tree; directories are visited once each (the origin's
+  // names form a tree: symbolic links are not followed).
+  std::vector<std::string> dirs = {dir};
+  while (!dirs.empty()) {
+    std::string d = std::move(dirs.back());
+    dirs.pop_back();
+    absl::StatusOr<std::vector<PrefetchTarget::Node>> listed =
+        target_->List(d);
+    if (!listed.ok()) continue;
+    for (PrefetchTarget::Node& node : *listed) {
+      if (node.directory) {
+        dirs.push_back(std::move(node.path));
+      } else if (node.regular) {
+        out->emplace_back(std::move(node.path), rule);
+      }
+    }
+  }
+}
+
+void PinSet::ResolveRule(
+    const Rule& rule, const std::string& dir, size_t part,
+    const std::vector<std::string>& parts,
+    std::vector<std::pair<std::string, std::string>>* out) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+  }
+  if (part == parts.size()) {
+    absl::StatusOr<PrefetchTarget::Node> node = target_->Stat(dir);
+    if (!node.ok()) return;
+    if (node->directory) {
+      AddTree(dir, rule.source, out);
+    } else if (node->regular) {
+      out->emplace_back(dir, rule.source);
+    }
+    return;
+  }
+  if (!IsGlob(parts[part])) {
+    ResolveRule(rule, Join(dir, parts[part]), part + 1, parts, out);
+    return;
+  }
+  absl::StatusOr<std::vector<PrefetchTarget::Node>> listed =
+      target_->List(dir);
+  if (!listed.ok()) return;
+  const std::string prefix = dir.empty() ? "" : dir + "/";
+  for (const PrefetchTarget::Node& node : *listed) {
+    const std::string name = node.path.substr(prefix.size());
+    if (fnmatch(parts[part].c_str(), name.c_str(), FNM_PERIOD) != 0) continue;
+    if (part + 1 == parts.size()) {
+      if (node.directory) {
+        AddTree(node.path, rule.source, out);
+      } else if (node.regular) {
+        out->emplace_back(node.path, rule.source);
+      }
+    } else if (node.directory) {
+      ResolveRule(rule, node.path, part + 1, parts, out);
+    }
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> PinSet::Resolve(
+    const std::vector<Rule>& rules, std::vector<Rule>* unmatched) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const Rule& rule : rules) {
+    const size_t before = out.size();
+    ResolveRule(rule, "", 0, Parts(rule.pattern), &out);
+    if (out.size() == before) unmatched->push_back(rule);
+  }
+  return out;
+}
+
+void PinSet::Loop() {
+  while (true) {
+    bool resolve = false;
+    {
+      absl::MutexLock lock(&mu_);
+      auto work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        if (stopping_ || resolve_) return true;
+        for (const auto& [path, file] : files_) {
+          if (file.due) return true;
+        }
+        return false;
+      };
+      busy_ = work();
+      if (!mu_.AwaitWithTimeout(absl::Condition(&work), options_.recheck)) {
+        // Every so often, each pinned file is checked against the origin.
+        for (auto& [path, file] : files_) file.due = true;
+      }
+      if (stopping_) return;
+      busy_ = true;
+      resolve = resolve_;
+      resolve_ = false;
+    }
+    if (resolve) {
+      std::vector<Rule> unmatched;
+      auto found = Resolve(Rules(), &unmatched);
+      for (const Rule& r : unmatched) {
+        Log(LogLevel::kWarning,
+            absl::StrCat("pin rule ", r.pattern, " (", r.source,
+                         ") matches no file"));
+      }
+      absl::MutexLock lock(&mu_);
+      unmatched_ = std::move(unmatched);
+      absl::flat_hash_map<std::string, File> files;
+      for (auto& [path, rule] : found) {
+        if (files.contains(path)) continue;
+        auto old = files_.find(path);
+        File file;
+        if (old != files_.end()) {
+          file = std::move(old->second);
+        } else {
+          file.shown.path = path;
+          file.hash = cache_->HashKey(volume_->key(), path);
+        }
+        file.shown.rule = rule;
+        files.emplace(path, std::move(file));
+      }
+      files_ = std::move(files);
+      hashes_.clear();
+      for (const auto& [path, file] : files_) hashes_.insert(file.hash);
+      UpdateStats();
+    }
+    // Fetches what is due, one file at a time.
+    while (true) {
+      std::string path;
+      {
+        absl::MutexLock lock(&mu_);
+        if (stopping_ || resolve_) break;
+        for (auto& [p, file] : files_) {
+          if (file.due) {
+            path = p;
+            file.due = false;
+            file.shown.state = PinnedFile::State::kFetching;
+            break;
+          }
+        }
+      }
+      if (path.empty()) break;
+      absl::StatusOr<PrefetchTarget::Fetched> fetched = target_->Fetch(
+          path, [this](uint64_t, uint64_t) {
+            absl::MutexLock lock(&mu_);
+            return !stopping_;
+          });
+      absl::MutexLock lock(&mu_);
+      auto it = files_.find(path);
+      if (it == files_.end()) continue;  // unpinned meanwhile
+      PinnedFile& shown = it->second.shown;
+      if (fetched.ok()) {
+        // A replacement seen during the fetch leaves it due again.
+        if (!it->second.due) shown.state = PinnedFile::State::kOnDisk;
+        shown.size = fetched->bytes;
+        shown.error.clear();
+      } else if (!stopping_) {
+        shown.state = PinnedFile::State::kFailed;
+        shown.error = std::string(fetched.status().message());
+      }
+      UpdateStats();
+    }
+  }
+}
+
+}  // namespace cachefs

@@ -1,0 +1,247 @@
+// Pins on real mounts, over a local origin and over SSHFS: pinned files
+// are fetched whole, stay while a small cache culls everything around
+// them, and after a restart; a pinned file changed on the origin is read
+// new and fetched whole again; pin files and `cachefs-ctl pin` reject bad
+// input clearly; SIGHUP and `cachefs-ctl reload` reread the pin file.
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "io/json_string.h"
+#include "tests/integration/cachefs_mount.h"
+
+namespace cachefs::testing {
+namespace {
+
+class PinTest : public CachefsMountTest {
+ protected:
+  void SetUp() override {
+    CachefsMountTest::SetUp();
+    pin_file_ = cache_tmp_.path() + "/pins.txt";
+  }
+  void WritePinFile(const std::string& text) {
+    std::ofstream(pin_file_, std::ios::trunc) << text;
+  }
+  ProgramResult Ctl(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {BinPath("cachefs-ctl")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    absl::StatusOr<ProgramResult> result = RunProgram(argv, absl::Minutes(1));
+    EXPECT_OK(result);
+    return result.ok() ? *result : ProgramResult{};
+  }
+  JsonValue Pins() {
+    ProgramResult r = Ctl({"pins", mnt_.path(), "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+    absl::StatusOr<JsonValue> pins = ParseJson(r.stdout_text);
+    EXPECT_TRUE(pins.ok()) << pins.status() << ": " << r.stdout_text;
+    return pins.ok() ? *pins : JsonValue{};
+  }
+  // path -> (state, size) of every pinned file.
+  std::map<std::string, std::pair<std::string, uint64_t>> PinnedFiles() {
+    std::map<std::string, std::pair<std::string, uint64_t>> out;
+    JsonValue pins = Pins();
+    const JsonValue* files = pins.Find("files");
+    if (files == nullptr) return out;
+    for (const JsonValue& f : files->items) {
+      out[f.Find("path")->text] = {
+          f.Find("state")->text,
+          std::strtoull(f.Find("size")->text.c_str(), nullptr, 10)};
+    }
+    return out;
+  }
+  // Waits until exactly `want` are pinned, all on disk.
+  bool AllOnDisk(const std::map<std::string, uint64_t>& want) {
+    return Eventually(
+        [&] {
+          auto files = PinnedFiles();
+          if (files.size() != want.size()) return false;
+          for (const auto& [path, size] : want) {
+            auto it = files.find(path);
+            if (it == files.end() || it->second.first != "on disk" ||
+                it->second.second != size) {
+              return false;
+            }
+          }
+          return true;
+        },
+        absl::Seconds(60), absl::Milliseconds(100));
+  }
+  std::string pin_file_;
+};
+
+TEST_P(PinTest, PinnedFilesStayWhileASmallCacheCullsAroundThem) {
+  ASSERT_EQ(mkdir(ServedPath("keep").c_str(), 0755), 0);
+  std::map<std::string, uint64_t> pinned;
+  std::map<std::string, std::string> data;
+  for (int i = 0; i < 3; ++i) {
+    const std::string name = absl::StrCat("keep/k", i);
+    data[name] = RandomData((1 << 20) + 100 * i, 100 + i);
+    WriteServed(name, data[name]);
+    pinned[name] = data[name].size();
+  }
+  WriteServed("extra", RandomData(300000, 5));
+  WritePinFile("# kept whole\nkeep/*\n\n");
+  const std::string options =
+      absl::StrCat("pin=", pin_file_, ",cache_size=6M");
+  Mount(options);
+  ASSERT_TRUE(AllOnDisk(pinned));
+  // A pin made through cachefs-ctl too.
+  ProgramResult pin = Ctl({"pin", mnt_.path(), MountedPath("extra")});
+  ASSERT_EQ(pin.exit_code, 0) << pin.stderr_text;
+  pinned["extra"] = 300000;
+  ASSERT_TRUE(AllOnDisk(pinned));
+  EXPECT_EQ(Stats()["pinned_files"], 4u);
+
+  // Four times the limit read around them.
+  for (int i = 0; i < 16; ++i) {
+    const std::string name = absl::StrCat("other", i);
+    const std::string other = RandomData(1536 * 1024, i);
+    WriteServed(name, other);
+    ASSERT_TRUE(ReadMounted(name) == other) << name;
+  }
+  auto stats = Stats();
+  EXPECT_GT(stats["culls"], 0u);
+  EXPECT_TRUE(Eventually([&] { return Stats()["bytes_stored"] <= (6u << 20); }))
+      << Stats()["bytes_stored"];
+  // Every pinned file is still whole in the cache: read with no origin byte.
+  const uint64_t before = Stats()["bytes_read_from_origin"];
+  for (const auto& [name, bytes] : data) {
+    EXPECT_TRUE(ReadMounted(name) == bytes) << name;
+  }
+  EXPECT_EQ(Stats()["bytes_read_from_origin"], before);
+
+  // And after a restart, with the pin made through cachefs-ctl kept.
+  Unmount();
+  Mount(options);
+  ASSERT_TRUE(AllOnDisk(pinned));
+  JsonValue pins = Pins();
+  bool kept = false;
+  for (const JsonValue& rule : pins.Find("rules")->items) {
+    kept |= rule.Find("rule")->text == "extra" &&
+            rule.Find("source")->text == "cachefs-ctl pin";
+  }
+  EXPECT_TRUE(kept);
+  for (const auto& [name, bytes] : data) {
+    EXPECT_TRUE(ReadMounted(name) == bytes) << name;
+  }
+  EXPECT_EQ(Stats()["bytes_read_from_origin"], 0u);
+  // Unpinned, they may go.
+  ProgramResult unpin = Ctl({"unpin", mnt_.path(), MountedPath("extra")});
+  EXPECT_EQ(unpin.exit_code, 0) << unpin.stderr_text;
+  pinned.erase("extra");
+  ASSERT_TRUE(AllOnDisk(pinned));
+  ProgramResult cull = Ctl({"cull", mnt_.path(), "--to", "0"});
+  EXPECT_EQ(cull.exit_code, 0) << cull.stderr_text;
+  for (const auto& [name, bytes] : data) {
+    EXPECT_TRUE(ReadMounted(name) == bytes) << name;
+  }
+  EXPECT_EQ(Stats()["bytes_read_from_origin"], 0u);
+  EXPECT_EQ(ReadMounted("extra").size(), 300000u);
+  EXPECT_EQ(Stats()["bytes_read_from_origin"], 300000u);
+}
+
+TEST_P(PinTest, APinnedFileChangedOnTheOriginIsFetchedWholeAgain) {
+  WriteServed("data.bin", RandomData(4 << 20, 1));
+  WritePinFile("data.bin\n");
+  Mount(absl::StrCat("pin=", pin_file_));
+  ASSERT_TRUE(AllOnDisk({{"data.bin", 4u << 20}}));
+  const std::string changed = RandomData((5 << 20) + 3, 2);
+  WriteServed("data.bin", changed);
+  // The next open reads the new bytes (one page of them here).
+  int fd = open(MountedPath("data.bin").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  std::string head(4096, '\0');
+  ASSERT_EQ(pread(fd, head.data(), head.size(), 0), 4096);
+  close(fd);
+  EXPECT_TRUE(head == changed.substr(0, 4096));
+  // ... and the pin fetches the rest of the new version whole.
+  ASSERT_TRUE(AllOnDisk({{"data.bin", changed.size()}}));
+  const uint64_t before = Stats()["bytes_read_from_origin"];
+  EXPECT_TRUE(ReadMounted("data.bin") == changed);
+  EXPECT_EQ(Stats()["bytes_read_from_origin"], before);
+}
+
+TEST_P(PinTest, BadPinInputIsAClearError) {
+  // A bad line stops the mount, naming the file and the line.
+  WritePinFile("ok/path\n# comment\n/etc/passwd\n");
+  absl::StatusOr<ProgramResult> refused = RunProgram(
+      {BinPath("cachefs"), origin_, mnt_.path(), "-f", "-o",
+       absl::StrCat("cache=", cache_dir(), ",pin=", pin_file_)},
+      absl::Seconds(30));
+  ASSERT_OK(refused);
+  EXPECT_NE(refused->exit_code, 0);
+  EXPECT_NE(refused->stderr_text.find(absl::StrCat(
+                "pin file ", pin_file_, " line 3: an absolute path")),
+            std::string::npos)
+      << refused->stderr_text;
+  absl::StatusOr<ProgramResult> unreadable = RunProgram(
+      {BinPath("cachefs"), origin_, mnt_.path(), "-f", "-o",
+       absl::StrCat("cache=", cache_dir(), ",pin=", pin_file_, ".missing")},
+      absl::Seconds(30));
+  ASSERT_OK(unreadable);
+  EXPECT_NE(unreadable->exit_code, 0);
+  EXPECT_NE(unreadable->stderr_text.find("cannot read the pin file"),
+            std::string::npos)
+      << unreadable->stderr_text;
+
+  // A glob that matches nothing is a warning, not an error.
+  WriteServed("a", "a");
+  ASSERT_EQ(mkdir(ServedPath("dir").c_str(), 0755), 0);
+  WritePinFile("a\nnothing/*.so\n");
+  Mount(absl::StrCat("pin=", pin_file_));
+  ASSERT_TRUE(AllOnDisk({{"a", 1}}));
+  ProgramResult listed = Ctl({"pins", mnt_.path()});
+  EXPECT_NE(listed.stdout_text.find("warning: nothing/*.so"),
+            std::string::npos)
+      << listed.stdout_text;
+
+  struct Case {
+    std::vector<std::string> args;
+    const char* error;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"pin", mnt_.path(), MountedPath("nope")},
+            "nope: No such file or directory"},
+           {{"pin", mnt_.path(), "/tmp"}, "is not inside the mount"},
+           {{"pin", mnt_.path(), MountedPath("dir")},
+            "dir is a directory: give -r"},
+           {{"unpin", mnt_.path(), MountedPath("a")},
+            "no cachefs-ctl pin rule names these paths"},
+           {{"pins", mnt_.path(), "-r"}, "pins has no -r"},
+       }) {
+    ProgramResult r = Ctl(c.args);
+    EXPECT_EQ(r.exit_code, 1) << c.error;
+    EXPECT_NE(r.stderr_text.find(c.error), std::string::npos)
+        << "wanted \"" << c.error << "\" in: " << r.stderr_text;
+  }
+
+  // A reload of a file gone bad is refused, and the rules stay.
+  WritePinFile("a\n[oops\n");
+  ProgramResult reload = Ctl({"reload", mnt_.path()});
+  EXPECT_EQ(reload.exit_code, 1);
+  EXPECT_NE(reload.stderr_text.find("line 2: an unclosed ["),
+            std::string::npos)
+      << reload.stderr_text;
+  EXPECT_EQ(Pins().Find("rules")->items.size(), 2u);
+  // SIGHUP rereads it once it is good, and the mount stays.
+  WriteServed("b", "bb");
+  WritePinFile("a\nb\n");
+  ASSERT_EQ(kill(daemon_->pid(), SIGHUP), 0);
+  EXPECT_TRUE(AllOnDisk({{"a", 1}, {"b", 2}}));
+  EXPECT_EQ(ReadMounted("b"), "bb");
+}
+
+INSTANTIATE_TEST_SUITE_P(Origins, PinTest,
+                         ::testing::Values(OriginKind::kLocal,
+                                           OriginKind::kSshfs),
+                         OriginKindName);
+
+}  // namespace
+}  // namespace cachefs::testing
