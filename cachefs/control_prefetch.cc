@@ -173,6 +173,10 @@ const char* PinStateName(PinSet::PinnedFile::State state) {
       return "fetching";
     case PinSet::PinnedFile::State::kOnDisk:
       return "on disk";
+    case PinSet::PinnedFile::State::kInMemory:
+      return "in memory";
+    case PinSet::PinnedFile::State::kReleased:
+      return "released";
     case PinSet::PinnedFile::State::kFailed:
       return "failed";
   }
@@ -183,9 +187,13 @@ std::string PinsList(bool json, PinSet& pins) {
   const std::vector<PinSet::Rule> rules = pins.Rules();
   const std::vector<PinSet::Rule> unmatched = pins.Unmatched();
   const std::vector<PinSet::PinnedFile> files = pins.Files();
-  uint64_t on_disk = 0;
+  uint64_t on_disk = 0, in_memory = 0;
   for (const auto& f : files) {
-    if (f.state == PinSet::PinnedFile::State::kOnDisk) on_disk += f.size;
+    if (f.state != PinSet::PinnedFile::State::kFetching &&
+        f.state != PinSet::PinnedFile::State::kFailed) {
+      on_disk += f.size;
+    }
+    in_memory += f.memory;
   }
   if (json) {
     auto rule_list = [](const std::vector<PinSet::Rule>& list) {
@@ -199,7 +207,8 @@ std::string PinsList(bool json, PinSet& pins) {
     };
     std::string out = absl::StrCat(
         "{\"pinned_files\": ", files.size(),
-        ", \"pinned_bytes_disk\": ", on_disk, ", \"rules\": ",
+        ", \"pinned_bytes_disk\": ", on_disk,
+        ", \"pinned_bytes_memory\": ", in_memory, ", \"rules\": ",
         rule_list(rules), ", \"unmatched\": ", rule_list(unmatched),
         ", \"files\": [");
     for (size_t i = 0; i < files.size(); ++i) {
@@ -214,8 +223,9 @@ std::string PinsList(bool json, PinSet& pins) {
   }
   std::string out;
   if (rules.empty()) return "no pins\n";
-  absl::StrAppendFormat(&out, "%d rules pin %d files, %s on disk\n",
-                        rules.size(), files.size(), Size(on_disk));
+  absl::StrAppendFormat(&out, "%d rules pin %d files, %s on disk, %s in memory\n",
+                        rules.size(), files.size(), Size(on_disk),
+                        Size(in_memory));
   for (const auto& r : unmatched) {
     absl::StrAppend(&out, "warning: ", r.pattern, " (", r.source,
                     ") matches no file\n");

@@ -81,13 +81,16 @@ std::string StatusReply(bool json, const MountFacts& facts, Cache& cache,
                                                  ? culler->limits().cache_size
                                                  : 0)},
                  {"cache_limit", absl::StrCat(limit)},
-                 {"cull_policy", JsonString(policy)}});
+                 {"cull_policy", JsonString(policy)},
+                 {"pins", JsonString(facts.memory_status
+                                         ? facts.memory_status()
+                                         : "")}});
   }
   return absl::StrFormat(
       "origin:       %s\nmount point:  %s\ncache:        %s\nvolume:       "
       "%s\noptions:      %s\npid:          %d\nuptime:       %.1f s\n"
       "cache I/O:    %s\nstored:       %d objects, %d bytes\n"
-      "limit:        %s\ncull policy:  %s\n",
+      "limit:        %s\ncull policy:  %s\npins:         %s\n",
       facts.origin, facts.mountpoint, facts.cache_dir, facts.volume_key,
       facts.options, getpid(), uptime,
       cache.withdrawn()
@@ -102,7 +105,7 @@ std::string StatusReply(bool json, const MountFacts& facts, Cache& cache,
           ? absl::StrCat(limit, " bytes")
           : absl::StrCat(limit, " bytes (the smallest cache_size of the "
                                 "mounts sharing the cache directory)"),
-      policy);
+      policy, facts.memory_status ? facts.memory_status() : "none");
 }
 
 std::string LsReply(bool json, Volume& volume, Culler* culler) {

@@ -5,6 +5,7 @@
 #define CACHEFS_CACHEFS_CONTROL_REPLY_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "cachefs/cache_fs.h"
@@ -26,6 +27,9 @@ struct MountFacts {
   int64_t started_ns = 0;  // CLOCK_MONOTONIC
   // What was asked of the origin (shown by `stats`); may be null.
   const OriginStats* origin_stats = nullptr;
+  // Pins held in memory and memory pressure, a line for `status`; may be
+  // empty.
+  std::function<std::string()> memory_status;
 };
 
 // Answers one control request, a call of control_commands.h as one line;

@@ -9,7 +9,9 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <linux/capability.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -61,6 +63,9 @@ struct CliOptions {
   char* readahead_files = nullptr;
   char* prefetch_jobs = nullptr;
   char* pin = nullptr;
+  char* pin_memory = nullptr;
+  char* memory_pressure = nullptr;
+  double pressure_calm = 30.0;
   double pin_recheck = 30.0;
   char* origin_threads = nullptr;
   char* origin_descriptors = nullptr;
@@ -98,6 +103,9 @@ const fuse_opt kOptions[] = {
     CACHEFS_OPT("readahead_files=%s", readahead_files),
     CACHEFS_OPT("prefetch_jobs=%s", prefetch_jobs),
     CACHEFS_OPT("pin=%s", pin),
+    CACHEFS_OPT("pin_memory=%s", pin_memory),
+    CACHEFS_OPT("memory_pressure=%s", memory_pressure),
+    CACHEFS_OPT("pressure_calm=%lf", pressure_calm),
     CACHEFS_OPT("pin_recheck=%lf", pin_recheck),
     CACHEFS_OPT("origin_threads=%s", origin_threads),
     CACHEFS_OPT("origin_descriptors=%s", origin_descriptors),
@@ -178,6 +186,22 @@ void PrintUsage(const char* prog) {
       "                              starts a comment line. Pinned files\n"
       "                              are fetched whole and never culled;\n"
       "                              reread on SIGHUP and cachefs-ctl reload\n"
+      "    -o pin_memory=BYTES       also hold pinned files in RAM, within\n"
+      "                              BYTES (K, M, G): their cache files are\n"
+      "                              mapped and locked (mlock), whole files\n"
+      "                              in pin order while they fit, and\n"
+      "                              reads of them need no disk I/O; let go\n"
+      "                              under memory pressure (0: none)\n"
+      "    -o memory_pressure=SOURCE where memory pressure is learned from:\n"
+      "                              psi (/proc/pressure/memory triggers),\n"
+      "                              meminfo (MemAvailable under 5%%),\n"
+      "                              file:PATH (pressure while PATH starts\n"
+      "                              with 1) or off (psi, else meminfo).\n"
+      "                              Under pressure RAM pins are let go,\n"
+      "                              least recently used first, and\n"
+      "                              prefetch pauses\n"
+      "    -o pressure_calm=SECONDS  how long pressure must stay away before\n"
+      "                              pins are locked in RAM again (30)\n"
       "    -o pin_recheck=SECONDS    how often pinned files are checked\n"
       "                              against the origin, and fetched again\n"
       "                              if they changed (30)\n"
@@ -358,6 +382,8 @@ struct Config {
   LogOptions log;
   Prefetcher::Options prefetch;
   PinSet::Options pins;
+  std::string memory_pressure = "auto";
+  double pressure_calm = 30.0;
 };
 
 Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
@@ -410,6 +436,33 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
     if (!rules.ok()) Fail(std::string(rules.status().message()));
   }
   if (!(cli.pin_recheck > 0)) Fail("-o pin_recheck= must be above 0");
+  if (cli.memory_pressure != nullptr) {
+    c.memory_pressure = cli.memory_pressure;
+    if (c.memory_pressure != "psi" && c.memory_pressure != "meminfo" &&
+        c.memory_pressure != "off" &&
+        !(c.memory_pressure.rfind("file:", 0) == 0 &&
+          c.memory_pressure.size() > 5)) {
+      Fail("-o memory_pressure=" + c.memory_pressure +
+           ": expected psi, meminfo, file:PATH or off");
+    }
+  }
+  if (!(cli.pressure_calm >= 0)) Fail("-o pressure_calm= cannot be negative");
+  c.pressure_calm = cli.pressure_calm;
+  if (cli.pin_memory != nullptr) {
+    absl::StatusOr<uint64_t> bytes = ParseByteSize(cli.pin_memory);
+    if (!bytes.ok()) {
+      Fail("-o pin_memory=" + std::string(cli.pin_memory) + ": " +
+           std::string(bytes.status().message()));
+    }
+    const uint64_t ram = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) *
+                         static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    if (*bytes >= ram) {
+      Fail(absl::StrFormat(
+          "-o pin_memory=%s: more than this machine's RAM (%d bytes)",
+          cli.pin_memory, ram));
+    }
+    c.pins.memory = *bytes;
+  }
   c.pins.recheck = absl::Seconds(cli.pin_recheck);
   c.origin_options.descriptors =
       Count("origin_descriptors", cli.origin_descriptors, 1024, 1, 16384);
@@ -638,6 +691,37 @@ class Readiness {
   int fd_ = -1;
 };
 
+// The part of `budget` bytes the daemon may lock in RAM: as root the
+// limit is raised to it; otherwise, with a lower limit, one warning says
+// which and how to raise it, and pins stay on disk.
+uint64_t AllowMemoryLock(uint64_t budget) {
+  if (budget == 0) return 0;
+  // With CAP_IPC_LOCK the limit does not apply to mlock.
+  __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct caps[2] = {};
+  if (syscall(SYS_capget, &header, caps) == 0 &&
+      (caps[CAP_IPC_LOCK / 32].effective & (1u << (CAP_IPC_LOCK % 32)))) {
+    return budget;
+  }
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_MEMLOCK, &limit) != 0) return 0;
+  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= budget) {
+    return budget;
+  }
+  struct rlimit raised = limit;
+  raised.rlim_cur = budget;
+  if (raised.rlim_max != RLIM_INFINITY && raised.rlim_max < budget) {
+    raised.rlim_max = budget;
+  }
+  if (setrlimit(RLIMIT_MEMLOCK, &raised) == 0) return budget;
+  LogParts(LogLevel::kWarning, "-o pin_memory=", budget,
+           ": pinned files stay on disk: the limit of locked memory "
+           "(RLIMIT_MEMLOCK) is ", limit.rlim_cur,
+           " bytes; raise it (systemd LimitMEMLOCK=, ulimit -l, or "
+           "CAP_IPC_LOCK)");
+  return 0;
+}
+
 // While it lives, SIGHUP rereads the pin file instead of ending the mount
 // as libfuse's handler would: the handler only wakes a thread, which
 // reloads.
@@ -728,18 +812,60 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
   // filesystem its jobs fetch through.
   auto prefetcher = std::make_unique<Prefetcher>(c.prefetch, fs->get(),
                                                  &(*cache)->stats());
-  auto pins = PinSet::Start(c.pins, fs->get(), cache->get(), volume->get());
+  PinSet::Options pin_options = c.pins;
+  pin_options.memory = AllowMemoryLock(c.pins.memory);
+  auto pins =
+      PinSet::Start(pin_options, fs->get(), cache->get(), volume->get());
   if (!pins.ok()) {
     std::fprintf(stderr, "cachefs: %s\n",
                  std::string(pins.status().message()).c_str());
     return 1;
+  }
+  std::unique_ptr<PressureWatch> pressure;
+  if (pin_options.memory > 0 && c.memory_pressure != "off") {
+    std::unique_ptr<PressureSource> source;
+    if (c.memory_pressure.rfind("file:", 0) == 0) {
+      source = FilePressure(c.memory_pressure.substr(5),
+                            absl::Milliseconds(100));
+    } else if (c.memory_pressure != "meminfo") {
+      auto psi = OpenPsiPressure("/proc/pressure/memory",
+                                 absl::Milliseconds(150), absl::Seconds(2));
+      if (psi.ok()) {
+        source = *std::move(psi);
+      } else if (c.memory_pressure == "psi") {
+        std::fprintf(stderr, "cachefs: -o memory_pressure=psi: %s\n",
+                     std::string(psi.status().message()).c_str());
+        return 1;
+      } else {
+        LogParts(LogLevel::kNotice, "no PSI (",
+                 std::string(psi.status().message()),
+                 "): memory pressure is sampled from /proc/meminfo");
+      }
+    }
+    if (source == nullptr) {
+      source = MemAvailablePressure(0.05, absl::Seconds(1));
+    }
+    PressureWatch::Options watch;
+    watch.budget = pin_options.memory;
+    watch.calm = absl::Seconds(c.pressure_calm);
+    pressure = std::make_unique<PressureWatch>(
+        watch, std::move(source), pins->get(), prefetcher.get(),
+        &(*cache)->stats());
   }
   // SIGHUP rereads the pin file (libfuse's handler would end the mount).
   ReloadOnHangup reload_on_hangup(pins->get());
   MountFacts facts{c.origin,     c.mountpoint,
                    c.cache.directory, c.volume_key,
                    c.summary,    Env::Default()->MonotonicNanos(),
-                   &(*origin)->stats()};
+                   &(*origin)->stats(), nullptr};
+  facts.memory_status = [&pins, &pressure, &pin_options] {
+    std::string out = absl::StrFormat(
+        "%d pinned files, %d of %d bytes locked in RAM",
+        (*pins)->Files().size(), (*pins)->memory_locked(), pin_options.memory);
+    return absl::StrCat(out, "; memory pressure: ",
+                        pressure != nullptr ? pressure->Describe()
+                                            : std::string("not watched"));
+  };
   auto control = ControlServer::Start(
       ControlSocketPath(c.mountpoint),
       [&](const std::string& request) {
@@ -809,6 +935,8 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
   control = absl::StatusOr<std::unique_ptr<ControlServer>>(nullptr);
   prefetcher.reset();  // cancels the jobs still running
   reload_on_hangup.Stop();
+  facts.memory_status = nullptr;
+  pressure.reset();
   pins->reset();
   // Checkpoints every file: those released by now, and those still held
   // when a signal stopped the daemon.

@@ -134,6 +134,36 @@ void BackingObject::ReportBytes(int64_t delta) {
   observer_->Charge(volume_key, hash(), delta);
 }
 
+void BackingObject::SetMemory(std::shared_ptr<const LockedMapping> memory) {
+  if (memory != nullptr && (memory->stale() || !memory->Maps(fd_))) return;
+  absl::MutexLock lock(&memory_mu_);
+  memory_ = std::move(memory);
+}
+
+std::shared_ptr<const LockedMapping> BackingObject::memory() const {
+  absl::MutexLock lock(&memory_mu_);
+  if (memory_ != nullptr && memory_->stale()) return nullptr;
+  return memory_;
+}
+
+void BackingObject::DropMemory() {
+  std::shared_ptr<const LockedMapping> dropped;
+  {
+    absl::MutexLock lock(&memory_mu_);
+    dropped = std::move(memory_);
+  }
+  if (dropped == nullptr) return;
+  // Whoever else holds it (the volume's pins) stops handing it out.
+  dropped->MarkStale();
+  if (observer_ == nullptr) return;
+  std::string volume_key;
+  {
+    absl::MutexLock lock(&where_mu_);
+    volume_key = identity_.volume_key;
+  }
+  observer_->MemoryDropped(volume_key, hash());
+}
+
 std::string BackingObject::name() const {
   absl::MutexLock lock(&where_mu_);
   return name_;
@@ -204,12 +234,14 @@ std::vector<ReadSegment> BackingObject::PlanRead(uint64_t pos, uint64_t len,
 }
 
 bool BackingObject::BeginWrite(uint64_t first, uint64_t count) {
-  absl::MutexLock lock(&mu_);
+  absl::ReleasableMutexLock lock(&mu_);
   for (uint64_t g = first; g < first + count; ++g) {
     if (g >= map_.num_granules() || map_.IsPresent(g)) return false;
   }
   if (!inflight_.TryBegin(first, count)) return false;
   ++writes_in_flight_;
+  lock.Release();
+  DropMemory();
   return true;
 }
 
@@ -236,11 +268,13 @@ void BackingObject::EndWrite(uint64_t first, uint64_t count,
 bool BackingObject::BeginOverwrite(uint64_t first, uint64_t count) {
   while (true) {
     inflight_.WaitRange(first, count);
-    absl::MutexLock lock(&mu_);
+    absl::ReleasableMutexLock lock(&mu_);
     if (first + count > map_.num_granules()) return false;
     // TryBegin fails only if another claim slipped in since the wait.
     if (inflight_.TryBegin(first, count)) {
       ++writes_in_flight_;
+      lock.Release();
+      DropMemory();
       return true;
     }
   }
@@ -386,6 +420,7 @@ absl::StatusOr<bool> BackingObject::Checkpoint(const std::string& aux) {
 absl::Status BackingObject::Resize(uint64_t new_size, const std::string& aux) {
   const uint64_t old_size = object_size();
   if (new_size == old_size) return absl::OkStatus();
+  DropMemory();
   absl::Status status = EnsureDirty(aux);
   if (!status.ok()) return status;
   if (new_size > old_size) {
@@ -522,6 +557,10 @@ absl::StatusOr<BackingObject::Trimmed> BackingObject::TrimCold(
     absl::MutexLock lock(&mu_);
     victims = PickColdGranules(max_granules);
     if (victims.empty()) return Trimmed{};
+  }
+  DropMemory();
+  {
+    absl::MutexLock lock(&mu_);
     const uint64_t stored = StoredBytes();
     for (uint64_t g : victims) map_.Clear(g, 1);
     freed = stored - StoredBytes();

@@ -51,6 +51,7 @@
 #include "absl/synchronization/mutex.h"
 #include "contentmap/content_map.h"
 #include "cookie/cache_observer.h"
+#include "io/locked_mapping.h"
 #include "io/env.h"
 #include "io/granule_inflight.h"
 #include "io/io_engine.h"
@@ -192,6 +193,15 @@ class BackingObject {
   // the new identity, marked dirty until the next checkpoint.
   absl::Status MoveTo(int dir_fd, std::string name, Identity identity);
 
+  // Pages of the backing file held in RAM by a pin (the prefetch layer):
+  // reads of what they cover are served from them. Taken only if the
+  // mapping is of this very file and not stale; dropped, marked stale and
+  // the observer told (MemoryDropped) before anything changes the file's
+  // data, since a direct write does not reach mapped pages.
+  void SetMemory(std::shared_ptr<const LockedMapping> memory);
+  // The mapping to read from, or null.
+  std::shared_ptr<const LockedMapping> memory() const;
+
   // Stops all further record writes (the object was replaced or withdrawn).
   void Retire() { retired_.store(true); }
   bool retired() const { return retired_.load(); }
@@ -211,6 +221,8 @@ class BackingObject {
   // Reports a change of StoredBytes, made under mu_, to the observer. Call
   // without mu_ held.
   void ReportBytes(int64_t delta);
+  // Before the file's data changes: see SetMemory.
+  void DropMemory();
   void Unpin(uint64_t epoch);
   // Keeps the reference bits and checksums the size of the map.
   void ResizeReferenced() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -239,6 +251,9 @@ class BackingObject {
 
   GranuleInFlight inflight_;
   std::atomic<bool> retired_{false};
+
+  mutable absl::Mutex memory_mu_;
+  std::shared_ptr<const LockedMapping> memory_ ABSL_GUARDED_BY(memory_mu_);
 
   // Serializes trims, which wait for readers without holding mu_.
   absl::Mutex trim_mu_ ABSL_ACQUIRED_BEFORE(record_mu_);

@@ -40,6 +40,10 @@ class CacheObserver {
   // The object's file is gone (deleted, replaced by a fresh one, moved to
   // another name): whatever was counted for it is freed.
   virtual void Removed(const std::string& volume_key, uint64_t hash) = 0;
+  // The object let go of the pages a pin held in memory for it, before a
+  // change of its data (BackingObject::SetMemory).
+  virtual void MemoryDropped(const std::string& /*volume_key*/,
+                             uint64_t /*hash*/) {}
 };
 
 // Whether the culler may take an object, or granules of one: asked by the
@@ -77,6 +81,7 @@ class CacheObservers final : public CacheObserver {
               int64_t delta) override;
   void Used(const std::string& volume_key, uint64_t hash) override;
   void Removed(const std::string& volume_key, uint64_t hash) override;
+  void MemoryDropped(const std::string& volume_key, uint64_t hash) override;
 
  private:
   mutable absl::Mutex mu_;

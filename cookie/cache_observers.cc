@@ -70,4 +70,10 @@ void CacheObservers::Removed(const std::string& volume_key, uint64_t hash) {
   for (CacheObserver* o : observers_) o->Removed(volume_key, hash);
 }
 
+void CacheObservers::MemoryDropped(const std::string& volume_key,
+                                   uint64_t hash) {
+  absl::ReaderMutexLock lock(&mu_);
+  for (CacheObserver* o : observers_) o->MemoryDropped(volume_key, hash);
+}
+
 }  // namespace cachefs

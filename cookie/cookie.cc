@@ -1,5 +1,8 @@
 #include "cookie/cookie.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include <cerrno>
 #include <cstdio>
 #include <utility>
@@ -171,9 +174,37 @@ Cookie::ReadPlan Cookie::PrepareRead(uint64_t pos, uint64_t len) {
   return plan;
 }
 
+std::optional<absl::StatusOr<size_t>> Cookie::ReadFromMemory(
+    const BackingObject& object, uint64_t pos, std::span<const iovec> iov) {
+  std::shared_ptr<const LockedMapping> memory = object.memory();
+  if (memory == nullptr || pos >= memory->length()) return std::nullopt;
+  // As a read of the file would: up to its end.
+  size_t n = 0;
+  for (const iovec& v : iov) {
+    if (pos + n >= memory->length()) break;
+    const size_t take =
+        std::min<uint64_t>(v.iov_len, memory->length() - (pos + n));
+    std::memcpy(v.iov_base, memory->data() + pos + n, take);
+    n += take;
+  }
+  Bump(volume_->cache()->stats().bytes_read_from_memory, n);
+  return absl::StatusOr<size_t>(n);
+}
+
 void Cookie::ReadFromCache(const std::shared_ptr<BackingObject>& object,
                            uint64_t pos, std::span<const iovec> iov,
                            IoCallback done) {
+  if (std::optional<absl::StatusOr<size_t>> from_memory =
+          ReadFromMemory(*object, pos, iov)) {
+    absl::StatusOr<size_t> result = *std::move(from_memory);
+    FinishRead(*object, result);
+    if (result.ok()) {
+      absl::Status verified = VerifyRead(*object, pos, iov, *result);
+      if (!verified.ok()) result = std::move(verified);
+    }
+    std::move(done)(std::move(result));
+    return;
+  }
   // The iovecs are the caller's until `done`; a copy of the array for the
   // check after the read.
   std::vector<iovec> where(iov.begin(), iov.end());
@@ -194,8 +225,13 @@ void Cookie::ReadFromCache(const std::shared_ptr<BackingObject>& object,
 absl::StatusOr<size_t> Cookie::ReadFromCacheSync(
     const std::shared_ptr<BackingObject>& object, uint64_t pos,
     std::span<const iovec> iov) {
+  std::optional<absl::StatusOr<size_t>> from_memory =
+      ReadFromMemory(*object, pos, iov);
   absl::StatusOr<size_t> result =
-      volume_->cache()->engine()->ReadToIterSync(object->file(), pos, iov);
+      from_memory.has_value()
+          ? *std::move(from_memory)
+          : volume_->cache()->engine()->ReadToIterSync(object->file(), pos,
+                                                       iov);
   FinishRead(*object, result);
   if (result.ok()) {
     absl::Status verified = VerifyRead(*object, pos, iov, *result);

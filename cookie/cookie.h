@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -199,6 +200,10 @@ class Cookie : public std::enable_shared_from_this<Cookie> {
   void StoreGranules(std::shared_ptr<BackingObject> object, uint64_t first,
                      uint64_t count, std::span<const iovec> iov,
                      bool overwrite, IoCallback done);
+  // A read served from the pages a pin holds in memory for `object`
+  // (BackingObject::memory), or nullopt if they do not cover `pos`.
+  std::optional<absl::StatusOr<size_t>> ReadFromMemory(
+      const BackingObject& object, uint64_t pos, std::span<const iovec> iov);
   // Counts a finished cache read; withdraws the object on a fault.
   void FinishRead(const BackingObject& object,
                   const absl::StatusOr<size_t>& result);

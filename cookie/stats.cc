@@ -24,6 +24,7 @@ std::vector<std::pair<std::string, uint64_t>> CacheStats::Snapshot() const {
       {"granules_read_from_cache", get(granules_read_from_cache)},
       {"bytes_read_from_cache", get(bytes_read_from_cache)},
       {"bytes_read_from_origin", get(bytes_read_from_origin)},
+      {"bytes_read_from_memory", get(bytes_read_from_memory)},
       {"origin_fetches", get(origin_fetches)},
       {"origin_fetch_ns", get(origin_fetch_ns)},
       {"files_read_ahead", get(files_read_ahead)},
@@ -53,6 +54,10 @@ std::vector<std::pair<std::string, uint64_t>> CacheStats::Snapshot() const {
       {"prefetch_bytes", get(prefetch_bytes)},
       {"pinned_files", get(pinned_files)},
       {"pinned_bytes_disk", get(pinned_bytes_disk)},
+      {"pinned_bytes_memory", get(pinned_bytes_memory)},
+      {"pin_releases", get(pin_releases)},
+      {"pin_restores", get(pin_restores)},
+      {"memory_pressure_events", get(memory_pressure_events)},
   };
 }
 

@@ -38,6 +38,9 @@ struct CacheStats {
   Counter granules_read_from_cache{0};
   Counter bytes_read_from_cache{0};
   Counter bytes_read_from_origin{0};
+  // Of bytes_read_from_cache, those served from pages a pin holds in
+  // memory, with no disk I/O.
+  Counter bytes_read_from_memory{0};
   // Granule reads from the origin and the time they took, summed: their
   // quotient is the origin's latency as the read path sees it.
   Counter origin_fetches{0};
@@ -85,6 +88,11 @@ struct CacheStats {
   // (gauge).
   Counter pinned_files{0};
   Counter pinned_bytes_disk{0};
+  Counter pinned_bytes_memory{0};  // gauge
+  // Memory pins let go under memory pressure, and taken again after it.
+  Counter pin_releases{0};
+  Counter pin_restores{0};
+  Counter memory_pressure_events{0};
 
   // Every counter by its stable name, for printing and JSON.
   std::vector<std::pair<std::string, uint64_t>> Snapshot() const;

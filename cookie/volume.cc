@@ -437,7 +437,46 @@ void Volume::Instantiate(const std::shared_ptr<Cookie>& cookie, uint64_t hash) {
     cookie->SetObject(nullptr);
     return;
   }
+  (*object)->SetMemory(MemoryPinOf(hash));
   cookie->SetObject(*std::move(object));
+}
+
+void Volume::SetMemoryPin(uint64_t hash,
+                          std::shared_ptr<const LockedMapping> memory) {
+  {
+    absl::MutexLock lock(&memory_mu_);
+    memory_pins_[hash] = memory;
+  }
+  for (const std::shared_ptr<Cookie>& cookie : Cookies()) {
+    if (!cookie->ready()) continue;  // it takes the pin when it is
+    std::shared_ptr<BackingObject> object = cookie->object();
+    if (object != nullptr && object->hash() == hash) object->SetMemory(memory);
+  }
+}
+
+void Volume::DropMemoryPin(uint64_t hash) {
+  std::shared_ptr<const LockedMapping> dropped;
+  {
+    absl::MutexLock lock(&memory_mu_);
+    auto it = memory_pins_.find(hash);
+    if (it == memory_pins_.end()) return;
+    dropped = std::move(it->second);
+    memory_pins_.erase(it);
+  }
+  for (const std::shared_ptr<Cookie>& cookie : Cookies()) {
+    if (!cookie->ready()) continue;
+    std::shared_ptr<BackingObject> object = cookie->object();
+    if (object != nullptr && object->memory() == dropped) {
+      object->SetMemory(nullptr);
+    }
+  }
+}
+
+std::shared_ptr<const LockedMapping> Volume::MemoryPinOf(uint64_t hash) const {
+  absl::MutexLock lock(&memory_mu_);
+  auto it = memory_pins_.find(hash);
+  if (it == memory_pins_.end() || it->second->stale()) return nullptr;
+  return it->second;
 }
 
 absl::StatusOr<std::shared_ptr<BackingObject>> Volume::LookUpObject(

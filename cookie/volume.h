@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "cookie/cookie.h"
+#include "io/locked_mapping.h"
 
 namespace cachefs {
 
@@ -117,6 +118,14 @@ class Volume {
   // Unlinks the object's file and sidecar, if its name is still its own.
   void UnlinkIfCurrent(const BackingObject& object);
 
+  // Pages of object `hash`'s file held in RAM (the prefetch layer's
+  // memory pins): handed to the object now if a cookie has it, and at
+  // every instantiation while set (BackingObject::SetMemory).
+  void SetMemoryPin(uint64_t hash, std::shared_ptr<const LockedMapping> memory);
+  void DropMemoryPin(uint64_t hash);
+  // The pin of object `hash`, unless none or stale.
+  std::shared_ptr<const LockedMapping> MemoryPinOf(uint64_t hash) const;
+
   // The modification times of the 256 fan-out directories (0 for one not
   // made yet), in nanoseconds: any object made, moved or removed since
   // changes one of them.
@@ -166,6 +175,10 @@ class Volume {
   absl::flat_hash_map<uint64_t, std::string> names_ ABSL_GUARDED_BY(mu_);
 
   std::atomic<uint64_t> evictions_{0};
+
+  mutable absl::Mutex memory_mu_;
+  absl::flat_hash_map<uint64_t, std::shared_ptr<const LockedMapping>>
+      memory_pins_ ABSL_GUARDED_BY(memory_mu_);
 
   absl::Mutex fan_mu_;
   std::array<int, 256> fan_fds_ ABSL_GUARDED_BY(fan_mu_);

@@ -1,9 +1,11 @@
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -135,11 +137,19 @@ absl::StatusOr<std::unique_ptr<PinSet>> PinSet::Start(Options options,
 }
 
 PinSet::~PinSet() {
+  std::vector<uint64_t> in_memory;
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [path, file] : files_) {
+      if (file.shown.memory > 0) in_memory.push_back(file.hash);
+    }
+  }
+  DropMemoryOf(in_memory);
   cache_->RemoveObserver(this);
   cache_->RemoveCullVeto(this);
 }
@@ -271,6 +281,32 @@ bool PinSet::MayCull(const std::string& volume_key, uint64_t hash) {
   return !hashes_.contains(hash);
 }
 
+void PinSet::Used(const std::string& volume_key, uint64_t hash) {
+  if (volume_key != volume_->key()) return;
+  absl::MutexLock lock(&mu_);
+  if (!hashes_.contains(hash)) return;
+  ++use_clock_;
+  for (auto& [path, file] : files_) {
+    if (file.hash == hash) file.used = use_clock_;
+  }
+}
+
+void PinSet::MemoryDropped(const std::string& volume_key, uint64_t hash) {
+  if (volume_key != volume_->key()) return;
+  absl::MutexLock lock(&mu_);
+  if (!hashes_.contains(hash)) return;
+  for (auto& [path, file] : files_) {
+    if (file.hash != hash || file.shown.memory == 0) continue;
+    // Its data is changing: checked and fetched again, then locked again.
+    memory_locked_ -= file.shown.memory;
+    file.shown.memory = 0;
+    file.shown.state = PinnedFile::State::kFetching;
+    file.due = true;
+    busy_ = true;
+  }
+  UpdateStats();
+}
+
 void PinSet::Removed(const std::string& volume_key, uint64_t hash) {
   if (volume_key != volume_->key()) return;
   absl::MutexLock lock(&mu_);
@@ -286,10 +322,146 @@ void PinSet::Removed(const std::string& volume_key, uint64_t hash) {
 void PinSet::UpdateStats() {
   uint64_t bytes = 0;
   for (const auto& [path, file] : files_) {
-    if (file.shown.state == PinnedFile::State::kOnDisk) bytes += file.shown.size;
+    if (file.shown.state != PinnedFile::State::kFetching &&
+        file.shown.state != PinnedFile::State::kFailed) {
+      bytes += file.shown.size;
+    }
   }
   cache_->stats().pinned_files.store(files_.size(), std::memory_order_relaxed);
   cache_->stats().pinned_bytes_disk.store(bytes, std::memory_order_relaxed);
+  cache_->stats().pinned_bytes_memory.store(memory_locked_,
+                                            std::memory_order_relaxed);
+}
+
+uint64_t PinSet::memory_locked() const {
+  absl::MutexLock lock(&mu_);
+  return memory_locked_;
+}
+
+void PinSet::DropMemoryOf(const std::vector<uint64_t>& hashes) {
+  for (uint64_t hash : hashes) volume_->DropMemoryPin(hash);
+}
+
+void PinSet::AdmitToMemory() {
+  if (options_.memory == 0) return;
+  struct Candidate {
+    size_t order;
+    std::string path;
+    uint64_t hash;
+    bool released;
+  };
+  std::vector<Candidate> candidates;
+  uint64_t left = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (memory_released_ || stopping_) return;
+    admit_ = false;
+    left = options_.memory - std::min(options_.memory, memory_locked_);
+    for (const auto& [path, file] : files_) {
+      if (file.shown.state == PinnedFile::State::kOnDisk &&
+          file.shown.memory == 0 && !file.due) {
+        candidates.push_back({file.order, path, file.hash, file.released});
+      }
+    }
+  }
+  // Whole files, in the order of their rules, while they fit.
+  std::sort(candidates.begin(), candidates.end(),
+            [](const Candidate& a, const Candidate& b) {
+              return std::tie(a.order, a.path) < std::tie(b.order, b.path);
+            });
+  for (const Candidate& c : candidates) {
+    absl::StatusOr<Volume::ObjectInfo> info = volume_->DescribeObjectOf(c.path);
+    if (!info.ok() || info->granules_present != info->granules) continue;
+    const uint64_t page = 4096;
+    if ((info->object_size + page - 1) / page * page > left) continue;
+    // A stale mapping of an older version goes first: its pages must not
+    // be the ones the new mapping finds.
+    volume_->DropMemoryPin(c.hash);
+    const std::string backing =
+        cache_->options().directory + "/" + info->backing;
+    int fd = open(backing.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    absl::StatusOr<std::unique_ptr<LockedMapping>> mapped =
+        LockedMapping::Map(fd);
+    close(fd);
+    if (!mapped.ok()) {
+      const int err = StatusToErrno(mapped.status());
+      absl::MutexLock lock(&mu_);
+      if ((err == EPERM || err == ENOMEM || err == EAGAIN) &&
+          !warned_memlock_) {
+        warned_memlock_ = true;
+        struct rlimit limit;
+        getrlimit(RLIMIT_MEMLOCK, &limit);
+        Log(LogLevel::kWarning,
+            absl::StrCat("pinned files stay on disk: locking them in RAM "
+                         "failed (", mapped.status().message(),
+                         "); the limit of locked memory (RLIMIT_MEMLOCK) is ",
+                         limit.rlim_cur,
+                         " bytes: raise it (systemd LimitMEMLOCK=, ulimit "
+                         "-l, or CAP_IPC_LOCK) to at least -o pin_memory"));
+      }
+      if (err == EPERM || err == ENOMEM || err == EAGAIN) return;
+      continue;
+    }
+    std::shared_ptr<const LockedMapping> mapping = *std::move(mapped);
+    if (mapping->length() > left) continue;  // grew: dropped here
+    bool keep = false;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = files_.find(c.path);
+      if (it != files_.end() && !memory_released_ && !stopping_ &&
+          it->second.shown.state == PinnedFile::State::kOnDisk &&
+          !it->second.due && it->second.hash == c.hash) {
+        keep = true;
+        it->second.shown.memory = mapping->length();
+        it->second.shown.state = PinnedFile::State::kInMemory;
+        if (it->second.released) {
+          it->second.released = false;
+          Bump(cache_->stats().pin_restores);
+        }
+        memory_locked_ += mapping->length();
+        left -= mapping->length();
+        UpdateStats();
+      }
+    }
+    if (keep) volume_->SetMemoryPin(c.hash, std::move(mapping));
+  }
+}
+
+void PinSet::ReleaseMemory(uint64_t keep) {
+  std::vector<uint64_t> released;
+  {
+    absl::MutexLock lock(&mu_);
+    memory_released_ = true;
+    std::vector<File*> locked;
+    for (auto& [path, file] : files_) {
+      if (file.shown.memory > 0) locked.push_back(&file);
+    }
+    std::sort(locked.begin(), locked.end(),
+              [](const File* a, const File* b) { return a->used < b->used; });
+    for (File* file : locked) {
+      if (memory_locked_ <= keep) break;
+      memory_locked_ -= file->shown.memory;
+      file->shown.memory = 0;
+      file->shown.state = PinnedFile::State::kReleased;
+      file->released = true;
+      released.push_back(file->hash);
+      Bump(cache_->stats().pin_releases);
+    }
+    UpdateStats();
+  }
+  DropMemoryOf(released);
+}
+
+void PinSet::RestoreMemory() {
+  absl::MutexLock lock(&mu_);
+  memory_released_ = false;
+  for (auto& [path, file] : files_) {
+    if (file.shown.state == PinnedFile::State::kReleased) {
+      file.shown.state = PinnedFile::State::kOnDisk;
+    }
+  }
+  admit_ = busy_ = true;
 }
 
 void PinSet::AddTree(const std::string& dir, const std::string& rule,
@@ -371,7 +543,7 @@ void PinSet::Loop() {
     {
       absl::MutexLock lock(&mu_);
       auto work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        if (stopping_ || resolve_) return true;
+        if (stopping_ || resolve_ || admit_) return true;
         for (const auto& [path, file] : files_) {
           if (file.due) return true;
         }
@@ -395,26 +567,44 @@ void PinSet::Loop() {
             absl::StrCat("pin rule ", r.pattern, " (", r.source,
                          ") matches no file"));
       }
-      absl::MutexLock lock(&mu_);
-      unmatched_ = std::move(unmatched);
-      absl::flat_hash_map<std::string, File> files;
-      for (auto& [path, rule] : found) {
-        if (files.contains(path)) continue;
-        auto old = files_.find(path);
-        File file;
-        if (old != files_.end()) {
-          file = std::move(old->second);
-        } else {
-          file.shown.path = path;
-          file.hash = cache_->HashKey(volume_->key(), path);
+      // Rule order, for what goes into memory first.
+      std::vector<Rule> rules = Rules();
+      std::vector<uint64_t> unpinned;
+      {
+        absl::MutexLock lock(&mu_);
+        unmatched_ = std::move(unmatched);
+        absl::flat_hash_map<std::string, File> files;
+        for (auto& [path, rule] : found) {
+          if (files.contains(path)) continue;
+          auto old = files_.find(path);
+          File file;
+          if (old != files_.end()) {
+            file = std::move(old->second);
+            files_.erase(old);
+          } else {
+            file.shown.path = path;
+            file.hash = cache_->HashKey(volume_->key(), path);
+          }
+          file.shown.rule = rule;
+          file.order = 0;
+          while (file.order < rules.size() &&
+                 rules[file.order].source != rule) {
+            ++file.order;
+          }
+          files.emplace(path, std::move(file));
         }
-        file.shown.rule = rule;
-        files.emplace(path, std::move(file));
+        // What is left was unpinned: its memory goes.
+        for (auto& [path, file] : files_) {
+          if (file.shown.memory == 0) continue;
+          memory_locked_ -= file.shown.memory;
+          unpinned.push_back(file.hash);
+        }
+        files_ = std::move(files);
+        hashes_.clear();
+        for (const auto& [path, file] : files_) hashes_.insert(file.hash);
+        UpdateStats();
       }
-      files_ = std::move(files);
-      hashes_.clear();
-      for (const auto& [path, file] : files_) hashes_.insert(file.hash);
-      UpdateStats();
+      DropMemoryOf(unpinned);
     }
     // Fetches what is due, one file at a time.
     while (true) {
@@ -443,7 +633,12 @@ void PinSet::Loop() {
       PinnedFile& shown = it->second.shown;
       if (fetched.ok()) {
         // A replacement seen during the fetch leaves it due again.
-        if (!it->second.due) shown.state = PinnedFile::State::kOnDisk;
+        if (!it->second.due) {
+          shown.state = shown.memory > 0     ? PinnedFile::State::kInMemory
+                        : it->second.released && memory_released_
+                            ? PinnedFile::State::kReleased
+                            : PinnedFile::State::kOnDisk;
+        }
         shown.size = fetched->bytes;
         shown.error.clear();
       } else if (!stopping_) {
@@ -452,6 +647,7 @@ void PinSet::Loop() {
       }
       UpdateStats();
     }
+    AdmitToMemory();
   }
 }
 

@@ -134,6 +134,8 @@ class Prefetcher {
   bool Cancel(uint64_t id);
   // Waits up to `timeout` for job `id` to end; returns how it stands.
   std::optional<PrefetchJob> Wait(uint64_t id, absl::Duration timeout);
+  // While paused (memory pressure), jobs start no new file.
+  void Pause(bool paused) { paused_.store(paused); }
 
  private:
   struct Running;
@@ -149,6 +151,7 @@ class Prefetcher {
   const Options options_;
   PrefetchTarget* const target_;
   CacheStats* const stats_;
+  std::atomic<bool> paused_{false};
 
   mutable absl::Mutex mu_;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
@@ -178,6 +181,10 @@ class PinSet : public CullVeto, public CacheObserver {
   struct Options {
     std::string pin_file;  // empty: none
     absl::Duration recheck = absl::Seconds(30);
+    // Bytes of pinned files also held in RAM (-o pin_memory): their cache
+    // files mapped and locked (mmap + mlock), whole files in rule order
+    // while they fit; reads are then served from memory. 0: none.
+    uint64_t memory = 0;
   };
   // A rule and where it came from ("FILE:LINE", or "cachefs-ctl pin").
   struct Rule {
@@ -210,10 +217,12 @@ class PinSet : public CullVeto, public CacheObserver {
   size_t Unpin(const std::vector<std::string>& paths, bool below);
 
   struct PinnedFile {
-    enum class State { kFetching, kOnDisk, kFailed };
+    // kReleased: on disk, its memory let go under memory pressure.
+    enum class State { kFetching, kOnDisk, kInMemory, kReleased, kFailed };
     std::string path;
     State state = State::kFetching;
     uint64_t size = 0;      // at the last fetch
+    uint64_t memory = 0;    // bytes locked in RAM for it
     std::string rule;       // the first rule that pins it
     std::string error;      // why the last fetch failed
   };
@@ -230,14 +239,25 @@ class PinSet : public CullVeto, public CacheObserver {
   // CacheObserver: only removals matter (a pinned object replaced).
   bool AdmitWrite(uint64_t) override { return true; }
   void Charge(const std::string&, uint64_t, int64_t) override {}
-  void Used(const std::string&, uint64_t) override {}
+  void Used(const std::string& volume_key, uint64_t hash) override;
   void Removed(const std::string& volume_key, uint64_t hash) override;
+  void MemoryDropped(const std::string& volume_key, uint64_t hash) override;
+
+  // Memory pressure (see prefetch/memory_pressure.h): under it, memory
+  // pins go least recently used first until at most `keep` bytes are
+  // locked; once it has passed, they are taken again.
+  void ReleaseMemory(uint64_t keep);
+  void RestoreMemory();
+  uint64_t memory_locked() const;
 
  private:
   struct File {
     PinnedFile shown;
     uint64_t hash = 0;
-    bool due = true;  // to be fetched (again)
+    size_t order = 0;   // of its rule among the rules
+    int64_t used = 0;   // last opened (a counter, for LRU)
+    bool due = true;    // to be fetched (again)
+    bool released = false;  // its memory went under pressure
   };
   PinSet(Options options, PrefetchTarget* target, Cache* cache,
          Volume* volume);
@@ -252,6 +272,11 @@ class PinSet : public CullVeto, public CacheObserver {
                std::vector<std::pair<std::string, std::string>>* out);
   absl::Status SaveRules() ABSL_LOCKS_EXCLUDED(mu_);
   void UpdateStats() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Locks pinned files on disk in RAM, in rule order, within the budget.
+  void AdmitToMemory() ABSL_LOCKS_EXCLUDED(mu_);
+  // Lets go of the memory of files not wanted in it any more.
+  void DropMemoryOf(const std::vector<uint64_t>& hashes)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   const Options options_;
   PrefetchTarget* const target_;
@@ -265,8 +290,75 @@ class PinSet : public CullVeto, public CacheObserver {
   absl::flat_hash_map<std::string, File> files_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<uint64_t> hashes_ ABSL_GUARDED_BY(mu_);
   bool resolve_ ABSL_GUARDED_BY(mu_) = true;
+  bool admit_ ABSL_GUARDED_BY(mu_) = false;  // memory to take again
   bool busy_ ABSL_GUARDED_BY(mu_) = true;  // the loop has work in hand
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Memory pins are let go (pressure) and not taken until restored.
+  bool memory_released_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t memory_locked_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t use_clock_ ABSL_GUARDED_BY(mu_) = 0;
+  bool warned_memlock_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+// Memory pressure: where the signal comes from. PSI triggers on
+// /proc/pressure/memory where the kernel has them, MemAvailable sampled
+// from /proc/meminfo where not, or a file whose first byte is '1' while
+// there is pressure (for tests, or a policy daemon of one's own).
+class PressureSource {
+ public:
+  virtual ~PressureSource() = default;
+  // Waits up to `timeout` for a sign of pressure; true if there was one.
+  virtual bool Wait(absl::Duration timeout) = 0;
+  // What it is, for `status` ("psi: some 150000 us in 2 s", ...).
+  virtual std::string Describe() const = 0;
+};
+
+// A PSI trigger on `path`: pressure when tasks stalled on memory for
+// `stall` within each `window` (a multiple of 2 s, unless the daemon has
+// CAP_SYS_RESOURCE). Fails where the kernel has no PSI.
+absl::StatusOr<std::unique_ptr<PressureSource>> OpenPsiPressure(
+    const std::string& path, absl::Duration stall, absl::Duration window);
+// Pressure while MemAvailable is below `min_available` of MemTotal,
+// sampled every `period`.
+std::unique_ptr<PressureSource> MemAvailablePressure(double min_available,
+                                                     absl::Duration period);
+// Pressure while the file at `path` starts with '1', looked at every
+// `period`.
+std::unique_ptr<PressureSource> FilePressure(std::string path,
+                                             absl::Duration period);
+
+// Lets go of memory pins under pressure and takes them again after it,
+// with hysteresis: the first sign releases pins least recently used first
+// down to `low_watermark` of the budget, a sign while still under
+// pressure releases the rest; only once `calm` has passed with no sign
+// are they locked again. Prefetch jobs pause meanwhile. Each transition
+// is logged and counted (memory_pressure_events, pin_releases,
+// pin_restores).
+class PressureWatch {
+ public:
+  struct Options {
+    double low_watermark = 0.5;
+    absl::Duration calm = absl::Seconds(30);
+    uint64_t budget = 0;  // -o pin_memory
+  };
+  // Borrows everything; starts watching on a thread of its own.
+  PressureWatch(Options options, std::unique_ptr<PressureSource> source,
+                PinSet* pins, Prefetcher* prefetcher, CacheStats* stats);
+  ~PressureWatch();
+  // "none", "pressure" or "calming" and the source, for `status`.
+  std::string Describe() const;
+
+ private:
+  void Loop();
+
+  const Options options_;
+  const std::unique_ptr<PressureSource> source_;
+  PinSet* const pins_;
+  Prefetcher* const prefetcher_;
+  CacheStats* const stats_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> state_{0};  // 0 none, 1 pressure
   std::thread thread_;
 };
 

@@ -164,6 +164,10 @@ void Prefetcher::FetchAll(Running* job,
   std::atomic<size_t> next{0};
   auto worker = [&] {
     while (!job->cancelled.load()) {
+      // Bounded by the pause, which ends with the pressure.
+      while (paused_.load() && !job->cancelled.load()) {
+        absl::SleepFor(absl::Milliseconds(100));
+      }
       const size_t i = next.fetch_add(1);
       if (i >= files.size()) return;
       const PrefetchTarget::Node& file = files[i];
