@@ -5,11 +5,14 @@
 // input clearly; SIGHUP and `cachefs-ctl reload` reread the pin file.
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <fstream>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -236,6 +239,201 @@ TEST_P(PinTest, BadPinInputIsAClearError) {
   ASSERT_EQ(kill(daemon_->pid(), SIGHUP), 0);
   EXPECT_TRUE(AllOnDisk({{"a", 1}, {"b", 2}}));
   EXPECT_EQ(ReadMounted("b"), "bb");
+}
+
+// The daemon's cache file of `name`, as `cachefs-ctl map --json` names it.
+std::string BackingOf(const std::string& mnt,
+                      const std::string& cache_dir, const std::string& path) {
+  absl::StatusOr<ProgramResult> map = RunProgram(
+      {BinPath("cachefs-ctl"), "map", mnt, path, "--json"}, absl::Seconds(30));
+  if (!map.ok()) return "";
+  absl::StatusOr<JsonValue> parsed = ParseJson(map->stdout_text);
+  if (!parsed.ok() || parsed->items.empty()) return "";
+  const JsonValue* backing = parsed->items[0].Find("backing");
+  return backing == nullptr ? "" : cache_dir + "/" + backing->text;
+}
+
+// The fraction of `path`'s pages in the page cache (mincore).
+double ResidentFraction(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY);
+  if (fd < 0) return -1;
+  struct stat st;
+  fstat(fd, &st);
+  void* addr = mmap(nullptr, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+  close(fd);
+  if (addr == MAP_FAILED) return -1;
+  const size_t pages = (st.st_size + 4095) / 4096;
+  std::vector<unsigned char> vec(pages);
+  double resident = -1;
+  if (mincore(addr, st.st_size, vec.data()) == 0) {
+    size_t n = 0;
+    for (unsigned char v : vec) n += v & 1;
+    resident = static_cast<double>(n) / pages;
+  }
+  munmap(addr, st.st_size);
+  return resident;
+}
+
+void DropPageCache() {
+  sync();
+  std::ofstream("/proc/sys/vm/drop_caches") << "3\n";
+}
+
+// Bytes the daemon has locked in RAM (VmLck).
+uint64_t LockedBytes(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmLck:", 0) == 0) {
+      return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+    }
+  }
+  return 0;
+}
+
+TEST_P(PinTest, ARamPinnedFileIsReadFromMemoryAfterTheCachesAreDropped) {
+  CACHEFS_REQUIRE(RootPrerequisite());  // to drop the page cache
+  const std::string data = RandomData((6 << 20) + 1234, 3);
+  WriteServed("hot.bin", data);
+  WritePinFile("hot.bin\n");
+  Mount(absl::StrCat("pin=", pin_file_, ",pin_memory=16M"));
+  ASSERT_TRUE(Eventually(
+      [&] { return PinnedFiles()["hot.bin"].first == "in memory"; },
+      absl::Seconds(60), absl::Milliseconds(100)))
+      << Ctl({"pins", mnt_.path()}).stdout_text << daemon_->ReadStderr();
+  const std::string backing =
+      BackingOf(mnt_.path(), cache_dir(), MountedPath("hot.bin"));
+  ASSERT_FALSE(backing.empty());
+  EXPECT_GE(LockedBytes(daemon_->pid()), data.size());
+  DropPageCache();
+  // The locked pages stayed.
+  EXPECT_EQ(ResidentFraction(backing), 1.0);
+  auto before = Stats();
+  EXPECT_TRUE(ReadMounted("hot.bin") == data);
+  auto after = Stats();
+  const uint64_t from_cache =
+      after["bytes_read_from_cache"] - before["bytes_read_from_cache"];
+  EXPECT_GE(from_cache, data.size());
+  // Every one of them from memory: no cache disk read.
+  EXPECT_EQ(after["bytes_read_from_memory"] - before["bytes_read_from_memory"],
+            from_cache);
+  EXPECT_EQ(after["bytes_read_from_origin"], before["bytes_read_from_origin"]);
+  EXPECT_GE(after["pinned_bytes_memory"], data.size());
+}
+
+TEST_P(PinTest, TheMemoryBudgetIsNeverExceededAndGoesInPinOrder) {
+  std::string rules;
+  for (int i = 4; i >= 0; --i) {
+    const std::string name = absl::StrCat("f", i);
+    WriteServed(name, RandomData(3 << 20, i));
+    rules += name + "\n";
+  }
+  WritePinFile(rules);
+  Mount(absl::StrCat("pin=", pin_file_, ",pin_memory=10M"));
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto files = PinnedFiles();
+        int in_memory = 0;
+        for (const auto& [path, state] : files) {
+          in_memory += state.first == "in memory";
+        }
+        return in_memory == 3;
+      },
+      absl::Seconds(60), absl::Milliseconds(100)))
+      << Ctl({"pins", mnt_.path()}).stdout_text;
+  // The first three rules' files, and no more than the budget.
+  auto files = PinnedFiles();
+  for (const char* name : {"f4", "f3", "f2"}) {
+    EXPECT_EQ(files[name].first, "in memory") << name;
+  }
+  for (const char* name : {"f1", "f0"}) {
+    EXPECT_EQ(files[name].first, "on disk") << name;
+  }
+  EXPECT_LE(Stats()["pinned_bytes_memory"], 10u << 20);
+  EXPECT_LE(LockedBytes(daemon_->pid()), 10u << 20);
+}
+
+TEST_P(PinTest, PressureLetsGoOfTheLeastRecentlyUsedAndTheyComeBack) {
+  const std::string pressure = cache_tmp_.path() + "/pressure";
+  std::ofstream(pressure) << "0";
+  for (const char* name : {"a", "b", "c", "d"}) {
+    WriteServed(name, RandomData(2 << 20, name[0]));
+  }
+  WritePinFile("a\nb\nc\nd\n");
+  Mount(absl::StrCat("pin=", pin_file_, ",pin_memory=8400K,",
+                     "memory_pressure=file:", pressure, ",pressure_calm=2"));
+  auto in_memory = [&] {
+    std::set<std::string> out;
+    for (const auto& [path, state] : PinnedFiles()) {
+      if (state.first == "in memory") out.insert(path);
+    }
+    return out;
+  };
+  const std::set<std::string> all = {"a", "b", "c", "d"};
+  ASSERT_TRUE(Eventually([&] { return in_memory() == all; },
+                         absl::Seconds(60), absl::Milliseconds(100)));
+  // Used in this order: a is the least recently used.
+  for (const char* name : {"a", "b", "c", "d"}) {
+    EXPECT_EQ(ReadMounted(name).size(), 2u << 20);
+  }
+  std::ofstream(pressure, std::ios::trunc) << "1";
+  // Down to half the budget: the two used longest ago go first.
+  EXPECT_TRUE(Eventually(
+      [&] { return in_memory() == std::set<std::string>{"c", "d"}; },
+      absl::Seconds(10), absl::Milliseconds(50)));
+  EXPECT_NE(Ctl({"status", mnt_.path()}).stdout_text.find("under pressure"),
+            std::string::npos);
+  // Pressure that goes on takes the rest.
+  EXPECT_TRUE(Eventually([&] { return in_memory().empty(); },
+                         absl::Seconds(10), absl::Milliseconds(50)));
+  auto stats = Stats();
+  EXPECT_GE(stats["memory_pressure_events"], 2u);
+  EXPECT_EQ(stats["pin_releases"], 4u);
+  EXPECT_EQ(stats["pinned_bytes_memory"], 0u);
+  // Still pinned on disk meanwhile.
+  const uint64_t before = stats["bytes_read_from_origin"];
+  EXPECT_EQ(ReadMounted("a").size(), 2u << 20);
+  EXPECT_EQ(Stats()["bytes_read_from_origin"], before);
+  // Once it has passed, and stayed away, they are locked again.
+  std::ofstream(pressure, std::ios::trunc) << "0";
+  EXPECT_TRUE(Eventually([&] { return in_memory() == all; },
+                         absl::Seconds(20), absl::Milliseconds(100)));
+  EXPECT_EQ(Stats()["pin_restores"], 4u);
+}
+
+TEST_P(PinTest, ARealPsiTriggerIsArmedWhereTheKernelHasPsi) {
+  if (access("/proc/pressure/memory", R_OK | W_OK) != 0) {
+    CACHEFS_REQUIRE(absl::FailedPreconditionError(
+        "/proc/pressure/memory is missing: this kernel has no PSI"));
+  }
+  WriteServed("a", "a");
+  WritePinFile("a\n");
+  Mount(absl::StrCat("pin=", pin_file_, ",pin_memory=1M,memory_pressure=psi"));
+  ProgramResult status = Ctl({"status", mnt_.path()});
+  EXPECT_NE(status.stdout_text.find(
+                "no pressure (psi: /proc/pressure/memory (some 150 ms "
+                "stalled in 2 s))"),
+            std::string::npos)
+      << status.stdout_text;
+}
+
+TEST_P(PinTest, BadMemoryOptionsAreRefused) {
+  for (const auto& [option, error] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"pin_memory=lots", "-o pin_memory=lots"},
+           {"pin_memory=100T", "more than this machine's RAM"},
+           {"memory_pressure=sometimes",
+            "expected psi, meminfo, file:PATH or off"},
+       }) {
+    absl::StatusOr<ProgramResult> refused = RunProgram(
+        {BinPath("cachefs"), origin_, mnt_.path(), "-f", "-o",
+         absl::StrCat("cache=", cache_dir(), ",", option)},
+        absl::Seconds(30));
+    ASSERT_OK(refused);
+    EXPECT_NE(refused->exit_code, 0) << option;
+    EXPECT_NE(refused->stderr_text.find(error), std::string::npos)
+        << option << ": " << refused->stderr_text;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Origins, PinTest,
