@@ -152,7 +152,8 @@ absl::StatusOr<JsonValue> ParseValue(std::string_view text, size_t* i,
       absl::StatusOr<JsonValue> item = ParseValue(text, i, depth + 1);
       if (!item.ok()) return item.status();
       if (object) {
-        value.members.emplace_back(std::move(name), *std::move(item));
+        value.names.push_back(std::move(name));
+        value.values.push_back(*std::move(item));
       } else {
         value.items.push_back(*std::move(item));
       }
@@ -195,8 +196,8 @@ absl::StatusOr<JsonValue> ParseValue(std::string_view text, size_t* i,
 }  // namespace
 
 const JsonValue* JsonValue::Find(std::string_view name) const {
-  for (const auto& [n, v] : members) {
-    if (n == name) return &v;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == name) return &values[i];
   }
   return nullptr;
 }
@@ -221,12 +222,13 @@ ParseFlatJsonObject(std::string_view text) {
     return absl::InvalidArgumentError("not a JSON object");
   }
   std::vector<std::pair<std::string, std::string>> members;
-  for (auto& [name, member] : value->members) {
+  for (size_t i = 0; i < value->names.size(); ++i) {
+    JsonValue& member = value->values[i];
     if (member.kind == JsonValue::Kind::kObject ||
         member.kind == JsonValue::Kind::kArray) {
       return absl::InvalidArgumentError("a nested object or array");
     }
-    members.emplace_back(name, std::move(member.text));
+    members.emplace_back(value->names[i], std::move(member.text));
   }
   return members;
 }

@@ -25,8 +25,11 @@ struct JsonValue {
   enum class Kind { kNull, kBool, kNumber, kString, kArray, kObject };
   Kind kind = Kind::kNull;
   std::string text;
-  std::vector<JsonValue> items;                            // an array's
-  std::vector<std::pair<std::string, JsonValue>> members;  // an object's
+  std::vector<JsonValue> items;  // an array's
+  // An object's members: names[i] is values[i]'s. (Two vectors: a pair
+  // holding the class itself would need it complete.)
+  std::vector<std::string> names;
+  std::vector<JsonValue> values;
   // The member `name` of an object, or null.
   const JsonValue* Find(std::string_view name) const;
 };
