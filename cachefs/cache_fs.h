@@ -172,6 +172,7 @@ class CacheFs : public PrefetchTarget {
     uint64_t fh = 0;
     bool keep_cache = false;  // the kernel's cached pages are still good
     bool changed = false;     // the origin changed since the last open
+    struct stat attr {};      // what the file was opened with
   };
   // Opens for reading or writing; a caller that is not the daemon's user
   // is checked by the origin (credentials.h).
@@ -207,6 +208,16 @@ class CacheFs : public PrefetchTarget {
   absl::StatusOr<std::vector<Node>> List(const std::string& path) override;
   absl::StatusOr<Fetched> Fetch(const std::string& path,
                                 const Progress& progress) override;
+  absl::StatusOr<uint64_t> Push(const std::string& path, uint64_t off,
+                                uint64_t len) override;
+  // How Push hands data to the kernel's page cache (the front end's
+  // notify_store): returns 0 or an errno (ENOENT: the kernel does not
+  // know the inode).
+  using KernelStore = std::function<int(uint64_t ino, uint64_t off,
+                                        const std::vector<iovec>& data)>;
+  void SetKernelStore(KernelStore store) { kernel_store_ = std::move(store); }
+  // The file key of inode `ino` ("" for the root).
+  std::string KeyOf(uint64_t ino);
 
   CacheStats& stats() { return cache_->stats(); }
   Origin* origin() const { return origin_; }
@@ -340,6 +351,7 @@ class CacheFs : public PrefetchTarget {
   WritePath write_path_;
   SiblingReadAhead siblings_;
   std::atomic<uint64_t> private_keys_{0};
+  KernelStore kernel_store_;  // set before the session runs
   absl::Notification stopping_;
   std::thread checkpointer_;
 };

@@ -237,6 +237,7 @@ absl::StatusOr<CacheFs::Opened> CacheFs::OpenWith(
   };
   Opened result;
   result.fh = reinterpret_cast<uint64_t>(file);
+  result.attr = st;
   absl::MutexLock lock(&inode->mu);
   if (inode->cookie != nullptr && inode->aux_pending) {
     // The attributes moved because of changes made through cachefs, which
@@ -314,6 +315,7 @@ absl::StatusOr<std::unique_ptr<ReadReply>> CacheFs::Read(uint64_t fh,
                                                          size_t size) {
   auto* file = reinterpret_cast<OpenFile*>(fh);
   if (file->flushed.load(std::memory_order_relaxed)) NoteUsedAfterFlush(file);
+  Bump(stats().fuse_reads);
   return read_path_.Read(file->stream, off, size);
 }
 

@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "cachefs/cache_fs.h"
 #include "cachefs/cache_fs_internal.h"
+#include "cachefs/coherency.h"
 #include "io/errno_status.h"
 
 namespace cachefs {
@@ -22,6 +23,7 @@ PrefetchTarget::Node NodeOf(const std::string& path, const struct stat& st) {
   node.directory = S_ISDIR(st.st_mode);
   node.regular = S_ISREG(st.st_mode);
   node.size = node.regular ? static_cast<uint64_t>(st.st_size) : 0;
+  node.mtime_ns = st.st_mtim.tv_sec * int64_t{1000000000} + st.st_mtim.tv_nsec;
   return node;
 }
 
@@ -138,6 +140,59 @@ absl::StatusOr<PrefetchTarget::Fetched> CacheFs::Fetch(
     }
   }
   return fetched;
+}
+
+std::string CacheFs::KeyOf(uint64_t ino) { return inodes_->Get(ino)->key(); }
+
+absl::StatusOr<uint64_t> CacheFs::Push(const std::string& path, uint64_t off,
+                                       uint64_t len) {
+  std::vector<uint64_t> looked_up;
+  absl::Cleanup forget = [&] {
+    for (uint64_t ino : looked_up) Forget(ino, 1);
+  };
+  absl::StatusOr<uint64_t> ino = Reach(path, &looked_up);
+  if (!ino.ok()) return ino.status();
+  Inode* inode = inodes_->Get(*ino);
+  std::optional<struct stat> recent;
+  if (!options_.cto) {
+    recent = RecentAttr(inode, inode->key(), options_.attr_timeout);
+  }
+  absl::StatusOr<struct stat> st =
+      recent.has_value() ? *recent : FetchAttr(inode);
+  if (!st.ok()) return st.status();
+  if (!S_ISREG(st->st_mode)) {
+    return ErrnoToStatus(EISDIR, "push " + path + ": not a regular file");
+  }
+  absl::StatusOr<Opened> opened =
+      OpenWith(inode, *st, O_RDONLY, nullptr, false, /*for_kernel=*/false);
+  if (!opened.ok()) return opened.status();
+  absl::Cleanup release = [&] { Release(opened->fh); };
+  auto* file = reinterpret_cast<OpenFile*>(opened->fh);
+  file->stream->read_ahead = false;
+  const uint64_t size = file->stream->cookie->object_size();
+  const uint64_t end = std::min(size, off + len);
+  const uint64_t piece = uint64_t{4} << cache_->options().granule_shift;
+  // The kernel's pages hold what the kernel was last told of the file:
+  // data of another version must not go there.
+  bool to_kernel = false;
+  {
+    absl::MutexLock lock(&inode->mu);
+    to_kernel = kernel_store_ != nullptr &&
+                inode->last_aux == MakeAuxData(*st, UseInode());
+  }
+  uint64_t pushed = 0;
+  for (uint64_t pos = off; pos < end; pos += piece) {
+    absl::StatusOr<std::unique_ptr<ReadReply>> reply =
+        read_path_.Read(file->stream, pos, std::min(piece, end - pos));
+    if (!reply.ok()) return reply.status();
+    if (!to_kernel || (*reply)->iov().empty()) continue;
+    if (kernel_store_(*ino, pos, (*reply)->iov()) != 0) {
+      to_kernel = false;  // the kernel does not know the file now
+      continue;
+    }
+    pushed += (*reply)->size();
+  }
+  return pushed;
 }
 
 }  // namespace cachefs

@@ -162,6 +162,15 @@ const std::vector<ControlCommand>& ControlCommands() {
       {"reload", "",
        "reread the pin file of -o pin=FILE (as SIGHUP does); a bad line is\n"
        "an error, and the rules in force stay\n"},
+      {"hotsets", "[--json] [--forget PROGRAM]",
+       "the programs whose first seconds of reading were learned (their\n"
+       "executable, and the script of an interpreter), with the files and\n"
+       "bytes of each trace, when it was learned and last replayed, the\n"
+       "replays and hits (traced files the program then opened);\n"
+       "--forget drops one program's trace\n",
+       /*json=*/true, /*paths=*/false, /*to=*/false, nullptr,
+       /*offline=*/false, /*stream=*/false, /*composite=*/false,
+       /*prefetch=*/false, /*forget=*/true},
       {"jobs", "[--json]",
        "prefetch jobs running and the last ones ended: state, files and\n"
        "bytes done of the total, bytes fetched from the origin, rate and\n"
@@ -197,6 +206,10 @@ absl::Status CheckControlCall(const ControlCall& call) {
         call.command, " has no ",
         call.meta_only ? "--meta-only" : "--background"));
   }
+  if (!call.forget.empty() && !command->forget) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(call.command, " has no --forget"));
+  }
   if (call.recursive && !command->paths) {
     return absl::InvalidArgumentError(absl::StrCat(call.command, " has no -r"));
   }
@@ -217,6 +230,9 @@ std::string EncodeControlCall(const ControlCall& call) {
   if (call.recursive) line += " -r";
   if (call.meta_only) line += " --meta-only";
   if (call.background) line += " --background";
+  if (!call.forget.empty()) {
+    absl::StrAppend(&line, " --forget ", Escape(call.forget));
+  }
   if (!call.to.empty()) absl::StrAppend(&line, " --to ", Escape(call.to));
   if (!call.paths.empty()) {
     line += " --";
@@ -255,6 +271,10 @@ absl::StatusOr<ControlCall> DecodeControlCall(std::string_view line) {
       call.meta_only = true;
     } else if (t == "--background") {
       call.background = true;
+    } else if (t == "--forget" && i + 1 < tokens.size()) {
+      absl::StatusOr<std::string> program = Unescape(tokens[++i]);
+      if (!program.ok()) return program.status();
+      call.forget = *program;
     } else if (t == "--to" && i + 1 < tokens.size()) {
       absl::StatusOr<std::string> to = Unescape(tokens[++i]);
       if (!to.ok()) return to.status();
@@ -295,6 +315,7 @@ std::string ControlUsage() {
       "              every file below it)\n"
       "  --meta-only (prefetch) the walk only: names and attributes\n"
       "  --background (prefetch) start the job and return\n"
+      "  --forget PROGRAM (hotsets) drop that program's trace\n"
       "  --repair    (check) remove what cannot be trusted\n"
       "  -n COUNT    (top) stop after COUNT reports\n"
       "  -h, --help  this text (cachefs-ctl COMMAND --help: that command's)\n"

@@ -36,6 +36,8 @@ struct ControlCommand {
   bool composite = false;
   // Takes --meta-only and --background (prefetch).
   bool prefetch = false;
+  // Takes --forget PROGRAM (hotsets).
+  bool forget = false;
 };
 
 // Every command, in the order the usage text lists them.
@@ -50,6 +52,7 @@ struct ControlCall {
   std::string to;
   bool meta_only = false;
   bool background = false;
+  std::string forget;
   std::vector<std::string> paths;  // relative to the mount root; "" is it
 };
 

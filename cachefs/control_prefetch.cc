@@ -1,5 +1,7 @@
 #include "cachefs/control_prefetch.h"
 
+#include <time.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -265,6 +267,49 @@ std::string PinsReply(const ControlCall& call, PinSet& pins) {
                            removed == 1 ? "rule" : "rules");
   }
   return absl::StrCat("error: not a pin command: ", call.command, "\n");
+}
+
+std::string HotSetsReply(const ControlCall& call, HotSets& hotsets) {
+  if (!call.forget.empty()) {
+    if (!hotsets.Forget(call.forget)) {
+      return absl::StrCat("error: no hot set is learned for ", call.forget,
+                          " (see cachefs-ctl hotsets)\n");
+    }
+    return absl::StrCat("forgot the hot set of ", call.forget, "\n");
+  }
+  const std::vector<HotSets::Program> programs = hotsets.Programs();
+  auto when = [](int64_t t) -> std::string {
+    if (t == 0) return "never";
+    char out[32];
+    time_t tt = static_cast<time_t>(t);
+    struct tm tm;
+    if (localtime_r(&tt, &tm) == nullptr) return "?";
+    strftime(out, sizeof(out), "%Y-%m-%d %H:%M:%S", &tm);
+    return out;
+  };
+  if (call.json) {
+    std::string out = "[";
+    for (size_t i = 0; i < programs.size(); ++i) {
+      const auto& p = programs[i];
+      absl::StrAppend(
+          &out, i ? ",\n  " : "\n  ", "{\"program\": ", JsonString(p.name),
+          ", \"files\": ", p.files, ", \"bytes\": ", p.bytes,
+          ", \"learned\": ", p.learned, ", \"last_replay\": ", p.last_replay,
+          ", \"replays\": ", p.replays, ", \"hits\": ", p.hits, "}");
+    }
+    return out + (programs.empty() ? "]\n" : "\n]\n");
+  }
+  if (programs.empty()) return "no hot sets learned\n";
+  std::string out;
+  for (const auto& p : programs) {
+    absl::StrAppendFormat(
+        &out,
+        "%s\n  %d files, %s; learned %s; replayed %d times, last %s; %d "
+        "hits\n",
+        p.name, p.files, Size(p.bytes), when(p.learned), p.replays,
+        when(p.last_replay), p.hits);
+  }
+  return out;
 }
 
 }  // namespace cachefs

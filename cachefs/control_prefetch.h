@@ -31,6 +31,9 @@ std::string JobsReply(const ControlCall& call, const Prefetcher& prefetcher);
 // The answer to `pin`, `unpin`, `pins` or `reload`.
 std::string PinsReply(const ControlCall& call, PinSet& pins);
 
+// The answer to `hotsets`.
+std::string HotSetsReply(const ControlCall& call, HotSets& hotsets);
+
 }  // namespace cachefs
 
 #endif  // CACHEFS_CACHEFS_CONTROL_PREFETCH_H_

@@ -302,7 +302,8 @@ std::string MapReply(const ControlCall& call, Volume& volume) {
 
 std::string ControlReply(const std::string& request, const MountFacts& facts,
                          Cache& cache, Volume* volume, Culler* culler,
-                         CacheFs* fs, Prefetcher* prefetcher, PinSet* pins) {
+                         CacheFs* fs, Prefetcher* prefetcher, PinSet* pins,
+                         HotSets* hotsets) {
   absl::StatusOr<ControlCall> call = DecodeControlCall(request);
   if (!call.ok()) {
     return absl::StrCat("error: ", std::string(call.status().message()), "\n");
@@ -328,6 +329,9 @@ std::string ControlReply(const std::string& request, const MountFacts& facts,
        name == "reload") &&
       pins != nullptr) {
     return PinsReply(*call, *pins);
+  }
+  if (name == "hotsets" && hotsets != nullptr) {
+    return HotSetsReply(*call, *hotsets);
   }
   if (name == "jobs" && prefetcher != nullptr) {
     return JobsReply(*call, *prefetcher);

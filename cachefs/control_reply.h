@@ -34,11 +34,11 @@ struct MountFacts {
 
 // Answers one control request, a call of control_commands.h as one line;
 // anything else gets "error: ...". `culler` may be null (no culling), and
-// so may `prefetcher` and `pins`.
+// so may `prefetcher`, `pins` and `hotsets`.
 std::string ControlReply(const std::string& request, const MountFacts& facts,
                          Cache& cache, Volume* volume, Culler* culler,
                          CacheFs* fs, Prefetcher* prefetcher = nullptr,
-                         PinSet* pins = nullptr);
+                         PinSet* pins = nullptr, HotSets* hotsets = nullptr);
 
 }  // namespace cachefs
 

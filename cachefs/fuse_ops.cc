@@ -238,11 +238,18 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     // The size the kernel holds may be stale: make it ask again.
     fuse_lowlevel_notify_inval_inode(Ctx(req).session, ino, -1, 0);
   }
+  if (HotSets* hotsets = Ctx(req).hotsets) {
+    hotsets->Note(fuse_req_ctx(req)->pid, Fs(req).KeyOf(ino), 0, 0,
+                  &opened->attr);
+  }
   if (fuse_reply_open(req, fi) == -ENOENT) Fs(req).Release(opened->fh);
 }
 
-void Read(fuse_req_t req, fuse_ino_t, size_t size, off_t off,
+void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
           fuse_file_info* fi) {
+  if (HotSets* hotsets = Ctx(req).hotsets) {
+    hotsets->Note(fuse_req_ctx(req)->pid, Fs(req).KeyOf(ino), off, size);
+  }
   auto reply = Fs(req).Read(fi->fh, off, size);
   if (!reply.ok()) return ReplyError(req, reply.status());
   const std::vector<iovec>& iov = (*reply)->iov();

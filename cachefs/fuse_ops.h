@@ -17,6 +17,8 @@ namespace cachefs {
 struct FuseContext {
   CacheFs* fs = nullptr;
   fuse_session* session = nullptr;
+  // Told of every open and read with the caller's pid; may be null.
+  HotSets* hotsets = nullptr;
 };
 
 const fuse_lowlevel_ops& CacheFsOperations();

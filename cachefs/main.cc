@@ -26,6 +26,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -65,6 +66,10 @@ struct CliOptions {
   char* pin = nullptr;
   char* pin_memory = nullptr;
   char* memory_pressure = nullptr;
+  char* hotsets = nullptr;
+  double hotset_window = 15.0;
+  double hotset_ttl = 14.0;
+  char* hotset_ignore = nullptr;
   double pressure_calm = 30.0;
   double pin_recheck = 30.0;
   char* origin_threads = nullptr;
@@ -105,6 +110,10 @@ const fuse_opt kOptions[] = {
     CACHEFS_OPT("pin=%s", pin),
     CACHEFS_OPT("pin_memory=%s", pin_memory),
     CACHEFS_OPT("memory_pressure=%s", memory_pressure),
+    CACHEFS_OPT("hotsets=%s", hotsets),
+    CACHEFS_OPT("hotset_window=%lf", hotset_window),
+    CACHEFS_OPT("hotset_ttl=%lf", hotset_ttl),
+    CACHEFS_OPT("hotset_ignore=%s", hotset_ignore),
     CACHEFS_OPT("pressure_calm=%lf", pressure_calm),
     CACHEFS_OPT("pin_recheck=%lf", pin_recheck),
     CACHEFS_OPT("origin_threads=%s", origin_threads),
@@ -202,6 +211,16 @@ void PrintUsage(const char* prog) {
       "                              prefetch pauses\n"
       "    -o pressure_calm=SECONDS  how long pressure must stay away before\n"
       "                              pins are locked in RAM again (30)\n"
+      "    -o hotsets=on|off         learn what each program reads in its\n"
+      "                              first seconds and replay it ahead of\n"
+      "                              the program's next start: into the\n"
+      "                              cache, and the kernel's page cache for\n"
+      "                              files it knows (on)\n"
+      "    -o hotset_window=SECONDS  how long a program is traced (15)\n"
+      "    -o hotset_ttl=DAYS        when an unused trace is dropped (14)\n"
+      "    -o hotset_ignore=LIST     programs never traced, by name, ':'\n"
+      "                              between them (cp:cat:tar:rsync:find:\n"
+      "                              grep:du:md5sum:... and cachefs's own)\n"
       "    -o pin_recheck=SECONDS    how often pinned files are checked\n"
       "                              against the origin, and fetched again\n"
       "                              if they changed (30)\n"
@@ -383,6 +402,8 @@ struct Config {
   Prefetcher::Options prefetch;
   PinSet::Options pins;
   std::string memory_pressure = "auto";
+  bool hotsets = true;
+  HotSets::Options hotset;
   double pressure_calm = 30.0;
 };
 
@@ -447,6 +468,21 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
     }
   }
   if (!(cli.pressure_calm >= 0)) Fail("-o pressure_calm= cannot be negative");
+  if (cli.hotsets != nullptr) {
+    const std::string on = cli.hotsets;
+    if (on != "on" && on != "off") {
+      Fail("-o hotsets=" + on + ": expected on or off");
+    }
+    c.hotsets = on == "on";
+  }
+  if (!(cli.hotset_window > 0)) Fail("-o hotset_window= must be above 0");
+  if (!(cli.hotset_ttl > 0)) Fail("-o hotset_ttl= must be above 0");
+  c.hotset.window = absl::Seconds(cli.hotset_window);
+  c.hotset.ttl = absl::Hours(24) * cli.hotset_ttl;
+  if (cli.hotset_ignore != nullptr) {
+    c.hotset.ignore =
+        absl::StrSplit(cli.hotset_ignore, ':', absl::SkipEmpty());
+  }
   c.pressure_calm = cli.pressure_calm;
   if (cli.pin_memory != nullptr) {
     absl::StatusOr<uint64_t> bytes = ParseByteSize(cli.pin_memory);
@@ -852,6 +888,24 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
         watch, std::move(source), pins->get(), prefetcher.get(),
         &(*cache)->stats());
   }
+  std::unique_ptr<HotSets> hotsets;
+  if (c.hotsets) {
+    hotsets = std::make_unique<HotSets>(c.hotset, fs->get(), volume->get(),
+                                        &(*cache)->stats());
+    (*fs)->SetKernelStore([se](uint64_t ino, uint64_t off,
+                               const std::vector<iovec>& data) {
+      for (const iovec& v : data) {
+        fuse_bufvec buf = FUSE_BUFVEC_INIT(v.iov_len);
+        buf.buf[0].mem = v.iov_base;
+        const int err = fuse_lowlevel_notify_store(
+            se, ino, static_cast<off_t>(off), &buf, FUSE_BUF_SPLICE_NONBLOCK);
+        if (err != 0) return -err;
+        off += v.iov_len;
+      }
+      return 0;
+    });
+    ctx->hotsets = hotsets.get();
+  }
   // SIGHUP rereads the pin file (libfuse's handler would end the mount).
   ReloadOnHangup reload_on_hangup(pins->get());
   MountFacts facts{c.origin,     c.mountpoint,
@@ -871,7 +925,7 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
       [&](const std::string& request) {
         return ControlReply(request, facts, **cache, volume->get(),
                             culler->get(), fs->get(), prefetcher.get(),
-                            pins->get());
+                            pins->get(), hotsets.get());
       },
       [&](const std::string& request, ControlStream& stream) {
         absl::StatusOr<ControlCall> call = DecodeControlCall(request);
@@ -938,6 +992,8 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
   facts.memory_status = nullptr;
   pressure.reset();
   pins->reset();
+  ctx->hotsets = nullptr;
+  hotsets.reset();
   // Checkpoints every file: those released by now, and those still held
   // when a signal stopped the daemon.
   fs->reset();

@@ -58,6 +58,10 @@ std::vector<std::pair<std::string, uint64_t>> CacheStats::Snapshot() const {
       {"pin_releases", get(pin_releases)},
       {"pin_restores", get(pin_restores)},
       {"memory_pressure_events", get(memory_pressure_events)},
+      {"hotset_programs", get(hotset_programs)},
+      {"hotset_replays", get(hotset_replays)},
+      {"hotset_bytes_pushed", get(hotset_bytes_pushed)},
+      {"fuse_reads", get(fuse_reads)},
   };
 }
 

@@ -93,6 +93,13 @@ struct CacheStats {
   Counter pin_releases{0};
   Counter pin_restores{0};
   Counter memory_pressure_events{0};
+  // Hot sets: programs with a trace (gauge), traces replayed, and the
+  // bytes the replays pushed into the kernel's page cache.
+  Counter hotset_programs{0};
+  Counter hotset_replays{0};
+  Counter hotset_bytes_pushed{0};
+  // Read requests from the kernel.
+  Counter fuse_reads{0};
 
   // Every counter by its stable name, for printing and JSON.
   std::vector<std::pair<std::string, uint64_t>> Snapshot() const;

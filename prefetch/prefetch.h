@@ -25,6 +25,9 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <sys/stat.h>
+#include <sys/types.h>
+
 #include <optional>
 #include <string>
 #include <thread>
@@ -54,6 +57,7 @@ class PrefetchTarget {
     bool directory = false;
     bool regular = false;  // a regular file (only those are fetched)
     uint64_t size = 0;
+    int64_t mtime_ns = 0;
   };
   // How much of a file a fetch went over, and how much of that it had to
   // read from the origin (the rest was cached already).
@@ -74,6 +78,11 @@ class PrefetchTarget {
   // `progress` ends it with kCancelled.
   virtual absl::StatusOr<Fetched> Fetch(const std::string& path,
                                         const Progress& progress) = 0;
+  // Brings bytes [off, off + len) of the file `path` into the cache, and
+  // into the kernel's page cache for the mount if the kernel knows the
+  // file now; returns the bytes pushed there.
+  virtual absl::StatusOr<uint64_t> Push(const std::string& path, uint64_t off,
+                                        uint64_t len) = 0;
 };
 
 struct PrefetchRequest {
@@ -299,6 +308,123 @@ class PinSet : public CullVeto, public CacheObserver {
   int64_t use_clock_ ABSL_GUARDED_BY(mu_) = 0;
   bool warned_memlock_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
+};
+
+// Hot sets: what each program reads when it starts, learned from the
+// requests the front end sees (each carries the caller's pid) and
+// replayed ahead of the program when it starts again, as precached's
+// per-program traces are.
+//
+// A program is its executable (/proc/PID/exe), and for an interpreter
+// (python, perl, ruby, node, sh, bash, java...) its script too (the first
+// argument that is not an option). A process of a program is traced for
+// its first `window`: the files it opens and the ranges it reads, in the
+// order it first asks for them; the trace replaces the program's last
+// one when the window ends, and is kept in the volume's directory. Bulk
+// readers (cp, cat, tar, rsync, find, grep, du, md5sum, ...: `ignore`)
+// are never traced.
+//
+// When a new process of a traced program makes its first request, its
+// trace is replayed on the set's own threads: each file is checked
+// against the origin (a file whose size or mtime moved since is dropped
+// from the trace), its ranges brought into the cache, and pushed into
+// the kernel's page cache where the kernel knows the file. The program's
+// own requests never wait for a replay.
+//
+// Thread safety: all methods may be called concurrently.
+class HotSets {
+ public:
+  struct Options {
+    absl::Duration window = absl::Seconds(15);
+    absl::Duration ttl = absl::Hours(24 * 14);
+    // Programs never traced, by the base name of their executable (or
+    // script).
+    std::vector<std::string> ignore = DefaultIgnore();
+    size_t max_files = 10000;  // per trace
+    int threads = 4;           // replay
+  };
+  static std::vector<std::string> DefaultIgnore();
+
+  // Borrows everything; loads the traces kept in `volume`.
+  HotSets(Options options, PrefetchTarget* target, Volume* volume,
+          CacheStats* stats);
+  // Saves the traces.
+  ~HotSets();
+
+  // A request of process `pid` for bytes [off, off + len) of the file
+  // `key`; an open gives the attributes it opened the file with.
+  void Note(pid_t pid, const std::string& key, uint64_t off, uint64_t len,
+            const struct stat* opened = nullptr);
+
+  struct Program {
+    std::string name;
+    uint64_t files = 0;
+    uint64_t bytes = 0;
+    int64_t learned = 0;      // seconds since the epoch
+    int64_t last_replay = 0;  // 0: never
+    uint64_t replays = 0;
+    uint64_t hits = 0;        // files of the trace the program then read
+  };
+  std::vector<Program> Programs() const;
+  // Drops the trace of the program named `name`; false if there is none.
+  bool Forget(const std::string& name);
+  // Writes the traces to the volume now.
+  absl::Status Save();
+  // Returns once no replay runs or `timeout` passed; false then.
+  bool WaitIdle(absl::Duration timeout);
+
+ private:
+  struct Range {
+    uint64_t off, len;
+  };
+  struct TracedFile {
+    std::string path;
+    uint64_t size = 0;
+    int64_t mtime_ns = 0;
+    std::vector<Range> ranges;  // merged, in the order first asked
+  };
+  struct Trace {
+    std::string program;
+    int64_t learned = 0;
+    int64_t last_replay = 0;
+    uint64_t replays = 0;
+    uint64_t hits = 0;
+    std::vector<TracedFile> files;
+  };
+  // A process seen: what program it is and, while its window lasts, what
+  // it asked for.
+  struct Process {
+    uint64_t start_time = 0;  // /proc/PID/stat, against pid reuse
+    std::string program;      // empty: ignored
+    absl::Time until;         // end of its window
+    std::shared_ptr<Trace> recording;  // null once the window ended
+    absl::flat_hash_map<std::string, size_t> index;  // path -> file
+    std::shared_ptr<Trace> replayed;   // the trace replayed for it
+    absl::flat_hash_set<std::string> hit;  // files of it opened
+  };
+  static void AddRange(std::vector<Range>* ranges, uint64_t off,
+                       uint64_t len);
+
+  // The program of `pid`, "" to ignore it.
+  std::string ProgramOf(pid_t pid) const;
+  void Finish(Process& process) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishExpired() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Replay(std::shared_ptr<Trace> trace);
+  void Load();
+
+  const Options options_;
+  PrefetchTarget* const target_;
+  Volume* const volume_;
+  CacheStats* const stats_;
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<Trace>> traces_
+      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<pid_t, Process> processes_ ABSL_GUARDED_BY(mu_);
+  int replaying_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> replays_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_sweep_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 // Memory pressure: where the signal comes from. PSI triggers on

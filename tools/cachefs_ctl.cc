@@ -251,6 +251,11 @@ int Run(const std::vector<std::string>& args) {
       call.meta_only = true;
     } else if (a == "--background") {
       call.background = true;
+    } else if (a == "--forget") {
+      if (i + 1 == args.size() || args[i + 1].empty()) {
+        return Fail("--forget needs a PROGRAM (see cachefs-ctl hotsets)");
+      }
+      call.forget = args[++i];
     } else if (a == "-n") {
       if (i + 1 == args.size() || !absl::SimpleAtoi(args[i + 1], &count) ||
           count <= 0) {

@@ -20,9 +20,11 @@ namespace {
 // A tree in memory. Fetches can be held until released.
 class FakeTarget : public PrefetchTarget {
  public:
-  void AddDir(const std::string& path) { nodes_[path] = {path, true, false}; }
+  void AddDir(const std::string& path) {
+    nodes_[path] = {path, true, false, 0, 0};
+  }
   void AddFile(const std::string& path, uint64_t size) {
-    nodes_[path] = {path, false, true, size};
+    nodes_[path] = {path, false, true, size, 0};
   }
   // Fetches of `path` fail with `err` (as if the file went since the walk).
   void FailFetch(const std::string& path, int err) { fail_[path] = err; }
@@ -72,6 +74,11 @@ class FakeTarget : public PrefetchTarget {
     absl::MutexLock lock(&mu_);
     --running_;
     return result;
+  }
+
+  absl::StatusOr<uint64_t> Push(const std::string&, uint64_t,
+                                uint64_t len) override {
+    return len;
   }
 
   int max_running() {
