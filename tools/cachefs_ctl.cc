@@ -2,6 +2,7 @@
 // commands, their arguments and its usage text come from the control
 // command table (cachefs/control_commands.h).
 
+#include <dirent.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -178,6 +179,28 @@ std::string ProgressBar(const std::string& line) {
   return out;
 }
 
+// Lists every directory below `dir` (a path on the mount) without a stat
+// of its entries: the kernel asks cachefs for the listings with
+// attributes (readdirplus), which the prefetch's walk has just fetched,
+// and keeps names and attributes: precached's statx walk, whose
+// lookups then cost no round trip. Bounded by the tree.
+void PrimeKernel(const std::string& dir) {
+  std::vector<std::string> dirs = {dir};
+  while (!dirs.empty()) {
+    std::string d = std::move(dirs.back());
+    dirs.pop_back();
+    DIR* listing = opendir(d.c_str());
+    if (listing == nullptr) continue;
+    while (dirent* e = readdir(listing)) {
+      const std::string name = e->d_name;
+      if (e->d_type == DT_DIR && name != "." && name != "..") {
+        dirs.push_back(d + "/" + name);
+      }
+    }
+    closedir(listing);
+  }
+}
+
 // `cachefs-ctl prefetch`: progress on a terminal (stderr), then the
 // daemon's summary. Interrupting it closes the connection, which cancels
 // the job in the daemon. Exits 1 if a file failed or the job was cancelled.
@@ -219,6 +242,9 @@ int RunPrefetch(const std::string& mount, const ControlCall& call) {
   }
   if (call.background) return 0;
   if (!ended) return Fail("the daemon ended the prefetch stream early");
+  for (const std::string& path : call.paths) {
+    if (call.recursive) PrimeKernel(path.empty() ? mount : mount + "/" + path);
+  }
   std::vector<std::string> f = absl::StrSplit(last, ' ');
   uint64_t failed = 0;
   if (f.size() != 9 || !absl::SimpleAtoi(f[7], &failed)) {

@@ -133,6 +133,24 @@ TEST_P(PrefetchTest, APrefetchedTreeIsReadWithNoOriginBytes) {
   EXPECT_EQ(Stats()["bytes_read_from_origin"], 0u);
 }
 
+TEST_P(PrefetchTest, AWalkLeavesNamesAndAttributesForLookupsWithNoRoundTrip) {
+  auto files = MakeTree();
+  Mount("attr_timeout=60,entry_timeout=60");
+  JsonValue walked = Prefetch({MountedPath("tree"), "-r", "--meta-only"});
+  EXPECT_EQ(Number(walked, "dirs_listed"), 4u);
+  const uint64_t calls = Stats()["origin_calls"];
+  ASSERT_GT(calls, 0u);
+  // Every name and its attributes, as `find | xargs stat` asks them.
+  for (const auto& [name, data] : files) {
+    struct stat st;
+    ASSERT_EQ(lstat(MountedPath(name).c_str(), &st), 0) << name;
+    EXPECT_EQ(static_cast<size_t>(st.st_size), data.size()) << name;
+  }
+  auto stats = Stats();
+  EXPECT_EQ(stats["origin_calls"], calls);
+  EXPECT_EQ(stats["bytes_read_from_origin"], 0u);
+}
+
 TEST_P(PrefetchTest, AChangedFileIsFetchedAgainAndReadsNew) {
   auto files = MakeTree();
   Mount();
