@@ -71,6 +71,7 @@ struct CliOptions {
   double hotset_ttl = 14.0;
   char* hotset_ignore = nullptr;
   double pressure_calm = 30.0;
+  double pin_mapped = 10.0;
   double pin_recheck = 30.0;
   char* origin_threads = nullptr;
   char* origin_descriptors = nullptr;
@@ -115,6 +116,7 @@ const fuse_opt kOptions[] = {
     CACHEFS_OPT("hotset_ttl=%lf", hotset_ttl),
     CACHEFS_OPT("hotset_ignore=%s", hotset_ignore),
     CACHEFS_OPT("pressure_calm=%lf", pressure_calm),
+    CACHEFS_OPT("pin_mapped=%lf", pin_mapped),
     CACHEFS_OPT("pin_recheck=%lf", pin_recheck),
     CACHEFS_OPT("origin_threads=%s", origin_threads),
     CACHEFS_OPT("origin_descriptors=%s", origin_descriptors),
@@ -201,6 +203,11 @@ void PrintUsage(const char* prog) {
       "                              in pin order while they fit, and\n"
       "                              reads of them need no disk I/O; let go\n"
       "                              under memory pressure (0: none)\n"
+      "    -o pin_mapped=SECONDS     with pin_memory: how often the files of\n"
+      "                              the mount that processes map\n"
+      "                              (/proc/PID/maps) are counted; the most\n"
+      "                              mapped are pinned in RAM with what the\n"
+      "                              budget leaves (10; 0: off)\n"
       "    -o memory_pressure=SOURCE where memory pressure is learned from:\n"
       "                              psi (/proc/pressure/memory triggers),\n"
       "                              meminfo (MemAvailable under 5%%),\n"
@@ -500,6 +507,8 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
     c.pins.memory = *bytes;
   }
   c.pins.recheck = absl::Seconds(cli.pin_recheck);
+  if (!(cli.pin_mapped >= 0)) Fail("-o pin_mapped= cannot be negative");
+  c.pins.map_sample = absl::Seconds(cli.pin_mapped);
   c.origin_options.descriptors =
       Count("origin_descriptors", cli.origin_descriptors, 1024, 1, 16384);
   if (cli.kernel_readahead != nullptr) {
@@ -850,6 +859,7 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
                                                  &(*cache)->stats());
   PinSet::Options pin_options = c.pins;
   pin_options.memory = AllowMemoryLock(c.pins.memory);
+  if (pin_options.memory > 0) pin_options.mount_point = c.mountpoint;
   auto pins =
       PinSet::Start(pin_options, fs->get(), cache->get(), volume->get());
   if (!pins.ok()) {

@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <sys/resource.h>
@@ -5,8 +6,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <tuple>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -133,6 +136,10 @@ absl::StatusOr<std::unique_ptr<PinSet>> PinSet::Start(Options options,
   cache->AddCullVeto(pins.get());
   cache->AddObserver(pins.get());
   pins->thread_ = std::thread([p = pins.get()] { p->Loop(); });
+  if (!pins->options_.mount_point.empty() &&
+      pins->options_.map_sample > absl::ZeroDuration()) {
+    pins->sampler_ = std::thread([p = pins.get()] { p->SampleMaps(); });
+  }
   return pins;
 }
 
@@ -143,6 +150,7 @@ PinSet::~PinSet() {
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  if (sampler_.joinable()) sampler_.join();
   {
     absl::MutexLock lock(&mu_);
     for (auto& [path, file] : files_) {
@@ -246,7 +254,64 @@ std::vector<PinSet::Rule> PinSet::Rules() const {
   absl::MutexLock lock(&mu_);
   std::vector<Rule> rules = file_rules_;
   rules.insert(rules.end(), ctl_rules_.begin(), ctl_rules_.end());
+  rules.insert(rules.end(), mapped_rules_.begin(), mapped_rules_.end());
   return rules;
+}
+
+void PinSet::SampleMaps() {
+  const std::string prefix = options_.mount_point + "/";
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_;
+      };
+      if (mu_.AwaitWithTimeout(absl::Condition(&stop), options_.map_sample)) {
+        return;
+      }
+    }
+    // Each process counts once per file, however often it maps it.
+    absl::flat_hash_map<std::string, int> mapped;
+    DIR* proc = opendir("/proc");
+    if (proc == nullptr) continue;
+    while (dirent* e = readdir(proc)) {
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      std::ifstream maps(absl::StrCat("/proc/", e->d_name, "/maps"));
+      absl::flat_hash_set<std::string> seen;
+      std::string line;
+      while (std::getline(maps, line)) {
+        const size_t at = line.find(prefix);
+        if (at == std::string::npos) continue;
+        std::string path = line.substr(at + prefix.size());
+        if (absl::EndsWith(path, " (deleted)")) continue;
+        if (seen.insert(path).second) ++mapped[path];
+      }
+    }
+    closedir(proc);
+    std::vector<std::pair<int, std::string>> ranked;
+    for (auto& [path, count] : mapped) ranked.emplace_back(-count, path);
+    std::sort(ranked.begin(), ranked.end());
+    if (ranked.size() > options_.max_mapped) ranked.resize(options_.max_mapped);
+    std::vector<Rule> rules;
+    for (const auto& [count, path] : ranked) {
+      if (!CheckPattern(path).empty() || IsGlob(path)) continue;
+      rules.push_back({path, absl::StrCat("mapped by ", -count, " process",
+                                          count == -1 ? "" : "es")});
+    }
+    absl::MutexLock lock(&mu_);
+    auto same = [](const std::vector<Rule>& a, const std::vector<Rule>& b) {
+      if (a.size() != b.size()) return false;
+      for (size_t i = 0; i < a.size(); ++i) {
+        if (a[i].pattern != b[i].pattern || a[i].source != b[i].source) {
+          return false;
+        }
+      }
+      return true;
+    };
+    if (same(rules, mapped_rules_)) continue;
+    mapped_rules_ = std::move(rules);
+    resolve_ = busy_ = true;
+  }
 }
 
 std::vector<PinSet::Rule> PinSet::Unmatched() const {

@@ -194,6 +194,13 @@ class PinSet : public CullVeto, public CacheObserver {
     // files mapped and locked (mmap + mlock), whole files in rule order
     // while they fit; reads are then served from memory. 0: none.
     uint64_t memory = 0;
+    // precached's dynamic whitelist: every `map_sample`, the files below
+    // `mount_point` that running processes map (/proc/PID/maps) are
+    // counted, and the most mapped (at most `max_mapped`) pinned after
+    // the rules, so in RAM with what the budget leaves. Zero: off.
+    std::string mount_point;
+    absl::Duration map_sample = absl::Seconds(10);
+    size_t max_mapped = 64;
   };
   // A rule and where it came from ("FILE:LINE", or "cachefs-ctl pin").
   struct Rule {
@@ -271,6 +278,8 @@ class PinSet : public CullVeto, public CacheObserver {
   PinSet(Options options, PrefetchTarget* target, Cache* cache,
          Volume* volume);
   void Loop();
+  // Samples /proc/*/maps every map_sample (see Options).
+  void SampleMaps();
   // The files the rules name now, each with the first rule naming it.
   std::vector<std::pair<std::string, std::string>> Resolve(
       const std::vector<Rule>& rules, std::vector<Rule>* unmatched);
@@ -295,6 +304,7 @@ class PinSet : public CullVeto, public CacheObserver {
   mutable absl::Mutex mu_;
   std::vector<Rule> file_rules_ ABSL_GUARDED_BY(mu_);
   std::vector<Rule> ctl_rules_ ABSL_GUARDED_BY(mu_);
+  std::vector<Rule> mapped_rules_ ABSL_GUARDED_BY(mu_);
   std::vector<Rule> unmatched_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, File> files_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<uint64_t> hashes_ ABSL_GUARDED_BY(mu_);
@@ -308,6 +318,7 @@ class PinSet : public CullVeto, public CacheObserver {
   int64_t use_clock_ ABSL_GUARDED_BY(mu_) = 0;
   bool warned_memlock_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
+  std::thread sampler_;
 };
 
 // Hot sets: what each program reads when it starts, learned from the

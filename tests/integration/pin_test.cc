@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -415,6 +416,40 @@ TEST_P(PinTest, ARealPsiTriggerIsArmedWhereTheKernelHasPsi) {
                 "stalled in 2 s))"),
             std::string::npos)
       << status.stdout_text;
+}
+
+TEST_P(PinTest, FilesProcessesMapArePinnedInMemoryWhileMapped) {
+  // A program run from the mount: the kernel maps its executable.
+  std::filesystem::copy_file("/bin/sleep", ServedPath("tool"));
+  ASSERT_EQ(chmod(ServedPath("tool").c_str(), 0755), 0);
+  WriteServed("other", RandomData(100000, 1));
+  Mount("pin_memory=64M,pin_mapped=1");
+  auto tool = ChildProcess::Spawn({MountedPath("tool"), "60"});
+  ASSERT_OK(tool);
+  std::string rule;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        JsonValue pins = Pins();
+        const JsonValue* files = pins.Find("files");
+        if (files == nullptr) return false;
+        for (const JsonValue& f : files->items) {
+          if (f.Find("path")->text == "tool" &&
+              f.Find("state")->text == "in memory") {
+            rule = f.Find("rule")->text;
+            return true;
+          }
+        }
+        return false;
+      },
+      absl::Seconds(30), absl::Milliseconds(200)))
+      << Ctl({"pins", mnt_.path()}).stdout_text;
+  EXPECT_EQ(rule, "mapped by 1 process");
+  EXPECT_EQ(PinnedFiles().count("other"), 0u);
+  // Unpinned once no process maps it.
+  (*tool)->Stop();
+  EXPECT_TRUE(Eventually([&] { return PinnedFiles().empty(); },
+                         absl::Seconds(30), absl::Milliseconds(200)));
+  EXPECT_EQ(Stats()["pinned_bytes_memory"], 0u);
 }
 
 TEST_P(PinTest, BadMemoryOptionsAreRefused) {
