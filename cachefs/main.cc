@@ -222,7 +222,8 @@ void PrintUsage(const char* prog) {
       "                              first seconds and replay it ahead of\n"
       "                              the program's next start: into the\n"
       "                              cache, and the kernel's page cache for\n"
-      "                              files it knows (on)\n"
+      "                              files it knows; a replay checks its\n"
+      "                              files with the origin, in parallel (off)\n"
       "    -o hotset_window=SECONDS  how long a program is traced (15)\n"
       "    -o hotset_ttl=DAYS        when an unused trace is dropped (14)\n"
       "    -o hotset_ignore=LIST     programs never traced, by name, ':'\n"
@@ -409,7 +410,7 @@ struct Config {
   Prefetcher::Options prefetch;
   PinSet::Options pins;
   std::string memory_pressure = "auto";
-  bool hotsets = true;
+  bool hotsets = false;
   HotSets::Options hotset;
   double pressure_calm = 30.0;
 };

@@ -71,7 +71,7 @@ class HotSetTest : public CachefsMountTest {
 };
 
 TEST_P(HotSetTest, AProgramsNextStartFindsItsFilesInThePageCache) {
-  Mount("hotset_window=2");
+  Mount("hotsets=on,hotset_window=2");
   RunReader(program_, 0);
   // Its window ends; the trace is kept.
   JsonValue learned;
@@ -126,7 +126,7 @@ TEST_P(HotSetTest, AProgramsNextStartFindsItsFilesInThePageCache) {
 
   // Kept across a remount; --forget drops it.
   Unmount();
-  Mount("hotset_window=2");
+  Mount("hotsets=on,hotset_window=2");
   EXPECT_NE(ProgramIn(HotSets(), program_), nullptr);
   absl::StatusOr<ProgramResult> forget = RunProgram(
       {BinPath("cachefs-ctl"), "hotsets", mnt_.path(), "--forget", program_},
