@@ -276,7 +276,13 @@ void HotSets::Finish(Process& process) {
 
 void HotSets::Replay(std::shared_ptr<Trace> trace) {
   // The files, several at once; each checked (by the fetch's open), then
-  // its ranges brought in and pushed to the kernel.
+  // its ranges brought in and pushed to the kernel. A copy: another
+  // replay of the same trace may drop files from it meanwhile.
+  std::vector<TracedFile> files;
+  {
+    absl::MutexLock lock(&mu_);
+    files = trace->files;
+  }
   std::atomic<size_t> next{0};
   std::vector<std::string> changed;
   absl::Mutex changed_mu;
@@ -287,8 +293,8 @@ void HotSets::Replay(std::shared_ptr<Trace> trace) {
         if (stopping_) return;
       }
       const size_t i = next.fetch_add(1);
-      if (i >= trace->files.size()) return;
-      const TracedFile& file = trace->files[i];
+      if (i >= files.size()) return;
+      const TracedFile& file = files[i];
       absl::StatusOr<PrefetchTarget::Node> node = target_->Stat(file.path);
       if (!node.ok() || !node->regular || node->size != file.size ||
           (file.mtime_ns != 0 && node->mtime_ns != file.mtime_ns)) {
