@@ -417,11 +417,24 @@ void PinSet::AdmitToMemory() {
   };
   std::vector<Candidate> candidates;
   uint64_t left = 0;
+  // Each file in memory is one mapping: a quarter of vm.max_map_count at
+  // most, so the rest of the daemon (io_uring, threads, libraries) keeps
+  // room for its own.
+  static const size_t max_mappings = [] {
+    std::ifstream in("/proc/sys/vm/max_map_count");
+    size_t n = 65530;
+    in >> n;
+    return std::max<size_t>(16, n / 4);
+  }();
+  size_t mappings = 0;
   {
     absl::MutexLock lock(&mu_);
     if (memory_released_ || stopping_) return;
     admit_ = false;
     left = options_.memory - std::min(options_.memory, memory_locked_);
+    for (const auto& [path, file] : files_) {
+      mappings += file.shown.memory > 0;
+    }
     for (const auto& [path, file] : files_) {
       if (file.shown.state == PinnedFile::State::kOnDisk &&
           file.shown.memory == 0 && !file.due) {
@@ -435,6 +448,18 @@ void PinSet::AdmitToMemory() {
               return std::tie(a.order, a.path) < std::tie(b.order, b.path);
             });
   for (const Candidate& c : candidates) {
+    if (mappings >= max_mappings) {
+      absl::MutexLock lock(&mu_);
+      if (!warned_mappings_) {
+        warned_mappings_ = true;
+        Log(LogLevel::kWarning,
+            absl::StrCat("pinned files beyond ", max_mappings,
+                         " stay on disk: each held in RAM is a mapping, and "
+                         "vm.max_map_count allows ",
+                         max_mappings * 4));
+      }
+      return;
+    }
     absl::StatusOr<Volume::ObjectInfo> info = volume_->DescribeObjectOf(c.path);
     if (!info.ok() || info->granules_present != info->granules) continue;
     const uint64_t page = 4096;
@@ -486,6 +511,7 @@ void PinSet::AdmitToMemory() {
         }
         memory_locked_ += mapping->length();
         left -= mapping->length();
+        ++mappings;
         UpdateStats();
       }
     }

@@ -317,6 +317,7 @@ class PinSet : public CullVeto, public CacheObserver {
   uint64_t memory_locked_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t use_clock_ ABSL_GUARDED_BY(mu_) = 0;
   bool warned_memlock_ ABSL_GUARDED_BY(mu_) = false;
+  bool warned_mappings_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
   std::thread sampler_;
 };
