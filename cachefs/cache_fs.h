@@ -282,6 +282,10 @@ class CacheFs : public PrefetchTarget {
   // Forget once the caller is done.
   absl::StatusOr<uint64_t> Reach(const std::string& path,
                                  std::vector<uint64_t>* looked_up);
+  // Opens the regular file at `path` for a prefetch: Reach, then the
+  // check an open makes, then an open that is not the kernel's.
+  absl::StatusOr<Opened> OpenForPrefetch(const std::string& path,
+                                         std::vector<uint64_t>* looked_up);
   // An origin file opened on the pool while the open's check runs.
   struct PreOpen {
     absl::Notification done;

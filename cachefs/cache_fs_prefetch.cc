@@ -82,13 +82,9 @@ absl::StatusOr<std::vector<PrefetchTarget::Node>> CacheFs::List(
   return nodes;
 }
 
-absl::StatusOr<PrefetchTarget::Fetched> CacheFs::Fetch(
-    const std::string& path, const Progress& progress) {
-  std::vector<uint64_t> looked_up;
-  absl::Cleanup forget = [&] {
-    for (uint64_t ino : looked_up) Forget(ino, 1);
-  };
-  absl::StatusOr<uint64_t> ino = Reach(path, &looked_up);
+absl::StatusOr<CacheFs::Opened> CacheFs::OpenForPrefetch(
+    const std::string& path, std::vector<uint64_t>* looked_up) {
+  absl::StatusOr<uint64_t> ino = Reach(path, looked_up);
   if (!ino.ok()) return ino.status();
   Inode* inode = inodes_->Get(*ino);
   // The check an open makes (close-to-open, or recent attributes under
@@ -101,10 +97,18 @@ absl::StatusOr<PrefetchTarget::Fetched> CacheFs::Fetch(
       recent.has_value() ? *recent : FetchAttr(inode);
   if (!st.ok()) return st.status();
   if (!S_ISREG(st->st_mode)) {
-    return ErrnoToStatus(EISDIR, "prefetch " + path + ": not a regular file");
+    return ErrnoToStatus(EISDIR, path + ": not a regular file");
   }
-  absl::StatusOr<Opened> opened =
-      OpenWith(inode, *st, O_RDONLY, nullptr, false, /*for_kernel=*/false);
+  return OpenWith(inode, *st, O_RDONLY, nullptr, false, /*for_kernel=*/false);
+}
+
+absl::StatusOr<PrefetchTarget::Fetched> CacheFs::Fetch(
+    const std::string& path, const Progress& progress) {
+  std::vector<uint64_t> looked_up;
+  absl::Cleanup forget = [&] {
+    for (uint64_t ino : looked_up) Forget(ino, 1);
+  };
+  absl::StatusOr<Opened> opened = OpenForPrefetch(path, &looked_up);
   if (!opened.ok()) return opened.status();
   absl::Cleanup release = [&] { Release(opened->fh); };
   auto* file = reinterpret_cast<OpenFile*>(opened->fh);
@@ -150,24 +154,13 @@ absl::StatusOr<uint64_t> CacheFs::Push(const std::string& path, uint64_t off,
   absl::Cleanup forget = [&] {
     for (uint64_t ino : looked_up) Forget(ino, 1);
   };
-  absl::StatusOr<uint64_t> ino = Reach(path, &looked_up);
-  if (!ino.ok()) return ino.status();
-  Inode* inode = inodes_->Get(*ino);
-  std::optional<struct stat> recent;
-  if (!options_.cto) {
-    recent = RecentAttr(inode, inode->key(), options_.attr_timeout);
-  }
-  absl::StatusOr<struct stat> st =
-      recent.has_value() ? *recent : FetchAttr(inode);
-  if (!st.ok()) return st.status();
-  if (!S_ISREG(st->st_mode)) {
-    return ErrnoToStatus(EISDIR, "push " + path + ": not a regular file");
-  }
-  absl::StatusOr<Opened> opened =
-      OpenWith(inode, *st, O_RDONLY, nullptr, false, /*for_kernel=*/false);
+  absl::StatusOr<Opened> opened = OpenForPrefetch(path, &looked_up);
   if (!opened.ok()) return opened.status();
   absl::Cleanup release = [&] { Release(opened->fh); };
   auto* file = reinterpret_cast<OpenFile*>(opened->fh);
+  Inode* inode = file->inode;
+  const struct stat* st = &opened->attr;
+  const uint64_t ino = looked_up.back();  // a file, so not the root
   file->stream->read_ahead = false;
   const uint64_t size = file->stream->cookie->object_size();
   const uint64_t end = std::min(size, off + len);
@@ -186,7 +179,7 @@ absl::StatusOr<uint64_t> CacheFs::Push(const std::string& path, uint64_t off,
         read_path_.Read(file->stream, pos, std::min(piece, end - pos));
     if (!reply.ok()) return reply.status();
     if (!to_kernel || (*reply)->iov().empty()) continue;
-    if (kernel_store_(*ino, pos, (*reply)->iov()) != 0) {
+    if (kernel_store_(ino, pos, (*reply)->iov()) != 0) {
       to_kernel = false;  // the kernel does not know the file now
       continue;
     }
