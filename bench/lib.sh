@@ -42,3 +42,5 @@ timed() {
 }
 mib_s() { echo "scale=1; $1 / $2" | bc -l; }
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
+# The median of the numbers on standard input, separated by spaces.
+median_in() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }

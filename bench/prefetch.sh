@@ -120,12 +120,11 @@ for round in $(seq 1 "$rounds"); do
   unmount_cachefs
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-cat_mbs=$(echo "${r[cat]}" | median)
-pf_mbs=$(echo "${r[prefetch]}" | median)
-ssh_mbs=$(echo "${r[ssh]}" | median)
-alone=$(echo "${r[alone]}" | median)
-beside=$(echo "${r[beside]}" | median)
+cat_mbs=$(echo "${r[cat]}" | median_in)
+pf_mbs=$(echo "${r[prefetch]}" | median_in)
+ssh_mbs=$(echo "${r[ssh]}" | median_in)
+alone=$(echo "${r[alone]}" | median_in)
+beside=$(echo "${r[beside]}" | median_in)
 echo
 echo "prefetch.sh $(date -u +%Y-%m-%d): $bytes bytes in the tree, ${delay_ms} ms each way, $rounds rounds"
 printf '| measured (median) | MB/s or ms | ratio |\n|---|---|---|\n'

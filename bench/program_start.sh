@@ -111,12 +111,11 @@ for round in $(seq 1 "$rounds"); do
   unmount_cachefs
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-cold=$(echo "${r[cold]}" | median)
-warm=$(echo "${r[warm]}" | median)
-learned=$(echo "${r[learned]}" | median)
-pinned=$(echo "${r[pinned]}" | median)
-hit=$(echo "${r[hit]}" | median)
+cold=$(echo "${r[cold]}" | median_in)
+warm=$(echo "${r[warm]}" | median_in)
+learned=$(echo "${r[learned]}" | median_in)
+pinned=$(echo "${r[pinned]}" | median_in)
+hit=$(echo "${r[hit]}" | median_in)
 echo
 echo "program_start.sh $(date -u +%Y-%m-%d): $files files, $bytes bytes, ${delay_ms} ms each way, $rounds rounds"
 printf '| start (median) | seconds | against warm |\n|---|---|---|\n'
@@ -126,6 +125,6 @@ printf '| learned hot set replayed | %.2f | %.2fx faster |\n' "$learned" "$(rati
 printf '| pinned in RAM | %.2f | %.2fx faster |\n' "$pinned" "$(ratio "$warm" "$pinned")"
 printf '| page cache hit | %.2f | %.2fx faster |\n' "$hit" "$(ratio "$warm" "$hit")"
 printf 'pinned against a page cache hit: %.2fx its time\n' "$(ratio "$pinned" "$hit")"
-printf 'bytes pushed by a replay: %s\n' "$(echo "${r[pushed]}" | median)"
+printf 'bytes pushed by a replay: %s\n' "$(echo "${r[pushed]}" | median_in)"
 printf 'daemon RSS: %s KiB plain, %s KiB with %s files pinned in RAM (%s bytes locked)\n' \
-  "$(echo "${r[plain_rss_kb]}" | median)" "$(echo "${r[pinned_rss_kb]}" | median)" "$files" "$bytes"
+  "$(echo "${r[plain_rss_kb]}" | median_in)" "$(echo "${r[pinned_rss_kb]}" | median_in)" "$files" "$bytes"
