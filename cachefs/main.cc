@@ -42,6 +42,7 @@
 #include "cull/culler.h"
 #include "io/log.h"
 #include "netfs/mount_table.h"
+#include "netfs/open_origin.h"
 #include "netfs/posix_origin.h"
 
 namespace cachefs {
@@ -75,6 +76,8 @@ struct CliOptions {
   double pin_recheck = 30.0;
   char* origin_threads = nullptr;
   char* origin_descriptors = nullptr;
+  double origin_timeout = 30.0;
+  char* nfs_connections = nullptr;
   char* buffers = nullptr;
   char* dispatcher_threads = nullptr;
   char* fsname = nullptr;
@@ -120,6 +123,8 @@ const fuse_opt kOptions[] = {
     CACHEFS_OPT("pin_recheck=%lf", pin_recheck),
     CACHEFS_OPT("origin_threads=%s", origin_threads),
     CACHEFS_OPT("origin_descriptors=%s", origin_descriptors),
+    CACHEFS_OPT("origin_timeout=%lf", origin_timeout),
+    CACHEFS_OPT("nfs_connections=%s", nfs_connections),
     CACHEFS_OPT("buffers=%s", buffers),
     CACHEFS_OPT("dispatcher_threads=%s", dispatcher_threads),
     CACHEFS_OPT("checkpoint_interval=%lf", checkpoint_interval),
@@ -160,10 +165,15 @@ void PrintUsage(const char* prog) {
   std::printf(
       "usage: %s ORIGIN MOUNTPOINT -o cache=DIR[,option...]\n"
       "\n"
-      "Mounts a persistent local cache of the directory ORIGIN (an SSHFS,\n"
-      "NFS or any other mounted export) at MOUNTPOINT. File data read\n"
-      "through MOUNTPOINT is kept in DIR and served from there on later\n"
-      "reads and after remounts; the origin stays the source of truth.\n"
+      "Mounts a persistent local cache of ORIGIN at MOUNTPOINT. ORIGIN is\n"
+      "a directory (an SSHFS, NFS or any other mounted export) or an NFS\n"
+      "export that cachefs reaches itself through libnfs, with no kernel\n"
+      "NFS mount:\n"
+      "    nfs://HOST[:PORT]/EXPORT[/SUBDIR][?version=3|4][&mountport=PORT]\n"
+      "(NFSv4 unless asked otherwise; PORT is the NFS port, 2049 for v4,\n"
+      "the portmapper's for v3). File data read through MOUNTPOINT is kept\n"
+      "in DIR and served from there on later reads and after remounts; the\n"
+      "origin stays the source of truth.\n"
       "\n"
       "cachefs options:\n"
       "    -o cache=DIR              cache directory (required; created if\n"
@@ -236,6 +246,10 @@ void PrintUsage(const char* prog) {
       "                              paths kept open on a FUSE origin (SSHFS)\n"
       "                              to save lookups; never one per file\n"
       "                              (1024)\n"
+      "    -o origin_timeout=SECONDS an NFS origin: the longest one call may\n"
+      "                              take before it fails with ETIMEDOUT (30)\n"
+      "    -o nfs_connections=N      an NFS origin: TCP connections to the\n"
+      "                              server, each with its own thread (4)\n"
       "    -o buffers=N              256 KiB I/O buffers in memory (256)\n"
       "    -o dispatcher_threads=N   cookie lookup/write-back threads (4)\n"
       "    -o cache_size=BYTES       most data the cache directory holds,\n"
@@ -394,7 +408,7 @@ unsigned Count(const char* name, const char* text, unsigned fallback,
 
 // Everything the daemon needs, checked.
 struct Config {
-  std::string origin;
+  OriginArgument origin;
   std::string mountpoint;
   CacheOptions cache;
   CacheFsOptions fs;
@@ -405,7 +419,7 @@ struct Config {
   CullLimits limits;
   std::string cull_policy;
   uint64_t kernel_readahead = 4 << 20;
-  PosixOrigin::Options origin_options;
+  OriginOptions origin_options;
   LogOptions log;
   Prefetcher::Options prefetch;
   PinSet::Options pins;
@@ -416,17 +430,15 @@ struct Config {
 };
 
 Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
-  if (cli.origin == nullptr) Fail("no origin directory given (see --help)");
+  if (cli.origin == nullptr) Fail("no origin given (see --help)");
   if (cmd.mountpoint == nullptr) Fail("no mount point given (see --help)");
   if (cli.cache == nullptr) {
     Fail("no cache directory given: add -o cache=DIR (see --help)");
   }
   Config c;
-  c.origin = RealPath(cli.origin, "origin");
-  struct stat origin_st;
-  if (stat(c.origin.c_str(), &origin_st) != 0 || !S_ISDIR(origin_st.st_mode)) {
-    Fail("origin " + c.origin + " is not a directory");
-  }
+  absl::StatusOr<OriginArgument> origin = ParseOriginArgument(cli.origin);
+  if (!origin.ok()) Fail(std::string(origin.status().message()));
+  c.origin = *std::move(origin);
   c.mountpoint = RealPath(cmd.mountpoint, "mount point");
   struct stat mount_st;
   if (stat(c.mountpoint.c_str(), &mount_st) != 0 ||
@@ -510,7 +522,11 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   c.pins.recheck = absl::Seconds(cli.pin_recheck);
   if (!(cli.pin_mapped >= 0)) Fail("-o pin_mapped= cannot be negative");
   c.pins.map_sample = absl::Seconds(cli.pin_mapped);
-  c.origin_options.descriptors =
+  if (!(cli.origin_timeout > 0)) Fail("-o origin_timeout= must be above 0");
+  c.origin_options.nfs.timeout = absl::Seconds(cli.origin_timeout);
+  c.origin_options.nfs.connections = static_cast<int>(
+      Count("nfs_connections", cli.nfs_connections, 4, 1, 64));
+  c.origin_options.posix.descriptors =
       Count("origin_descriptors", cli.origin_descriptors, 1024, 1, 16384);
   if (cli.kernel_readahead != nullptr) {
     absl::StatusOr<uint64_t> bytes = ParseByteSize(cli.kernel_readahead);
@@ -597,18 +613,27 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
           c.mountpoint, entries, entries == 1 ? "entry" : "entries"));
     }
   }
-  if (Inside(c.origin, c.mountpoint) || Inside(c.mountpoint, c.origin)) {
+  const std::string& origin_dir = c.origin.directory;
+  if (!origin_dir.empty() && (Inside(origin_dir, c.mountpoint) ||
+                              Inside(c.mountpoint, origin_dir))) {
     Fail("the origin and the mount point must not contain each other");
   }
   std::string cache_real = ResolveMaybeMissing(cache_dir);
-  if (Inside(cache_real, c.origin)) {
-    Fail("cache directory " + cache_real + " is inside the origin " + c.origin);
+  if (!origin_dir.empty() && Inside(cache_real, origin_dir)) {
+    Fail("cache directory " + cache_real + " is inside the origin " +
+         origin_dir);
   }
   if (Inside(cache_real, c.mountpoint)) {
     Fail("cache directory " + cache_real + " is inside the mount point " +
          c.mountpoint);
   }
-  c.volume_key = cli.volume ? cli.volume : OriginVolumeKey(*table, c.origin);
+  if (cli.volume != nullptr) {
+    c.volume_key = cli.volume;
+  } else if (c.origin.nfs.has_value()) {
+    c.volume_key = c.origin.nfs->VolumeKey();
+  } else {
+    c.volume_key = OriginVolumeKey(*table, origin_dir);
+  }
   c.summary = absl::StrFormat(
       "cache=%s,attr_timeout=%g,entry_timeout=%g,readahead=%u,"
       "readahead_files=%u,kernel_readahead=%d,"
@@ -832,7 +857,7 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
                  std::string(cache.status().message()).c_str());
     return 1;
   }
-  auto origin = PosixOrigin::Open(c.origin, c.origin_options);
+  auto origin = OpenOrigin(c.origin, c.origin_options);
   auto volume = (*cache)->AcquireVolume(c.volume_key, "");
   if (!origin.ok() || !volume.ok()) {
     std::fprintf(stderr, "cachefs: %s\n",
@@ -919,7 +944,7 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
   }
   // SIGHUP rereads the pin file (libfuse's handler would end the mount).
   ReloadOnHangup reload_on_hangup(pins->get());
-  MountFacts facts{c.origin,     c.mountpoint,
+  MountFacts facts{c.origin.Describe(), c.mountpoint,
                    c.cache.directory, c.volume_key,
                    c.summary,    Env::Default()->MonotonicNanos(),
                    &(*origin)->stats(), nullptr};
@@ -957,7 +982,7 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
     to_syslog.sink = LogOptions::Sink::kSyslog;
     ConfigureLog(to_syslog).IgnoreError();
   }
-  LogParts(LogLevel::kInfo, "serving ", c.origin, " (cache ", c.cache.directory,
+  LogParts(LogLevel::kInfo, "serving ", c.origin.Describe(), " (cache ", c.cache.directory,
            ", volume ", c.volume_key, ")");
   // Once the session answers (INIT would undo it), raise the kernel's
   // read-ahead window for the mount; the mount command returns after
@@ -1050,7 +1075,8 @@ int Main(int argc, char* argv[]) {
   }
   std::string fsopts =
       "-osubtype=cachefs,fsname=" +
-      EscapeOption(cli.fsname != nullptr ? cli.fsname : config.origin);
+      EscapeOption(cli.fsname != nullptr ? cli.fsname
+                                          : config.origin.Describe());
   if (cli.allow_other) {
     // The kernel reuses names and attributes one user looked up for every
     // other user without asking cachefs; only its own mode checks keep

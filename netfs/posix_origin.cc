@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "io/errno_status.h"
+#include "netfs/origin_path.h"
 #include "netfs/posix_file.h"
 
 namespace cachefs {
@@ -23,23 +24,6 @@ namespace {
 // A path that reaches a descriptor through /proc, for calls without an *at
 // form that accepts an O_PATH descriptor (open for I/O, xattrs).
 std::string ProcPath(int fd) { return absl::StrCat("/proc/self/fd/", fd); }
-
-absl::Status CheckPath(const std::string& path) {
-  size_t start = 0;
-  while (!path.empty()) {
-    size_t end = path.find('/', start);
-    if (end == std::string::npos) end = path.size();
-    std::string_view name(path.data() + start, end - start);
-    if (name.empty() || name == "." || name == ".." ||
-        name.find('\0') != std::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("\"", path, "\" is not a path inside the origin"));
-    }
-    if (end == path.size()) break;
-    start = end + 1;
-  }
-  return absl::OkStatus();
-}
 
 // openat2 that stays below `root` and follows no symlink at all (a final
 // symlink is opened itself when `flags` has O_PATH | O_NOFOLLOW).
@@ -118,7 +102,7 @@ absl::StatusOr<PosixOrigin::Ref> PosixOrigin::Reach(
     const std::string& path, OriginStats::Counter& last, bool* looked_up) {
   if (looked_up != nullptr) *looked_up = false;
   if (path.empty()) return root_;
-  absl::Status valid = CheckPath(path);
+  absl::Status valid = CheckOriginPath(path);
   if (!valid.ok()) return valid;
   if (!keep_descriptors_) {
     Count(last);
@@ -141,7 +125,7 @@ absl::StatusOr<PosixOrigin::Ref> PosixOrigin::Reach(
 
 absl::StatusOr<PosixOrigin::Ref> PosixOrigin::ReachParent(
     const std::string& path, std::string* name) {
-  absl::Status valid = CheckPath(path);
+  absl::Status valid = CheckOriginPath(path);
   if (!valid.ok()) return valid;
   if (path.empty()) {
     return absl::InvalidArgumentError("the origin root has no parent");
@@ -191,7 +175,7 @@ absl::StatusOr<std::unique_ptr<OriginFile>> PosixOrigin::OpenFile(
     const std::string& path, int flags) {
   flags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_CLOEXEC;
   if (!keep_descriptors_) {
-    absl::Status valid = CheckPath(path);
+    absl::Status valid = CheckOriginPath(path);
     if (!valid.ok()) return valid;
     Count(stats_.opens);
     int fd = OpenBeneath(root_->get(), path.empty() ? "." : path, flags);
@@ -242,7 +226,7 @@ absl::StatusOr<std::unique_ptr<OriginDir>> PosixOrigin::OpenDir(
     Count(stats_.dir_opens);
     fd = openat((*ref)->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   } else {
-    absl::Status valid = CheckPath(path);
+    absl::Status valid = CheckOriginPath(path);
     if (!valid.ok()) return valid;
     Count(stats_.dir_opens);
     fd = OpenBeneath(root_->get(), path.empty() ? "." : path,

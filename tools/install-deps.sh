@@ -6,7 +6,8 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
-  libfuse3-dev fuse3 liburing-dev libattr1-dev attr
+  libfuse3-dev fuse3 liburing-dev libattr1-dev attr libnfs-dev
+  nfs-ganesha nfs-ganesha-vfs rpcbind
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   sshfs openssh-server openssh-client bc man-db
 )

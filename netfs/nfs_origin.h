@@ -1,0 +1,112 @@
+// NfsOrigin: an NFS export reached directly through libnfs, with no kernel
+// NFS mount and no root on the client.
+//
+// A small pool of NfsConnections (one TCP connection, one libnfs context
+// and one service thread each) carries the calls. Calls on paths go to the
+// connections in turn; an open file stays on the connection it was opened
+// on, where its handle (and, for NFSv4, its open state) lives, and several
+// of its reads are in flight there at once. After a server restart a
+// connection mounts again and each file opens itself again by its path.
+//
+// Every call is sent with the calling thread's filesystem uid and gid as
+// its AUTH_SYS credentials (the FUSE front end takes on the caller's before
+// calling), so the server checks permissions and owns new files as it
+// would for that user. Paths are resolved by libnfs from the export root;
+// a symlink met on the way is followed inside the export (NFS servers
+// resolve nothing across exports), never outside it.
+
+#ifndef CACHEFS_NETFS_NFS_ORIGIN_H_
+#define CACHEFS_NETFS_NFS_ORIGIN_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "netfs/nfs_connection.h"
+#include "netfs/nfs_url.h"
+#include "netfs/origin.h"
+
+namespace cachefs {
+
+class NfsOrigin : public Origin {
+ public:
+  struct Options {
+    // TCP connections to the server, each with its own service thread.
+    int connections = 4;
+    // The longest one call may take; then it fails with ETIMEDOUT.
+    absl::Duration timeout = absl::Seconds(30);
+  };
+  // Connects and mounts the export. Fails with the server's reason (or
+  // ETIMEDOUT) and the URL in the message.
+  static absl::StatusOr<std::unique_ptr<NfsOrigin>> Open(const NfsUrl& url,
+                                                         Options options);
+  ~NfsOrigin() override;
+
+  const Traits& traits() const override { return traits_; }
+  std::string Describe() const override { return url_.ToString(); }
+  const OriginStats& stats() const override { return stats_; }
+
+  absl::StatusOr<struct stat> GetAttr(const std::string& path) override;
+  absl::StatusOr<std::unique_ptr<OriginFile>> OpenFile(const std::string& path,
+                                                       int flags) override;
+  absl::Status CheckAccess(const std::string& path, int mask) override;
+  absl::StatusOr<std::unique_ptr<OriginDir>> OpenDir(
+      const std::string& path) override;
+  absl::StatusOr<std::string> ReadLink(const std::string& path) override;
+  absl::StatusOr<struct statvfs> StatFs(const std::string& path) override;
+  absl::StatusOr<std::string> GetXattr(const std::string& path,
+                                       const std::string& name) override;
+  absl::StatusOr<std::vector<std::string>> ListXattr(
+      const std::string& path) override;
+
+  absl::StatusOr<CreateResult> Create(const std::string& path, mode_t mode,
+                                      int flags) override;
+  absl::StatusOr<struct stat> MakeNode(const std::string& path, mode_t mode,
+                                       dev_t rdev) override;
+  absl::StatusOr<struct stat> MakeDir(const std::string& path,
+                                      mode_t mode) override;
+  absl::StatusOr<struct stat> MakeSymlink(const std::string& target,
+                                          const std::string& path) override;
+  absl::StatusOr<struct stat> Link(const std::string& path,
+                                   const std::string& new_path) override;
+  absl::Status Unlink(const std::string& path) override;
+  absl::Status RemoveDir(const std::string& path) override;
+  absl::Status Rename(const std::string& path, const std::string& new_path,
+                      unsigned flags) override;
+  absl::Status SetAttr(const std::string& path, const AttrChange& change,
+                       OriginFile* file) override;
+  absl::Status SetXattr(const std::string& path, const std::string& name,
+                        const std::string& value, int flags) override;
+  absl::Status RemoveXattr(const std::string& path,
+                           const std::string& name) override;
+  absl::Status SyncDir(const std::string& path, bool datasync) override;
+
+ private:
+  NfsOrigin(NfsUrl url, std::vector<std::unique_ptr<NfsConnection>> pool);
+  // The next connection in turn.
+  NfsConnection& Pick();
+  // lstat of `path` on `conn`, counted in `counter`.
+  absl::StatusOr<struct stat> StatOn(NfsConnection& conn,
+                                     const std::string& path,
+                                     OriginStats::Counter& counter);
+  // Runs a call that returns only a status, counted in `counter`.
+  absl::Status Simple(
+      std::string_view what, const std::string& path,
+      OriginStats::Counter& counter,
+      absl::FunctionRef<int(struct nfs_context*, NfsConnection::Callback,
+                            void*)>
+          start);
+
+  const NfsUrl url_;
+  const Traits traits_;
+  std::vector<std::unique_ptr<NfsConnection>> pool_;
+  std::atomic<size_t> next_{0};
+  OriginStats stats_;
+};
+
+}  // namespace cachefs
+
+#endif  // CACHEFS_NETFS_NFS_ORIGIN_H_

@@ -1,0 +1,49 @@
+// The one place that knows which backends exist: the daemon's ORIGIN
+// argument names one, and each backend checks its own argument.
+//
+//   /a/directory                  PosixOrigin (a mounted SSHFS, NFS, ...)
+//   nfs://host[:port]/export/...  NfsOrigin (libnfs, no kernel mount)
+
+#ifndef CACHEFS_NETFS_OPEN_ORIGIN_H_
+#define CACHEFS_NETFS_OPEN_ORIGIN_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "netfs/nfs_origin.h"
+#include "netfs/nfs_url.h"
+#include "netfs/origin.h"
+#include "netfs/posix_origin.h"
+
+namespace cachefs {
+
+struct OriginArgument {
+  // The origin directory's real path, for the posix backend.
+  std::string directory;
+  // Or the export, for the NFS backend.
+  std::optional<NfsUrl> nfs;
+
+  // What `status` and messages call it.
+  std::string Describe() const {
+    return nfs.has_value() ? nfs->ToString() : directory;
+  }
+};
+
+struct OriginOptions {
+  PosixOrigin::Options posix;
+  NfsOrigin::Options nfs;
+};
+
+// Checks ORIGIN as given on the command line: a URL must parse, a
+// directory must exist and be one. Errors name the argument.
+absl::StatusOr<OriginArgument> ParseOriginArgument(const std::string& arg);
+
+// Opens the backend `arg` names (for NFS: connects and mounts).
+absl::StatusOr<std::unique_ptr<Origin>> OpenOrigin(const OriginArgument& arg,
+                                                   const OriginOptions& options);
+
+}  // namespace cachefs
+
+#endif  // CACHEFS_NETFS_OPEN_ORIGIN_H_
