@@ -79,6 +79,8 @@ class NfsConnection {
   uint64_t generation() const {
     return generation_.load(std::memory_order_acquire);
   }
+  // The NFS version spoken: 3 or 4.
+  int version() const { return url_.version; }
   // The largest read and write one call carries.
   uint64_t read_max() const { return read_max_; }
   uint64_t write_max() const { return write_max_; }

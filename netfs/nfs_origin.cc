@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/fsuid.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -16,6 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "io/errno_status.h"
+#include "netfs/nfs_identity.h"
+#include "netfs/nfs_open_files.h"
 #include "netfs/origin_path.h"
 
 namespace cachefs {
@@ -25,14 +26,6 @@ using Callback = NfsConnection::Callback;
 
 // The NFS path of an origin path: libnfs resolves it from the export root.
 std::string NfsPath(const std::string& path) { return "/" + path; }
-
-// The calling thread's filesystem identity: what the FUSE front end took
-// on for this request (setfsuid with an invalid id only reports it).
-NfsConnection::Identity Caller() {
-  return NfsConnection::Identity{
-      static_cast<uid_t>(setfsuid(static_cast<uid_t>(-1))),
-      static_cast<gid_t>(setfsgid(static_cast<gid_t>(-1)))};
-}
 
 struct stat ToStat(const struct nfs_stat_64& in) {
   struct stat st = {};
@@ -55,13 +48,6 @@ struct stat ToStat(const struct nfs_stat_64& in) {
   return st;
 }
 
-// A file handle whose open reply came after its caller gave up.
-void CloseAbandoned(struct nfs_context* nfs, void* data) {
-  nfs_close_async(
-      nfs, static_cast<struct nfsfh*>(data),
-      [](int, struct nfs_context*, void*, void*) {}, nullptr);
-}
-
 absl::Status NotSupported(std::string_view what, const std::string& path) {
   return ErrnoToStatus(EOPNOTSUPP,
                        absl::StrCat(std::string(what), " ", path,
@@ -73,31 +59,23 @@ absl::Status RunSimple(
     NfsConnection& conn, std::string_view what,
     absl::FunctionRef<int(struct nfs_context*, Callback, void*)> start) {
   absl::StatusOr<int> r = conn.Run(
-      what, Caller(), start, [](struct nfs_context*, int, void*) {});
+      what, CallerIdentity(), start, [](struct nfs_context*, int, void*) {});
   return r.status();
 }
 
+// One user's open file: a share of the connection's handles of its path
+// (see nfs_open_files.h).
 class NfsFile : public OriginFile {
  public:
-  NfsFile(NfsConnection* conn, OriginStats* stats, std::string path,
-          int flags, struct nfsfh* fh)
-      : conn_(conn),
+  // REQUIRES: `files` Acquired `path` for this file.
+  NfsFile(NfsOpenFiles* files, OriginStats* stats, std::string path,
+          int flags)
+      : files_(files),
+        conn_(&files->connection()),
         stats_(stats),
         path_(std::move(path)),
-        flags_(flags),
-        fh_(fh),
-        generation_(conn->generation()) {}
-
-  ~NfsFile() override {
-    absl::MutexLock lock(&mu_);
-    if (fh_ == nullptr) return;
-    if (generation_ != conn_->generation()) return;  // gone with its context
-    struct nfsfh* fh = fh_;
-    (void)RunSimple(*conn_, absl::StrCat("close ", path_),
-                    [fh](struct nfs_context* nfs, Callback cb, void* p) {
-                      return nfs_close_async(nfs, fh, cb, p);
-                    });
-  }
+        flags_(flags) {}
+  ~NfsFile() override { files_->Release(path_); }
 
   absl::StatusOr<size_t> PRead(void* buf, size_t n,
                                uint64_t offset) override {
@@ -110,7 +88,7 @@ class NfsFile : public OriginFile {
       char* dest = static_cast<char*>(buf) + done;
       Count(stats_->reads);
       absl::StatusOr<int> got = conn_->Run(
-          absl::StrCat("read ", path_), Caller(),
+          absl::StrCat("read ", path_), CallerIdentity(),
           [&](struct nfs_context* nfs, Callback cb, void* p) {
             return nfs_pread_async(nfs, *fh, offset + done, want, cb, p);
           },
@@ -137,7 +115,7 @@ class NfsFile : public OriginFile {
       const char* src = static_cast<const char*>(buf) + done;
       Count(stats_->writes);
       absl::StatusOr<int> put = conn_->Run(
-          absl::StrCat("write ", path_), Caller(),
+          absl::StrCat("write ", path_), CallerIdentity(),
           [&](struct nfs_context* nfs, Callback cb, void* p) {
             return nfs_pwrite_async(nfs, *fh, offset + done, want, src, cb, p);
           },
@@ -158,7 +136,7 @@ class NfsFile : public OriginFile {
     Count(stats_->other);
     struct stat st = {};
     absl::StatusOr<int> r = conn_->Run(
-        absl::StrCat("fstat ", path_), Caller(),
+        absl::StrCat("fstat ", path_), CallerIdentity(),
         [&](struct nfs_context* nfs, Callback cb, void* p) {
           return nfs_fstat64_async(nfs, *fh, cb, p);
         },
@@ -210,40 +188,17 @@ class NfsFile : public OriginFile {
 
   // For SetAttr through an open file.
   absl::StatusOr<struct nfsfh*> Handle() {
-    absl::MutexLock lock(&mu_);
-    if (fh_ != nullptr && generation_ == conn_->generation()) return fh_;
-    // The connection was made again since this file was opened: its
-    // handle belonged to the old context.
-    const uint64_t generation = conn_->generation();
-    struct nfsfh* fh = nullptr;
-    const std::string nfs_path = NfsPath(path_);
-    const int flags = flags_ & ~O_TRUNC;
-    Count(stats_->opens);
-    absl::StatusOr<int> r = conn_->Run(
-        absl::StrCat("open ", path_, " again"), Caller(),
-        [&](struct nfs_context* nfs, Callback cb, void* p) {
-          return nfs_open_async(nfs, nfs_path.c_str(), flags, cb, p);
-        },
-        [&fh](struct nfs_context*, int, void* data) {
-          fh = static_cast<struct nfsfh*>(data);
-        },
-        &CloseAbandoned);
-    if (!r.ok()) return r.status();
-    fh_ = fh;
-    generation_ = generation;
-    return fh_;
+    return files_->Handle(path_, flags_);
   }
 
   NfsConnection* connection() const { return conn_; }
 
  private:
+  NfsOpenFiles* const files_;
   NfsConnection* const conn_;
   OriginStats* const stats_;
   const std::string path_;
   const int flags_;
-  absl::Mutex mu_;
-  struct nfsfh* fh_ ABSL_GUARDED_BY(mu_);
-  uint64_t generation_ ABSL_GUARDED_BY(mu_);
 };
 
 // A listing read whole when opened: libnfs reads a directory in one go
@@ -326,12 +281,17 @@ NfsOrigin::NfsOrigin(NfsUrl url,
               .stable_inode_numbers = true,
               .subsecond_times = true,
               .xattrs = false},
-      pool_(std::move(pool)) {}
+      pool_(std::move(pool)) {
+  for (auto& conn : pool_) {
+    files_.push_back(std::make_unique<NfsOpenFiles>(conn.get(), &stats_));
+  }
+}
 
 NfsOrigin::~NfsOrigin() = default;
 
-NfsConnection& NfsOrigin::Pick() {
-  return *pool_[next_.fetch_add(1, std::memory_order_relaxed) % pool_.size()];
+NfsOpenFiles& NfsOrigin::PickFiles() {
+  return *files_[next_.fetch_add(1, std::memory_order_relaxed) %
+                 files_.size()];
 }
 
 absl::StatusOr<struct stat> NfsOrigin::StatOn(NfsConnection& conn,
@@ -341,7 +301,7 @@ absl::StatusOr<struct stat> NfsOrigin::StatOn(NfsConnection& conn,
   const std::string nfs_path = NfsPath(path);
   struct stat st = {};
   absl::StatusOr<int> r = conn.Run(
-      absl::StrCat("stat ", path), Caller(),
+      absl::StrCat("stat ", path), CallerIdentity(),
       [&](struct nfs_context* nfs, Callback cb, void* p) {
         return nfs_lstat64_async(nfs, nfs_path.c_str(), cb, p);
       },
@@ -373,21 +333,10 @@ absl::StatusOr<std::unique_ptr<OriginFile>> NfsOrigin::OpenFile(
   absl::Status valid = CheckOriginPath(path);
   if (!valid.ok()) return valid;
   flags &= O_ACCMODE | O_TRUNC | O_SYNC | O_DSYNC;
-  NfsConnection& conn = Pick();
-  const std::string nfs_path = NfsPath(path);
-  struct nfsfh* fh = nullptr;
-  Count(stats_.opens);
-  absl::StatusOr<int> r = conn.Run(
-      absl::StrCat("open ", path), Caller(),
-      [&](struct nfs_context* nfs, Callback cb, void* p) {
-        return nfs_open_async(nfs, nfs_path.c_str(), flags, cb, p);
-      },
-      [&fh](struct nfs_context*, int, void* data) {
-        fh = static_cast<struct nfsfh*>(data);
-      },
-      &CloseAbandoned);
-  if (!r.ok()) return r.status();
-  return std::make_unique<NfsFile>(&conn, &stats_, path, flags, fh);
+  NfsOpenFiles& files = PickFiles();
+  absl::Status opened = files.Acquire(path, flags);
+  if (!opened.ok()) return opened;
+  return std::make_unique<NfsFile>(&files, &stats_, path, flags);
 }
 
 absl::Status NfsOrigin::CheckAccess(const std::string& path, int mask) {
@@ -406,7 +355,7 @@ absl::StatusOr<std::unique_ptr<OriginDir>> NfsOrigin::OpenDir(
   const std::string nfs_path = NfsPath(path);
   std::vector<OriginDir::Entry> entries;
   absl::StatusOr<int> r = Pick().Run(
-      absl::StrCat("list ", path), Caller(),
+      absl::StrCat("list ", path), CallerIdentity(),
       [&](struct nfs_context* nfs, Callback cb, void* p) {
         return nfs_opendir_async(nfs, nfs_path.c_str(), cb, p);
       },
@@ -435,7 +384,7 @@ absl::StatusOr<std::string> NfsOrigin::ReadLink(const std::string& path) {
   const std::string nfs_path = NfsPath(path);
   std::string target;
   absl::StatusOr<int> r = Pick().Run(
-      absl::StrCat("readlink ", path), Caller(),
+      absl::StrCat("readlink ", path), CallerIdentity(),
       [&](struct nfs_context* nfs, Callback cb, void* p) {
         return nfs_readlink_async(nfs, nfs_path.c_str(), cb, p);
       },
@@ -453,7 +402,7 @@ absl::StatusOr<struct statvfs> NfsOrigin::StatFs(const std::string& path) {
   const std::string nfs_path = NfsPath(path);
   struct statvfs out = {};
   absl::StatusOr<int> r = Pick().Run(
-      absl::StrCat("statfs ", path), Caller(),
+      absl::StrCat("statfs ", path), CallerIdentity(),
       [&](struct nfs_context* nfs, Callback cb, void* p) {
         return nfs_statvfs64_async(nfs, nfs_path.c_str(), cb, p);
       },
@@ -500,24 +449,11 @@ absl::StatusOr<Origin::CreateResult> NfsOrigin::Create(
   absl::Status valid = CheckOriginPath(path);
   if (!valid.ok()) return valid;
   const int open_flags = flags & (O_ACCMODE | O_TRUNC | O_SYNC | O_DSYNC);
-  const int create_flags = open_flags | O_CREAT | (flags & O_EXCL);
-  NfsConnection& conn = Pick();
-  const std::string nfs_path = NfsPath(path);
-  struct nfsfh* fh = nullptr;
-  Count(stats_.opens);
-  absl::StatusOr<int> r = conn.Run(
-      absl::StrCat("create ", path), Caller(),
-      [&](struct nfs_context* nfs, Callback cb, void* p) {
-        return nfs_create_async(nfs, nfs_path.c_str(), create_flags,
-                                static_cast<int>(mode & 07777), cb, p);
-      },
-      [&fh](struct nfs_context*, int, void* data) {
-        fh = static_cast<struct nfsfh*>(data);
-      },
-      &CloseAbandoned);
-  if (!r.ok()) return r.status();
-  auto file =
-      std::make_unique<NfsFile>(&conn, &stats_, path, open_flags, fh);
+  NfsOpenFiles& files = PickFiles();
+  absl::Status made = files.Acquire(path, open_flags | O_CREAT | (flags & O_EXCL),
+                                    static_cast<int>(mode & 07777));
+  if (!made.ok()) return made;
+  auto file = std::make_unique<NfsFile>(&files, &stats_, path, open_flags);
   absl::StatusOr<struct stat> st = file->Stat();
   if (!st.ok()) return st.status();
   if ((st->st_mode & 07777) != (mode & 07777)) {

@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "netfs/nfs_connection.h"
+#include "netfs/nfs_open_files.h"
 #include "netfs/nfs_url.h"
 #include "netfs/origin.h"
 
@@ -86,8 +87,10 @@ class NfsOrigin : public Origin {
 
  private:
   NfsOrigin(NfsUrl url, std::vector<std::unique_ptr<NfsConnection>> pool);
-  // The next connection in turn.
-  NfsConnection& Pick();
+  // The next connection in turn, with its open files.
+  NfsOpenFiles& PickFiles();
+  // The next connection, for a call on a path.
+  NfsConnection& Pick() { return PickFiles().connection(); }
   // lstat of `path` on `conn`, counted in `counter`.
   absl::StatusOr<struct stat> StatOn(NfsConnection& conn,
                                      const std::string& path,
@@ -103,6 +106,8 @@ class NfsOrigin : public Origin {
   const NfsUrl url_;
   const Traits traits_;
   std::vector<std::unique_ptr<NfsConnection>> pool_;
+  // One per connection, in the same order; gone before the connections.
+  std::vector<std::unique_ptr<NfsOpenFiles>> files_;
   std::atomic<size_t> next_{0};
   OriginStats stats_;
 };

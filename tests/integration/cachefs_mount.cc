@@ -12,7 +12,17 @@
 namespace cachefs::testing {
 
 std::string OriginKindName(const ::testing::TestParamInfo<OriginKind>& info) {
-  return info.param == OriginKind::kLocal ? "Local" : "Sshfs";
+  switch (info.param) {
+    case OriginKind::kLocal:
+      return "Local";
+    case OriginKind::kSshfs:
+      return "Sshfs";
+    case OriginKind::kNfs4:
+      return "Nfs4";
+    case OriginKind::kNfs3:
+      return "Nfs3";
+  }
+  return "Unknown";
 }
 
 std::string RandomData(size_t n, uint32_t seed) {
@@ -41,6 +51,14 @@ void CachefsMountTest::SetUp() {
     ASSERT_OK(sshfs);
     sshfs_ = *std::move(sshfs);
     origin_ = sshfs_->mount_point();
+  }
+  if (GetParam() == OriginKind::kNfs4 || GetParam() == OriginKind::kNfs3) {
+    CACHEFS_REQUIRE(NfsServerPrerequisites());
+    const bool v3 = GetParam() == OriginKind::kNfs3;
+    auto server = NfsServer::Start(served_.path(), {.v3 = v3});
+    ASSERT_OK(server);
+    nfs_ = *std::move(server);
+    origin_ = nfs_->Url(v3 ? 3 : 4);
   }
 }
 

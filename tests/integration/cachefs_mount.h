@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "tests/integration/fixtures/environment.h"
 #include "tests/integration/fixtures/fuse_daemon.h"
+#include "tests/integration/fixtures/nfs_server.h"
 #include "tests/integration/fixtures/process.h"
 #include "tests/integration/fixtures/ssh_server.h"
 #include "tests/integration/fixtures/sshfs_mount.h"
@@ -22,12 +23,14 @@
 
 namespace cachefs::testing {
 
-enum class OriginKind { kLocal, kSshfs };
+// kNfs4 and kNfs3: an export of nfs-ganesha on loopback, reached by
+// cachefs itself through libnfs (nfs://...), with no kernel NFS client.
+enum class OriginKind { kLocal, kSshfs, kNfs4, kNfs3 };
 
 std::string OriginKindName(const ::testing::TestParamInfo<OriginKind>& info);
 
 // Parameterized over the origin kind. Members are destroyed in reverse
-// order: cachefs, then sshfs, then sshd, then the directories.
+// order: cachefs, then the NFS server, sshfs, sshd, then the directories.
 class CachefsMountTest : public ::testing::TestWithParam<OriginKind> {
  protected:
   void SetUp() override;
@@ -63,6 +66,7 @@ class CachefsMountTest : public ::testing::TestWithParam<OriginKind> {
   std::string cache_dir_;
   std::unique_ptr<SshServer> server_;
   std::unique_ptr<SshfsMount> sshfs_;
+  std::unique_ptr<NfsServer> nfs_;
   std::unique_ptr<FuseDaemon> daemon_;
 };
 

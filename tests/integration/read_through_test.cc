@@ -177,7 +177,10 @@ TEST_P(ReadThroughTest, RandomRangesFromEightThreads) {
     });
   }
   for (auto& t : threads) t.join();
-  for (int t = 0; t < 8; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+  for (int t = 0; t < 8; ++t) {
+    EXPECT_EQ(mismatches[t], 0) << "thread " << t << "; cachefs said:\n"
+                                << daemon_->ReadStderr();
+  }
 }
 
 TEST_P(ReadThroughTest, ChangesOnTheOriginAreSeenAtTheNextOpen) {
@@ -308,7 +311,9 @@ TEST_P(ReadThroughTest, CacheFaultsNeverFailARead) {
 
 INSTANTIATE_TEST_SUITE_P(Origins, ReadThroughTest,
                          ::testing::Values(OriginKind::kLocal,
-                                           OriginKind::kSshfs),
+                                           OriginKind::kSshfs,
+                                           OriginKind::kNfs4,
+                                           OriginKind::kNfs3),
                          OriginKindName);
 
 }  // namespace
