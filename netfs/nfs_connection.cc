@@ -31,11 +31,12 @@ uint64_t TransferSize(uint64_t reported) {
 }  // namespace
 
 struct NfsConnection::Call {
+  size_t index = 0;  // in its batch
   Identity who;
   Abandon abandon = nullptr;
   // The caller's functions; used only while the caller waits.
-  absl::FunctionRef<int(struct nfs_context*, Callback, void*)>* start;
-  absl::FunctionRef<void(struct nfs_context*, int, void*)>* take;
+  absl::FunctionRef<int(size_t, struct nfs_context*, Callback, void*)>* start;
+  absl::FunctionRef<void(size_t, struct nfs_context*, int, void*)>* take;
 
   absl::Mutex mu;
   bool done ABSL_GUARDED_BY(mu) = false;
@@ -145,11 +146,35 @@ absl::StatusOr<int> NfsConnection::Run(
     absl::FunctionRef<int(struct nfs_context*, Callback, void*)> start,
     absl::FunctionRef<void(struct nfs_context*, int, void*)> take,
     Abandon abandon) {
-  auto call = std::make_shared<Call>();
-  call->who = who;
-  call->abandon = abandon;
-  call->start = &start;
-  call->take = &take;
+  absl::StatusOr<std::vector<int>> results = RunAll(
+      what, who, 1,
+      [&](size_t, struct nfs_context* nfs, Callback cb, void* p) {
+        return start(nfs, cb, p);
+      },
+      [&](size_t, struct nfs_context* nfs, int result, void* data) {
+        take(nfs, result, data);
+      },
+      abandon);
+  if (!results.ok()) return results.status();
+  return (*results)[0];
+}
+
+absl::StatusOr<std::vector<int>> NfsConnection::RunAll(
+    std::string_view what, const Identity& who, size_t n,
+    absl::FunctionRef<int(size_t, struct nfs_context*, Callback, void*)> start,
+    absl::FunctionRef<void(size_t, struct nfs_context*, int, void*)> take,
+    Abandon abandon) {
+  std::vector<std::shared_ptr<Call>> calls;
+  calls.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto call = std::make_shared<Call>();
+    call->index = i;
+    call->who = who;
+    call->abandon = abandon;
+    call->start = &start;
+    call->take = &take;
+    calls.push_back(std::move(call));
+  }
   {
     absl::MutexLock lock(&mu_);
     if (!connected_) {
@@ -157,29 +182,44 @@ absl::StatusOr<int> NfsConnection::Run(
           ENOTCONN, absl::StrCat(std::string(what), ": ", url_.ToString(),
                                  " cannot be reached"));
     }
-    queue_.push_back(call);
+    queue_.insert(queue_.end(), calls.begin(), calls.end());
   }
   uint64_t one = 1;
   (void)!write(wake_fd_, &one, sizeof(one));
 
-  absl::MutexLock lock(&call->mu);
-  if (!call->mu.AwaitWithTimeout(absl::Condition(&call->done), timeout_)) {
-    call->abandoned = true;
-    auto idle = [](Call* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu) {
-      return c->busy == 0;
-    };
-    call->mu.Await(absl::Condition(+idle, call.get()));
-    return ErrnoToStatus(
-        ETIMEDOUT, absl::StrCat(std::string(what), ": no answer from ", url_.ToString(),
-                                " in ", absl::FormatDuration(timeout_)));
+  // Every call is waited for, also after one failed or timed out: the
+  // caller's functions must not run once this returns.
+  const absl::Time deadline = absl::Now() + timeout_;
+  std::vector<int> results(n, 0);
+  absl::Status first_error;
+  for (std::shared_ptr<Call>& call : calls) {
+    absl::MutexLock lock(&call->mu);
+    if (!call->mu.AwaitWithDeadline(absl::Condition(&call->done), deadline)) {
+      call->abandoned = true;
+      auto idle = [](Call* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu) {
+        return c->busy == 0;
+      };
+      call->mu.Await(absl::Condition(+idle, call.get()));
+      if (first_error.ok()) {
+        first_error = ErrnoToStatus(
+            ETIMEDOUT,
+            absl::StrCat(std::string(what), ": no answer from ",
+                         url_.ToString(), " in ",
+                         absl::FormatDuration(timeout_)));
+      }
+      continue;
+    }
+    if (call->result < 0 && first_error.ok()) {
+      first_error = ErrnoToStatus(
+          -call->result,
+          call->error.empty()
+              ? std::string(what)
+              : absl::StrCat(std::string(what), " (", call->error, ")"));
+    }
+    results[call->index] = call->result;
   }
-  if (call->result < 0) {
-    return ErrnoToStatus(-call->result,
-                         call->error.empty()
-                             ? std::string(what)
-                             : absl::StrCat(std::string(what), " (", call->error, ")"));
-  }
-  return call->result;
+  if (!first_error.ok()) return first_error;
+  return results;
 }
 
 void NfsConnection::OnReply(int result, struct nfs_context* nfs, void* data,
@@ -196,7 +236,7 @@ void NfsConnection::OnReply(int result, struct nfs_context* nfs, void* data,
     }
   }
   if (run_take) {
-    (*call->take)(nfs, result, data);
+    (*call->take)(call->index, nfs, result, data);
     absl::MutexLock lock(&call->mu);
     --call->busy;
     call->result = result;
@@ -238,7 +278,8 @@ void NfsConnection::StartQueued() {
       sent_as_ = call->who;
     }
     auto* holder = new std::shared_ptr<Call>(call);
-    const int rc = (*call->start)(nfs_, &NfsConnection::OnReply, holder);
+    const int rc =
+        (*call->start)(call->index, nfs_, &NfsConnection::OnReply, holder);
     absl::MutexLock lock(&call->mu);
     --call->busy;
     if (rc != 0 && !call->done) {

@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
@@ -72,6 +73,17 @@ class NfsConnection {
       std::string_view what, const Identity& who,
       absl::FunctionRef<int(struct nfs_context*, Callback, void*)> start,
       absl::FunctionRef<void(struct nfs_context*, int, void*)> take,
+      Abandon abandon = nullptr);
+
+  // Runs `n` calls at once (call i is started with `start(i, ...)` and
+  // taken with `take(i, ...)`), so that they share the round trip, and
+  // waits for all of them within one timeout. Returns each call's result,
+  // or the first error.
+  absl::StatusOr<std::vector<int>> RunAll(
+      std::string_view what, const Identity& who, size_t n,
+      absl::FunctionRef<int(size_t, struct nfs_context*, Callback, void*)>
+          start,
+      absl::FunctionRef<void(size_t, struct nfs_context*, int, void*)> take,
       Abandon abandon = nullptr);
 
   // Counts the contexts this connection has had: file handles from an

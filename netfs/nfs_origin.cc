@@ -48,6 +48,18 @@ struct stat ToStat(const struct nfs_stat_64& in) {
   return st;
 }
 
+// What one WRITE call carries. libnfs 4.0 encodes an NFSv4 COMPOUND into
+// a 4 KiB buffer whatever its payload, so larger writes fail to encode
+// there: pieces of 3.5 KiB leave room for the RPC header, credentials and
+// a file handle of NFS's largest size. Pieces go out together, so a large
+// write still costs one round trip.
+size_t WritePiece(const NfsConnection& conn) {
+#ifndef LIBNFS_API_V2
+  if (conn.version() == 4) return 3584;
+#endif
+  return conn.write_max();
+}
+
 absl::Status NotSupported(std::string_view what, const std::string& path) {
   return ErrnoToStatus(EOPNOTSUPP,
                        absl::StrCat(std::string(what), " ", path,
@@ -77,55 +89,76 @@ class NfsFile : public OriginFile {
         flags_(flags) {}
   ~NfsFile() override { files_->Release(path_); }
 
+  // A read larger than one call carries goes out as pieces, all at once.
   absl::StatusOr<size_t> PRead(void* buf, size_t n,
                                uint64_t offset) override {
-    size_t done = 0;
+    if (n == 0) return 0;
+    absl::StatusOr<struct nfsfh*> fh = Handle();
+    if (!fh.ok()) return fh.status();
     const size_t piece = conn_->read_max();
-    while (done < n) {
-      absl::StatusOr<struct nfsfh*> fh = Handle();
-      if (!fh.ok()) return fh.status();
-      const size_t want = std::min(piece, n - done);
-      char* dest = static_cast<char*>(buf) + done;
-      Count(stats_->reads);
-      absl::StatusOr<int> got = conn_->Run(
-          absl::StrCat("read ", path_), CallerIdentity(),
-          [&](struct nfs_context* nfs, Callback cb, void* p) {
-            return nfs_pread_async(nfs, *fh, offset + done, want, cb, p);
-          },
-          [dest, want](struct nfs_context*, int result, void* data) {
-            std::memcpy(dest, data,
-                        std::min<size_t>(static_cast<size_t>(result), want));
-          });
-      if (!got.ok()) return got.status();
-      const size_t n_got = std::min<size_t>(static_cast<size_t>(*got), want);
+    const size_t pieces = (n + piece - 1) / piece;
+    auto length = [&](size_t i) { return std::min(piece, n - i * piece); };
+    Count(stats_->reads, pieces);
+    absl::StatusOr<std::vector<int>> got = conn_->RunAll(
+        absl::StrCat("read ", path_), CallerIdentity(), pieces,
+        [&](size_t i, struct nfs_context* nfs, Callback cb, void* p) {
+#ifdef LIBNFS_API_V2
+          return nfs_pread_async(nfs, *fh, static_cast<char*>(buf) + i * piece,
+                                 length(i), offset + i * piece, cb, p);
+#else
+          return nfs_pread_async(nfs, *fh, offset + i * piece, length(i), cb,
+                                 p);
+#endif
+        },
+        [&](size_t i, struct nfs_context*, int result, void* data) {
+#ifndef LIBNFS_API_V2
+          std::memcpy(static_cast<char*>(buf) + i * piece, data,
+                      std::min<size_t>(static_cast<size_t>(result),
+                                       length(i)));
+#else
+          (void)i, (void)result, (void)data;
+#endif
+        });
+    if (!got.ok()) return got.status();
+    // Bytes up to the first short piece: the end of the file.
+    size_t done = 0;
+    for (size_t i = 0; i < pieces; ++i) {
+      const size_t n_got =
+          std::min<size_t>(static_cast<size_t>((*got)[i]), length(i));
       done += n_got;
-      if (n_got < want) break;  // end of file
+      if (n_got < length(i)) break;
     }
     return done;
   }
 
   absl::StatusOr<size_t> PWrite(const void* buf, size_t n,
                                 uint64_t offset) override {
+    if (n == 0) return 0;
+    absl::StatusOr<struct nfsfh*> fh = Handle();
+    if (!fh.ok()) return fh.status();
+    const size_t piece = WritePiece(*conn_);
+    const size_t pieces = (n + piece - 1) / piece;
+    auto length = [&](size_t i) { return std::min(piece, n - i * piece); };
+    Count(stats_->writes, pieces);
+    absl::StatusOr<std::vector<int>> put = conn_->RunAll(
+        absl::StrCat("write ", path_), CallerIdentity(), pieces,
+        [&](size_t i, struct nfs_context* nfs, Callback cb, void* p) {
+          const char* src = static_cast<const char*>(buf) + i * piece;
+#ifdef LIBNFS_API_V2
+          return nfs_pwrite_async(nfs, *fh, src, length(i), offset + i * piece,
+                                  cb, p);
+#else
+          return nfs_pwrite_async(nfs, *fh, offset + i * piece, length(i),
+                                  src, cb, p);
+#endif
+        },
+        [](size_t, struct nfs_context*, int, void*) {});
+    if (!put.ok()) return put.status();
     size_t done = 0;
-    const size_t piece = conn_->write_max();
-    while (done < n) {
-      absl::StatusOr<struct nfsfh*> fh = Handle();
-      if (!fh.ok()) return fh.status();
-      const size_t want = std::min(piece, n - done);
-      const char* src = static_cast<const char*>(buf) + done;
-      Count(stats_->writes);
-      absl::StatusOr<int> put = conn_->Run(
-          absl::StrCat("write ", path_), CallerIdentity(),
-          [&](struct nfs_context* nfs, Callback cb, void* p) {
-            return nfs_pwrite_async(nfs, *fh, offset + done, want, src, cb, p);
-          },
-          [](struct nfs_context*, int, void*) {});
-      if (!put.ok()) {
-        if (done > 0 && absl::IsResourceExhausted(put.status())) break;
-        return put.status();
-      }
-      done += static_cast<size_t>(*put);
-      if (static_cast<size_t>(*put) < want) break;
+    for (size_t i = 0; i < pieces; ++i) {
+      const size_t n_put = static_cast<size_t>((*put)[i]);
+      done += std::min(n_put, length(i));
+      if (n_put < length(i)) break;
     }
     return done;
   }

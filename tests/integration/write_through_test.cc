@@ -468,12 +468,15 @@ TEST_P(HardLinkTest, AWriteThroughOneNameIsSeenThroughTheOthers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Origins, HardLinkTest,
-                         ::testing::Values(OriginKind::kLocal),
+                         ::testing::Values(OriginKind::kLocal,
+                                           OriginKind::kNfs4),
                          OriginKindName);
 
 INSTANTIATE_TEST_SUITE_P(Origins, WriteThroughTest,
                          ::testing::Values(OriginKind::kLocal,
-                                           OriginKind::kSshfs),
+                                           OriginKind::kSshfs,
+                                           OriginKind::kNfs4,
+                                           OriginKind::kNfs3),
                          OriginKindName);
 
 }  // namespace
