@@ -9,6 +9,8 @@
 #include <utility>
 
 #include <nfsc/libnfs.h>
+#include <nfsc/libnfs-raw.h>
+#include <nfsc/libnfs-zdr.h>
 
 #include "absl/strings/str_cat.h"
 #include "io/errno_status.h"
@@ -120,7 +122,7 @@ NfsConnection::NfsConnection(const NfsUrl& url, absl::Duration timeout,
       nfs_(nfs),
       read_max_(TransferSize(nfs_get_readmax(nfs))),
       write_max_(TransferSize(nfs_get_writemax(nfs))),
-      sent_as_{getuid(), getgid()} {
+      sent_as_{getuid(), getgid(), {}} {
   thread_ = std::thread([this] { Serve(); });
 }
 
@@ -272,11 +274,7 @@ void NfsConnection::StartQueued() {
       call->done = true;
       continue;
     }
-    if (call->who.uid != sent_as_.uid || call->who.gid != sent_as_.gid) {
-      nfs_set_uid(nfs_, static_cast<int>(call->who.uid));
-      nfs_set_gid(nfs_, static_cast<int>(call->who.gid));
-      sent_as_ = call->who;
-    }
+    if (!(call->who == sent_as_)) SendAs(call->who);
     auto* holder = new std::shared_ptr<Call>(call);
     const int rc =
         (*call->start)(call->index, nfs_, &NfsConnection::OnReply, holder);
@@ -290,6 +288,19 @@ void NfsConnection::StartQueued() {
       call->done = true;
     }
   }
+}
+
+void NfsConnection::SendAs(const Identity& who) {
+  // AUTH_SYS carries at most 16 groups (RFC 5531).
+  std::vector<uint32_t> groups(who.groups.begin(),
+                               who.groups.begin() +
+                                   std::min<size_t>(who.groups.size(), 16));
+  struct AUTH* auth = libnfs_authunix_create(
+      "cachefs", who.uid, who.gid, static_cast<uint32_t>(groups.size()),
+      groups.data());
+  if (auth == nullptr) return;  // out of memory: the old credentials stay
+  nfs_set_auth(nfs_, auth);
+  sent_as_ = who;
 }
 
 void NfsConnection::Reconnect() {
@@ -307,7 +318,7 @@ void NfsConnection::Reconnect() {
   absl::StatusOr<struct nfs_context*> nfs = Connect(url_, timeout_, name_);
   if (!nfs.ok()) return;
   nfs_ = *nfs;
-  sent_as_ = Identity{getuid(), getgid()};
+  sent_as_ = Identity{getuid(), getgid(), {}};
   generation_.fetch_add(1, std::memory_order_acq_rel);
   LogParts(LogLevel::kNotice, "connected to ", url_.ToString(), " again");
   absl::MutexLock lock(&mu_);

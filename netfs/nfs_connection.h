@@ -48,6 +48,9 @@ class NfsConnection {
   struct Identity {
     uid_t uid = 0;
     gid_t gid = 0;
+    // Supplementary groups; AUTH_SYS carries the first 16.
+    std::vector<gid_t> groups;
+    bool operator==(const Identity&) const = default;
   };
 
   // Makes a context and mounts `url`'s export. `name` tells this
@@ -108,6 +111,8 @@ class NfsConnection {
   static void OnReply(int result, struct nfs_context* nfs, void* data,
                       void* private_data);
   void Serve();
+  // Makes the context send `who`'s credentials with its next calls.
+  void SendAs(const Identity& who);
   void StartQueued();
   // After the socket broke: a new context, mounted, or nullptr while the
   // server is away.

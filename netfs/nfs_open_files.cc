@@ -65,7 +65,7 @@ absl::Status NfsOpenFiles::Acquire(const std::string& path, int flags,
   {
     absl::MutexLock lock(&mu_);
     auto it = by_path_.find(path);
-    if (it != by_path_.end() && !(flags & (O_TRUNC | O_CREAT)) &&
+    if (it != by_path_.end() && !(flags & O_CREAT) &&
         it->second.generation == conn_->generation() &&
         Covers(it->second.access, access)) {
       ++it->second.users;

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "io/errno_status.h"
+#include "netfs/nfs4_compound.h"
 #include "netfs/nfs_identity.h"
 #include "netfs/nfs_open_files.h"
 #include "netfs/origin_path.h"
@@ -79,10 +80,11 @@ absl::Status RunSimple(
 // (see nfs_open_files.h).
 class NfsFile : public OriginFile {
  public:
-  // REQUIRES: `files` Acquired `path` for this file.
-  NfsFile(NfsOpenFiles* files, OriginStats* stats, std::string path,
-          int flags)
-      : files_(files),
+  // REQUIRES: `files` Acquired `path` for this file; `keep` holds them.
+  NfsFile(NfsOpenFiles* files, std::shared_ptr<void> keep,
+          OriginStats* stats, std::string path, int flags)
+      : keep_(std::move(keep)),
+        files_(files),
         conn_(&files->connection()),
         stats_(stats),
         path_(std::move(path)),
@@ -227,6 +229,8 @@ class NfsFile : public OriginFile {
   NfsConnection* connection() const { return conn_; }
 
  private:
+  // Declared first, gone last: the connection the files live on.
+  const std::shared_ptr<void> keep_;
   NfsOpenFiles* const files_;
   NfsConnection* const conn_;
   OriginStats* const stats_;
@@ -294,22 +298,25 @@ struct timeval ToTimeval(const struct timespec& ts) {
 
 absl::StatusOr<std::unique_ptr<NfsOrigin>> NfsOrigin::Open(const NfsUrl& url,
                                                            Options options) {
-  std::vector<std::unique_ptr<NfsConnection>> pool;
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
+  const std::string client_name = absl::StrCat("cachefs.", host, ".", getpid());
+  std::vector<std::unique_ptr<NfsConnection>> pool;
   for (int i = 0; i < std::max(1, options.connections); ++i) {
     absl::StatusOr<std::unique_ptr<NfsConnection>> conn = NfsConnection::Open(
-        url, options.timeout,
-        absl::StrCat("cachefs.", host, ".", getpid(), ".", i));
+        url, options.timeout, absl::StrCat(client_name, ".", i));
     if (!conn.ok()) return conn.status();
     pool.push_back(*std::move(conn));
   }
-  return std::unique_ptr<NfsOrigin>(new NfsOrigin(url, std::move(pool)));
+  return std::unique_ptr<NfsOrigin>(
+      new NfsOrigin(url, options, client_name, std::move(pool)));
 }
 
-NfsOrigin::NfsOrigin(NfsUrl url,
+NfsOrigin::NfsOrigin(NfsUrl url, Options options, std::string client_name,
                      std::vector<std::unique_ptr<NfsConnection>> pool)
     : url_(std::move(url)),
+      options_(options),
+      client_name_(std::move(client_name)),
       traits_{.fs_type = "nfs",
               .stable_inode_numbers = true,
               .subsecond_times = true,
@@ -318,6 +325,41 @@ NfsOrigin::NfsOrigin(NfsUrl url,
   for (auto& conn : pool_) {
     files_.push_back(std::make_unique<NfsOpenFiles>(conn.get(), &stats_));
   }
+}
+
+absl::StatusOr<NfsOpenFiles*> NfsOrigin::FilesForCaller(
+    std::shared_ptr<UserConnection>* keep) {
+  const uid_t uid = static_cast<uid_t>(setfsuid(static_cast<uid_t>(-1)));
+  if (uid == geteuid()) return &PickFiles();
+  absl::MutexLock lock(&users_mu_);
+  if (auto it = by_user_.find(uid); it != by_user_.end()) {
+    *keep = it->second;
+    return it->second->files.get();
+  }
+  if (by_user_.size() >= kMaxUserConnections) {
+    // Only the map holds an idle user's connection: no file is open on it.
+    for (auto it = by_user_.begin(); it != by_user_.end(); ++it) {
+      if (it->second.use_count() == 1) {
+        by_user_.erase(it);
+        break;
+      }
+    }
+    if (by_user_.size() >= kMaxUserConnections) {
+      return ErrnoToStatus(
+          EMFILE, absl::StrCat("open for uid ", uid, ": ",
+                               kMaxUserConnections,
+                               " other users hold NFS files open"));
+    }
+  }
+  absl::StatusOr<std::unique_ptr<NfsConnection>> conn = NfsConnection::Open(
+      url_, options_.timeout, absl::StrCat(client_name_, ".u", uid));
+  if (!conn.ok()) return conn.status();
+  auto user = std::make_shared<UserConnection>();
+  user->conn = *std::move(conn);
+  user->files = std::make_unique<NfsOpenFiles>(user->conn.get(), &stats_);
+  by_user_[uid] = user;
+  *keep = user;
+  return user->files.get();
 }
 
 NfsOrigin::~NfsOrigin() = default;
@@ -366,10 +408,22 @@ absl::StatusOr<std::unique_ptr<OriginFile>> NfsOrigin::OpenFile(
   absl::Status valid = CheckOriginPath(path);
   if (!valid.ok()) return valid;
   flags &= O_ACCMODE | O_TRUNC | O_SYNC | O_DSYNC;
-  NfsOpenFiles& files = PickFiles();
-  absl::Status opened = files.Acquire(path, flags);
+  std::shared_ptr<UserConnection> keep;
+  absl::StatusOr<NfsOpenFiles*> files = FilesForCaller(&keep);
+  if (!files.ok()) return files.status();
+  // libnfs truncates at open only for writers: O_RDONLY|O_TRUNC (which
+  // truncates on Linux) is a truncate of its own.
+  absl::Status opened = (*files)->Acquire(path, flags & ~O_TRUNC);
   if (!opened.ok()) return opened;
-  return std::make_unique<NfsFile>(&files, &stats_, path, flags);
+  auto file = std::make_unique<NfsFile>(*files, std::move(keep), &stats_,
+                                        path, flags & ~O_TRUNC);
+  if (flags & O_TRUNC) {
+    AttrChange truncate;
+    truncate.size = 0;
+    absl::Status truncated = SetAttr(path, truncate, nullptr);
+    if (!truncated.ok()) return truncated;
+  }
+  return file;
 }
 
 absl::Status NfsOrigin::CheckAccess(const std::string& path, int mask) {
@@ -419,10 +473,18 @@ absl::StatusOr<std::string> NfsOrigin::ReadLink(const std::string& path) {
   absl::StatusOr<int> r = Pick().Run(
       absl::StrCat("readlink ", path), CallerIdentity(),
       [&](struct nfs_context* nfs, Callback cb, void* p) {
+        if (url_.version == 4) {
+          return nfs4::StartReadLink(nfs, nfs4::NamesOf(url_.path, path), cb,
+                                     p);
+        }
         return nfs_readlink_async(nfs, nfs_path.c_str(), cb, p);
       },
-      [&target](struct nfs_context*, int, void* data) {
-        target = static_cast<const char*>(data);
+      [&](struct nfs_context*, int, void* data) {
+        if (url_.version == 4) {
+          if (data != nullptr) target = *static_cast<std::string*>(data);
+        } else {
+          target = static_cast<const char*>(data);
+        }
       });
   if (!r.ok()) return r.status();
   return target;
@@ -482,11 +544,15 @@ absl::StatusOr<Origin::CreateResult> NfsOrigin::Create(
   absl::Status valid = CheckOriginPath(path);
   if (!valid.ok()) return valid;
   const int open_flags = flags & (O_ACCMODE | O_TRUNC | O_SYNC | O_DSYNC);
-  NfsOpenFiles& files = PickFiles();
-  absl::Status made = files.Acquire(path, open_flags | O_CREAT | (flags & O_EXCL),
-                                    static_cast<int>(mode & 07777));
+  std::shared_ptr<UserConnection> keep;
+  absl::StatusOr<NfsOpenFiles*> files = FilesForCaller(&keep);
+  if (!files.ok()) return files.status();
+  absl::Status made =
+      (*files)->Acquire(path, open_flags | O_CREAT | (flags & O_EXCL),
+                        static_cast<int>(mode & 07777));
   if (!made.ok()) return made;
-  auto file = std::make_unique<NfsFile>(&files, &stats_, path, open_flags);
+  auto file = std::make_unique<NfsFile>(*files, std::move(keep), &stats_,
+                                        path, open_flags);
   absl::StatusOr<struct stat> st = file->Stat();
   if (!st.ok()) return st.status();
   if ((st->st_mode & 07777) != (mode & 07777)) {
@@ -510,9 +576,13 @@ absl::StatusOr<struct stat> NfsOrigin::MakeNode(const std::string& path,
     return made->attr;
   }
   const std::string nfs_path = NfsPath(path);
+  const std::vector<std::string> names = nfs4::NamesOf(url_.path, path);
   absl::Status status = Simple(
       "mknod", path, stats_.changes,
       [&](struct nfs_context* nfs, Callback cb, void* p) {
+        if (url_.version == 4) {
+          return nfs4::StartMakeSpecial(nfs, names, mode, rdev, cb, p);
+        }
         return nfs_mknod_async(nfs, nfs_path.c_str(), static_cast<int>(mode),
                                static_cast<int>(rdev), cb, p);
       });
@@ -552,9 +622,14 @@ absl::StatusOr<struct stat> NfsOrigin::Link(const std::string& path,
   if (!valid.ok()) return valid;
   const std::string from = NfsPath(path);
   const std::string to = NfsPath(new_path);
+  const std::vector<std::string> from_names = nfs4::NamesOf(url_.path, path);
+  const std::vector<std::string> to_names = nfs4::NamesOf(url_.path, new_path);
   absl::Status status =
       Simple("link", path, stats_.changes,
              [&](struct nfs_context* nfs, Callback cb, void* p) {
+               if (url_.version == 4) {
+                 return nfs4::StartLink(nfs, from_names, to_names, cb, p);
+               }
                return nfs_link_async(nfs, from.c_str(), to.c_str(), cb, p);
              });
   if (!status.ok()) return status;
@@ -598,6 +673,7 @@ absl::Status NfsOrigin::SetAttr(const std::string& path,
                                 const AttrChange& change, OriginFile* file) {
   absl::Status valid = CheckOriginPath(path);
   if (!valid.ok()) return valid;
+  if (url_.version == 4) return SetAttrV4(path, change);
   auto* nfs_file = dynamic_cast<NfsFile*>(file);
   NfsConnection& conn = nfs_file != nullptr ? *nfs_file->connection() : Pick();
   const std::string nfs_path = NfsPath(path);
@@ -689,6 +765,30 @@ absl::Status NfsOrigin::SetAttr(const std::string& path,
     if (!s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+absl::Status NfsOrigin::SetAttrV4(const std::string& path,
+                                  const AttrChange& change) {
+  nfs4::AttrSet set;
+  set.size = change.size;
+  set.mode = change.mode;
+  set.uid = change.uid;
+  set.gid = change.gid;
+  set.atime = change.atime;
+  set.mtime = change.mtime;
+  if (change.clear_set_ids != 0 && !set.mode.has_value()) {
+    absl::StatusOr<struct stat> st = StatOn(Pick(), path, stats_.attr_fetches);
+    if (!st.ok()) return st.status();
+    if ((st->st_mode & change.clear_set_ids) != 0) {
+      set.mode = st->st_mode & 07777 & ~change.clear_set_ids;
+    }
+  }
+  const std::vector<std::string> names = nfs4::NamesOf(url_.path, path);
+  Count(stats_.changes);
+  return RunSimple(Pick(), absl::StrCat("setattr ", path),
+                   [&](struct nfs_context* nfs, Callback cb, void* p) {
+                     return nfs4::StartSetAttr(nfs, names, set, cb, p);
+                   });
 }
 
 absl::Status NfsOrigin::SyncDir(const std::string& path, bool) {

@@ -8,10 +8,13 @@
 // of its reads are in flight there at once. After a server restart a
 // connection mounts again and each file opens itself again by its path.
 //
-// Every call is sent with the calling thread's filesystem uid and gid as
-// its AUTH_SYS credentials (the FUSE front end takes on the caller's before
-// calling), so the server checks permissions and owns new files as it
-// would for that user. Paths are resolved by libnfs from the export root;
+// Every call is sent with the calling thread's filesystem uid, gid and
+// groups as its AUTH_SYS credentials (the FUSE front end takes on the
+// caller's before calling), so the server checks permissions and owns new
+// files as it would for that user. Files are opened by each user on
+// connections of that user's own: NFSv4 open state belongs to one client
+// and open-owner, which the server ties to the credentials that made it,
+// and a handle opened for one user must never serve another. Paths are resolved by libnfs from the export root;
 // a symlink met on the way is followed inside the export (NFS servers
 // resolve nothing across exports), never outside it.
 
@@ -23,7 +26,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "netfs/nfs_connection.h"
 #include "netfs/nfs_open_files.h"
@@ -86,7 +92,21 @@ class NfsOrigin : public Origin {
   absl::Status SyncDir(const std::string& path, bool datasync) override;
 
  private:
-  NfsOrigin(NfsUrl url, std::vector<std::unique_ptr<NfsConnection>> pool);
+  // A connection of one user other than the daemon's, with its files.
+  struct UserConnection {
+    std::unique_ptr<NfsConnection> conn;
+    std::unique_ptr<NfsOpenFiles> files;
+  };
+  // Users with connections of their own at most; an idle one makes room.
+  static constexpr size_t kMaxUserConnections = 64;
+
+  NfsOrigin(NfsUrl url, Options options, std::string client_name,
+            std::vector<std::unique_ptr<NfsConnection>> pool);
+  // Where the calling user opens files: the daemon's own pool, or the
+  // user's connection (made at its first open). `keep` holds the latter
+  // alive for as long as the file is open.
+  absl::StatusOr<NfsOpenFiles*> FilesForCaller(
+      std::shared_ptr<UserConnection>* keep);
   // The next connection in turn, with its open files.
   NfsOpenFiles& PickFiles();
   // The next connection, for a call on a path.
@@ -95,6 +115,8 @@ class NfsOrigin : public Origin {
   absl::StatusOr<struct stat> StatOn(NfsConnection& conn,
                                      const std::string& path,
                                      OriginStats::Counter& counter);
+  // SetAttr over NFSv4: one COMPOUND by path (see nfs4_compound.h).
+  absl::Status SetAttrV4(const std::string& path, const AttrChange& change);
   // Runs a call that returns only a status, counted in `counter`.
   absl::Status Simple(
       std::string_view what, const std::string& path,
@@ -104,11 +126,17 @@ class NfsOrigin : public Origin {
           start);
 
   const NfsUrl url_;
+  const Options options_;
+  // NFSv4 client names are this plus a suffix per connection.
+  const std::string client_name_;
   const Traits traits_;
   std::vector<std::unique_ptr<NfsConnection>> pool_;
   // One per connection, in the same order; gone before the connections.
   std::vector<std::unique_ptr<NfsOpenFiles>> files_;
   std::atomic<size_t> next_{0};
+  absl::Mutex users_mu_;
+  absl::flat_hash_map<uid_t, std::shared_ptr<UserConnection>> by_user_
+      ABSL_GUARDED_BY(users_mu_);
   OriginStats stats_;
 };
 
