@@ -2,24 +2,32 @@
 
 #include <fcntl.h>
 
-#include <optional>
 #include <utility>
 
 #include <nfsc/libnfs.h>
+#include <nfsc/libnfs-raw.h>
 
 #include "absl/strings/str_cat.h"
+#include "io/errno_status.h"
 #include "netfs/nfs_identity.h"
 
 namespace cachefs {
 namespace {
 
-// Whether handles opened for `have` serve an open for `want`.
-bool Covers(int have, int want) {
-  if (have == O_RDWR) return true;
-  return have == want;
-}
+// The file handle behind an open file, which tells two names of one file
+// apart from two files. libnfs hands it out (nfs_get_fh) as its private
+// struct nfs_fh, which has been these two fields in every version.
+struct FileHandleView {
+  int len;
+  char* val;
+};
 
-int Union(int a, int b) { return a == b ? a : O_RDWR; }
+std::string FileHandleOf(struct nfsfh* fh) {
+  const auto* view =
+      reinterpret_cast<const FileHandleView*>(nfs_get_fh(fh));
+  if (view == nullptr || view->len <= 0 || view->val == nullptr) return "";
+  return std::string(view->val, static_cast<size_t>(view->len));
+}
 
 // A file handle whose open reply came after its caller gave up.
 void CloseAbandoned(struct nfs_context* nfs, void* data) {
@@ -30,18 +38,11 @@ void CloseAbandoned(struct nfs_context* nfs, void* data) {
 
 }  // namespace
 
-NfsOpenFiles::~NfsOpenFiles() {
-  // Users are gone before the origin; what is left was never released
-  // (a bug elsewhere): the server drops the state with the client's lease.
-}
-
 absl::StatusOr<struct nfsfh*> NfsOpenFiles::OpenOnServer(
     const std::string& path, int flags, int mode) {
   const std::string nfs_path = "/" + path;
   struct nfsfh* fh = nullptr;
   Count(stats_->opens);
-  std::optional<absl::MutexLock> in_sequence;
-  if (conn_->version() == 4) in_sequence.emplace(&sequenced_);
   absl::StatusOr<int> r = conn_->Run(
       absl::StrCat((flags & O_CREAT) ? "create " : "open ", path),
       CallerIdentity(),
@@ -59,91 +60,106 @@ absl::StatusOr<struct nfsfh*> NfsOpenFiles::OpenOnServer(
   return fh;
 }
 
-absl::Status NfsOpenFiles::Acquire(const std::string& path, int flags,
-                                   int mode) {
-  const int access = flags & O_ACCMODE;
+absl::StatusOr<NfsOpenFiles::Ref> NfsOpenFiles::Acquire(
+    const std::string& path, int flags, int mode, bool* reused) {
+  absl::MutexLock in_sequence(&sequenced_);
+  const uint64_t generation = conn_->generation();
   {
     absl::MutexLock lock(&mu_);
     auto it = by_path_.find(path);
-    if (it != by_path_.end() && !(flags & O_CREAT) &&
-        it->second.generation == conn_->generation() &&
-        Covers(it->second.access, access)) {
-      ++it->second.users;
-      return absl::OkStatus();
+    if (it != by_path_.end() && it->second->generation == generation) {
+      if ((flags & O_CREAT) && (flags & O_EXCL)) {
+        return ErrnoToStatus(EEXIST, absl::StrCat("create ", path));
+      }
+      ++it->second->users;
+      *reused = true;
+      return it->second;
     }
   }
-  const uint64_t generation = conn_->generation();
   absl::StatusOr<struct nfsfh*> fh = OpenOnServer(path, flags, mode);
   if (!fh.ok()) return fh.status();
+  const std::string handle = FileHandleOf(*fh);
   absl::MutexLock lock(&mu_);
-  Shared& shared = by_path_[path];
-  if (shared.generation != generation) {
-    // Handles of an older context died with it.
-    shared.handles.clear();
-    shared.access = access;
-    shared.generation = generation;
+  *reused = false;
+  if (auto same = by_handle_.find(handle);
+      !handle.empty() && same != by_handle_.end() &&
+      same->second->generation == generation) {
+    // Another name of a file open here (a hard link): the server took
+    // this OPEN as one more of the same state, whose stateid only the
+    // new handle holds now. Every user goes on with the new handle; the
+    // old one is left to the context (libnfs frees a handle only as it
+    // closes it, and the state must be closed once).
+    Ref file = same->second;
+    file->fh = *fh;
+    ++file->users;
+    by_path_[path] = file;
+    return file;
   }
-  shared.handles.push_back(*fh);
-  shared.access = shared.handles.size() == 1 ? access
-                                             : Union(shared.access, access);
-  ++shared.users;
-  return absl::OkStatus();
+  // An entry of an older context stays with its users; its handle died
+  // with that context.
+  Ref file = std::make_shared<Shared>();
+  file->path = path;
+  file->handle = handle;
+  file->fh = *fh;
+  file->generation = generation;
+  file->users = 1;
+  by_path_[path] = file;
+  if (!handle.empty()) by_handle_[handle] = file;
+  return file;
 }
 
-absl::StatusOr<struct nfsfh*> NfsOpenFiles::Handle(const std::string& path,
+absl::StatusOr<struct nfsfh*> NfsOpenFiles::Handle(const Ref& file,
                                                    int flags) {
   {
     absl::MutexLock lock(&mu_);
-    auto it = by_path_.find(path);
-    if (it != by_path_.end() && !it->second.handles.empty() &&
-        it->second.generation == conn_->generation()) {
-      return it->second.handles.back();
-    }
+    if (file->generation == conn_->generation()) return file->fh;
   }
-  // The connection was made again since the file was opened: its handles
+  // The connection was made again since the file was opened: its handle
   // belonged to the old context. Open it again for every user at once.
+  absl::MutexLock in_sequence(&sequenced_);
   const uint64_t generation = conn_->generation();
+  {
+    absl::MutexLock lock(&mu_);
+    if (file->generation == generation) return file->fh;
+  }
   absl::StatusOr<struct nfsfh*> fh =
-      OpenOnServer(path, flags & ~(O_TRUNC | O_CREAT | O_EXCL), 0);
+      OpenOnServer(file->path, flags & ~(O_TRUNC | O_CREAT | O_EXCL), 0);
   if (!fh.ok()) return fh.status();
   absl::MutexLock lock(&mu_);
-  Shared& shared = by_path_[path];
-  if (shared.generation != generation) {
-    shared.handles.clear();
-    shared.generation = generation;
-    shared.access = flags & O_ACCMODE;
-  }
-  shared.handles.push_back(*fh);
-  shared.access = Union(shared.access, flags & O_ACCMODE);
+  file->fh = *fh;
+  file->generation = generation;
   return *fh;
 }
 
-void NfsOpenFiles::Release(const std::string& path) {
-  std::vector<struct nfsfh*> to_close;
+void NfsOpenFiles::Release(const Ref& file) {
+  absl::MutexLock in_sequence(&sequenced_);
   {
     absl::MutexLock lock(&mu_);
-    auto it = by_path_.find(path);
-    if (it == by_path_.end() || --it->second.users > 0) return;
-    if (it->second.generation == conn_->generation()) {
-      to_close = std::move(it->second.handles);
+    if (--file->users > 0) return;
+    absl::erase_if(by_path_,
+                   [&](const auto& entry) { return entry.second == file; });
+    if (auto it = by_handle_.find(file->handle);
+        it != by_handle_.end() && it->second == file) {
+      by_handle_.erase(it);
     }
-    by_path_.erase(it);
+    if (file->generation != conn_->generation()) return;
   }
-  // The first CLOSE ends the shared state; the others are refused by the
-  // server, and libnfs frees each handle either way.
-  std::optional<absl::MutexLock> in_sequence;
-  if (!to_close.empty() && conn_->version() == 4) {
-    in_sequence.emplace(&sequenced_);
-  }
-  for (struct nfsfh* fh : to_close) {
-    Count(stats_->other);
-    (void)conn_->Run(
-        absl::StrCat("close ", path), CallerIdentity(),
-        [fh](struct nfs_context* nfs, NfsConnection::Callback cb, void* p) {
-          return nfs_close_async(nfs, fh, cb, p);
-        },
-        [](struct nfs_context*, int, void*) {});
-  }
+  struct nfsfh* fh = file->fh;
+  Count(stats_->other);
+  (void)conn_->Run(
+      absl::StrCat("close ", file->path), CallerIdentity(),
+      [fh](struct nfs_context* nfs, NfsConnection::Callback cb, void* p) {
+        return nfs_close_async(nfs, fh, cb, p);
+      },
+      [](struct nfs_context*, int, void*) {});
+}
+
+void NfsOpenFiles::Forget(const std::string& path) {
+  absl::MutexLock lock(&mu_);
+  const std::string below = path + "/";
+  absl::erase_if(by_path_, [&](const auto& entry) {
+    return entry.first == path || entry.first.rfind(below, 0) == 0;
+  });
 }
 
 }  // namespace cachefs

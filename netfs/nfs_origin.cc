@@ -80,23 +80,30 @@ absl::Status RunSimple(
 // (see nfs_open_files.h).
 class NfsFile : public OriginFile {
  public:
-  // REQUIRES: `files` Acquired `path` for this file; `keep` holds them.
-  NfsFile(NfsOpenFiles* files, std::shared_ptr<void> keep,
-          OriginStats* stats, std::string path, int flags)
+  // REQUIRES: `files` Acquired `shared` for this file; `keep` holds them.
+  NfsFile(NfsOpenFiles* files, NfsOpenFiles::Ref shared,
+          std::shared_ptr<void> keep, OriginStats* stats, std::string path,
+          int flags)
       : keep_(std::move(keep)),
         files_(files),
+        shared_(std::move(shared)),
         conn_(&files->connection()),
         stats_(stats),
         path_(std::move(path)),
         flags_(flags) {}
-  ~NfsFile() override { files_->Release(path_); }
+  ~NfsFile() override { files_->Release(shared_); }
 
   // A read larger than one call carries goes out as pieces, all at once.
   absl::StatusOr<size_t> PRead(void* buf, size_t n,
                                uint64_t offset) override {
     if (n == 0) return 0;
-    absl::StatusOr<struct nfsfh*> fh = Handle();
-    if (!fh.ok()) return fh.status();
+    return WithHandle<size_t>([&](struct nfsfh* fh) {
+      return ReadWith(fh, buf, n, offset);
+    });
+  }
+
+  absl::StatusOr<size_t> ReadWith(struct nfsfh* const fh, void* buf, size_t n,
+                                  uint64_t offset) {
     const size_t piece = conn_->read_max();
     const size_t pieces = (n + piece - 1) / piece;
     auto length = [&](size_t i) { return std::min(piece, n - i * piece); };
@@ -105,10 +112,10 @@ class NfsFile : public OriginFile {
         absl::StrCat("read ", path_), CallerIdentity(), pieces,
         [&](size_t i, struct nfs_context* nfs, Callback cb, void* p) {
 #ifdef LIBNFS_API_V2
-          return nfs_pread_async(nfs, *fh, static_cast<char*>(buf) + i * piece,
+          return nfs_pread_async(nfs, fh, static_cast<char*>(buf) + i * piece,
                                  length(i), offset + i * piece, cb, p);
 #else
-          return nfs_pread_async(nfs, *fh, offset + i * piece, length(i), cb,
+          return nfs_pread_async(nfs, fh, offset + i * piece, length(i), cb,
                                  p);
 #endif
         },
@@ -136,8 +143,13 @@ class NfsFile : public OriginFile {
   absl::StatusOr<size_t> PWrite(const void* buf, size_t n,
                                 uint64_t offset) override {
     if (n == 0) return 0;
-    absl::StatusOr<struct nfsfh*> fh = Handle();
-    if (!fh.ok()) return fh.status();
+    return WithHandle<size_t>([&](struct nfsfh* fh) {
+      return WriteWith(fh, buf, n, offset);
+    });
+  }
+
+  absl::StatusOr<size_t> WriteWith(struct nfsfh* const fh, const void* buf,
+                                   size_t n, uint64_t offset) {
     const size_t piece = WritePiece(*conn_);
     const size_t pieces = (n + piece - 1) / piece;
     auto length = [&](size_t i) { return std::min(piece, n - i * piece); };
@@ -147,10 +159,10 @@ class NfsFile : public OriginFile {
         [&](size_t i, struct nfs_context* nfs, Callback cb, void* p) {
           const char* src = static_cast<const char*>(buf) + i * piece;
 #ifdef LIBNFS_API_V2
-          return nfs_pwrite_async(nfs, *fh, src, length(i), offset + i * piece,
+          return nfs_pwrite_async(nfs, fh, src, length(i), offset + i * piece,
                                   cb, p);
 #else
-          return nfs_pwrite_async(nfs, *fh, offset + i * piece, length(i),
+          return nfs_pwrite_async(nfs, fh, offset + i * piece, length(i),
                                   src, cb, p);
 #endif
         },
@@ -166,40 +178,47 @@ class NfsFile : public OriginFile {
   }
 
   absl::StatusOr<struct stat> Stat() override {
-    absl::StatusOr<struct nfsfh*> fh = Handle();
-    if (!fh.ok()) return fh.status();
-    Count(stats_->other);
-    struct stat st = {};
-    absl::StatusOr<int> r = conn_->Run(
-        absl::StrCat("fstat ", path_), CallerIdentity(),
-        [&](struct nfs_context* nfs, Callback cb, void* p) {
-          return nfs_fstat64_async(nfs, *fh, cb, p);
-        },
-        [&st](struct nfs_context*, int, void* data) {
-          st = ToStat(*static_cast<struct nfs_stat_64*>(data));
+    return WithHandle<struct stat>(
+        [&](struct nfsfh* fh) -> absl::StatusOr<struct stat> {
+          Count(stats_->other);
+          struct stat st = {};
+          absl::StatusOr<int> r = conn_->Run(
+              absl::StrCat("fstat ", path_), CallerIdentity(),
+              [&](struct nfs_context* nfs, Callback cb, void* p) {
+                return nfs_fstat64_async(nfs, fh, cb, p);
+              },
+              [&st](struct nfs_context*, int, void* data) {
+                st = ToStat(*static_cast<struct nfs_stat_64*>(data));
+              });
+          if (!r.ok()) return r.status();
+          return st;
         });
-    if (!r.ok()) return r.status();
-    return st;
   }
 
   absl::Status Truncate(uint64_t size) override {
-    absl::StatusOr<struct nfsfh*> fh = Handle();
-    if (!fh.ok()) return fh.status();
-    Count(stats_->other);
-    return RunSimple(*conn_, absl::StrCat("truncate ", path_),
-                     [&](struct nfs_context* nfs, Callback cb, void* p) {
-                       return nfs_ftruncate_async(nfs, *fh, size, cb, p);
-                     });
+    return WithHandle<int>([&](struct nfsfh* fh) -> absl::StatusOr<int> {
+             Count(stats_->other);
+             return conn_->Run(
+                 absl::StrCat("truncate ", path_), CallerIdentity(),
+                 [&](struct nfs_context* nfs, Callback cb, void* p) {
+                   return nfs_ftruncate_async(nfs, fh, size, cb, p);
+                 },
+                 [](struct nfs_context*, int, void*) {});
+           })
+        .status();
   }
 
   absl::Status Sync(bool) override {
-    absl::StatusOr<struct nfsfh*> fh = Handle();
-    if (!fh.ok()) return fh.status();
-    Count(stats_->other);
-    return RunSimple(*conn_, absl::StrCat("fsync ", path_),
-                     [&](struct nfs_context* nfs, Callback cb, void* p) {
-                       return nfs_fsync_async(nfs, *fh, cb, p);
-                     });
+    return WithHandle<int>([&](struct nfsfh* fh) -> absl::StatusOr<int> {
+             Count(stats_->other);
+             return conn_->Run(
+                 absl::StrCat("fsync ", path_), CallerIdentity(),
+                 [&](struct nfs_context* nfs, Callback cb, void* p) {
+                   return nfs_fsync_async(nfs, fh, cb, p);
+                 },
+                 [](struct nfs_context*, int, void*) {});
+           })
+        .status();
   }
 
   // Every write reached the server before its call returned (as UNSTABLE
@@ -223,7 +242,25 @@ class NfsFile : public OriginFile {
 
   // For SetAttr through an open file.
   absl::StatusOr<struct nfsfh*> Handle() {
-    return files_->Handle(path_, flags_);
+    return files_->Handle(shared_, flags_);
+  }
+
+  // Runs `op` with the file's handle. Over NFSv4 a stateid can go stale
+  // under a call (another name of the file was opened, which superseded
+  // it; see nfs_open_files.h): libnfs reports that as ERANGE, and the call
+  // is made once more with the handle the file has now.
+  template <typename T>
+  absl::StatusOr<T> WithHandle(
+      absl::FunctionRef<absl::StatusOr<T>(struct nfsfh*)> op) {
+    for (int attempt = 0;; ++attempt) {
+      absl::StatusOr<struct nfsfh*> fh = Handle();
+      if (!fh.ok()) return fh.status();
+      absl::StatusOr<T> result = op(*fh);
+      if (result.ok() || attempt > 0 || conn_->version() != 4 ||
+          StatusToErrno(result.status()) != ERANGE) {
+        return result;
+      }
+    }
   }
 
   NfsConnection* connection() const { return conn_; }
@@ -232,6 +269,7 @@ class NfsFile : public OriginFile {
   // Declared first, gone last: the connection the files live on.
   const std::shared_ptr<void> keep_;
   NfsOpenFiles* const files_;
+  const NfsOpenFiles::Ref shared_;
   NfsConnection* const conn_;
   OriginStats* const stats_;
   const std::string path_;
@@ -328,11 +366,15 @@ NfsOrigin::NfsOrigin(NfsUrl url, Options options, std::string client_name,
 }
 
 absl::StatusOr<NfsOpenFiles*> NfsOrigin::FilesForCaller(
-    std::shared_ptr<UserConnection>* keep) {
+    int access, std::shared_ptr<UserConnection>* keep) {
   const uid_t uid = static_cast<uid_t>(setfsuid(static_cast<uid_t>(-1)));
-  if (uid == geteuid()) return &PickFiles();
+  // NFSv3 keeps no open state: any connection serves anyone.
+  if (url_.version == 3 || (uid == geteuid() && access == O_RDONLY)) {
+    return &PickFiles();
+  }
+  const uint64_t key = (uint64_t{uid} << 2) | static_cast<uint64_t>(access);
   absl::MutexLock lock(&users_mu_);
-  if (auto it = by_user_.find(uid); it != by_user_.end()) {
+  if (auto it = by_user_.find(key); it != by_user_.end()) {
     *keep = it->second;
     return it->second->files.get();
   }
@@ -348,16 +390,17 @@ absl::StatusOr<NfsOpenFiles*> NfsOrigin::FilesForCaller(
       return ErrnoToStatus(
           EMFILE, absl::StrCat("open for uid ", uid, ": ",
                                kMaxUserConnections,
-                               " other users hold NFS files open"));
+                               " NFS connections hold open files"));
     }
   }
   absl::StatusOr<std::unique_ptr<NfsConnection>> conn = NfsConnection::Open(
-      url_, options_.timeout, absl::StrCat(client_name_, ".u", uid));
+      url_, options_.timeout,
+      absl::StrCat(client_name_, ".u", uid, ".", access));
   if (!conn.ok()) return conn.status();
   auto user = std::make_shared<UserConnection>();
   user->conn = *std::move(conn);
   user->files = std::make_unique<NfsOpenFiles>(user->conn.get(), &stats_);
-  by_user_[uid] = user;
+  by_user_[key] = user;
   *keep = user;
   return user->files.get();
 }
@@ -409,14 +452,19 @@ absl::StatusOr<std::unique_ptr<OriginFile>> NfsOrigin::OpenFile(
   if (!valid.ok()) return valid;
   flags &= O_ACCMODE | O_TRUNC | O_SYNC | O_DSYNC;
   std::shared_ptr<UserConnection> keep;
-  absl::StatusOr<NfsOpenFiles*> files = FilesForCaller(&keep);
+  absl::StatusOr<NfsOpenFiles*> files =
+      FilesForCaller(flags & O_ACCMODE, &keep);
   if (!files.ok()) return files.status();
-  // libnfs truncates at open only for writers: O_RDONLY|O_TRUNC (which
-  // truncates on Linux) is a truncate of its own.
-  absl::Status opened = (*files)->Acquire(path, flags & ~O_TRUNC);
-  if (!opened.ok()) return opened;
-  auto file = std::make_unique<NfsFile>(*files, std::move(keep), &stats_,
-                                        path, flags & ~O_TRUNC);
+  // Truncation is a SETATTR of its own: libnfs truncates at open only for
+  // writers (O_RDONLY|O_TRUNC truncates on Linux), and not a file that is
+  // open already.
+  bool reused = false;
+  absl::StatusOr<NfsOpenFiles::Ref> opened =
+      (*files)->Acquire(path, flags & ~O_TRUNC, 0, &reused);
+  if (!opened.ok()) return opened.status();
+  auto file = std::make_unique<NfsFile>(*files, *std::move(opened),
+                                        std::move(keep), &stats_, path,
+                                        flags & ~O_TRUNC);
   if (flags & O_TRUNC) {
     AttrChange truncate;
     truncate.size = 0;
@@ -545,17 +593,26 @@ absl::StatusOr<Origin::CreateResult> NfsOrigin::Create(
   if (!valid.ok()) return valid;
   const int open_flags = flags & (O_ACCMODE | O_TRUNC | O_SYNC | O_DSYNC);
   std::shared_ptr<UserConnection> keep;
-  absl::StatusOr<NfsOpenFiles*> files = FilesForCaller(&keep);
+  absl::StatusOr<NfsOpenFiles*> files =
+      FilesForCaller(open_flags & O_ACCMODE, &keep);
   if (!files.ok()) return files.status();
-  absl::Status made =
+  bool reused = false;
+  absl::StatusOr<NfsOpenFiles::Ref> made =
       (*files)->Acquire(path, open_flags | O_CREAT | (flags & O_EXCL),
-                        static_cast<int>(mode & 07777));
-  if (!made.ok()) return made;
-  auto file = std::make_unique<NfsFile>(*files, std::move(keep), &stats_,
-                                        path, open_flags);
+                        static_cast<int>(mode & 07777), &reused);
+  if (!made.ok()) return made.status();
+  auto file = std::make_unique<NfsFile>(*files, *std::move(made),
+                                        std::move(keep), &stats_, path,
+                                        open_flags & ~O_TRUNC);
+  if (reused && (open_flags & O_TRUNC)) {
+    AttrChange truncate;
+    truncate.size = 0;
+    absl::Status truncated = SetAttr(path, truncate, nullptr);
+    if (!truncated.ok()) return truncated;
+  }
   absl::StatusOr<struct stat> st = file->Stat();
   if (!st.ok()) return st.status();
-  if ((st->st_mode & 07777) != (mode & 07777)) {
+  if (!reused && (st->st_mode & 07777) != (mode & 07777)) {
     // libnfs's NFSv4 OPEN creates with its own mode, not the one asked
     // for: set it as a second step, as the open file's owner may.
     AttrChange chmod;
@@ -638,18 +695,30 @@ absl::StatusOr<struct stat> NfsOrigin::Link(const std::string& path,
 
 absl::Status NfsOrigin::Unlink(const std::string& path) {
   const std::string nfs_path = NfsPath(path);
-  return Simple("unlink", path, stats_.changes,
-                [&](struct nfs_context* nfs, Callback cb, void* p) {
-                  return nfs_unlink_async(nfs, nfs_path.c_str(), cb, p);
-                });
+  absl::Status status =
+      Simple("unlink", path, stats_.changes,
+             [&](struct nfs_context* nfs, Callback cb, void* p) {
+               return nfs_unlink_async(nfs, nfs_path.c_str(), cb, p);
+             });
+  if (status.ok()) ForgetOpen(path);
+  return status;
 }
 
 absl::Status NfsOrigin::RemoveDir(const std::string& path) {
   const std::string nfs_path = NfsPath(path);
-  return Simple("rmdir", path, stats_.changes,
-                [&](struct nfs_context* nfs, Callback cb, void* p) {
-                  return nfs_rmdir_async(nfs, nfs_path.c_str(), cb, p);
-                });
+  absl::Status status =
+      Simple("rmdir", path, stats_.changes,
+             [&](struct nfs_context* nfs, Callback cb, void* p) {
+               return nfs_rmdir_async(nfs, nfs_path.c_str(), cb, p);
+             });
+  if (status.ok()) ForgetOpen(path);
+  return status;
+}
+
+void NfsOrigin::ForgetOpen(const std::string& path) {
+  for (auto& files : files_) files->Forget(path);
+  absl::MutexLock lock(&users_mu_);
+  for (auto& [key, user] : by_user_) user->files->Forget(path);
 }
 
 absl::Status NfsOrigin::Rename(const std::string& path,
@@ -662,11 +731,16 @@ absl::Status NfsOrigin::Rename(const std::string& path,
   if (!valid.ok()) return valid;
   const std::string from = NfsPath(path);
   const std::string to = NfsPath(new_path);
-  return Simple("rename", path, stats_.changes,
-                [&](struct nfs_context* nfs, Callback cb, void* p) {
-                  return nfs_rename_async(nfs, from.c_str(), to.c_str(), cb,
-                                          p);
-                });
+  absl::Status status =
+      Simple("rename", path, stats_.changes,
+             [&](struct nfs_context* nfs, Callback cb, void* p) {
+               return nfs_rename_async(nfs, from.c_str(), to.c_str(), cb, p);
+             });
+  if (status.ok()) {
+    ForgetOpen(path);
+    ForgetOpen(new_path);
+  }
+  return status;
 }
 
 absl::Status NfsOrigin::SetAttr(const std::string& path,

@@ -11,10 +11,10 @@
 // Every call is sent with the calling thread's filesystem uid, gid and
 // groups as its AUTH_SYS credentials (the FUSE front end takes on the
 // caller's before calling), so the server checks permissions and owns new
-// files as it would for that user. Files are opened by each user on
-// connections of that user's own: NFSv4 open state belongs to one client
-// and open-owner, which the server ties to the credentials that made it,
-// and a handle opened for one user must never serve another. Paths are resolved by libnfs from the export root;
+// files as it would for that user. Over NFSv4 files are opened by each
+// user and access mode on connections of their own: open state belongs to
+// one client and open-owner, which the server ties to the credentials that
+// made it, and a handle opened for one user must never serve another. Paths are resolved by libnfs from the export root;
 // a symlink met on the way is followed inside the export (NFS servers
 // resolve nothing across exports), never outside it.
 
@@ -102,11 +102,13 @@ class NfsOrigin : public Origin {
 
   NfsOrigin(NfsUrl url, Options options, std::string client_name,
             std::vector<std::unique_ptr<NfsConnection>> pool);
-  // Where the calling user opens files: the daemon's own pool, or the
-  // user's connection (made at its first open). `keep` holds the latter
-  // alive for as long as the file is open.
+  // Where the calling user opens files for `access` (O_RDONLY, O_WRONLY
+  // or O_RDWR): the daemon's own pool for its reads and for all of NFSv3,
+  // else a connection of that user and access mode (made at its first
+  // open; see nfs_open_files.h). `keep` holds the latter alive for as long
+  // as the file is open.
   absl::StatusOr<NfsOpenFiles*> FilesForCaller(
-      std::shared_ptr<UserConnection>* keep);
+      int access, std::shared_ptr<UserConnection>* keep);
   // The next connection in turn, with its open files.
   NfsOpenFiles& PickFiles();
   // The next connection, for a call on a path.
@@ -115,6 +117,9 @@ class NfsOrigin : public Origin {
   absl::StatusOr<struct stat> StatOn(NfsConnection& conn,
                                      const std::string& path,
                                      OriginStats::Counter& counter);
+  // After `path` was removed or renamed: no open file is shared under
+  // that name any more (see NfsOpenFiles::Forget).
+  void ForgetOpen(const std::string& path);
   // SetAttr over NFSv4: one COMPOUND by path (see nfs4_compound.h).
   absl::Status SetAttrV4(const std::string& path, const AttrChange& change);
   // Runs a call that returns only a status, counted in `counter`.
@@ -135,7 +140,8 @@ class NfsOrigin : public Origin {
   std::vector<std::unique_ptr<NfsOpenFiles>> files_;
   std::atomic<size_t> next_{0};
   absl::Mutex users_mu_;
-  absl::flat_hash_map<uid_t, std::shared_ptr<UserConnection>> by_user_
+  // By uid << 2 | access mode.
+  absl::flat_hash_map<uint64_t, std::shared_ptr<UserConnection>> by_user_
       ABSL_GUARDED_BY(users_mu_);
   OriginStats stats_;
 };

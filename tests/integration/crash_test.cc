@@ -544,7 +544,8 @@ TEST_P(CrashTest, CheckFindsAndRepairsWhatCannotBeTrusted) {
 
 INSTANTIATE_TEST_SUITE_P(Origins, CrashTest,
                          ::testing::Values(OriginKind::kLocal,
-                                           OriginKind::kSshfs),
+                                           OriginKind::kSshfs,
+                                           OriginKind::kNfs4),
                          OriginKindName);
 
 }  // namespace

@@ -280,9 +280,11 @@ TEST_P(ModelTest, RandomOperationsMatchAPlainDirectory) {
   options.seed = ModelSeed();
   options.ops = ModelOps();
   // sshfs has no fallocate, and no hard links that act as one file (see
-  // ModelOptions); a local origin has both.
+  // ModelOptions); NFS before 4.2 has no fallocate; a local origin has
+  // both.
   options.use_fallocate = GetParam() == OriginKind::kLocal;
-  options.use_link = GetParam() == OriginKind::kLocal;
+  options.use_link = GetParam() == OriginKind::kLocal ||
+                     GetParam() == OriginKind::kNfs4;
   ModelSummary summary;
   absl::Time start = absl::Now();
   absl::Status status =
@@ -290,6 +292,7 @@ TEST_P(ModelTest, RandomOperationsMatchAPlainDirectory) {
   absl::Duration took = absl::Now() - start;
   std::cout << OriginKindName({GetParam(), 0}) << ": " << SummaryText(summary)
             << " in " << took << std::endl;
+  if (!status.ok()) std::cout << daemon_->ReadStderr();
   ASSERT_OK(status);
   auto stats = Stats();
   std::cout << "cachefs: bytes_read_from_cache="
@@ -311,7 +314,8 @@ TEST_P(ModelTest, RandomOperationsMatchAPlainDirectory) {
 
 INSTANTIATE_TEST_SUITE_P(Origins, ModelTest,
                          ::testing::Values(OriginKind::kLocal,
-                                           OriginKind::kSshfs),
+                                           OriginKind::kSshfs,
+                                           OriginKind::kNfs4),
                          OriginKindName);
 
 }  // namespace
