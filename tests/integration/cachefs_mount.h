@@ -47,6 +47,11 @@ class CachefsMountTest : public ::testing::TestWithParam<OriginKind> {
   std::string ServedPath(const std::string& name) const {
     return served_.path() + "/" + name;
   }
+  // The origin as a directory to read, as cachefs's origin sees it: the
+  // SSHFS mount, or the served directory itself (a local or NFS origin).
+  std::string OriginDir() const {
+    return nfs_ != nullptr ? served_.path() : origin_;
+  }
   std::string MountedPath(const std::string& name) const {
     return mnt_.path() + "/" + name;
   }

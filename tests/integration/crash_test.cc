@@ -295,11 +295,11 @@ class CrashTest : public CachefsMountTest {
   // dropped (so the daemon answers, from the cache or the origin), equals
   // the origin's bytes; and the mount lists the same names.
   void ExpectMountMatchesOrigin() {
-    std::set<std::string> want = ListDir(origin_);
+    std::set<std::string> want = ListDir(OriginDir());
     EXPECT_EQ(ListDir(mnt_.path()), want);
     for (const std::string& name : want) {
       absl::StatusOr<std::string> origin_bytes =
-          ReadWholeFile(origin_ + "/" + name);
+          ReadWholeFile(OriginDir() + "/" + name);
       ASSERT_OK(origin_bytes);
       EXPECT_TRUE(SameBytes(ReadMounted(name), *origin_bytes)) << name;
     }
@@ -359,7 +359,7 @@ void CrashTest::KillRounds(int rounds, const std::string& options,
     for (size_t k = 0; k < std::size(kStableSizes); ++k) {
       std::string name = StableName(static_cast<int>(k));
       absl::StatusOr<std::string> origin_bytes =
-          ReadWholeFile(origin_ + "/" + name);
+          ReadWholeFile(OriginDir() + "/" + name);
       ASSERT_OK(origin_bytes);
       EXPECT_TRUE(SameBytes(ReadMounted(name), *origin_bytes)) << name;
     }
