@@ -653,6 +653,23 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   return c;
 }
 
+// Reaches an NFS origin once before mounting, so that a server that does
+// not answer, or refuses the export, is an error on the terminal and no
+// mount is made (the daemon connects again after daemonizing, which ends
+// all threads). A directory was checked already.
+bool ProbeOrigin(const Config& c) {
+  if (!c.origin.nfs.has_value()) return true;
+  OriginOptions once = c.origin_options;
+  once.nfs.connections = 1;
+  absl::StatusOr<std::unique_ptr<Origin>> origin = OpenOrigin(c.origin, once);
+  if (!origin.ok()) {
+    std::fprintf(stderr, "cachefs: %s\n",
+                 std::string(origin.status().message()).c_str());
+    return false;
+  }
+  return true;
+}
+
 // Opens the cache once before mounting so its errors reach the terminal
 // (the daemon opens it again after daemonizing, which ends all threads).
 bool ProbeCache(const Config& c) {
@@ -1090,7 +1107,8 @@ int Main(int argc, char* argv[]) {
   if (se == nullptr) return 1;  // libfuse said why (e.g. an unknown option)
   ctx.session = se;
   int ret = 1;
-  if (ProbeCache(config) && fuse_set_signal_handlers(se) == 0) {
+  if (ProbeOrigin(config) && ProbeCache(config) &&
+      fuse_set_signal_handlers(se) == 0) {
     if (fuse_session_mount(se, cmd.mountpoint) == 0) {
       Readiness readiness(cmd.foreground);
       ret = Serve(se, &ctx, config, cmd, readiness);

@@ -1,11 +1,15 @@
 #include "netfs/nfs_connection.h"
 
+#include <netdb.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <string>
 #include <utility>
 
 #include <nfsc/libnfs.h>
@@ -28,6 +32,45 @@ constexpr int kTickMs = 100;
 // knfsd and nfs-ganesha allow by default.
 uint64_t TransferSize(uint64_t reported) {
   return reported != 0 ? reported : uint64_t{1} << 20;
+}
+
+// Why a connection's server cannot be reached, or OK when a TCP
+// connection to it succeeds.
+absl::Status ReachServer(const NfsUrl& url) {
+  const int port = url.port != 0 ? url.port : (url.version == 4 ? 2049 : 111);
+  addrinfo hints = {};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(url.host.c_str(), std::to_string(port).c_str(), &hints,
+                  &found) != 0) {
+    return absl::NotFoundError(absl::StrCat("no host named ", url.host));
+  }
+  absl::Status status;
+  const int fd = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect(fd, found->ai_addr, found->ai_addrlen) != 0) {
+    status = ErrnoToStatus(errno, absl::StrCat(url.host, " port ", port));
+  }
+  if (fd >= 0) close(fd);
+  freeaddrinfo(found);
+  return status;
+}
+
+// The error of a failed mount, in words a user can act on.
+absl::Status MountError(const NfsUrl& url, absl::Duration timeout, int rc,
+                        const char* libnfs_error) {
+  const std::string what = absl::StrCat("cannot mount ", url.ToString());
+  const std::string said = libnfs_error != nullptr ? libnfs_error : "";
+  if (said.find("timed out") != std::string::npos) {
+    return ErrnoToStatus(
+        ETIMEDOUT, absl::StrCat(what, ": the server did not answer within ",
+                                absl::FormatDuration(timeout),
+                                " (-o origin_timeout)"));
+  }
+  if (absl::Status reach = ReachServer(url); !reach.ok()) {
+    return Annotate(reach, what);
+  }
+  const int err = rc < -1 ? -rc : EIO;
+  return ErrnoToStatus(err, absl::StrCat(what, ": ", said));
 }
 
 }  // namespace
@@ -89,10 +132,7 @@ absl::StatusOr<struct nfs_context*> NfsConnection::Connect(
   const int rc = nfs_mount(nfs, parsed->server, parsed->path);
   nfs_destroy_url(parsed);
   if (rc != 0) {
-    const int err = rc < 0 && rc != -1 ? -rc : ECONNREFUSED;
-    absl::Status status = ErrnoToStatus(
-        err, absl::StrCat("cannot mount ", url.ToString(), ": ",
-                          nfs_get_error(nfs)));
+    absl::Status status = MountError(url, timeout, rc, nfs_get_error(nfs));
     nfs_destroy_context(nfs);
     return status;
   }
@@ -317,7 +357,11 @@ void NfsConnection::Reconnect() {
     nfs_ = nullptr;
   }
   absl::StatusOr<struct nfs_context*> nfs = Connect(url_, timeout_, name_);
-  if (!nfs.ok()) return;
+  if (!nfs.ok()) {
+    LogParts(LogLevel::kInfo, "not connected again yet: ",
+             std::string(nfs.status().message()));
+    return;
+  }
   nfs_ = *nfs;
   sent_as_ = Identity{getuid(), getgid(), {}};
   generation_.fetch_add(1, std::memory_order_acq_rel);
