@@ -1,0 +1,207 @@
+// The read and write paths of CacheFs against an origin that fails, stalls
+// or goes away (FaultInjectionOrigin over a real directory): an origin
+// error reaches the caller as its errno, never as wrong or lost bytes, and
+// nothing it did not deliver is cached.
+
+#include <fcntl.h>
+
+#include <cerrno>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "cachefs/cache_fs.h"
+#include "cookie/cache.h"
+#include "io/env.h"
+#include "io/errno_status.h"
+#include "netfs/fault_injection_origin.h"
+#include "netfs/posix_origin.h"
+#include "tests/test_util.h"
+
+namespace cachefs::testing {
+namespace {
+
+using Kind = FaultInjectionOrigin::Kind;
+
+constexpr uint64_t kGranule = 256 * 1024;
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+class OriginFaultsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    content_ = RandomBytes(4 * kGranule + 99, 1);
+    std::ofstream(origin_tmp_.path() + "/file", std::ios::binary) << content_;
+    auto posix = PosixOrigin::Open(origin_tmp_.path());
+    ASSERT_OK(posix);
+    posix_ = *std::move(posix);
+    origin_ = std::make_unique<FaultInjectionOrigin>(posix_.get());
+  }
+  void Mount(uint32_t readahead = 0) {
+    CacheOptions options;
+    options.directory = cache_tmp_.path();
+    auto cache = Cache::Open(Env::Default(), options);
+    ASSERT_OK(cache);
+    cache_ = *std::move(cache);
+    auto volume = cache_->AcquireVolume("faults", "");
+    ASSERT_OK(volume);
+    CacheFsOptions fs_options;
+    fs_options.readahead_granules = readahead;
+    auto fs = CacheFs::Create(fs_options, origin_.get(), cache_.get(),
+                              *volume);
+    ASSERT_OK(fs);
+    fs_ = *std::move(fs);
+  }
+  // Opens `name` and reads it whole in `chunk` pieces; the first error
+  // ends it.
+  absl::StatusOr<std::string> ReadAll(const std::string& name,
+                                      size_t chunk = 128 * 1024) {
+    auto entry = fs_->Lookup(1, name);
+    if (!entry.ok()) return entry.status();
+    auto opened = fs_->Open(entry->ino, O_RDONLY);
+    if (!opened.ok()) {
+      fs_->Forget(entry->ino, 1);
+      return opened.status();
+    }
+    std::string out;
+    absl::Status status;
+    for (uint64_t off = 0;; off += chunk) {
+      auto reply = fs_->Read(opened->fh, off, chunk);
+      if (!reply.ok()) {
+        status = reply.status();
+        break;
+      }
+      if ((*reply)->size() == 0) break;
+      for (const iovec& v : (*reply)->iov()) {
+        out.append(static_cast<const char*>(v.iov_base), v.iov_len);
+      }
+    }
+    fs_->Release(opened->fh);
+    fs_->Forget(entry->ino, 1);
+    cache_->dispatcher()->Drain();
+    if (!status.ok()) return status;
+    return out;
+  }
+  std::string OriginBytes() {
+    std::ifstream in(origin_tmp_.path() + "/file", std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  TempDir origin_tmp_;
+  TempDir cache_tmp_;
+  std::string content_;
+  std::unique_ptr<PosixOrigin> posix_;
+  std::unique_ptr<FaultInjectionOrigin> origin_;
+  std::unique_ptr<Cache> cache_;
+  std::unique_ptr<CacheFs> fs_;
+};
+
+TEST_F(OriginFaultsTest, AFailedOriginReadFailsTheReadAndCachesNothingWrong) {
+  Mount();
+  origin_->FailNext(Kind::kRead, EIO);
+  absl::StatusOr<std::string> failed = ReadAll("file");
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(StatusToErrno(failed.status()), EIO) << failed.status();
+  // The next read fetches what failed and gets every byte right; a third
+  // one needs the origin no more.
+  absl::StatusOr<std::string> again = ReadAll("file");
+  ASSERT_OK(again);
+  EXPECT_EQ(*again, content_);
+  const uint64_t reads = origin_->calls(Kind::kRead);
+  absl::StatusOr<std::string> cached = ReadAll("file");
+  ASSERT_OK(cached);
+  EXPECT_EQ(*cached, content_);
+  EXPECT_EQ(origin_->calls(Kind::kRead), reads);
+}
+
+TEST_F(OriginFaultsTest, AFailedOriginWriteIsTheWritersErrorAndNotCached) {
+  Mount();
+  ASSERT_OK(ReadAll("file"));  // the cache holds the file
+  auto entry = fs_->Lookup(1, "file");
+  ASSERT_OK(entry);
+  auto opened = fs_->Open(entry->ino, O_RDWR);
+  ASSERT_OK(opened);
+  const std::string patch(1000, 'x');
+  origin_->FailNext(Kind::kWrite, ENOSPC);
+  absl::StatusOr<size_t> written =
+      fs_->Write(opened->fh, patch.data(), patch.size(), kGranule + 5);
+  ASSERT_FALSE(written.ok());
+  EXPECT_EQ(StatusToErrno(written.status()), ENOSPC);
+  // Neither the origin nor the cache took the bytes the origin refused.
+  auto reply = fs_->Read(opened->fh, kGranule, 4096);
+  ASSERT_OK(reply);
+  std::string back;
+  for (const iovec& v : (*reply)->iov()) {
+    back.append(static_cast<const char*>(v.iov_base), v.iov_len);
+  }
+  EXPECT_EQ(back, content_.substr(kGranule, 4096));
+  EXPECT_EQ(OriginBytes(), content_);
+  // The same write once the origin takes it: through to both.
+  written = fs_->Write(opened->fh, patch.data(), patch.size(), kGranule + 5);
+  ASSERT_OK(written);
+  fs_->Release(opened->fh);
+  fs_->Forget(entry->ino, 1);
+  std::string want = content_;
+  want.replace(kGranule + 5, patch.size(), patch);
+  EXPECT_EQ(OriginBytes(), want);
+  absl::StatusOr<std::string> read = ReadAll("file");
+  ASSERT_OK(read);
+  EXPECT_EQ(*read, want);
+}
+
+TEST_F(OriginFaultsTest, ADisconnectedOriginFailsWhatNeedsItUntilItIsBack) {
+  Mount();
+  origin_->Disconnect();
+  absl::StatusOr<std::string> failed = ReadAll("file");
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(StatusToErrno(failed.status()), ENOTCONN) << failed.status();
+  origin_->Reconnect();
+  absl::StatusOr<std::string> back = ReadAll("file");
+  ASSERT_OK(back);
+  EXPECT_EQ(*back, content_);
+}
+
+TEST_F(OriginFaultsTest, AnOpenFileWhoseOriginGoesAwayFailsItsUncachedReads) {
+  Mount();
+  auto entry = fs_->Lookup(1, "file");
+  ASSERT_OK(entry);
+  auto opened = fs_->Open(entry->ino, O_RDONLY);
+  ASSERT_OK(opened);
+  auto first = fs_->Read(opened->fh, 0, 4096);
+  ASSERT_OK(first);
+  origin_->Disconnect();
+  // A granule never fetched: an error, not zeros.
+  auto far = fs_->Read(opened->fh, 3 * kGranule, 4096);
+  EXPECT_FALSE(far.ok());
+  if (!far.ok()) {
+    EXPECT_EQ(StatusToErrno(far.status()), ENOTCONN);
+  }
+  origin_->Reconnect();
+  far = fs_->Read(opened->fh, 3 * kGranule, 4096);
+  ASSERT_OK(far);
+  std::string got;
+  for (const iovec& v : (*far)->iov()) {
+    got.append(static_cast<const char*>(v.iov_base), v.iov_len);
+  }
+  EXPECT_EQ(got, content_.substr(3 * kGranule, 4096));
+  fs_->Release(opened->fh);
+  fs_->Forget(entry->ino, 1);
+}
+
+TEST_F(OriginFaultsTest, ASlowOriginIsReadWithSeveralGranulesInFlight) {
+  Mount(/*readahead=*/8);
+  origin_->SetLatency(absl::Milliseconds(20));
+  absl::StatusOr<std::string> read = ReadAll("file", 1 << 20);
+  ASSERT_OK(read);
+  EXPECT_EQ(*read, content_);
+  EXPECT_GE(origin_->max_reads_in_flight(), 2);
+}
+
+}  // namespace
+}  // namespace cachefs::testing
