@@ -39,13 +39,13 @@ void CloseAbandoned(struct nfs_context* nfs, void* data) {
 }  // namespace
 
 absl::StatusOr<struct nfsfh*> NfsOpenFiles::OpenOnServer(
-    const std::string& path, int flags, int mode) {
+    const std::string& path, int flags, int mode,
+    const NfsConnection::Identity& who) {
   const std::string nfs_path = "/" + path;
   struct nfsfh* fh = nullptr;
   Count(stats_->opens);
   absl::StatusOr<int> r = conn_->Run(
-      absl::StrCat((flags & O_CREAT) ? "create " : "open ", path),
-      CallerIdentity(),
+      absl::StrCat((flags & O_CREAT) ? "create " : "open ", path), who,
       [&](struct nfs_context* nfs, NfsConnection::Callback cb, void* p) {
         if (flags & O_CREAT) {
           return nfs_create_async(nfs, nfs_path.c_str(), flags, mode, cb, p);
@@ -76,7 +76,8 @@ absl::StatusOr<NfsOpenFiles::Ref> NfsOpenFiles::Acquire(
       return it->second;
     }
   }
-  absl::StatusOr<struct nfsfh*> fh = OpenOnServer(path, flags, mode);
+  const NfsConnection::Identity who = CallerIdentity();
+  absl::StatusOr<struct nfsfh*> fh = OpenOnServer(path, flags, mode, who);
   if (!fh.ok()) return fh.status();
   const std::string handle = FileHandleOf(*fh);
   absl::MutexLock lock(&mu_);
@@ -99,6 +100,7 @@ absl::StatusOr<NfsOpenFiles::Ref> NfsOpenFiles::Acquire(
   // with that context.
   Ref file = std::make_shared<Shared>();
   file->path = path;
+  file->opener = who;
   file->handle = handle;
   file->fh = *fh;
   file->generation = generation;
@@ -122,8 +124,8 @@ absl::StatusOr<struct nfsfh*> NfsOpenFiles::Handle(const Ref& file,
     absl::MutexLock lock(&mu_);
     if (file->generation == generation) return file->fh;
   }
-  absl::StatusOr<struct nfsfh*> fh =
-      OpenOnServer(file->path, flags & ~(O_TRUNC | O_CREAT | O_EXCL), 0);
+  absl::StatusOr<struct nfsfh*> fh = OpenOnServer(
+      file->path, flags & ~(O_TRUNC | O_CREAT | O_EXCL), 0, file->opener);
   if (!fh.ok()) return fh.status();
   absl::MutexLock lock(&mu_);
   file->fh = *fh;
@@ -147,7 +149,7 @@ void NfsOpenFiles::Release(const Ref& file) {
   struct nfsfh* fh = file->fh;
   Count(stats_->other);
   (void)conn_->Run(
-      absl::StrCat("close ", file->path), CallerIdentity(),
+      absl::StrCat("close ", file->path), file->opener,
       [fh](struct nfs_context* nfs, NfsConnection::Callback cb, void* p) {
         return nfs_close_async(nfs, fh, cb, p);
       },

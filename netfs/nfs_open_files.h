@@ -41,6 +41,7 @@ class NfsOpenFiles {
   // One file open on the connection, shared by its users.
   struct Shared {
     std::string path;         // as opened
+    NfsConnection::Identity opener;  // who opened it: opens again, closes
     std::string handle;       // the NFS file handle
     struct nfsfh* fh = nullptr;
     int users = 0;            // guarded by the owner's mu_
@@ -70,9 +71,10 @@ class NfsOpenFiles {
   void Forget(const std::string& path);
 
  private:
-  // Opens (or creates) `path` on the server.
-  absl::StatusOr<struct nfsfh*> OpenOnServer(const std::string& path,
-                                             int flags, int mode);
+  // Opens (or creates) `path` on the server as `who`.
+  absl::StatusOr<struct nfsfh*> OpenOnServer(
+      const std::string& path, int flags, int mode,
+      const NfsConnection::Identity& who);
 
   NfsConnection* const conn_;
   OriginStats* const stats_;

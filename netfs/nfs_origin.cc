@@ -90,7 +90,8 @@ class NfsFile : public OriginFile {
         conn_(&files->connection()),
         stats_(stats),
         path_(std::move(path)),
-        flags_(flags) {}
+        flags_(flags),
+        opener_(CallerIdentity()) {}
   ~NfsFile() override { files_->Release(shared_); }
 
   // A read larger than one call carries goes out as pieces, all at once.
@@ -109,7 +110,7 @@ class NfsFile : public OriginFile {
     auto length = [&](size_t i) { return std::min(piece, n - i * piece); };
     Count(stats_->reads, pieces);
     absl::StatusOr<std::vector<int>> got = conn_->RunAll(
-        absl::StrCat("read ", path_), CallerIdentity(), pieces,
+        absl::StrCat("read ", path_), opener_, pieces,
         [&](size_t i, struct nfs_context* nfs, Callback cb, void* p) {
 #ifdef LIBNFS_API_V2
           return nfs_pread_async(nfs, fh, static_cast<char*>(buf) + i * piece,
@@ -155,7 +156,7 @@ class NfsFile : public OriginFile {
     auto length = [&](size_t i) { return std::min(piece, n - i * piece); };
     Count(stats_->writes, pieces);
     absl::StatusOr<std::vector<int>> put = conn_->RunAll(
-        absl::StrCat("write ", path_), CallerIdentity(), pieces,
+        absl::StrCat("write ", path_), opener_, pieces,
         [&](size_t i, struct nfs_context* nfs, Callback cb, void* p) {
           const char* src = static_cast<const char*>(buf) + i * piece;
 #ifdef LIBNFS_API_V2
@@ -183,7 +184,7 @@ class NfsFile : public OriginFile {
           Count(stats_->other);
           struct stat st = {};
           absl::StatusOr<int> r = conn_->Run(
-              absl::StrCat("fstat ", path_), CallerIdentity(),
+              absl::StrCat("fstat ", path_), opener_,
               [&](struct nfs_context* nfs, Callback cb, void* p) {
                 return nfs_fstat64_async(nfs, fh, cb, p);
               },
@@ -199,7 +200,7 @@ class NfsFile : public OriginFile {
     return WithHandle<int>([&](struct nfsfh* fh) -> absl::StatusOr<int> {
              Count(stats_->other);
              return conn_->Run(
-                 absl::StrCat("truncate ", path_), CallerIdentity(),
+                 absl::StrCat("truncate ", path_), opener_,
                  [&](struct nfs_context* nfs, Callback cb, void* p) {
                    return nfs_ftruncate_async(nfs, fh, size, cb, p);
                  },
@@ -212,7 +213,7 @@ class NfsFile : public OriginFile {
     return WithHandle<int>([&](struct nfsfh* fh) -> absl::StatusOr<int> {
              Count(stats_->other);
              return conn_->Run(
-                 absl::StrCat("fsync ", path_), CallerIdentity(),
+                 absl::StrCat("fsync ", path_), opener_,
                  [&](struct nfs_context* nfs, Callback cb, void* p) {
                    return nfs_fsync_async(nfs, fh, cb, p);
                  },
@@ -274,6 +275,10 @@ class NfsFile : public OriginFile {
   OriginStats* const stats_;
   const std::string path_;
   const int flags_;
+  // Who opened the file: its reads and writes are made as that user, as
+  // a kernel client makes them with the open's credentials, whichever
+  // thread of the daemon makes them.
+  const NfsConnection::Identity opener_;
 };
 
 // A listing read whole when opened: libnfs reads a directory in one go
