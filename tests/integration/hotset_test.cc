@@ -68,6 +68,7 @@ class HotSetTest : public CachefsMountTest {
     std::ofstream("/proc/sys/vm/drop_caches") << "1\n";
   }
   std::string program_;
+  TempDir gate_dir_;
 };
 
 TEST_P(HotSetTest, AProgramsNextStartFindsItsFilesInThePageCache) {
@@ -103,10 +104,30 @@ TEST_P(HotSetTest, AProgramsNextStartFindsItsFilesInThePageCache) {
 
   // The program again, page cache dropped: its first request starts the
   // replay, which has its files in the kernel's page cache by the time
-  // it reads them.
+  // it reads them. It waits on a FIFO until the replay has pushed them
+  // (a fixed pause would race the replay on a loaded machine).
   DropPageCache();
   before = Stats();
-  RunReader(program_, 2);
+  const std::string gate = gate_dir_.path() + "/gate";
+  ASSERT_EQ(mkfifo(gate.c_str(), 0600), 0) << strerror(errno);
+  std::string cmd = absl::StrCat("cat ", gate, " | ", program_, " ",
+                                 MountedPath("trigger"), " -");
+  for (int i = 0; i < 100; ++i) {
+    absl::StrAppend(&cmd, " ", MountedPath(absl::StrCat("d/f", i)));
+  }
+  auto second = ChildProcess::Spawn({"/bin/sh", "-c", cmd + " >/dev/null"});
+  ASSERT_OK(second);
+  EXPECT_TRUE(Eventually(
+      [&] {
+        auto now = Stats();
+        return now["hotset_bytes_pushed"] - before["hotset_bytes_pushed"] >=
+               2000000u;
+      },
+      absl::Seconds(30), absl::Milliseconds(50)));
+  std::ofstream(gate).close();  // EOF on the reader's standard input
+  absl::StatusOr<int> exited = (*second)->Wait(absl::Minutes(1));
+  ASSERT_OK(exited);
+  ASSERT_EQ(*exited, 0);
   auto after = Stats();
   EXPECT_EQ(after["hotset_replays"] - before["hotset_replays"], 1u);
   EXPECT_GE(after["hotset_bytes_pushed"] - before["hotset_bytes_pushed"],
