@@ -251,7 +251,10 @@ absl::StatusOr<std::vector<int>> NfsConnection::RunAll(
       }
       continue;
     }
-    if (call->result < 0 && getenv("CACHEFS_NFS_DEBUG")) fprintf(stderr, "DEBUG %s: %d %s\n", std::string(what).c_str(), call->result, call->error.c_str());
+    if (call->result < 0) {
+      LogParts(LogLevel::kDebug, "NFS call failed: ", std::string(what),
+               ": ", std::strerror(-call->result), " (", call->error, ")");
+    }
     if (call->result < 0 && first_error.ok()) {
       first_error = ErrnoToStatus(
           -call->result,
