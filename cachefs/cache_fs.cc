@@ -32,11 +32,12 @@ bool IsPrivateKey(const std::string& key) {
 absl::StatusOr<std::unique_ptr<CacheFs>> CacheFs::Create(
     CacheFsOptions options, Origin* origin, Cache* cache,
     std::shared_ptr<Volume> volume) {
-  absl::StatusOr<struct stat> root_attr = origin->GetAttr("");
+  absl::StatusOr<struct stat> root_attr = origin->GetAttr(Caller::Daemon(), "");
   if (!root_attr.ok()) {
     return Annotate(root_attr.status(), "origin " + origin->Describe());
   }
-  absl::StatusOr<std::unique_ptr<OriginDir>> probe = origin->OpenDir("");
+  absl::StatusOr<std::unique_ptr<OriginDir>> probe =
+      origin->OpenDir(Caller::Daemon(), "");
   if (!probe.ok()) {
     return Annotate(probe.status(),
                     "cannot list origin " + origin->Describe());
@@ -191,7 +192,7 @@ absl::StatusOr<struct stat> CacheFs::FetchAttr(Inode* inode) {
   // Stamped with when the fetch began: a change racing with it must make
   // the result stale (see Inode::changed_ns).
   const int64_t started = Now();
-  absl::StatusOr<struct stat> st = origin_->GetAttr(*path);
+  absl::StatusOr<struct stat> st = origin_->GetAttr(RequestCaller(), *path);
   if (!st.ok()) {
     if (absl::IsNotFound(st.status())) attrs_.Erase(*path);
     return st.status();
@@ -279,7 +280,7 @@ void CacheFs::RekeyIfMoved(Inode* inode, const std::string& key) {
   // Another name of the same file: a hard link, or a rename on the origin.
   // The inode keeps the name it has while that still leads to it.
   const std::string old_key = inode->key();
-  absl::StatusOr<struct stat> old = origin_->GetAttr(old_key);
+  absl::StatusOr<struct stat> old = origin_->GetAttr(RequestCaller(), old_key);
   if (old.ok() && old->st_ino == inode->ino && old->st_dev == inode->dev) {
     return;
   }
@@ -321,7 +322,7 @@ absl::StatusOr<CacheFs::Entry> CacheFs::Lookup(uint64_t parent,
   }
   if (known.has_value()) return MakeEntry(key, *known, fetched, false);
   fetched = Now();
-  absl::StatusOr<struct stat> found = origin_->GetAttr(key);
+  absl::StatusOr<struct stat> found = origin_->GetAttr(RequestCaller(), key);
   if (!found.ok()) {
     if (absl::IsNotFound(found.status())) attrs_.Erase(key);
     return found.status();
@@ -372,11 +373,11 @@ absl::StatusOr<CacheFs::Attr> CacheFs::GetAttr(uint64_t ino, uint64_t fh) {
 absl::StatusOr<std::string> CacheFs::ReadLink(uint64_t ino) {
   absl::StatusOr<std::string> path = PathOf(inodes_->Get(ino));
   if (!path.ok()) return path.status();
-  return origin_->ReadLink(*path);
+  return origin_->ReadLink(RequestCaller(), *path);
 }
 
 absl::StatusOr<struct statvfs> CacheFs::StatFs(uint64_t) {
-  return origin_->StatFs("");
+  return origin_->StatFs(RequestCaller(), "");
 }
 
 absl::Status CacheFs::NoXattrs() const {
@@ -390,14 +391,14 @@ absl::StatusOr<std::string> CacheFs::GetXattr(uint64_t ino,
   if (!origin_->traits().xattrs) return NoXattrs();
   absl::StatusOr<std::string> path = PathOf(inodes_->Get(ino));
   if (!path.ok()) return path.status();
-  return origin_->GetXattr(*path, name);
+  return origin_->GetXattr(RequestCaller(), *path, name);
 }
 
 absl::StatusOr<std::vector<std::string>> CacheFs::ListXattr(uint64_t ino) {
   if (!origin_->traits().xattrs) return NoXattrs();
   absl::StatusOr<std::string> path = PathOf(inodes_->Get(ino));
   if (!path.ok()) return path.status();
-  return origin_->ListXattr(*path);
+  return origin_->ListXattr(RequestCaller(), *path);
 }
 
 absl::Status CacheFs::Access(uint64_t ino, int mask) {
@@ -405,13 +406,14 @@ absl::Status CacheFs::Access(uint64_t ino, int mask) {
   if (mask == F_OK) return FetchAttr(inode).status();
   absl::StatusOr<std::string> path = PathOf(inode);
   if (!path.ok()) return path.status();
-  return origin_->CheckAccess(*path, mask);
+  return origin_->CheckAccess(RequestCaller(), *path, mask);
 }
 
 absl::StatusOr<uint64_t> CacheFs::OpenDir(uint64_t ino) {
   absl::StatusOr<std::string> path = PathOf(inodes_->Get(ino));
   if (!path.ok()) return path.status();
-  absl::StatusOr<std::unique_ptr<OriginDir>> dir = origin_->OpenDir(*path);
+  absl::StatusOr<std::unique_ptr<OriginDir>> dir =
+      origin_->OpenDir(RequestCaller(), *path);
   if (!dir.ok()) return dir.status();
   auto* handle = new OpenDirectory;
   absl::MutexLock lock(&handle->mu);
@@ -512,7 +514,7 @@ void CacheFs::LookUpAll(uint64_t parent,
     auto job = [&, i = to_fetch[n]] {
       const std::string key = ChildKey(*dir_path, entries[i].name);
       const int64_t fetched = Now();
-      absl::StatusOr<struct stat> st = origin_->GetAttr(key);
+      absl::StatusOr<struct stat> st = origin_->GetAttr(RequestCaller(), key);
       if (st.ok()) {
         attrs_.Put(key, *st, fetched);
         (*out)[i] = MakeEntry(key, *st, fetched, true);
@@ -537,7 +539,7 @@ void CacheFs::ReleaseDir(uint64_t fh) {
 absl::Status CacheFs::FsyncDir(uint64_t ino, bool datasync) {
   absl::StatusOr<std::string> path = PathOf(inodes_->Get(ino));
   if (!path.ok()) return path.status();
-  return origin_->SyncDir(*path, datasync);
+  return origin_->SyncDir(RequestCaller(), *path, datasync);
 }
 
 }  // namespace cachefs

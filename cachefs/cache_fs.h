@@ -35,8 +35,8 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
-#include <cstdint>
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -48,9 +48,9 @@
 #include "absl/synchronization/notification.h"
 #include "cachefs/attr_cache.h"
 #include "cachefs/coherency.h"
-#include "cachefs/credentials.h"
 #include "cachefs/inode_table.h"
 #include "cachefs/read_path.h"
+#include "cachefs/request_caller.h"
 #include "cachefs/sibling_read_ahead.h"
 #include "cachefs/write_path.h"
 #include "cookie/cache.h"
@@ -119,10 +119,10 @@ class CacheFs : public PrefetchTarget {
   absl::StatusOr<struct statvfs> StatFs(uint64_t ino);
   absl::StatusOr<std::string> GetXattr(uint64_t ino, const std::string& name);
   absl::StatusOr<std::vector<std::string>> ListXattr(uint64_t ino);
-  // Asks the origin, as the calling thread's identity (credentials.h).
+  // Asks the origin for the request's caller (request_caller.h).
   absl::Status Access(uint64_t ino, int mask);
 
-  // Namespace changes, done as the calling thread's identity.
+  // Namespace changes, made for the request's caller.
   absl::StatusOr<Entry> MakeNode(uint64_t parent, const std::string& name,
                                  mode_t mode, dev_t rdev);
   absl::StatusOr<Entry> MakeDir(uint64_t parent, const std::string& name,
@@ -175,7 +175,7 @@ class CacheFs : public PrefetchTarget {
     struct stat attr {};      // what the file was opened with
   };
   // Opens for reading or writing; a caller that is not the daemon's user
-  // is checked by the origin (credentials.h).
+  // is checked by the origin (request_caller.h).
   absl::StatusOr<Opened> Open(uint64_t ino, int flags);
   struct Created {
     Entry entry;

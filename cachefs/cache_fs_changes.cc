@@ -63,7 +63,8 @@ absl::StatusOr<CacheFs::Entry> CacheFs::MakeNode(uint64_t parent,
                                                  mode_t mode, dev_t rdev) {
   absl::StatusOr<std::string> path = PathIn(parent, name);
   if (!path.ok()) return path.status();
-  absl::StatusOr<struct stat> made = origin_->MakeNode(*path, mode, rdev);
+  absl::StatusOr<struct stat> made =
+      origin_->MakeNode(RequestCaller(), *path, mode, rdev);
   if (!made.ok()) return made.status();
   return AddEntry(inodes_->Get(parent), name, *made);
 }
@@ -73,7 +74,8 @@ absl::StatusOr<CacheFs::Entry> CacheFs::MakeDir(uint64_t parent,
                                                 mode_t mode) {
   absl::StatusOr<std::string> path = PathIn(parent, name);
   if (!path.ok()) return path.status();
-  absl::StatusOr<struct stat> made = origin_->MakeDir(*path, mode);
+  absl::StatusOr<struct stat> made =
+      origin_->MakeDir(RequestCaller(), *path, mode);
   if (!made.ok()) return made.status();
   return AddEntry(inodes_->Get(parent), name, *made);
 }
@@ -83,7 +85,8 @@ absl::StatusOr<CacheFs::Entry> CacheFs::MakeSymlink(const std::string& target,
                                                     const std::string& name) {
   absl::StatusOr<std::string> path = PathIn(parent, name);
   if (!path.ok()) return path.status();
-  absl::StatusOr<struct stat> made = origin_->MakeSymlink(target, *path);
+  absl::StatusOr<struct stat> made =
+      origin_->MakeSymlink(RequestCaller(), target, *path);
   if (!made.ok()) return made.status();
   return AddEntry(inodes_->Get(parent), name, *made);
 }
@@ -97,7 +100,7 @@ absl::StatusOr<CacheFs::Entry> CacheFs::Link(uint64_t ino, uint64_t new_parent,
   if (!new_path.ok()) return new_path.status();
   absl::StatusOr<struct stat> made = absl::UnknownError("link not attempted");
   absl::Status status = KeepObjectAcross(inode, [&] {
-    made = origin_->Link(*path, *new_path);
+    made = origin_->Link(RequestCaller(), *path, *new_path);
     return made.status();
   });
   MarkChanged(inode);
@@ -139,7 +142,8 @@ std::unique_ptr<OriginFile> CacheFs::ReadyForRemoval(Inode* inode) {
       absl::StatusOr<std::string> path = PathOf(inode);
       absl::StatusOr<std::unique_ptr<OriginFile>> opened =
           absl::FailedPreconditionError("no path");
-      if (path.ok()) opened = origin_->OpenFile(*path, O_RDONLY);
+      if (path.ok())
+        opened = origin_->OpenFile(RequestCaller(), *path, O_RDONLY);
       // (A write-only file cannot be opened to read: nothing to keep.)
       if (opened.ok()) {
         inode->origin_file = inode->CountOpen(*std::move(opened));
@@ -158,7 +162,7 @@ std::unique_ptr<OriginFile> CacheFs::ReadyForRemoval(Inode* inode) {
   absl::StatusOr<std::string> path = PathOf(inode);
   if (!path.ok()) return nullptr;
   absl::StatusOr<std::unique_ptr<OriginFile>> hold =
-      origin_->OpenFile(*path, O_RDONLY);
+      origin_->OpenFile(RequestCaller(), *path, O_RDONLY);
   if (!hold.ok()) return nullptr;
   return *std::move(hold);
 }
@@ -190,7 +194,7 @@ absl::Status CacheFs::Unlink(uint64_t parent, const std::string& name) {
     hold = ReadyForRemoval(inode);
   }
   siblings_.ForgetAndWait(*key);
-  absl::Status status = origin_->Unlink(*key);
+  absl::Status status = origin_->Unlink(RequestCaller(), *key);
   hold.reset();
   if (inode != nullptr) MarkChanged(inode);  // one link fewer
   attrs_.Erase(*key);
@@ -206,7 +210,7 @@ absl::Status CacheFs::Unlink(uint64_t parent, const std::string& name) {
 absl::Status CacheFs::RemoveDir(uint64_t parent, const std::string& name) {
   absl::StatusOr<std::string> key = PathIn(parent, name);
   if (!key.ok()) return key.status();
-  absl::Status status = origin_->RemoveDir(*key);
+  absl::Status status = origin_->RemoveDir(RequestCaller(), *key);
   attrs_.Erase(*key);
   attrs_.Erase(inodes_->Get(parent)->key());
   if (status.ok()) {
@@ -239,7 +243,9 @@ absl::Status CacheFs::Rename(uint64_t parent, const std::string& name,
     if (source != nullptr) Forget(inodes_->IdOf(source), 1);
     if (target != nullptr) Forget(inodes_->IdOf(target), 1);
   };
-  auto rename = [&] { return origin_->Rename(from, to, flags); };
+  auto rename = [&] {
+    return origin_->Rename(RequestCaller(), from, to, flags);
+  };
   const bool exchange = (flags & RENAME_EXCHANGE) != 0;
   std::unique_ptr<OriginFile> hold;
   if (target != nullptr && target != source && target->type == S_IFREG &&
@@ -350,7 +356,8 @@ absl::StatusOr<CacheFs::Attr> CacheFs::SetAttr(uint64_t ino,
   OriginFile* origin_file = file != nullptr ? file->writable.get() : nullptr;
   absl::StatusOr<std::string> path = PathOf(inode);
   auto apply = [&]() -> absl::Status {
-    if (path.ok()) return origin_->SetAttr(*path, change, origin_file);
+    if (path.ok())
+      return origin_->SetAttr(RequestCaller(), *path, change, origin_file);
     // Unlinked through cachefs while open: only its open file can change.
     const bool size_only = change.size.has_value() && !change.mode &&
                            !change.uid && !change.gid && !change.atime &&
@@ -386,8 +393,9 @@ absl::Status CacheFs::SetXattr(uint64_t ino, const std::string& name,
   Inode* inode = inodes_->Get(ino);
   absl::StatusOr<std::string> path = PathOf(inode);
   if (!path.ok()) return path.status();
-  absl::Status status = KeepObjectAcross(
-      inode, [&] { return origin_->SetXattr(*path, name, value, flags); });
+  absl::Status status = KeepObjectAcross(inode, [&] {
+    return origin_->SetXattr(RequestCaller(), *path, name, value, flags);
+  });
   MarkChanged(inode);
   return status;
 }
@@ -397,8 +405,9 @@ absl::Status CacheFs::RemoveXattr(uint64_t ino, const std::string& name) {
   Inode* inode = inodes_->Get(ino);
   absl::StatusOr<std::string> path = PathOf(inode);
   if (!path.ok()) return path.status();
-  absl::Status status = KeepObjectAcross(
-      inode, [&] { return origin_->RemoveXattr(*path, name); });
+  absl::Status status = KeepObjectAcross(inode, [&] {
+    return origin_->RemoveXattr(RequestCaller(), *path, name);
+  });
   MarkChanged(inode);
   return status;
 }
@@ -435,7 +444,7 @@ absl::Status CacheFs::KeepObjectAcross(
   absl::Status status = change();
   if (!status.ok()) return status;
   absl::StatusOr<struct stat> after =
-      origin_->GetAttr(new_key.empty() ? key : new_key);
+      origin_->GetAttr(RequestCaller(), new_key.empty() ? key : new_key);
   if (!after.ok() || !S_ISREG(after->st_mode)) return absl::OkStatus();
   // Only an idle key: an active cookie under it belongs to a file open
   // under this name, which is not this one (renamed away, or replaced).

@@ -90,14 +90,14 @@ absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
   if (writes && (flags & O_TRUNC)) truncating.emplace(&inode->write_mu);
   if (writes) {
     absl::StatusOr<std::unique_ptr<OriginFile>> opened =
-        origin_->OpenFile(*path, OriginOpenFlags(flags));
+        origin_->OpenFile(RequestCaller(), *path, OriginOpenFlags(flags));
     if (!opened.ok()) return opened.status();
     absl::MutexLock origin_lock(&inode->origin_mu);
     writable = inode->CountOpen(*std::move(opened));
   } else if (ActingForOtherUser()) {
     // Reads open the origin file lazily and as the daemon: the caller's
     // right to read is checked now.
-    absl::Status allowed = origin_->CheckAccess(*path, R_OK);
+    absl::Status allowed = origin_->CheckAccess(RequestCaller(), *path, R_OK);
     if (!allowed.ok()) return allowed;
   }
   absl::StatusOr<Opened> opened =
@@ -163,7 +163,7 @@ std::shared_ptr<CacheFs::PreOpen> CacheFs::StartPreOpen(
   if (!S_ISREG(shown.st_mode) || shown.st_size == 0) return nullptr;
   auto pre_open = std::make_shared<PreOpen>();
   origin_pool_.Dispatch([this, pre_open, path] {
-    pre_open->file = origin_->OpenFile(path, O_RDONLY);
+    pre_open->file = origin_->OpenFile(Caller::Daemon(), path, O_RDONLY);
     pre_open->done.Notify();
   });
   return pre_open;
@@ -217,7 +217,7 @@ absl::StatusOr<CacheFs::Opened> CacheFs::OpenWith(
       absl::StatusOr<std::string> path = PathOf(inode);
       if (!path.ok()) return path.status();
       absl::StatusOr<std::unique_ptr<OriginFile>> opened =
-          origin_->OpenFile(*path, O_RDONLY);
+          origin_->OpenFile(Caller::Daemon(), *path, O_RDONLY);
       if (!opened.ok()) return opened.status();
       if (!inodes_->by_key()) {
         // The name may lead to another file since the open's check (one
@@ -290,7 +290,7 @@ absl::StatusOr<CacheFs::Created> CacheFs::Create(uint64_t parent,
   absl::StatusOr<std::string> dir_path = PathOf(dir);
   if (!dir_path.ok()) return ErrnoToStatus(ENOENT, "create " + name);
   absl::StatusOr<Origin::CreateResult> made = origin_->Create(
-      ChildKey(*dir_path, name), mode, OriginOpenFlags(flags));
+      RequestCaller(), ChildKey(*dir_path, name), mode, OriginOpenFlags(flags));
   if (!made.ok()) return made.status();
   Created created;
   created.entry = AddEntry(dir, name, made->attr);

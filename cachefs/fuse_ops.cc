@@ -9,9 +9,10 @@
 #include <utility>
 #include <vector>
 
-#include "cachefs/credentials.h"
+#include "cachefs/request_caller.h"
 #include "io/errno_status.h"
 #include "io/log.h"
+#include "netfs/credentials.h"
 
 namespace cachefs {
 namespace {
@@ -51,16 +52,21 @@ void ReplyError(fuse_req_t req, const absl::Status& status) {
   fuse_reply_err(req, err);
 }
 
-// The requesting process's identity; its supplementary groups are read
-// (from /proc) only when the daemon will act as that user.
+// The requesting process's identity. A daemon that cannot take on other
+// users (it does not run as root) acts as itself for everyone; the
+// supplementary groups are read (from /proc) only when it will act as
+// someone else.
 Caller CallerOf(fuse_req_t req) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
+  if (!CanSwitchCredentials() || (ctx->uid == 0 && ctx->gid == 0)) {
+    Caller daemon = Caller::Daemon();
+    daemon.pid = ctx->pid;
+    return daemon;
+  }
   Caller caller;
   caller.uid = ctx->uid;
   caller.gid = ctx->gid;
-  if (!CanSwitchCredentials() || (ctx->uid == 0 && ctx->gid == 0)) {
-    return caller;
-  }
+  caller.pid = ctx->pid;
   std::vector<gid_t> groups(64);
   int n = fuse_req_getgroups(req, groups.size(), groups.data());
   if (n > static_cast<int>(groups.size())) {
@@ -172,7 +178,7 @@ void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 }
 
 void Access(fuse_req_t req, fuse_ino_t ino, int mask) {
-  ScopedCredentials as_caller(CallerOf(req));
+  ScopedRequestCaller as_caller(CallerOf(req));
   fuse_reply_err(req, StatusToErrno(Fs(req).Access(ino, mask)));
 }
 
@@ -228,7 +234,7 @@ void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   absl::StatusOr<CacheFs::Opened> opened;
   {
-    ScopedCredentials as_caller(CallerOf(req));
+    ScopedRequestCaller as_caller(CallerOf(req));
     opened = Fs(req).Open(ino, fi->flags);
   }
   if (!opened.ok()) return ReplyError(req, opened.status());
@@ -270,7 +276,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
             fuse_file_info* fi) {
   absl::StatusOr<CacheFs::Created> created;
   {
-    ScopedCredentials as_caller(CallerOf(req));
+    ScopedRequestCaller as_caller(CallerOf(req));
     created = Fs(req).Create(parent, name, mode, fi->flags);
   }
   if (!created.ok()) return ReplyError(req, created.status());
@@ -290,41 +296,41 @@ void ReplyMade(fuse_req_t req, const absl::StatusOr<CacheFs::Entry>& entry) {
 
 void MakeNode(fuse_req_t req, fuse_ino_t parent, const char* name,
               mode_t mode, dev_t rdev) {
-  ScopedCredentials as_caller(CallerOf(req));
+  ScopedRequestCaller as_caller(CallerOf(req));
   ReplyMade(req, Fs(req).MakeNode(parent, name, mode, rdev));
 }
 
 void MakeDir(fuse_req_t req, fuse_ino_t parent, const char* name,
              mode_t mode) {
-  ScopedCredentials as_caller(CallerOf(req));
+  ScopedRequestCaller as_caller(CallerOf(req));
   ReplyMade(req, Fs(req).MakeDir(parent, name, mode | S_IFDIR));
 }
 
 void MakeSymlink(fuse_req_t req, const char* target, fuse_ino_t parent,
                  const char* name) {
-  ScopedCredentials as_caller(CallerOf(req));
+  ScopedRequestCaller as_caller(CallerOf(req));
   ReplyMade(req, Fs(req).MakeSymlink(target, parent, name));
 }
 
 void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent,
           const char* new_name) {
-  ScopedCredentials as_caller(CallerOf(req));
+  ScopedRequestCaller as_caller(CallerOf(req));
   ReplyMade(req, Fs(req).Link(ino, new_parent, new_name));
 }
 
 void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  ScopedCredentials as_caller(CallerOf(req));
+  ScopedRequestCaller as_caller(CallerOf(req));
   fuse_reply_err(req, StatusToErrno(Fs(req).Unlink(parent, name)));
 }
 
 void RemoveDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  ScopedCredentials as_caller(CallerOf(req));
+  ScopedRequestCaller as_caller(CallerOf(req));
   fuse_reply_err(req, StatusToErrno(Fs(req).RemoveDir(parent, name)));
 }
 
 void Rename(fuse_req_t req, fuse_ino_t parent, const char* name,
             fuse_ino_t new_parent, const char* new_name, unsigned flags) {
-  ScopedCredentials as_caller(CallerOf(req));
+  ScopedRequestCaller as_caller(CallerOf(req));
   fuse_reply_err(req, StatusToErrno(Fs(req).Rename(parent, name, new_parent,
                                                    new_name, flags)));
 }
@@ -352,7 +358,7 @@ mode_t SetIdsDropped(fuse_req_t req, fuse_ino_t ino, const Caller& caller,
       (mode & ~set_ids) != (was & ~set_ids)) {
     return 0;
   }
-  ScopedCredentials as_caller(caller);
+  ScopedRequestCaller as_caller(caller);
   if (!Fs(req).Access(ino, W_OK).ok()) return 0;
   return was & ~mode;
 }
@@ -387,7 +393,7 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
   const bool more = change.size || change.uid || change.gid || change.atime ||
                     change.mtime;
   if (more || dropping == 0) {
-    ScopedCredentials as_caller(caller);
+    ScopedRequestCaller as_caller(caller);
     st = Fs(req).SetAttr(ino, change, fh);
   }
   if (dropping != 0 && (!more || st.ok())) {
@@ -421,13 +427,13 @@ void FsyncDir(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name,
               const char* value, size_t size, int flags) {
-  ScopedCredentials as_caller(CallerOf(req));
+  ScopedRequestCaller as_caller(CallerOf(req));
   fuse_reply_err(req, StatusToErrno(Fs(req).SetXattr(
                           ino, name, std::string(value, size), flags)));
 }
 
 void RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
-  ScopedCredentials as_caller(CallerOf(req));
+  ScopedRequestCaller as_caller(CallerOf(req));
   fuse_reply_err(req, StatusToErrno(Fs(req).RemoveXattr(ino, name)));
 }
 

@@ -183,7 +183,7 @@ void SiblingReadAhead::Fetch(std::string key, uint64_t id) {
       attr->st_size > 0 &&
       static_cast<uint64_t>(attr->st_size) <= options_.max_file_size) {
     absl::StatusOr<std::unique_ptr<OriginFile>> file =
-        origin_->OpenFile(key, O_RDONLY);
+        origin_->OpenFile(Caller::Daemon(), key, O_RDONLY);
     if (file.ok()) {
       auto data = std::make_shared<AlignedData>(attr->st_size);
       absl::StatusOr<size_t> n =

@@ -136,70 +136,71 @@ absl::Status FaultInjectionOrigin::Enter(Kind kind, const std::string& what) {
 }
 
 absl::StatusOr<struct stat> FaultInjectionOrigin::GetAttr(
-    const std::string& path) {
+    const Caller& caller, const std::string& path) {
   absl::Status entered = Enter(Kind::kAttr, "stat " + path);
   if (!entered.ok()) return entered;
-  return base_->GetAttr(path);
+  return base_->GetAttr(caller, path);
 }
 
 absl::StatusOr<std::unique_ptr<OriginFile>> FaultInjectionOrigin::OpenFile(
-    const std::string& path, int flags) {
+    const Caller& caller, const std::string& path, int flags) {
   absl::Status entered = Enter(Kind::kOpen, "open " + path);
   if (!entered.ok()) return entered;
   absl::StatusOr<std::unique_ptr<OriginFile>> file =
-      base_->OpenFile(path, flags);
+      base_->OpenFile(caller, path, flags);
   if (!file.ok()) return file.status();
   return std::unique_ptr<OriginFile>(
       new FaultInjectionFile(this, *std::move(file), path));
 }
 
-absl::Status FaultInjectionOrigin::CheckAccess(const std::string& path,
+absl::Status FaultInjectionOrigin::CheckAccess(const Caller& caller,
+                                               const std::string& path,
                                                int mask) {
   absl::Status entered = Enter(Kind::kOther, "access " + path);
   if (!entered.ok()) return entered;
-  return base_->CheckAccess(path, mask);
+  return base_->CheckAccess(caller, path, mask);
 }
 
 absl::StatusOr<std::unique_ptr<OriginDir>> FaultInjectionOrigin::OpenDir(
-    const std::string& path) {
+    const Caller& caller, const std::string& path) {
   absl::Status entered = Enter(Kind::kList, "list " + path);
   if (!entered.ok()) return entered;
-  return base_->OpenDir(path);
+  return base_->OpenDir(caller, path);
 }
 
 absl::StatusOr<std::string> FaultInjectionOrigin::ReadLink(
-    const std::string& path) {
+    const Caller& caller, const std::string& path) {
   absl::Status entered = Enter(Kind::kOther, "readlink " + path);
   if (!entered.ok()) return entered;
-  return base_->ReadLink(path);
+  return base_->ReadLink(caller, path);
 }
 
 absl::StatusOr<struct statvfs> FaultInjectionOrigin::StatFs(
-    const std::string& path) {
+    const Caller& caller, const std::string& path) {
   absl::Status entered = Enter(Kind::kOther, "statfs " + path);
   if (!entered.ok()) return entered;
-  return base_->StatFs(path);
+  return base_->StatFs(caller, path);
 }
 
 absl::StatusOr<std::string> FaultInjectionOrigin::GetXattr(
-    const std::string& path, const std::string& name) {
+    const Caller& caller, const std::string& path, const std::string& name) {
   absl::Status entered = Enter(Kind::kOther, "getxattr " + path);
   if (!entered.ok()) return entered;
-  return base_->GetXattr(path, name);
+  return base_->GetXattr(caller, path, name);
 }
 
 absl::StatusOr<std::vector<std::string>> FaultInjectionOrigin::ListXattr(
-    const std::string& path) {
+    const Caller& caller, const std::string& path) {
   absl::Status entered = Enter(Kind::kOther, "listxattr " + path);
   if (!entered.ok()) return entered;
-  return base_->ListXattr(path);
+  return base_->ListXattr(caller, path);
 }
 
 absl::StatusOr<Origin::CreateResult> FaultInjectionOrigin::Create(
-    const std::string& path, mode_t mode, int flags) {
+    const Caller& caller, const std::string& path, mode_t mode, int flags) {
   absl::Status entered = Enter(Kind::kOpen, "create " + path);
   if (!entered.ok()) return entered;
-  absl::StatusOr<CreateResult> made = base_->Create(path, mode, flags);
+  absl::StatusOr<CreateResult> made = base_->Create(caller, path, mode, flags);
   if (!made.ok()) return made.status();
   made->file = std::unique_ptr<OriginFile>(
       new FaultInjectionFile(this, std::move(made->file), path));
@@ -207,82 +208,90 @@ absl::StatusOr<Origin::CreateResult> FaultInjectionOrigin::Create(
 }
 
 absl::StatusOr<struct stat> FaultInjectionOrigin::MakeNode(
-    const std::string& path, mode_t mode, dev_t rdev) {
+    const Caller& caller, const std::string& path, mode_t mode, dev_t rdev) {
   absl::Status entered = Enter(Kind::kChange, "mknod " + path);
   if (!entered.ok()) return entered;
-  return base_->MakeNode(path, mode, rdev);
+  return base_->MakeNode(caller, path, mode, rdev);
 }
 
 absl::StatusOr<struct stat> FaultInjectionOrigin::MakeDir(
-    const std::string& path, mode_t mode) {
+    const Caller& caller, const std::string& path, mode_t mode) {
   absl::Status entered = Enter(Kind::kChange, "mkdir " + path);
   if (!entered.ok()) return entered;
-  return base_->MakeDir(path, mode);
+  return base_->MakeDir(caller, path, mode);
 }
 
 absl::StatusOr<struct stat> FaultInjectionOrigin::MakeSymlink(
-    const std::string& target, const std::string& path) {
+    const Caller& caller, const std::string& target, const std::string& path) {
   absl::Status entered = Enter(Kind::kChange, "symlink " + path);
   if (!entered.ok()) return entered;
-  return base_->MakeSymlink(target, path);
+  return base_->MakeSymlink(caller, target, path);
 }
 
 absl::StatusOr<struct stat> FaultInjectionOrigin::Link(
-    const std::string& path, const std::string& new_path) {
+    const Caller& caller, const std::string& path,
+    const std::string& new_path) {
   absl::Status entered = Enter(Kind::kChange, "link " + path);
   if (!entered.ok()) return entered;
-  return base_->Link(path, new_path);
+  return base_->Link(caller, path, new_path);
 }
 
-absl::Status FaultInjectionOrigin::Unlink(const std::string& path) {
+absl::Status FaultInjectionOrigin::Unlink(const Caller& caller,
+                                          const std::string& path) {
   absl::Status entered = Enter(Kind::kChange, "unlink " + path);
   if (!entered.ok()) return entered;
-  return base_->Unlink(path);
+  return base_->Unlink(caller, path);
 }
 
-absl::Status FaultInjectionOrigin::RemoveDir(const std::string& path) {
+absl::Status FaultInjectionOrigin::RemoveDir(const Caller& caller,
+                                             const std::string& path) {
   absl::Status entered = Enter(Kind::kChange, "rmdir " + path);
   if (!entered.ok()) return entered;
-  return base_->RemoveDir(path);
+  return base_->RemoveDir(caller, path);
 }
 
-absl::Status FaultInjectionOrigin::Rename(const std::string& path,
+absl::Status FaultInjectionOrigin::Rename(const Caller& caller,
+                                          const std::string& path,
                                           const std::string& new_path,
                                           unsigned flags) {
   absl::Status entered = Enter(Kind::kChange, "rename " + path);
   if (!entered.ok()) return entered;
-  return base_->Rename(path, new_path, flags);
+  return base_->Rename(caller, path, new_path, flags);
 }
 
-absl::Status FaultInjectionOrigin::SetAttr(const std::string& path,
+absl::Status FaultInjectionOrigin::SetAttr(const Caller& caller,
+                                           const std::string& path,
                                            const AttrChange& change,
                                            OriginFile* file) {
   absl::Status entered = Enter(Kind::kChange, "setattr " + path);
   if (!entered.ok()) return entered;
-  return base_->SetAttr(path, change, BaseOf(file));
+  return base_->SetAttr(caller, path, change, BaseOf(file));
 }
 
-absl::Status FaultInjectionOrigin::SetXattr(const std::string& path,
+absl::Status FaultInjectionOrigin::SetXattr(const Caller& caller,
+                                            const std::string& path,
                                             const std::string& name,
                                             const std::string& value,
                                             int flags) {
   absl::Status entered = Enter(Kind::kChange, "setxattr " + path);
   if (!entered.ok()) return entered;
-  return base_->SetXattr(path, name, value, flags);
+  return base_->SetXattr(caller, path, name, value, flags);
 }
 
-absl::Status FaultInjectionOrigin::RemoveXattr(const std::string& path,
+absl::Status FaultInjectionOrigin::RemoveXattr(const Caller& caller,
+                                               const std::string& path,
                                                const std::string& name) {
   absl::Status entered = Enter(Kind::kChange, "removexattr " + path);
   if (!entered.ok()) return entered;
-  return base_->RemoveXattr(path, name);
+  return base_->RemoveXattr(caller, path, name);
 }
 
-absl::Status FaultInjectionOrigin::SyncDir(const std::string& path,
+absl::Status FaultInjectionOrigin::SyncDir(const Caller& caller,
+                                           const std::string& path,
                                            bool datasync) {
   absl::Status entered = Enter(Kind::kOther, "fsync " + path);
   if (!entered.ok()) return entered;
-  return base_->SyncDir(path, datasync);
+  return base_->SyncDir(caller, path, datasync);
 }
 
 }  // namespace cachefs

@@ -47,39 +47,53 @@ class FaultInjectionOrigin : public Origin {
   std::string Describe() const override { return base_->Describe(); }
   const OriginStats& stats() const override { return base_->stats(); }
 
-  absl::StatusOr<struct stat> GetAttr(const std::string& path) override;
-  absl::StatusOr<std::unique_ptr<OriginFile>> OpenFile(const std::string& path,
+  absl::StatusOr<struct stat> GetAttr(const Caller& caller,
+                                      const std::string& path) override;
+  absl::StatusOr<std::unique_ptr<OriginFile>> OpenFile(const Caller& caller,
+                                                       const std::string& path,
                                                        int flags) override;
-  absl::Status CheckAccess(const std::string& path, int mask) override;
+  absl::Status CheckAccess(const Caller& caller, const std::string& path,
+                           int mask) override;
   absl::StatusOr<std::unique_ptr<OriginDir>> OpenDir(
-      const std::string& path) override;
-  absl::StatusOr<std::string> ReadLink(const std::string& path) override;
-  absl::StatusOr<struct statvfs> StatFs(const std::string& path) override;
-  absl::StatusOr<std::string> GetXattr(const std::string& path,
+      const Caller& caller, const std::string& path) override;
+  absl::StatusOr<std::string> ReadLink(const Caller& caller,
+                                       const std::string& path) override;
+  absl::StatusOr<struct statvfs> StatFs(const Caller& caller,
+                                        const std::string& path) override;
+  absl::StatusOr<std::string> GetXattr(const Caller& caller,
+                                       const std::string& path,
                                        const std::string& name) override;
   absl::StatusOr<std::vector<std::string>> ListXattr(
-      const std::string& path) override;
-  absl::StatusOr<CreateResult> Create(const std::string& path, mode_t mode,
+      const Caller& caller, const std::string& path) override;
+  absl::StatusOr<CreateResult> Create(const Caller& caller,
+                                      const std::string& path, mode_t mode,
                                       int flags) override;
-  absl::StatusOr<struct stat> MakeNode(const std::string& path, mode_t mode,
+  absl::StatusOr<struct stat> MakeNode(const Caller& caller,
+                                       const std::string& path, mode_t mode,
                                        dev_t rdev) override;
-  absl::StatusOr<struct stat> MakeDir(const std::string& path,
+  absl::StatusOr<struct stat> MakeDir(const Caller& caller,
+                                      const std::string& path,
                                       mode_t mode) override;
-  absl::StatusOr<struct stat> MakeSymlink(const std::string& target,
+  absl::StatusOr<struct stat> MakeSymlink(const Caller& caller,
+                                          const std::string& target,
                                           const std::string& path) override;
-  absl::StatusOr<struct stat> Link(const std::string& path,
+  absl::StatusOr<struct stat> Link(const Caller& caller,
+                                   const std::string& path,
                                    const std::string& new_path) override;
-  absl::Status Unlink(const std::string& path) override;
-  absl::Status RemoveDir(const std::string& path) override;
-  absl::Status Rename(const std::string& path, const std::string& new_path,
-                      unsigned flags) override;
-  absl::Status SetAttr(const std::string& path, const AttrChange& change,
-                       OriginFile* file) override;
-  absl::Status SetXattr(const std::string& path, const std::string& name,
-                        const std::string& value, int flags) override;
-  absl::Status RemoveXattr(const std::string& path,
+  absl::Status Unlink(const Caller& caller, const std::string& path) override;
+  absl::Status RemoveDir(const Caller& caller,
+                         const std::string& path) override;
+  absl::Status Rename(const Caller& caller, const std::string& path,
+                      const std::string& new_path, unsigned flags) override;
+  absl::Status SetAttr(const Caller& caller, const std::string& path,
+                       const AttrChange& change, OriginFile* file) override;
+  absl::Status SetXattr(const Caller& caller, const std::string& path,
+                        const std::string& name, const std::string& value,
+                        int flags) override;
+  absl::Status RemoveXattr(const Caller& caller, const std::string& path,
                            const std::string& name) override;
-  absl::Status SyncDir(const std::string& path, bool datasync) override;
+  absl::Status SyncDir(const Caller& caller, const std::string& path,
+                       bool datasync) override;
 
   // What a call of `kind` on `what` meets before it reaches the base
   // origin: the latency, then a fault, if any. Used by the files too.

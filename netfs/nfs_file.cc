@@ -11,7 +11,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "io/errno_status.h"
-#include "netfs/nfs_identity.h"
 
 namespace cachefs {
 namespace {
@@ -68,8 +67,8 @@ struct stat StatOf(const struct nfs_stat_64& in) {
 }
 
 NfsFile::NfsFile(NfsOpenFiles* files, NfsOpenFiles::Ref shared,
-                 std::shared_ptr<void> keep, OriginStats* stats,
-                 std::string path, int flags)
+                 std::shared_ptr<void> keep, NfsConnection::Identity opener,
+                 OriginStats* stats, std::string path, int flags)
     : keep_(std::move(keep)),
       files_(files),
       shared_(std::move(shared)),
@@ -77,7 +76,7 @@ NfsFile::NfsFile(NfsOpenFiles* files, NfsOpenFiles::Ref shared,
       stats_(stats),
       path_(std::move(path)),
       flags_(flags),
-      opener_(CallerIdentity()) {}
+      opener_(std::move(opener)) {}
 
 NfsFile::~NfsFile() { files_->Release(shared_); }
 

@@ -32,9 +32,10 @@ struct stat StatOf(const struct nfs_stat_64& in);
 class NfsFile : public OriginFile {
  public:
   // REQUIRES: `files` Acquired `shared` for this file; `keep` holds them.
+  // The file reads and writes as `opener`.
   NfsFile(NfsOpenFiles* files, NfsOpenFiles::Ref shared,
-          std::shared_ptr<void> keep, OriginStats* stats, std::string path,
-          int flags);
+          std::shared_ptr<void> keep, NfsConnection::Identity opener,
+          OriginStats* stats, std::string path, int flags);
   ~NfsFile() override;
 
   // A read or write larger than one call carries goes out as pieces, all

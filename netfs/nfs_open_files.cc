@@ -9,7 +9,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "io/errno_status.h"
-#include "netfs/nfs_identity.h"
 
 namespace cachefs {
 namespace {
@@ -61,7 +60,8 @@ absl::StatusOr<struct nfsfh*> NfsOpenFiles::OpenOnServer(
 }
 
 absl::StatusOr<NfsOpenFiles::Ref> NfsOpenFiles::Acquire(
-    const std::string& path, int flags, int mode, bool* reused) {
+    const std::string& path, int flags, int mode,
+    const NfsConnection::Identity& who, bool* reused) {
   absl::MutexLock in_sequence(&sequenced_);
   const uint64_t generation = conn_->generation();
   {
@@ -76,7 +76,6 @@ absl::StatusOr<NfsOpenFiles::Ref> NfsOpenFiles::Acquire(
       return it->second;
     }
   }
-  const NfsConnection::Identity who = CallerIdentity();
   absl::StatusOr<struct nfsfh*> fh = OpenOnServer(path, flags, mode, who);
   if (!fh.ok()) return fh.status();
   const std::string handle = FileHandleOf(*fh);

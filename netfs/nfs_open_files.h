@@ -57,9 +57,10 @@ class NfsOpenFiles {
   // One more user of `path` with `flags` (O_ACCMODE, O_TRUNC, O_SYNC and
   // O_DSYNC count); opens it on the server unless it is open here already
   // (`*reused`: then O_TRUNC is not applied). With O_CREAT it creates the
-  // file (`mode`; O_EXCL fails with EEXIST on a file open here).
+  // file (`mode`; O_EXCL fails with EEXIST on a file open here). Opens as
+  // `who`.
   absl::StatusOr<Ref> Acquire(const std::string& path, int flags, int mode,
-                              bool* reused);
+                              const NfsConnection::Identity& who, bool* reused);
   // The file's handle on the connection's current context; after a
   // reconnect, the file is opened again by its path.
   absl::StatusOr<struct nfsfh*> Handle(const Ref& file, int flags);

@@ -37,10 +37,10 @@ absl::Status NotSupported(std::string_view what, const std::string& path) {
 
 // Runs `start`, taking nothing from its reply.
 absl::Status RunSimple(
-    NfsConnection& conn, std::string_view what,
+    NfsConnection& conn, const Caller& caller, std::string_view what,
     absl::FunctionRef<int(struct nfs_context*, Callback, void*)> start) {
-  absl::StatusOr<int> r = conn.Run(
-      what, CallerIdentity(), start, [](struct nfs_context*, int, void*) {});
+  absl::StatusOr<int> r = conn.Run(what, IdentityOf(caller), start,
+                                   [](struct nfs_context*, int, void*) {});
   return r.status();
 }
 
@@ -100,8 +100,8 @@ NfsOrigin::NfsOrigin(NfsUrl url, Options options, std::string client_name,
 }
 
 absl::StatusOr<NfsOpenFiles*> NfsOrigin::FilesForCaller(
-    int access, std::shared_ptr<UserConnection>* keep) {
-  const uid_t uid = static_cast<uid_t>(setfsuid(static_cast<uid_t>(-1)));
+    const Caller& caller, int access, std::shared_ptr<UserConnection>* keep) {
+  const uid_t uid = caller.uid;
   // NFSv3 keeps no open state: any connection serves anyone.
   if (url_.version == 3 || (uid == geteuid() && access == O_RDONLY)) {
     return &PickFiles();
@@ -146,14 +146,15 @@ NfsOpenFiles& NfsOrigin::PickFiles() {
                  files_.size()];
 }
 
-absl::StatusOr<struct stat> NfsOrigin::StatOn(NfsConnection& conn,
+absl::StatusOr<struct stat> NfsOrigin::StatOn(const Caller& caller,
+                                              NfsConnection& conn,
                                               const std::string& path,
                                               OriginStats::Counter& counter) {
   Count(counter);
   const std::string nfs_path = NfsPath(path);
   struct stat st = {};
   absl::StatusOr<int> r = conn.Run(
-      absl::StrCat("stat ", path), CallerIdentity(),
+      absl::StrCat("stat ", path), IdentityOf(caller),
       [&](struct nfs_context* nfs, Callback cb, void* p) {
         return nfs_lstat64_async(nfs, nfs_path.c_str(), cb, p);
       },
@@ -165,66 +166,69 @@ absl::StatusOr<struct stat> NfsOrigin::StatOn(NfsConnection& conn,
 }
 
 absl::Status NfsOrigin::Simple(
-    std::string_view what, const std::string& path,
+    const Caller& caller, std::string_view what, const std::string& path,
     OriginStats::Counter& counter,
     absl::FunctionRef<int(struct nfs_context*, Callback, void*)> start) {
   absl::Status valid = CheckOriginPath(path);
   if (!valid.ok()) return valid;
   Count(counter);
-  return RunSimple(Pick(), absl::StrCat(std::string(what), " ", path), start);
+  return RunSimple(Pick(), caller, absl::StrCat(std::string(what), " ", path),
+                   start);
 }
 
-absl::StatusOr<struct stat> NfsOrigin::GetAttr(const std::string& path) {
+absl::StatusOr<struct stat> NfsOrigin::GetAttr(const Caller& caller,
+                                               const std::string& path) {
   absl::Status valid = CheckOriginPath(path);
   if (!valid.ok()) return valid;
-  return StatOn(Pick(), path, stats_.attr_fetches);
+  return StatOn(caller, Pick(), path, stats_.attr_fetches);
 }
 
 absl::StatusOr<std::unique_ptr<OriginFile>> NfsOrigin::OpenFile(
-    const std::string& path, int flags) {
+    const Caller& caller, const std::string& path, int flags) {
   absl::Status valid = CheckOriginPath(path);
   if (!valid.ok()) return valid;
   flags &= O_ACCMODE | O_TRUNC | O_SYNC | O_DSYNC;
   std::shared_ptr<UserConnection> keep;
   absl::StatusOr<NfsOpenFiles*> files =
-      FilesForCaller(flags & O_ACCMODE, &keep);
+      FilesForCaller(caller, flags & O_ACCMODE, &keep);
   if (!files.ok()) return files.status();
   // Truncation is a SETATTR of its own: libnfs truncates at open only for
   // writers (O_RDONLY|O_TRUNC truncates on Linux), and not a file that is
   // open already.
   bool reused = false;
   absl::StatusOr<NfsOpenFiles::Ref> opened =
-      (*files)->Acquire(path, flags & ~O_TRUNC, 0, &reused);
+      (*files)->Acquire(path, flags & ~O_TRUNC, 0, IdentityOf(caller), &reused);
   if (!opened.ok()) return opened.status();
   auto file = std::make_unique<NfsFile>(*files, *std::move(opened),
-                                        std::move(keep), &stats_, path,
-                                        flags & ~O_TRUNC);
+                                        std::move(keep), IdentityOf(caller),
+                                        &stats_, path, flags & ~O_TRUNC);
   if (flags & O_TRUNC) {
     AttrChange truncate;
     truncate.size = 0;
-    absl::Status truncated = SetAttr(path, truncate, nullptr);
+    absl::Status truncated = SetAttr(caller, path, truncate, nullptr);
     if (!truncated.ok()) return truncated;
   }
   return file;
 }
 
-absl::Status NfsOrigin::CheckAccess(const std::string& path, int mask) {
+absl::Status NfsOrigin::CheckAccess(const Caller& caller,
+                                    const std::string& path, int mask) {
   const std::string nfs_path = NfsPath(path);
-  return Simple("access", path, stats_.other,
+  return Simple(caller, "access", path, stats_.other,
                 [&](struct nfs_context* nfs, Callback cb, void* p) {
                   return nfs_access_async(nfs, nfs_path.c_str(), mask, cb, p);
                 });
 }
 
 absl::StatusOr<std::unique_ptr<OriginDir>> NfsOrigin::OpenDir(
-    const std::string& path) {
+    const Caller& caller, const std::string& path) {
   absl::Status valid = CheckOriginPath(path);
   if (!valid.ok()) return valid;
   Count(stats_.dir_opens);
   const std::string nfs_path = NfsPath(path);
   std::vector<OriginDir::Entry> entries;
   absl::StatusOr<int> r = Pick().Run(
-      absl::StrCat("list ", path), CallerIdentity(),
+      absl::StrCat("list ", path), IdentityOf(caller),
       [&](struct nfs_context* nfs, Callback cb, void* p) {
         return nfs_opendir_async(nfs, nfs_path.c_str(), cb, p);
       },
@@ -246,14 +250,15 @@ absl::StatusOr<std::unique_ptr<OriginDir>> NfsOrigin::OpenDir(
   return std::make_unique<NfsDir>(std::move(entries));
 }
 
-absl::StatusOr<std::string> NfsOrigin::ReadLink(const std::string& path) {
+absl::StatusOr<std::string> NfsOrigin::ReadLink(const Caller& caller,
+                                                const std::string& path) {
   absl::Status valid = CheckOriginPath(path);
   if (!valid.ok()) return valid;
   Count(stats_.other);
   const std::string nfs_path = NfsPath(path);
   std::string target;
   absl::StatusOr<int> r = Pick().Run(
-      absl::StrCat("readlink ", path), CallerIdentity(),
+      absl::StrCat("readlink ", path), IdentityOf(caller),
       [&](struct nfs_context* nfs, Callback cb, void* p) {
         if (url_.version == 4) {
           return nfs4::StartReadLink(nfs, nfs4::NamesOf(url_.path, path), cb,
@@ -272,14 +277,15 @@ absl::StatusOr<std::string> NfsOrigin::ReadLink(const std::string& path) {
   return target;
 }
 
-absl::StatusOr<struct statvfs> NfsOrigin::StatFs(const std::string& path) {
+absl::StatusOr<struct statvfs> NfsOrigin::StatFs(const Caller& caller,
+                                                 const std::string& path) {
   absl::Status valid = CheckOriginPath(path);
   if (!valid.ok()) return valid;
   Count(stats_.other);
   const std::string nfs_path = NfsPath(path);
   struct statvfs out = {};
   absl::StatusOr<int> r = Pick().Run(
-      absl::StrCat("statfs ", path), CallerIdentity(),
+      absl::StrCat("statfs ", path), IdentityOf(caller),
       [&](struct nfs_context* nfs, Callback cb, void* p) {
         return nfs_statvfs64_async(nfs, nfs_path.c_str(), cb, p);
       },
@@ -301,47 +307,51 @@ absl::StatusOr<struct statvfs> NfsOrigin::StatFs(const std::string& path) {
   return out;
 }
 
-absl::StatusOr<std::string> NfsOrigin::GetXattr(const std::string& path,
+absl::StatusOr<std::string> NfsOrigin::GetXattr(const Caller& /*caller*/,
+                                                const std::string& path,
                                                 const std::string&) {
   return NotSupported("getxattr", path);
 }
 
 absl::StatusOr<std::vector<std::string>> NfsOrigin::ListXattr(
-    const std::string& path) {
+    const Caller& /*caller*/, const std::string& path) {
   return NotSupported("listxattr", path);
 }
 
-absl::Status NfsOrigin::SetXattr(const std::string& path, const std::string&,
+absl::Status NfsOrigin::SetXattr(const Caller& /*caller*/,
+                                 const std::string& path, const std::string&,
                                  const std::string&, int) {
   return NotSupported("setxattr", path);
 }
 
-absl::Status NfsOrigin::RemoveXattr(const std::string& path,
+absl::Status NfsOrigin::RemoveXattr(const Caller& /*caller*/,
+                                    const std::string& path,
                                     const std::string&) {
   return NotSupported("removexattr", path);
 }
 
-absl::StatusOr<Origin::CreateResult> NfsOrigin::Create(
-    const std::string& path, mode_t mode, int flags) {
+absl::StatusOr<Origin::CreateResult> NfsOrigin::Create(const Caller& caller,
+                                                       const std::string& path,
+                                                       mode_t mode, int flags) {
   absl::Status valid = CheckOriginPath(path);
   if (!valid.ok()) return valid;
   const int open_flags = flags & (O_ACCMODE | O_TRUNC | O_SYNC | O_DSYNC);
   std::shared_ptr<UserConnection> keep;
   absl::StatusOr<NfsOpenFiles*> files =
-      FilesForCaller(open_flags & O_ACCMODE, &keep);
+      FilesForCaller(caller, open_flags & O_ACCMODE, &keep);
   if (!files.ok()) return files.status();
   bool reused = false;
-  absl::StatusOr<NfsOpenFiles::Ref> made =
-      (*files)->Acquire(path, open_flags | O_CREAT | (flags & O_EXCL),
-                        static_cast<int>(mode & 07777), &reused);
+  absl::StatusOr<NfsOpenFiles::Ref> made = (*files)->Acquire(
+      path, open_flags | O_CREAT | (flags & O_EXCL),
+      static_cast<int>(mode & 07777), IdentityOf(caller), &reused);
   if (!made.ok()) return made.status();
   auto file = std::make_unique<NfsFile>(*files, *std::move(made),
-                                        std::move(keep), &stats_, path,
-                                        open_flags & ~O_TRUNC);
+                                        std::move(keep), IdentityOf(caller),
+                                        &stats_, path, open_flags & ~O_TRUNC);
   if (reused && (open_flags & O_TRUNC)) {
     AttrChange truncate;
     truncate.size = 0;
-    absl::Status truncated = SetAttr(path, truncate, nullptr);
+    absl::Status truncated = SetAttr(caller, path, truncate, nullptr);
     if (!truncated.ok()) return truncated;
   }
   absl::StatusOr<struct stat> st = file->Stat();
@@ -351,25 +361,26 @@ absl::StatusOr<Origin::CreateResult> NfsOrigin::Create(
     // for: set it as a second step, as the open file's owner may.
     AttrChange chmod;
     chmod.mode = mode & 07777;
-    absl::Status changed = SetAttr(path, chmod, file.get());
+    absl::Status changed = SetAttr(caller, path, chmod, file.get());
     if (!changed.ok()) return changed;
     st->st_mode = (st->st_mode & S_IFMT) | (mode & 07777);
   }
   return CreateResult{*st, std::move(file)};
 }
 
-absl::StatusOr<struct stat> NfsOrigin::MakeNode(const std::string& path,
+absl::StatusOr<struct stat> NfsOrigin::MakeNode(const Caller& caller,
+                                                const std::string& path,
                                                 mode_t mode, dev_t rdev) {
   if (S_ISREG(mode)) {
     absl::StatusOr<CreateResult> made =
-        Create(path, mode, O_WRONLY | O_EXCL);
+        Create(caller, path, mode, O_WRONLY | O_EXCL);
     if (!made.ok()) return made.status();
     return made->attr;
   }
   const std::string nfs_path = NfsPath(path);
   const std::vector<std::string> names = nfs4::NamesOf(url_.path, path);
   absl::Status status = Simple(
-      "mknod", path, stats_.changes,
+      caller, "mknod", path, stats_.changes,
       [&](struct nfs_context* nfs, Callback cb, void* p) {
         if (url_.version == 4) {
           return nfs4::StartMakeSpecial(nfs, names, mode, rdev, cb, p);
@@ -378,36 +389,39 @@ absl::StatusOr<struct stat> NfsOrigin::MakeNode(const std::string& path,
                                static_cast<int>(rdev), cb, p);
       });
   if (!status.ok()) return status;
-  return StatOn(Pick(), path, stats_.attr_fetches);
+  return StatOn(caller, Pick(), path, stats_.attr_fetches);
 }
 
-absl::StatusOr<struct stat> NfsOrigin::MakeDir(const std::string& path,
+absl::StatusOr<struct stat> NfsOrigin::MakeDir(const Caller& caller,
+                                               const std::string& path,
                                                mode_t mode) {
   const std::string nfs_path = NfsPath(path);
   absl::Status status = Simple(
-      "mkdir", path, stats_.changes,
+      caller, "mkdir", path, stats_.changes,
       [&](struct nfs_context* nfs, Callback cb, void* p) {
         return nfs_mkdir2_async(nfs, nfs_path.c_str(),
                                 static_cast<int>(mode & 07777), cb, p);
       });
   if (!status.ok()) return status;
-  return StatOn(Pick(), path, stats_.attr_fetches);
+  return StatOn(caller, Pick(), path, stats_.attr_fetches);
 }
 
-absl::StatusOr<struct stat> NfsOrigin::MakeSymlink(const std::string& target,
+absl::StatusOr<struct stat> NfsOrigin::MakeSymlink(const Caller& caller,
+                                                   const std::string& target,
                                                    const std::string& path) {
   const std::string nfs_path = NfsPath(path);
   absl::Status status = Simple(
-      "symlink", path, stats_.changes,
+      caller, "symlink", path, stats_.changes,
       [&](struct nfs_context* nfs, Callback cb, void* p) {
         return nfs_symlink_async(nfs, target.c_str(), nfs_path.c_str(), cb,
                                  p);
       });
   if (!status.ok()) return status;
-  return StatOn(Pick(), path, stats_.attr_fetches);
+  return StatOn(caller, Pick(), path, stats_.attr_fetches);
 }
 
-absl::StatusOr<struct stat> NfsOrigin::Link(const std::string& path,
+absl::StatusOr<struct stat> NfsOrigin::Link(const Caller& caller,
+                                            const std::string& path,
                                             const std::string& new_path) {
   absl::Status valid = CheckOriginPath(new_path);
   if (!valid.ok()) return valid;
@@ -416,7 +430,7 @@ absl::StatusOr<struct stat> NfsOrigin::Link(const std::string& path,
   const std::vector<std::string> from_names = nfs4::NamesOf(url_.path, path);
   const std::vector<std::string> to_names = nfs4::NamesOf(url_.path, new_path);
   absl::Status status =
-      Simple("link", path, stats_.changes,
+      Simple(caller, "link", path, stats_.changes,
              [&](struct nfs_context* nfs, Callback cb, void* p) {
                if (url_.version == 4) {
                  return nfs4::StartLink(nfs, from_names, to_names, cb, p);
@@ -424,13 +438,13 @@ absl::StatusOr<struct stat> NfsOrigin::Link(const std::string& path,
                return nfs_link_async(nfs, from.c_str(), to.c_str(), cb, p);
              });
   if (!status.ok()) return status;
-  return StatOn(Pick(), new_path, stats_.attr_fetches);
+  return StatOn(caller, Pick(), new_path, stats_.attr_fetches);
 }
 
-absl::Status NfsOrigin::Unlink(const std::string& path) {
+absl::Status NfsOrigin::Unlink(const Caller& caller, const std::string& path) {
   const std::string nfs_path = NfsPath(path);
   absl::Status status =
-      Simple("unlink", path, stats_.changes,
+      Simple(caller, "unlink", path, stats_.changes,
              [&](struct nfs_context* nfs, Callback cb, void* p) {
                return nfs_unlink_async(nfs, nfs_path.c_str(), cb, p);
              });
@@ -438,10 +452,11 @@ absl::Status NfsOrigin::Unlink(const std::string& path) {
   return status;
 }
 
-absl::Status NfsOrigin::RemoveDir(const std::string& path) {
+absl::Status NfsOrigin::RemoveDir(const Caller& caller,
+                                  const std::string& path) {
   const std::string nfs_path = NfsPath(path);
   absl::Status status =
-      Simple("rmdir", path, stats_.changes,
+      Simple(caller, "rmdir", path, stats_.changes,
              [&](struct nfs_context* nfs, Callback cb, void* p) {
                return nfs_rmdir_async(nfs, nfs_path.c_str(), cb, p);
              });
@@ -455,7 +470,7 @@ void NfsOrigin::ForgetOpen(const std::string& path) {
   for (auto& [key, user] : by_user_) user->files->Forget(path);
 }
 
-absl::Status NfsOrigin::Rename(const std::string& path,
+absl::Status NfsOrigin::Rename(const Caller& caller, const std::string& path,
                                const std::string& new_path, unsigned flags) {
   if (flags != 0) {
     return ErrnoToStatus(EINVAL, absl::StrCat("rename ", path,
@@ -466,7 +481,7 @@ absl::Status NfsOrigin::Rename(const std::string& path,
   const std::string from = NfsPath(path);
   const std::string to = NfsPath(new_path);
   absl::Status status =
-      Simple("rename", path, stats_.changes,
+      Simple(caller, "rename", path, stats_.changes,
              [&](struct nfs_context* nfs, Callback cb, void* p) {
                return nfs_rename_async(nfs, from.c_str(), to.c_str(), cb, p);
              });
@@ -477,11 +492,11 @@ absl::Status NfsOrigin::Rename(const std::string& path,
   return status;
 }
 
-absl::Status NfsOrigin::SetAttr(const std::string& path,
+absl::Status NfsOrigin::SetAttr(const Caller& caller, const std::string& path,
                                 const AttrChange& change, OriginFile* file) {
   absl::Status valid = CheckOriginPath(path);
   if (!valid.ok()) return valid;
-  if (url_.version == 4) return SetAttrV4(path, change);
+  if (url_.version == 4) return SetAttrV4(caller, path, change);
   auto* nfs_file = dynamic_cast<NfsFile*>(file);
   NfsConnection& conn = nfs_file != nullptr ? *nfs_file->connection() : Pick();
   const std::string nfs_path = NfsPath(path);
@@ -496,7 +511,8 @@ absl::Status NfsOrigin::SetAttr(const std::string& path,
   std::optional<struct stat> now;
   auto current = [&]() -> absl::StatusOr<struct stat> {
     if (!now.has_value()) {
-      absl::StatusOr<struct stat> st = StatOn(conn, path, stats_.attr_fetches);
+      absl::StatusOr<struct stat> st =
+          StatOn(caller, conn, path, stats_.attr_fetches);
       if (!st.ok()) return st.status();
       now = *st;
     }
@@ -515,7 +531,7 @@ absl::Status NfsOrigin::SetAttr(const std::string& path,
     const int m = static_cast<int>(*mode & 07777);
     Count(stats_.changes);
     absl::Status s = RunSimple(
-        conn, absl::StrCat("chmod ", path),
+        conn, caller, absl::StrCat("chmod ", path),
         [&](struct nfs_context* nfs, Callback cb, void* p) {
           return fh ? nfs_fchmod_async(nfs, *fh, m, cb, p)
                     : nfs_lchmod_async(nfs, nfs_path.c_str(), m, cb, p);
@@ -535,7 +551,7 @@ absl::Status NfsOrigin::SetAttr(const std::string& path,
     if (change.gid.has_value()) gid = static_cast<int>(*change.gid);
     Count(stats_.changes);
     absl::Status s = RunSimple(
-        conn, absl::StrCat("chown ", path),
+        conn, caller, absl::StrCat("chown ", path),
         [&](struct nfs_context* nfs, Callback cb, void* p) {
           return fh ? nfs_fchown_async(nfs, *fh, uid, gid, cb, p)
                     : nfs_lchown_async(nfs, nfs_path.c_str(), uid, gid, cb,
@@ -547,7 +563,7 @@ absl::Status NfsOrigin::SetAttr(const std::string& path,
     const uint64_t size = *change.size;
     Count(stats_.changes);
     absl::Status s = RunSimple(
-        conn, absl::StrCat("truncate ", path),
+        conn, caller, absl::StrCat("truncate ", path),
         [&](struct nfs_context* nfs, Callback cb, void* p) {
           return fh ? nfs_ftruncate_async(nfs, *fh, size, cb, p)
                     : nfs_truncate_async(nfs, nfs_path.c_str(), size, cb, p);
@@ -566,7 +582,7 @@ absl::Status NfsOrigin::SetAttr(const std::string& path,
     if (change.mtime.has_value()) times[1] = ToTimeval(*change.mtime);
     Count(stats_.changes);
     absl::Status s = RunSimple(
-        conn, absl::StrCat("utimes ", path),
+        conn, caller, absl::StrCat("utimes ", path),
         [&](struct nfs_context* nfs, Callback cb, void* p) {
           return nfs_lutimes_async(nfs, nfs_path.c_str(), times, cb, p);
         });
@@ -575,7 +591,7 @@ absl::Status NfsOrigin::SetAttr(const std::string& path,
   return absl::OkStatus();
 }
 
-absl::Status NfsOrigin::SetAttrV4(const std::string& path,
+absl::Status NfsOrigin::SetAttrV4(const Caller& caller, const std::string& path,
                                   const AttrChange& change) {
   nfs4::AttrSet set;
   set.size = change.size;
@@ -585,7 +601,8 @@ absl::Status NfsOrigin::SetAttrV4(const std::string& path,
   set.atime = change.atime;
   set.mtime = change.mtime;
   if (change.clear_set_ids != 0 && !set.mode.has_value()) {
-    absl::StatusOr<struct stat> st = StatOn(Pick(), path, stats_.attr_fetches);
+    absl::StatusOr<struct stat> st =
+        StatOn(caller, Pick(), path, stats_.attr_fetches);
     if (!st.ok()) return st.status();
     if ((st->st_mode & change.clear_set_ids) != 0) {
       set.mode = st->st_mode & 07777 & ~change.clear_set_ids;
@@ -593,13 +610,14 @@ absl::Status NfsOrigin::SetAttrV4(const std::string& path,
   }
   const std::vector<std::string> names = nfs4::NamesOf(url_.path, path);
   Count(stats_.changes);
-  return RunSimple(Pick(), absl::StrCat("setattr ", path),
+  return RunSimple(Pick(), caller, absl::StrCat("setattr ", path),
                    [&](struct nfs_context* nfs, Callback cb, void* p) {
                      return nfs4::StartSetAttr(nfs, names, set, cb, p);
                    });
 }
 
-absl::Status NfsOrigin::SyncDir(const std::string& path, bool) {
+absl::Status NfsOrigin::SyncDir(const Caller& /*caller*/,
+                                const std::string& path, bool) {
   // Changes to a directory are made on the server's stable storage before
   // NFS replies to them.
   return CheckOriginPath(path);

@@ -8,13 +8,14 @@
 // of its reads are in flight there at once. After a server restart a
 // connection mounts again and each file opens itself again by its path.
 //
-// Every call is sent with the calling thread's filesystem uid, gid and
-// groups as its AUTH_SYS credentials (the FUSE front end takes on the
-// caller's before calling), so the server checks permissions and owns new
-// files as it would for that user. Over NFSv4 files are opened by each
-// user and access mode on connections of their own: open state belongs to
-// one client and open-owner, which the server ties to the credentials that
-// made it, and a handle opened for one user must never serve another. Paths are resolved by libnfs from the export root;
+// Every call is sent with its Caller's uid, gid and groups as its AUTH_SYS
+// credentials, so the server checks permissions and owns new files as it
+// would for that user. Over NFSv4 files are opened by each user and access
+// mode on connections of their own: open state belongs to one client and
+// open-owner, which the server ties to the credentials that made it, and a
+// handle opened for one user must never serve another. An open file reads
+// and writes as the caller that opened it. Paths are resolved by libnfs
+// from the export root;
 // a symlink met on the way is followed inside the export (NFS servers
 // resolve nothing across exports), never outside it.
 
@@ -56,40 +57,54 @@ class NfsOrigin : public Origin {
   std::string Describe() const override { return url_.ToString(); }
   const OriginStats& stats() const override { return stats_; }
 
-  absl::StatusOr<struct stat> GetAttr(const std::string& path) override;
-  absl::StatusOr<std::unique_ptr<OriginFile>> OpenFile(const std::string& path,
+  absl::StatusOr<struct stat> GetAttr(const Caller& caller,
+                                      const std::string& path) override;
+  absl::StatusOr<std::unique_ptr<OriginFile>> OpenFile(const Caller& caller,
+                                                       const std::string& path,
                                                        int flags) override;
-  absl::Status CheckAccess(const std::string& path, int mask) override;
+  absl::Status CheckAccess(const Caller& caller, const std::string& path,
+                           int mask) override;
   absl::StatusOr<std::unique_ptr<OriginDir>> OpenDir(
-      const std::string& path) override;
-  absl::StatusOr<std::string> ReadLink(const std::string& path) override;
-  absl::StatusOr<struct statvfs> StatFs(const std::string& path) override;
-  absl::StatusOr<std::string> GetXattr(const std::string& path,
+      const Caller& caller, const std::string& path) override;
+  absl::StatusOr<std::string> ReadLink(const Caller& caller,
+                                       const std::string& path) override;
+  absl::StatusOr<struct statvfs> StatFs(const Caller& caller,
+                                        const std::string& path) override;
+  absl::StatusOr<std::string> GetXattr(const Caller& caller,
+                                       const std::string& path,
                                        const std::string& name) override;
   absl::StatusOr<std::vector<std::string>> ListXattr(
-      const std::string& path) override;
+      const Caller& caller, const std::string& path) override;
 
-  absl::StatusOr<CreateResult> Create(const std::string& path, mode_t mode,
+  absl::StatusOr<CreateResult> Create(const Caller& caller,
+                                      const std::string& path, mode_t mode,
                                       int flags) override;
-  absl::StatusOr<struct stat> MakeNode(const std::string& path, mode_t mode,
+  absl::StatusOr<struct stat> MakeNode(const Caller& caller,
+                                       const std::string& path, mode_t mode,
                                        dev_t rdev) override;
-  absl::StatusOr<struct stat> MakeDir(const std::string& path,
+  absl::StatusOr<struct stat> MakeDir(const Caller& caller,
+                                      const std::string& path,
                                       mode_t mode) override;
-  absl::StatusOr<struct stat> MakeSymlink(const std::string& target,
+  absl::StatusOr<struct stat> MakeSymlink(const Caller& caller,
+                                          const std::string& target,
                                           const std::string& path) override;
-  absl::StatusOr<struct stat> Link(const std::string& path,
+  absl::StatusOr<struct stat> Link(const Caller& caller,
+                                   const std::string& path,
                                    const std::string& new_path) override;
-  absl::Status Unlink(const std::string& path) override;
-  absl::Status RemoveDir(const std::string& path) override;
-  absl::Status Rename(const std::string& path, const std::string& new_path,
-                      unsigned flags) override;
-  absl::Status SetAttr(const std::string& path, const AttrChange& change,
-                       OriginFile* file) override;
-  absl::Status SetXattr(const std::string& path, const std::string& name,
-                        const std::string& value, int flags) override;
-  absl::Status RemoveXattr(const std::string& path,
+  absl::Status Unlink(const Caller& caller, const std::string& path) override;
+  absl::Status RemoveDir(const Caller& caller,
+                         const std::string& path) override;
+  absl::Status Rename(const Caller& caller, const std::string& path,
+                      const std::string& new_path, unsigned flags) override;
+  absl::Status SetAttr(const Caller& caller, const std::string& path,
+                       const AttrChange& change, OriginFile* file) override;
+  absl::Status SetXattr(const Caller& caller, const std::string& path,
+                        const std::string& name, const std::string& value,
+                        int flags) override;
+  absl::Status RemoveXattr(const Caller& caller, const std::string& path,
                            const std::string& name) override;
-  absl::Status SyncDir(const std::string& path, bool datasync) override;
+  absl::Status SyncDir(const Caller& caller, const std::string& path,
+                       bool datasync) override;
 
  private:
   // A connection of one user other than the daemon's, with its files.
@@ -102,33 +117,34 @@ class NfsOrigin : public Origin {
 
   NfsOrigin(NfsUrl url, Options options, std::string client_name,
             std::vector<std::unique_ptr<NfsConnection>> pool);
-  // Where the calling user opens files for `access` (O_RDONLY, O_WRONLY
+  // Where `caller` opens files for `access` (O_RDONLY, O_WRONLY
   // or O_RDWR): the daemon's own pool for its reads and for all of NFSv3,
   // else a connection of that user and access mode (made at its first
   // open; see nfs_open_files.h). `keep` holds the latter alive for as long
   // as the file is open.
   absl::StatusOr<NfsOpenFiles*> FilesForCaller(
-      int access, std::shared_ptr<UserConnection>* keep);
+      const Caller& caller, int access, std::shared_ptr<UserConnection>* keep);
   // The next connection in turn, with its open files.
   NfsOpenFiles& PickFiles();
   // The next connection, for a call on a path.
   NfsConnection& Pick() { return PickFiles().connection(); }
-  // lstat of `path` on `conn`, counted in `counter`.
-  absl::StatusOr<struct stat> StatOn(NfsConnection& conn,
+  // lstat of `path` on `conn` as `caller`, counted in `counter`.
+  absl::StatusOr<struct stat> StatOn(const Caller& caller, NfsConnection& conn,
                                      const std::string& path,
                                      OriginStats::Counter& counter);
   // After `path` was removed or renamed: no open file is shared under
   // that name any more (see NfsOpenFiles::Forget).
   void ForgetOpen(const std::string& path);
   // SetAttr over NFSv4: one COMPOUND by path (see nfs4_compound.h).
-  absl::Status SetAttrV4(const std::string& path, const AttrChange& change);
-  // Runs a call that returns only a status, counted in `counter`.
-  absl::Status Simple(
-      std::string_view what, const std::string& path,
-      OriginStats::Counter& counter,
-      absl::FunctionRef<int(struct nfs_context*, NfsConnection::Callback,
-                            void*)>
-          start);
+  absl::Status SetAttrV4(const Caller& caller, const std::string& path,
+                         const AttrChange& change);
+  // Runs a call as `caller` that returns only a status, counted in
+  // `counter`.
+  absl::Status Simple(const Caller& caller, std::string_view what,
+                      const std::string& path, OriginStats::Counter& counter,
+                      absl::FunctionRef<int(struct nfs_context*,
+                                            NfsConnection::Callback, void*)>
+                          start);
 
   const NfsUrl url_;
   const Options options_;

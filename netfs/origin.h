@@ -1,6 +1,7 @@
 // Origin: the server side of cachefs, the source of truth for every file.
 // One interface over every backend: a mounted directory (SSHFS, NFS, CIFS,
-// local; posix_origin.h) and, later, NFS reached directly through libnfs.
+// local; posix_origin.h) and NFS reached directly through libnfs
+// (nfs_origin.h).
 //
 // Files are named by their paths below the origin root, as cachefs keys
 // them: a backend holds no state per file cachefs knows, so a million
@@ -24,6 +25,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "netfs/caller.h"
 #include "netfs/origin_stats.h"
 
 namespace cachefs {
@@ -114,55 +116,73 @@ class Origin {
   // entry: not empty, not "." or "..". Anything else is refused with
   // kInvalidArgument. A backend never follows a symlink on a path and never
   // leaves the origin; a missing file is kNotFound.
+  //
+  // Every call is made for a Caller (caller.h), whose permissions the
+  // origin checks and who owns what the call makes; an OriginFile acts for
+  // the caller that opened it.
 
   // The attributes of the file at `path` (a symlink's own), fresh from the
   // server: one request, whether the name was asked about before or not.
-  virtual absl::StatusOr<struct stat> GetAttr(const std::string& path) = 0;
+  virtual absl::StatusOr<struct stat> GetAttr(const Caller& caller,
+                                              const std::string& path) = 0;
   // Opens a regular file; `flags` as for open(2), without O_CREAT.
   virtual absl::StatusOr<std::unique_ptr<OriginFile>> OpenFile(
-      const std::string& path, int flags) = 0;
-  // access(2) for the calling thread's filesystem identity.
-  virtual absl::Status CheckAccess(const std::string& path, int mask) = 0;
+      const Caller& caller, const std::string& path, int flags) = 0;
+  // access(2) for `caller`.
+  virtual absl::Status CheckAccess(const Caller& caller,
+                                   const std::string& path, int mask) = 0;
   virtual absl::StatusOr<std::unique_ptr<OriginDir>> OpenDir(
-      const std::string& path) = 0;
-  virtual absl::StatusOr<std::string> ReadLink(const std::string& path) = 0;
-  virtual absl::StatusOr<struct statvfs> StatFs(const std::string& path) = 0;
+      const Caller& caller, const std::string& path) = 0;
+  virtual absl::StatusOr<std::string> ReadLink(const Caller& caller,
+                                               const std::string& path) = 0;
+  virtual absl::StatusOr<struct statvfs> StatFs(const Caller& caller,
+                                                const std::string& path) = 0;
   // Extended attributes; GetXattr of a missing name is kNotFound.
-  virtual absl::StatusOr<std::string> GetXattr(const std::string& path,
+  virtual absl::StatusOr<std::string> GetXattr(const Caller& caller,
+                                               const std::string& path,
                                                const std::string& name) = 0;
   virtual absl::StatusOr<std::vector<std::string>> ListXattr(
-      const std::string& path) = 0;
+      const Caller& caller, const std::string& path) = 0;
 
-  // Changes. Each is done as the calling thread's filesystem identity, so
-  // the origin checks permissions; its errno reaches the caller unchanged.
+  // Changes. The origin checks `caller`'s permissions; its errno reaches
+  // the caller unchanged.
   // Those that make a file return its attributes.
-  virtual absl::StatusOr<CreateResult> Create(const std::string& path,
+  virtual absl::StatusOr<CreateResult> Create(const Caller& caller,
+                                              const std::string& path,
                                               mode_t mode, int flags) = 0;
   // mknod(2): regular files, FIFOs, sockets and devices.
-  virtual absl::StatusOr<struct stat> MakeNode(const std::string& path,
+  virtual absl::StatusOr<struct stat> MakeNode(const Caller& caller,
+                                               const std::string& path,
                                                mode_t mode, dev_t rdev) = 0;
-  virtual absl::StatusOr<struct stat> MakeDir(const std::string& path,
+  virtual absl::StatusOr<struct stat> MakeDir(const Caller& caller,
+                                              const std::string& path,
                                               mode_t mode) = 0;
-  virtual absl::StatusOr<struct stat> MakeSymlink(const std::string& target,
+  virtual absl::StatusOr<struct stat> MakeSymlink(const Caller& caller,
+                                                  const std::string& target,
                                                   const std::string& path) = 0;
-  virtual absl::StatusOr<struct stat> Link(const std::string& path,
+  virtual absl::StatusOr<struct stat> Link(const Caller& caller,
+                                           const std::string& path,
                                            const std::string& new_path) = 0;
-  virtual absl::Status Unlink(const std::string& path) = 0;
-  virtual absl::Status RemoveDir(const std::string& path) = 0;
+  virtual absl::Status Unlink(const Caller& caller,
+                              const std::string& path) = 0;
+  virtual absl::Status RemoveDir(const Caller& caller,
+                                 const std::string& path) = 0;
   // renameat2(2); RENAME_NOREPLACE and RENAME_EXCHANGE where the backend
   // has them (EINVAL where not).
-  virtual absl::Status Rename(const std::string& path,
+  virtual absl::Status Rename(const Caller& caller, const std::string& path,
                               const std::string& new_path, unsigned flags) = 0;
   // Through `file` when the change comes from an open file (ftruncate,
   // fchmod), which permission checks treat differently.
-  virtual absl::Status SetAttr(const std::string& path,
+  virtual absl::Status SetAttr(const Caller& caller, const std::string& path,
                                const AttrChange& change, OriginFile* file) = 0;
-  virtual absl::Status SetXattr(const std::string& path,
+  virtual absl::Status SetXattr(const Caller& caller, const std::string& path,
                                 const std::string& name,
                                 const std::string& value, int flags) = 0;
-  virtual absl::Status RemoveXattr(const std::string& path,
+  virtual absl::Status RemoveXattr(const Caller& caller,
+                                   const std::string& path,
                                    const std::string& name) = 0;
-  virtual absl::Status SyncDir(const std::string& path, bool datasync) = 0;
+  virtual absl::Status SyncDir(const Caller& caller, const std::string& path,
+                               bool datasync) = 0;
 };
 
 }  // namespace cachefs

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "io/errno_status.h"
+#include "netfs/credentials.h"
 #include "netfs/origin_path.h"
 #include "netfs/posix_file.h"
 
@@ -136,7 +137,9 @@ absl::StatusOr<PosixOrigin::Ref> PosixOrigin::ReachParent(
                stats_.walks);
 }
 
-absl::StatusOr<struct stat> PosixOrigin::GetAttr(const std::string& path) {
+absl::StatusOr<struct stat> PosixOrigin::GetAttr(const Caller& caller,
+                                                 const std::string& path) {
+  ScopedCredentials as_caller(caller);
   struct stat st;
   if (keep_descriptors_ && !path.empty()) {
     if (Ref kept = fds_.Find(path)) {
@@ -172,7 +175,8 @@ absl::StatusOr<struct stat> PosixOrigin::GetAttr(const std::string& path) {
 }
 
 absl::StatusOr<std::unique_ptr<OriginFile>> PosixOrigin::OpenFile(
-    const std::string& path, int flags) {
+    const Caller& caller, const std::string& path, int flags) {
+  ScopedCredentials as_caller(caller);
   flags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_CLOEXEC;
   if (!keep_descriptors_) {
     absl::Status valid = CheckOriginPath(path);
@@ -206,7 +210,9 @@ absl::StatusOr<std::unique_ptr<OriginFile>> PosixOrigin::OpenFile(
   return ErrnoToStatus(ESTALE, "open " + path);
 }
 
-absl::Status PosixOrigin::CheckAccess(const std::string& path, int mask) {
+absl::Status PosixOrigin::CheckAccess(const Caller& caller,
+                                      const std::string& path, int mask) {
+  ScopedCredentials as_caller(caller);
   absl::StatusOr<Ref> ref = Reach(path, stats_.walks);
   if (!ref.ok()) return ref.status();
   Count(stats_.other);
@@ -218,7 +224,8 @@ absl::Status PosixOrigin::CheckAccess(const std::string& path, int mask) {
 }
 
 absl::StatusOr<std::unique_ptr<OriginDir>> PosixOrigin::OpenDir(
-    const std::string& path) {
+    const Caller& caller, const std::string& path) {
+  ScopedCredentials as_caller(caller);
   int fd;
   if (keep_descriptors_) {
     absl::StatusOr<Ref> ref = Reach(path, stats_.walks);
@@ -242,7 +249,9 @@ absl::StatusOr<std::unique_ptr<OriginDir>> PosixOrigin::OpenDir(
   return std::make_unique<PosixDir>(dir);
 }
 
-absl::StatusOr<std::string> PosixOrigin::ReadLink(const std::string& path) {
+absl::StatusOr<std::string> PosixOrigin::ReadLink(const Caller& caller,
+                                                  const std::string& path) {
+  ScopedCredentials as_caller(caller);
   absl::StatusOr<Ref> ref = Reach(path, stats_.walks);
   if (!ref.ok()) return ref.status();
   Count(stats_.other);
@@ -253,7 +262,9 @@ absl::StatusOr<std::string> PosixOrigin::ReadLink(const std::string& path) {
   return target;
 }
 
-absl::StatusOr<struct statvfs> PosixOrigin::StatFs(const std::string& path) {
+absl::StatusOr<struct statvfs> PosixOrigin::StatFs(const Caller& caller,
+                                                   const std::string& path) {
+  ScopedCredentials as_caller(caller);
   absl::StatusOr<Ref> ref = Reach(path, stats_.walks);
   if (!ref.ok()) return ref.status();
   Count(stats_.other);
@@ -262,8 +273,10 @@ absl::StatusOr<struct statvfs> PosixOrigin::StatFs(const std::string& path) {
   return st;
 }
 
-absl::StatusOr<std::string> PosixOrigin::GetXattr(const std::string& path,
+absl::StatusOr<std::string> PosixOrigin::GetXattr(const Caller& caller,
+                                                  const std::string& path,
                                                   const std::string& name) {
+  ScopedCredentials as_caller(caller);
   absl::StatusOr<Ref> ref = Reach(path, stats_.walks);
   if (!ref.ok()) return ref.status();
   const std::string proc = ProcPath((*ref)->get());
@@ -284,7 +297,8 @@ absl::StatusOr<std::string> PosixOrigin::GetXattr(const std::string& path,
 }
 
 absl::StatusOr<std::vector<std::string>> PosixOrigin::ListXattr(
-    const std::string& path) {
+    const Caller& caller, const std::string& path) {
+  ScopedCredentials as_caller(caller);
   absl::StatusOr<Ref> ref = Reach(path, stats_.walks);
   if (!ref.ok()) return ref.status();
   const std::string proc = ProcPath((*ref)->get());
@@ -325,7 +339,8 @@ absl::StatusOr<struct stat> PosixOrigin::AttrOfMade(const std::string& path) {
 }
 
 absl::StatusOr<Origin::CreateResult> PosixOrigin::Create(
-    const std::string& path, mode_t mode, int flags) {
+    const Caller& caller, const std::string& path, mode_t mode, int flags) {
+  ScopedCredentials as_caller(caller);
   std::string name;
   absl::StatusOr<Ref> parent = ReachParent(path, &name);
   if (!parent.ok()) return parent.status();
@@ -347,8 +362,10 @@ absl::StatusOr<Origin::CreateResult> PosixOrigin::Create(
   return result;
 }
 
-absl::StatusOr<struct stat> PosixOrigin::MakeNode(const std::string& path,
+absl::StatusOr<struct stat> PosixOrigin::MakeNode(const Caller& caller,
+                                                  const std::string& path,
                                                   mode_t mode, dev_t rdev) {
+  ScopedCredentials as_caller(caller);
   std::string name;
   absl::StatusOr<Ref> parent = ReachParent(path, &name);
   if (!parent.ok()) return parent.status();
@@ -360,8 +377,10 @@ absl::StatusOr<struct stat> PosixOrigin::MakeNode(const std::string& path,
   return AttrOfMade(path);
 }
 
-absl::StatusOr<struct stat> PosixOrigin::MakeDir(const std::string& path,
+absl::StatusOr<struct stat> PosixOrigin::MakeDir(const Caller& caller,
+                                                 const std::string& path,
                                                  mode_t mode) {
+  ScopedCredentials as_caller(caller);
   std::string name;
   absl::StatusOr<Ref> parent = ReachParent(path, &name);
   if (!parent.ok()) return parent.status();
@@ -373,8 +392,10 @@ absl::StatusOr<struct stat> PosixOrigin::MakeDir(const std::string& path,
   return AttrOfMade(path);
 }
 
-absl::StatusOr<struct stat> PosixOrigin::MakeSymlink(const std::string& target,
+absl::StatusOr<struct stat> PosixOrigin::MakeSymlink(const Caller& caller,
+                                                     const std::string& target,
                                                      const std::string& path) {
+  ScopedCredentials as_caller(caller);
   std::string name;
   absl::StatusOr<Ref> parent = ReachParent(path, &name);
   if (!parent.ok()) return parent.status();
@@ -386,8 +407,10 @@ absl::StatusOr<struct stat> PosixOrigin::MakeSymlink(const std::string& target,
   return AttrOfMade(path);
 }
 
-absl::StatusOr<struct stat> PosixOrigin::Link(const std::string& path,
+absl::StatusOr<struct stat> PosixOrigin::Link(const Caller& caller,
+                                              const std::string& path,
                                               const std::string& new_path) {
+  ScopedCredentials as_caller(caller);
   absl::StatusOr<Ref> ref = Reach(path, stats_.walks);
   if (!ref.ok()) return ref.status();
   std::string new_name;
@@ -404,7 +427,9 @@ absl::StatusOr<struct stat> PosixOrigin::Link(const std::string& path,
   return AttrOfMade(new_path);
 }
 
-absl::Status PosixOrigin::Unlink(const std::string& path) {
+absl::Status PosixOrigin::Unlink(const Caller& caller,
+                                 const std::string& path) {
+  ScopedCredentials as_caller(caller);
   std::string name;
   absl::StatusOr<Ref> parent = ReachParent(path, &name);
   if (!parent.ok()) return parent.status();
@@ -415,7 +440,9 @@ absl::Status PosixOrigin::Unlink(const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::Status PosixOrigin::RemoveDir(const std::string& path) {
+absl::Status PosixOrigin::RemoveDir(const Caller& caller,
+                                    const std::string& path) {
+  ScopedCredentials as_caller(caller);
   std::string name;
   absl::StatusOr<Ref> parent = ReachParent(path, &name);
   if (!parent.ok()) return parent.status();
@@ -426,8 +453,9 @@ absl::Status PosixOrigin::RemoveDir(const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::Status PosixOrigin::Rename(const std::string& path,
+absl::Status PosixOrigin::Rename(const Caller& caller, const std::string& path,
                                  const std::string& new_path, unsigned flags) {
+  ScopedCredentials as_caller(caller);
   std::string name, new_name;
   absl::StatusOr<Ref> parent = ReachParent(path, &name);
   if (!parent.ok()) return parent.status();
@@ -442,8 +470,9 @@ absl::Status PosixOrigin::Rename(const std::string& path,
   return absl::OkStatus();
 }
 
-absl::Status PosixOrigin::SetAttr(const std::string& path,
+absl::Status PosixOrigin::SetAttr(const Caller& caller, const std::string& path,
                                   const AttrChange& change, OriginFile* file) {
+  ScopedCredentials as_caller(caller);
   absl::StatusOr<Ref> ref = Reach(path, stats_.walks);
   if (!ref.ok()) return ref.status();
   const int node = (*ref)->get();
@@ -508,9 +537,11 @@ absl::Status PosixOrigin::SetAttr(const std::string& path,
   return absl::OkStatus();
 }
 
-absl::Status PosixOrigin::SetXattr(const std::string& path,
+absl::Status PosixOrigin::SetXattr(const Caller& caller,
+                                   const std::string& path,
                                    const std::string& name,
                                    const std::string& value, int flags) {
+  ScopedCredentials as_caller(caller);
   absl::StatusOr<Ref> ref = Reach(path, stats_.walks);
   if (!ref.ok()) return ref.status();
   Count(stats_.changes);
@@ -521,8 +552,10 @@ absl::Status PosixOrigin::SetXattr(const std::string& path,
   return absl::OkStatus();
 }
 
-absl::Status PosixOrigin::RemoveXattr(const std::string& path,
+absl::Status PosixOrigin::RemoveXattr(const Caller& caller,
+                                      const std::string& path,
                                       const std::string& name) {
+  ScopedCredentials as_caller(caller);
   absl::StatusOr<Ref> ref = Reach(path, stats_.walks);
   if (!ref.ok()) return ref.status();
   Count(stats_.changes);
@@ -532,7 +565,9 @@ absl::Status PosixOrigin::RemoveXattr(const std::string& path,
   return absl::OkStatus();
 }
 
-absl::Status PosixOrigin::SyncDir(const std::string& path, bool datasync) {
+absl::Status PosixOrigin::SyncDir(const Caller& caller, const std::string& path,
+                                  bool datasync) {
+  ScopedCredentials as_caller(caller);
   absl::StatusOr<Ref> ref = Reach(path, stats_.walks);
   if (!ref.ok()) return ref.status();
   Count(stats_.other);

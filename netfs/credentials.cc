@@ -1,4 +1,4 @@
-#include "cachefs/credentials.h"
+#include "netfs/credentials.h"
 
 #include <sys/fsuid.h>
 #include <sys/syscall.h>
@@ -6,8 +6,6 @@
 
 namespace cachefs {
 namespace {
-
-thread_local bool acting = false;
 
 long SetThreadGroups(const std::vector<gid_t>& groups) {
   return syscall(SYS_setgroups, groups.size(), groups.data());
@@ -26,17 +24,25 @@ const std::vector<gid_t>& DaemonGroups() {
 
 }  // namespace
 
+const Caller& Caller::Daemon() {
+  static const Caller daemon = [] {
+    Caller c;
+    c.uid = geteuid();
+    c.gid = getegid();
+    c.groups = DaemonGroups();
+    return c;
+  }();
+  return daemon;
+}
+
 bool CanSwitchCredentials() {
   static const bool root = geteuid() == 0;
   return root;
 }
 
-bool ActingForOtherUser() { return acting; }
-
 ScopedCredentials::ScopedCredentials(const Caller& caller) {
   if (!CanSwitchCredentials() || (caller.uid == 0 && caller.gid == 0)) return;
   active_ = true;
-  acting = true;
   DaemonGroups();  // remembered before the first switch
   SetThreadGroups(caller.groups);
   setfsgid(caller.gid);
@@ -48,7 +54,6 @@ ScopedCredentials::~ScopedCredentials() {
   setfsuid(0);
   setfsgid(0);
   SetThreadGroups(DaemonGroups());
-  acting = false;
 }
 
 }  // namespace cachefs

@@ -1,33 +1,23 @@
-// The calling user's identity for origin operations. A daemon running as
-// root (with allow_other) serves many users; it takes on each caller's
-// filesystem uid, gid and supplementary groups around the origin call, so
-// the origin checks permissions as it would for that user and new files
-// belong to the caller, as on a local filesystem.
+// Acting as a caller on a local or mounted filesystem. A daemon running as
+// root (with allow_other) serves many users; the posix backend takes on
+// each caller's filesystem uid, gid and supplementary groups around its
+// system calls, so the origin checks permissions as it would for that user
+// and new files belong to the caller, as on a local filesystem.
 //
 // setfsuid, setfsgid and the raw setgroups system call change the calling
 // thread only (glibc's setgroups() would change every thread), so this is
 // safe in a multi-threaded daemon as long as the origin call runs on the
 // same thread.
 
-#ifndef CACHEFS_CACHEFS_CREDENTIALS_H_
-#define CACHEFS_CACHEFS_CREDENTIALS_H_
+#ifndef CACHEFS_NETFS_CREDENTIALS_H_
+#define CACHEFS_NETFS_CREDENTIALS_H_
 
-#include <sys/types.h>
-
-#include <vector>
+#include "netfs/caller.h"
 
 namespace cachefs {
 
-struct Caller {
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::vector<gid_t> groups;
-};
-
 // Whether this process can act as other users (it runs as root).
 bool CanSwitchCredentials();
-// Whether the calling thread is inside an active ScopedCredentials.
-bool ActingForOtherUser();
 
 // Takes on `caller`'s filesystem identity for the current thread until
 // destroyed. Does nothing unless CanSwitchCredentials() and the caller
@@ -47,4 +37,4 @@ class ScopedCredentials {
 
 }  // namespace cachefs
 
-#endif  // CACHEFS_CACHEFS_CREDENTIALS_H_
+#endif  // CACHEFS_NETFS_CREDENTIALS_H_
