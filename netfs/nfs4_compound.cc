@@ -127,8 +127,17 @@ class Compound {
     std::memset(&args, 0, sizeof(args));
     args.argarray.argarray_len = static_cast<u_int>(ops_.size());
     args.argarray.argarray_val = ops_.data();
+#ifdef LIBNFS_API_V2
+    // libnfs 6 renamed rpc_*_async to rpc_*_task, returning the PDU (NULL
+    // when it could not be queued; the callback then never runs).
+    return rpc_nfs4_compound_task(nfs_get_rpc_context(nfs), cb, &args,
+                                  private_data) != nullptr
+               ? 0
+               : -1;
+#else
     return rpc_nfs4_compound_async(nfs_get_rpc_context(nfs), cb, &args,
                                    private_data);
+#endif
   }
 
  private:

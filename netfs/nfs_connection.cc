@@ -16,6 +16,7 @@
 #include <nfsc/libnfs-raw.h>
 #include <nfsc/libnfs-zdr.h>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "io/errno_status.h"
 #include "io/log.h"
@@ -79,6 +80,9 @@ struct NfsConnection::Call {
   size_t index = 0;  // in its batch
   Identity who;
   Abandon abandon = nullptr;
+  // Memory libnfs may use until it calls back: the reply's holder keeps
+  // this Call (and so the loan) alive until then.
+  Loan loan;
   // The caller's functions; used only while the caller waits.
   absl::FunctionRef<int(size_t, struct nfs_context*, Callback, void*)>* start;
   absl::FunctionRef<void(size_t, struct nfs_context*, int, void*)>* take;
@@ -102,6 +106,39 @@ struct NfsConnection::Call {
   }
 };
 
+namespace {
+
+// On error libnfs passes its message as the data, except where it fails
+// with EFAULT or ENOMEM: some of those pass the server's reply instead
+// (NFSv3 READ and WRITE, several NFSv4 calls), and the message is the
+// context's last error.
+std::string ErrorText(int result, struct nfs_context* nfs, void* data) {
+  const char* text = (result == -EFAULT || result == -ENOMEM)
+                         ? nfs_get_error(nfs)
+                         : static_cast<const char*>(data);
+  return text != nullptr ? text : "";
+}
+
+// libnfs 4.0 fails NFSv3 READs and WRITEs with EFAULT whatever the server
+// said, and names the server's errno only in its message ("NFS: Write
+// failed with NFS3ERR_NOSPC(-28)"): the user gets the server's error.
+int ServerErrno(int result, const std::string& text) {
+  if (result != -EFAULT) return result;
+  const size_t with = text.find("failed with ");
+  if (with == std::string::npos) return result;
+  const size_t open = text.find('(', with);
+  const size_t close = text.find(')', open);
+  if (open == std::string::npos || close == std::string::npos) return result;
+  int server = 0;
+  if (!absl::SimpleAtoi(text.substr(open + 1, close - open - 1), &server) ||
+      server >= 0) {
+    return result;
+  }
+  return server;
+}
+
+}  // namespace
+
 absl::StatusOr<struct nfs_context*> NfsConnection::Connect(
     const NfsUrl& url, absl::Duration timeout, const std::string& name) {
   struct nfs_context* nfs = nfs_init_context();
@@ -119,6 +156,11 @@ absl::StatusOr<struct nfs_context*> NfsConnection::Connect(
   // A broken connection is made again here, with a new context, so that
   // no call waits on a reconnect loop inside libnfs.
   nfs_set_autoreconnect(nfs, 0);
+#ifdef LIBNFS_API_V2
+  // libnfs 6 retransmits a timed-out call (retrans=2 by default, like a
+  // hard mount) instead of failing it: a call ends at its timeout here.
+  nfs_set_retrans(nfs, 0);
+#endif
   // Modes arrive with the caller's umask applied by the kernel already.
   nfs_umask(nfs, 0);
   if (url.version == 4) nfs4_set_client_name(nfs, name.c_str());
@@ -205,7 +247,7 @@ absl::StatusOr<std::vector<int>> NfsConnection::RunAll(
     std::string_view what, const Identity& who, size_t n,
     absl::FunctionRef<int(size_t, struct nfs_context*, Callback, void*)> start,
     absl::FunctionRef<void(size_t, struct nfs_context*, int, void*)> take,
-    Abandon abandon) {
+    Abandon abandon, std::vector<Loan> loans) {
   std::vector<std::shared_ptr<Call>> calls;
   calls.reserve(n);
   for (size_t i = 0; i < n; ++i) {
@@ -213,6 +255,7 @@ absl::StatusOr<std::vector<int>> NfsConnection::RunAll(
     call->index = i;
     call->who = who;
     call->abandon = abandon;
+    if (i < loans.size()) call->loan = std::move(loans[i]);
     call->start = &start;
     call->take = &take;
     calls.push_back(std::move(call));
@@ -294,8 +337,8 @@ void NfsConnection::OnReply(int result, struct nfs_context* nfs, void* data,
     call->Finish(result, "");
     return;
   }
-  // On error libnfs passes its message as the data.
-  call->Finish(result, data != nullptr ? static_cast<const char*>(data) : "");
+  call->Finish(ServerErrno(result, ErrorText(result, nfs, data)),
+               ErrorText(result, nfs, data));
 }
 
 void NfsConnection::StartQueued() {

@@ -78,6 +78,12 @@ class NfsConnection {
       absl::FunctionRef<void(struct nfs_context*, int, void*)> take,
       Abandon abandon = nullptr);
 
+  // Memory that call i lends libnfs (`loans[i]`, if there): released only
+  // once libnfs has answered or dropped the call, also when its caller gave
+  // up first. libnfs 6 (LIBNFS_API_V2) receives a READ's data straight
+  // into, and sends a WRITE's data straight from, the buffer it is given.
+  using Loan = std::shared_ptr<void>;
+
   // Runs `n` calls at once (call i is started with `start(i, ...)` and
   // taken with `take(i, ...)`), so that they share the round trip, and
   // waits for all of them within one timeout. Returns each call's result,
@@ -87,7 +93,7 @@ class NfsConnection {
       absl::FunctionRef<int(size_t, struct nfs_context*, Callback, void*)>
           start,
       absl::FunctionRef<void(size_t, struct nfs_context*, int, void*)> take,
-      Abandon abandon = nullptr);
+      Abandon abandon = nullptr, std::vector<Loan> loans = {});
 
   // Counts the contexts this connection has had: file handles from an
   // older one are not valid any more.

@@ -106,24 +106,39 @@ absl::StatusOr<size_t> NfsFile::ReadWith(struct nfsfh* fh, void* buf,
   const size_t pieces = (n + piece - 1) / piece;
   auto length = [&](size_t i) { return std::min(piece, n - i * piece); };
   Count(stats_->reads, pieces);
+  std::vector<NfsConnection::Loan> loans;
+#ifdef LIBNFS_API_V2
+  // libnfs 6 writes the reply into the buffer it is given whenever it
+  // comes, also after this caller gave up: each piece gets its own,
+  // which lives as long as libnfs may use it.
+  std::vector<char*> into;
+  for (size_t i = 0; i < pieces; ++i) {
+    auto bounce = std::shared_ptr<char[]>(new char[length(i)]);
+    into.push_back(bounce.get());
+    loans.push_back(std::move(bounce));
+  }
+#endif
   absl::StatusOr<std::vector<int>> got = conn_->RunAll(
       absl::StrCat("read ", path_), opener_, pieces,
       [&](size_t i, struct nfs_context* nfs, Callback cb, void* p) {
 #ifdef LIBNFS_API_V2
-        return nfs_pread_async(nfs, fh, static_cast<char*>(buf) + i * piece,
-                               length(i), offset + i * piece, cb, p);
+        return nfs_pread_async(nfs, fh, into[i], length(i), offset + i * piece,
+                               cb, p);
 #else
         return nfs_pread_async(nfs, fh, offset + i * piece, length(i), cb, p);
 #endif
       },
       [&](size_t i, struct nfs_context*, int result, void* data) {
-#ifndef LIBNFS_API_V2
-        std::memcpy(static_cast<char*>(buf) + i * piece, data,
-                    std::min<size_t>(static_cast<size_t>(result), length(i)));
+#ifdef LIBNFS_API_V2
+        (void)data;  // NULL: the bytes are in into[i]
+        const char* from = into[i];
 #else
-        (void)i, (void)result, (void)data;
+        const char* from = static_cast<const char*>(data);
 #endif
-      });
+        std::memcpy(static_cast<char*>(buf) + i * piece, from,
+                    std::min<size_t>(static_cast<size_t>(result), length(i)));
+      },
+      nullptr, std::move(loans));
   if (!got.ok()) return got.status();
   return Contiguous(*got, length);
 }
@@ -141,19 +156,34 @@ absl::StatusOr<size_t> NfsFile::WriteWith(struct nfsfh* fh, const void* buf,
   const size_t pieces = (n + piece - 1) / piece;
   auto length = [&](size_t i) { return std::min(piece, n - i * piece); };
   Count(stats_->writes, pieces);
+  std::vector<NfsConnection::Loan> loans;
+#ifdef LIBNFS_API_V2
+  // libnfs 6 sends from the buffer it is given, perhaps after this caller
+  // gave up (or again, the rest of a short NFSv3 write): a copy that lives
+  // as long as libnfs may use it.
+  std::vector<const char*> from;
+  for (size_t i = 0; i < pieces; ++i) {
+    auto copy = std::shared_ptr<char[]>(new char[length(i)]);
+    std::memcpy(copy.get(), static_cast<const char*>(buf) + i * piece,
+                length(i));
+    from.push_back(copy.get());
+    loans.push_back(std::move(copy));
+  }
+#endif
   absl::StatusOr<std::vector<int>> put = conn_->RunAll(
       absl::StrCat("write ", path_), opener_, pieces,
       [&](size_t i, struct nfs_context* nfs, Callback cb, void* p) {
-        const char* src = static_cast<const char*>(buf) + i * piece;
 #ifdef LIBNFS_API_V2
-        return nfs_pwrite_async(nfs, fh, src, length(i), offset + i * piece,
+        return nfs_pwrite_async(nfs, fh, from[i], length(i), offset + i * piece,
                                 cb, p);
 #else
+        const char* src = static_cast<const char*>(buf) + i * piece;
         return nfs_pwrite_async(nfs, fh, offset + i * piece, length(i), src,
                                 cb, p);
 #endif
       },
-      [](size_t, struct nfs_context*, int, void*) {});
+      [](size_t, struct nfs_context*, int, void*) {}, nullptr,
+      std::move(loans));
   if (!put.ok()) return put.status();
   return Contiguous(*put, length);
 }

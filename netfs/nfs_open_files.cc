@@ -47,7 +47,12 @@ absl::StatusOr<struct nfsfh*> NfsOpenFiles::OpenOnServer(
       absl::StrCat((flags & O_CREAT) ? "create " : "open ", path), who,
       [&](struct nfs_context* nfs, NfsConnection::Callback cb, void* p) {
         if (flags & O_CREAT) {
+#ifdef LIBNFS_API_V2
+          // libnfs 6 has no nfs_create_async: open2 with O_CREAT is it.
+          return nfs_open2_async(nfs, nfs_path.c_str(), flags, mode, cb, p);
+#else
           return nfs_create_async(nfs, nfs_path.c_str(), flags, mode, cb, p);
+#endif
         }
         return nfs_open_async(nfs, nfs_path.c_str(), flags, cb, p);
       },

@@ -94,6 +94,11 @@ void CachefsMountTest::WriteServed(const std::string& name,
   ASSERT_TRUE(out.good()) << ServedPath(name);
 }
 
+std::string CachefsMountTest::ReadServed(const std::string& name) {
+  std::ifstream in(ServedPath(name), std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
 std::string CachefsMountTest::ReadMounted(const std::string& name,
                                           int extra_flags) {
   int fd = open(MountedPath(name).c_str(), O_RDONLY | extra_flags);

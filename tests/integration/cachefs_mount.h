@@ -57,6 +57,8 @@ class CachefsMountTest : public ::testing::TestWithParam<OriginKind> {
   }
   const std::string& cache_dir() const { return cache_dir_; }
   void WriteServed(const std::string& name, const std::string& data);
+  // The file as the server has it.
+  std::string ReadServed(const std::string& name);
   // Reads a file through the mount whole, first dropping its cached pages
   // so the daemon is asked. `extra_flags` go to open(2).
   std::string ReadMounted(const std::string& name, int extra_flags = 0);

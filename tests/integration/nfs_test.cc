@@ -5,7 +5,9 @@
 // in their own files.
 
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -163,6 +165,40 @@ TEST_P(NfsTest, AStoppedServerFailsRequestsInTimeAndTheCacheStays) {
   EXPECT_EQ(ReadMounted("cached"), cached);
   EXPECT_EQ(Stats()["bytes_read_from_origin"], fetched);
   EXPECT_EQ(ReadMounted("uncached"), "never read before the server stopped");
+}
+
+// A write the server refuses fails with the server's errno, not a
+// stand-in (libnfs 4.0 reports every NFSv3 READ and WRITE error as
+// EFAULT), and nothing of it lands. The file is made immutable on the
+// server after the open, so only the WRITE itself is refused (EPERM).
+TEST_P(NfsTest, AWriteTheServerRefusesFailsWithTheServersError) {
+  WriteServed("locked", "as it was");
+  Mount();
+  const int fd = open(MountedPath("locked").c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  const int served = open(ServedPath("locked").c_str(), O_RDONLY);
+  ASSERT_GE(served, 0) << strerror(errno);
+  int flags = 0;
+  ASSERT_EQ(ioctl(served, FS_IOC_GETFLAGS, &flags), 0) << strerror(errno);
+  const int unlocked = flags;
+  flags |= FS_IMMUTABLE_FL;
+  ASSERT_EQ(ioctl(served, FS_IOC_SETFLAGS, &flags), 0) << strerror(errno);
+
+  const ssize_t n = pwrite(fd, "changed", 7, 0);
+  const int err = errno;
+  const int synced = fsync(fd);
+  const int sync_err = errno;
+  EXPECT_EQ(ioctl(served, FS_IOC_SETFLAGS, &unlocked), 0) << strerror(errno);
+  close(served);
+  close(fd);
+  if (n >= 0) {
+    // A cache that took the write must fail its fsync the same way.
+    EXPECT_NE(synced, 0) << "the refused write was acknowledged";
+    EXPECT_EQ(sync_err, EPERM) << strerror(sync_err);
+  } else {
+    EXPECT_EQ(err, EPERM) << strerror(err);
+  }
+  EXPECT_EQ(ReadServed("locked"), "as it was");
 }
 
 INSTANTIATE_TEST_SUITE_P(Origins, NfsTest,

@@ -55,10 +55,6 @@ class WriteThroughTest : public CachefsMountTest {
     }
     ASSERT_EQ(close(fd), 0) << strerror(errno);
   }
-  std::string ReadServed(const std::string& name) {
-    std::ifstream in(ServedPath(name), std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
   // Backing files in the cache (data objects, not sidecars or records).
   int CountObjects() {
     int n = 0;
