@@ -12,13 +12,21 @@
 #   1 GiB cold       MB/s of dd bs=1M through cachefs on an empty cache
 #   1 GiB warm       the same again, page cache dropped (from the cache disk)
 #   nfs-cat          MB/s of libnfs's nfs-cat of the file through the proxy
+#   libnfs, N deep   MB/s of bench's nfs_read_depth: libnfs alone reading
+#                    the file over one connection with DEPTH (32) reads of
+#                    256 KiB in flight, as cachefs's read-ahead does
 #   one connection   MB/s of one TCP stream of 1 GiB through the proxy
 #   small files      ms per file reading FILES files, cold, warm (page cache
 #                    dropped), after a remount, with and without -o nocto
 #
+# The server serves every row from its page cache (the files are read on
+# its side after each drop_caches): the rows measure the link and the
+# client, not the server's disk.
+#
 # Usage (as root: ganesha's VFS backend and drop_caches need it):
 #   bash bench/nfs.sh
-# Environment: FILES (1000), ROUNDS (3), DELAY_MS (5), OPTS (more cachefs
+# Environment: FILES (1000), ROUNDS (3), DELAY_MS (5), DEPTH (32),
+# OPTS (more cachefs
 # options, e.g. readahead=32), WORK (/var/tmp), BUILD_DIR (build).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +34,7 @@ cd "$repo"
 files=${FILES:-1000}
 rounds=${ROUNDS:-3}
 delay_ms=${DELAY_MS:-5}
+depth=${DEPTH:-32}
 [ "$(id -u)" -eq 0 ] || { echo "nfs.sh: run as root" >&2; exit 1; }
 for tool in ganesha.nfsd nfs-cat python3; do
   command -v "$tool" >/dev/null || { echo "nfs.sh: needs $tool (bash tools/install-deps.sh; apt-get install libnfs-utils)" >&2; exit 1; }
@@ -123,6 +132,10 @@ print("%.1f" % (n / 1e6 / (time.monotonic() - t0)))
 PY
 }
 
+# The server's files in its page cache, after a drop: every row measures
+# the link and the client, never the server's disk.
+serve_from_memory() { cat "$work/data/big" "$work/data/small"/* >/dev/null; }
+
 read_files() {  # ms per file, reading every file of DIR whole
   python3 - "$1" <<'PY'
 import os, sys, time
@@ -139,6 +152,7 @@ PY
 dd_mbs() {
   local t0 t1
   drop
+  serve_from_memory
   t0=$(now)
   dd if="$1" of=/dev/null bs=1M status=none
   t1=$(now)
@@ -151,6 +165,10 @@ nfs_cat_mbs() {
   t1=$(now)
   echo "scale=1; 1073741824 / 1000000 / ($t1 - $t0)" | bc -l
 }
+depth_mbs() {
+  "$bin/nfs_read_depth" "nfs://127.0.0.1$work/data?version=4&nfsport=$pport" \
+    /big "$depth" | awk '{print $3}'
+}
 extra=${OPTS:-}
 mount_cachefs() {
   "$bin/cachefs" "$url" "$work/mnt" -o "cache=$1${2:+,$2}${extra:+,$extra}"
@@ -160,7 +178,9 @@ declare -A r
 for round in $(seq 1 "$rounds"); do
   echo "round $round of $rounds" >&2
   r[stream]+=" $(stream_mbs)"
+  serve_from_memory
   r[nfscat]+=" $(nfs_cat_mbs)"
+  r[depth]+=" $(depth_mbs)"
   # A cache per round and row, so that none is removed under a daemon that
   # is still writing back after its unmount.
   cache=$work/cache-big-$round
@@ -174,12 +194,15 @@ for round in $(seq 1 "$rounds"); do
     cache=$work/cache-small-$mode-$round
     mount_cachefs "$cache" "$opts"
     drop
+    serve_from_memory
     r[small.$mode.cold]+=" $(read_files "$work/mnt/small")"
     drop
+    serve_from_memory
     r[small.$mode.warm]+=" $(read_files "$work/mnt/small")"
     fusermount3 -u "$work/mnt"
     mount_cachefs "$cache" "$opts"
     drop
+    serve_from_memory
     r[small.$mode.remount]+=" $(read_files "$work/mnt/small")"
     fusermount3 -u "$work/mnt"
   done
@@ -192,7 +215,8 @@ echo "cachefs over NFSv4 (libnfs) at ${delay_ms} ms each way; medians of $rounds
 printf '%-34s %10s %s\n' "row" "median" "ratio"
 printf '%-34s %10s\n' "one TCP stream, MB/s" "$stream"
 printf '%-34s %10s %s\n' "nfs-cat, MB/s" "$(m nfscat)" "$(ratio "$(m nfscat)" "$stream")x stream"
-printf '%-34s %10s %s\n' "cachefs 1 GiB cold, MB/s" "$(m big.cold)" "$(ratio "$(m big.cold)" "$stream")x stream, $(ratio "$(m big.cold)" "$(m nfscat)")x nfs-cat"
+printf '%-34s %10s %s\n' "libnfs, $depth reads in flight, MB/s" "$(m depth)" "$(ratio "$(m depth)" "$stream")x stream"
+printf '%-34s %10s %s\n' "cachefs 1 GiB cold, MB/s" "$(m big.cold)" "$(ratio "$(m big.cold)" "$stream")x stream, $(ratio "$(m big.cold)" "$(m nfscat)")x nfs-cat, $(ratio "$(m big.cold)" "$(m depth)")x libnfs $depth deep"
 printf '%-34s %10s\n' "cachefs 1 GiB warm, MB/s" "$(m big.warm)"
 for mode in cto nocto; do
   for pass in cold warm remount; do

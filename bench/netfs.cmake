@@ -1,0 +1,2 @@
+add_executable(nfs_read_depth ${CMAKE_CURRENT_LIST_DIR}/nfs_read_depth.cc)
+target_link_libraries(nfs_read_depth PRIVATE PkgConfig::LIBNFS)
