@@ -388,14 +388,24 @@ void ReadPath::ReadAhead(const std::shared_ptr<ReadStream>& stream,
   uint64_t first, last;
   {
     absl::MutexLock lock(&stream->mu);
-    bool sequential = off == stream->next_offset;
-    stream->next_offset = end;
+    // The kernel's read-ahead sends several requests of one sequential
+    // reader at once, and they reach cachefs in any order: a read inside
+    // the window fetched ahead, near its leading edge, is the same reader
+    // going on, not a seek.
+    const uint64_t granule = off >> shift;
+    const bool in_window = granule < stream->readahead_end;
+    const bool sequential =
+        off == stream->next_offset ||
+        (in_window &&
+         granule + 2 * uint64_t{options_.readahead_granules} >=
+             stream->readahead_end);
+    stream->next_offset =
+        sequential ? std::max(stream->next_offset, end) : end;
     if (!sequential || options_.readahead_granules == 0 ||
         !stream->read_ahead) {
       stream->readahead_end = 0;
       return;
     }
-    const bool in_window = (off >> shift) < stream->readahead_end;
     if (!missed && !in_window) return;
     uint64_t granules =
         (stream->cookie->object_size() + (uint64_t{1} << shift) - 1) >> shift;

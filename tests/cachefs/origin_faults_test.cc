@@ -203,5 +203,42 @@ TEST_F(OriginFaultsTest, ASlowOriginIsReadWithSeveralGranulesInFlight) {
   EXPECT_GE(origin_->max_reads_in_flight(), 2);
 }
 
+// The kernel's read-ahead sends several requests of one sequential reader
+// at once, and they arrive in any order: reads inside the window fetched
+// ahead keep it moving. Reading to 7 MiB of 8, a pair of 1 MiB requests
+// at a time, each pair in reverse, gets the last granules (never read)
+// fetched ahead too.
+TEST_F(OriginFaultsTest, ReadsArrivingOutOfOrderKeepTheReadAheadGoing) {
+  constexpr uint64_t kMiB = 1 << 20;
+  const std::string big = RandomBytes(8 * kMiB, 7);
+  std::ofstream(origin_tmp_.path() + "/big", std::ios::binary) << big;
+  Mount(/*readahead=*/8);
+  auto entry = fs_->Lookup(1, "big");
+  ASSERT_OK(entry);
+  auto opened = fs_->Open(entry->ino, O_RDONLY);
+  ASSERT_OK(opened);
+  auto read = [&](uint64_t off) {
+    auto reply = fs_->Read(opened->fh, off, kMiB);
+    ASSERT_OK(reply);
+    std::string got;
+    for (const iovec& v : (*reply)->iov()) {
+      got.append(static_cast<const char*>(v.iov_base), v.iov_len);
+    }
+    EXPECT_EQ(got, big.substr(off, kMiB)) << "at " << off;
+  };
+  read(0);
+  for (uint64_t mib = 1; mib < 7; mib += 2) {
+    read((mib + 1) * kMiB);
+    read(mib * kMiB);
+  }
+  EXPECT_TRUE(Eventually([&] {
+    return fs_->stats().bytes_read_from_origin.load() == big.size();
+  })) << fs_->stats().bytes_read_from_origin.load() << " bytes fetched of "
+      << big.size();
+  fs_->Release(opened->fh);
+  fs_->Forget(entry->ino, 1);
+  cache_->dispatcher()->Drain();
+}
+
 }  // namespace
 }  // namespace cachefs::testing
