@@ -152,7 +152,9 @@ struct Pending {
   struct nfs_context* nfs;
   // Turns a successful reply into the callback's data; none by default.
   void (*on_success)(const COMPOUND4res& res, Pending& self) = nullptr;
-  std::string text;  // the data handed out by on_success, if any
+  // The data handed out by on_success, if any.
+  std::string text;
+  dev_t dev = 0;
   void* data = nullptr;
 };
 
@@ -193,7 +195,7 @@ void OnCompound(struct rpc_context*, int status, void* data,
 int Send(Compound& compound, struct nfs_context* nfs,
          NfsConnection::Callback cb, void* private_data,
          void (*on_success)(const COMPOUND4res&, Pending&) = nullptr) {
-  auto* pending = new Pending{cb, private_data, nfs, on_success, {}, nullptr};
+  auto* pending = new Pending{cb, private_data, nfs, on_success, {}, 0, nullptr};
   const int rc = compound.Send(nfs, &OnCompound, pending);
   if (rc != 0) delete pending;
   return rc;
@@ -287,6 +289,34 @@ int StartReadLink(struct nfs_context* nfs,
                     last.nfs_resop4_u.opreadlink.READLINK4res_u.resok4.link;
                 self.text.assign(link.utf8string_val, link.utf8string_len);
                 self.data = &self.text;
+              });
+}
+
+int StartGetRawDev(struct nfs_context* nfs,
+                   const std::vector<std::string>& names,
+                   NfsConnection::Callback cb, void* private_data) {
+  Compound compound(names.size());
+  compound.Walk(names, names.size());
+  nfs_argop4& op = compound.Add(OP_GETATTR);
+  uint32_t bitmap[2] = {0, 0};
+  Set(bitmap, FATTR4_RAWDEV);
+  op.nfs_argop4_u.opgetattr.attr_request.bitmap4_len = 2;
+  op.nfs_argop4_u.opgetattr.attr_request.bitmap4_val = bitmap;
+  return Send(compound, nfs, cb, private_data,
+              [](const COMPOUND4res& res, Pending& self) {
+                const u_int n = res.resarray.resarray_len;
+                if (n == 0) return;
+                const nfs_resop4& last = res.resarray.resarray_val[n - 1];
+                if (last.resop != OP_GETATTR) return;
+                const fattr4& attrs =
+                    last.nfs_resop4_u.opgetattr.GETATTR4res_u.resok4
+                        .obj_attributes;
+                // Only RAWDEV was asked for: its specdata4, two numbers.
+                if (attrs.attr_vals.attrlist4_len < 8) return;
+                uint32_t numbers[2];
+                std::memcpy(numbers, attrs.attr_vals.attrlist4_val, 8);
+                self.dev = makedev(ntohl(numbers[0]), ntohl(numbers[1]));
+                self.data = &self.dev;
               });
 }
 

@@ -8,6 +8,8 @@
 //     SETATTR with the anonymous stateid, all in one round trip.
 //   - CREATE of FIFOs, sockets and devices (libnfs fails or drops rdev).
 //   - LINK of a symlink itself (libnfs follows it).
+//   - READLINK (libnfs hands out the target without its length) and the
+//     device numbers of a device file (libnfs does not ask for them).
 //
 // Each Start* function starts one call on a context, as libnfs's *_async
 // functions do, and calls `cb` as an nfs_cb: result 0, or -errno with a
@@ -68,6 +70,13 @@ int StartLink(struct nfs_context* nfs, const std::vector<std::string>& from,
 int StartReadLink(struct nfs_context* nfs,
                   const std::vector<std::string>& names,
                   NfsConnection::Callback cb, void* private_data);
+
+// The device numbers of the device file at `names`. On success the
+// callback's data is a dev_t* (libnfs 4.0's GETATTR over NFSv4 does not
+// ask for them: its stat reports 0).
+int StartGetRawDev(struct nfs_context* nfs,
+                   const std::vector<std::string>& names,
+                   NfsConnection::Callback cb, void* private_data);
 
 // The errno for an NFSv4 status.
 int ErrnoOf(int nfsstat4);

@@ -162,6 +162,18 @@ absl::StatusOr<struct stat> NfsOrigin::StatOn(const Caller& caller,
         st = StatOf(*static_cast<struct nfs_stat_64*>(data));
       });
   if (!r.ok()) return r.status();
+  if (url_.version == 4 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) {
+    const std::vector<std::string> names = nfs4::NamesOf(url_.path, path);
+    absl::StatusOr<int> dev = conn.Run(
+        absl::StrCat("stat ", path), IdentityOf(caller),
+        [&](struct nfs_context* nfs, Callback cb, void* p) {
+          return nfs4::StartGetRawDev(nfs, names, cb, p);
+        },
+        [&st](struct nfs_context*, int, void* data) {
+          if (data != nullptr) st.st_rdev = *static_cast<dev_t*>(data);
+        });
+    if (!dev.ok()) return dev.status();
+  }
   return st;
 }
 

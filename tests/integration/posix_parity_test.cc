@@ -2394,9 +2394,6 @@ std::map<std::string, std::string> KnownNfsDifferences(int version) {
     known[name] = "no extended attributes before NFSv4.2";
   }
   if (version == 4) {
-    known["mknod a character device"] =
-        "libnfs 4.0 reports no device numbers over NFSv4 (the server has "
-        "them right)";
     for (const char* name :
          {"a write by another user clears setuid and setgid",
           "write a 0660 file through a supplementary group"}) {
