@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <string>
+#include <memory>
 
 #include <nfsc/libnfs.h>
 
@@ -33,14 +33,22 @@ struct Reader {
   bool failed = false;
 };
 
+// One read in flight; libnfs 6 reads into the buffer it is given.
+struct Pending {
+  Reader* reader;
+  std::unique_ptr<char[]> buffer;
+};
+
 void Issue(Reader& r);
 
-void OnRead(int result, struct nfs_context*, void* data, void* private_data) {
-  auto& r = *static_cast<Reader*>(private_data);
+void OnRead(int result, struct nfs_context* nfs, void*, void* private_data) {
+  std::unique_ptr<Pending> pending(static_cast<Pending*>(private_data));
+  Reader& r = *pending->reader;
   --r.in_flight;
   if (result < 0) {
+    // libnfs 4.0's data is not always a message here; its last error is.
     std::fprintf(stderr, "nfs_read_depth: read failed: %s\n",
-                 static_cast<const char*>(data));
+                 nfs_get_error(nfs));
     r.failed = true;
     return;
   }
@@ -53,8 +61,17 @@ void Issue(Reader& r) {
   const uint64_t offset = r.next;
   r.next += kPiece;
   ++r.in_flight;
-  if (nfs_pread_async(r.nfs, r.fh, offset, kPiece, OnRead, &r) != 0) {
+  auto* pending = new Pending{&r, nullptr};
+#ifdef LIBNFS_API_V2
+  pending->buffer = std::make_unique<char[]>(kPiece);
+  const int rc = nfs_pread_async(r.nfs, r.fh, pending->buffer.get(), kPiece,
+                                 offset, OnRead, pending);
+#else
+  const int rc = nfs_pread_async(r.nfs, r.fh, offset, kPiece, OnRead, pending);
+#endif
+  if (rc != 0) {
     std::fprintf(stderr, "nfs_read_depth: %s\n", nfs_get_error(r.nfs));
+    delete pending;
     --r.in_flight;
     r.failed = true;
   }

@@ -126,7 +126,7 @@ CacheFs::CacheFs(CacheFsOptions options, Origin* origin, Cache* cache,
       origin_pool_(options_.origin_threads, nullptr),
       metadata_pool_(std::max(1, options_.metadata_threads) - 1, nullptr),
       read_path_({cache->options().granule_shift, options_.readahead_granules,
-                  cache->options().verify},
+                  options_.reorder_bytes, cache->options().verify},
                  buffers_.get(), &origin_pool_, &cache->stats(),
                  &cache->tracer()),
       write_path_(cache->options().granule_shift, buffers_.get(),
@@ -510,11 +510,13 @@ void CacheFs::LookUpAll(uint64_t parent,
     }
   }
   Countdown done(static_cast<int>(to_fetch.size()));
+  // Taken here: the jobs run on other threads, which serve no request.
+  const Caller& caller = RequestCaller();
   for (size_t n = 0; n < to_fetch.size(); ++n) {
     auto job = [&, i = to_fetch[n]] {
       const std::string key = ChildKey(*dir_path, entries[i].name);
       const int64_t fetched = Now();
-      absl::StatusOr<struct stat> st = origin_->GetAttr(RequestCaller(), key);
+      absl::StatusOr<struct stat> st = origin_->GetAttr(caller, key);
       if (st.ok()) {
         attrs_.Put(key, *st, fetched);
         (*out)[i] = MakeEntry(key, *st, fetched, true);

@@ -75,6 +75,9 @@ struct CacheFsOptions {
   IdentityMode identity = IdentityMode::kAuto;
   // Granules fetched ahead of a sequential reader.
   uint32_t readahead_granules = 8;
+  // The kernel's read-ahead window for the mount: how far out of order
+  // one sequential reader's requests may arrive (read_path.h).
+  uint64_t reorder_bytes = 4 << 20;
   // Small files of a directory fetched ahead of a reader that opens them
   // in order (sibling_read_ahead.h); 0 turns it off.
   int readahead_files = 16;

@@ -142,8 +142,11 @@ std::unique_ptr<OriginFile> CacheFs::ReadyForRemoval(Inode* inode) {
       absl::StatusOr<std::string> path = PathOf(inode);
       absl::StatusOr<std::unique_ptr<OriginFile>> opened =
           absl::FailedPreconditionError("no path");
-      if (path.ok())
-        opened = origin_->OpenFile(RequestCaller(), *path, O_RDONLY);
+      // Shared by every later reader: the daemon's, as the other shared
+      // read-only origin files are.
+      if (path.ok()) {
+        opened = origin_->OpenFile(Caller::Daemon(), *path, O_RDONLY);
+      }
       // (A write-only file cannot be opened to read: nothing to keep.)
       if (opened.ok()) {
         inode->origin_file = inode->CountOpen(*std::move(opened));

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
@@ -541,6 +542,8 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
     }
     c.kernel_readahead = *bytes;
   }
+  // 0 leaves the kernel's own window, 128 KiB.
+  c.fs.reorder_bytes = std::max<uint64_t>(c.kernel_readahead, 128 << 10);
   c.fs.origin_threads =
       static_cast<int>(Count("origin_threads", cli.origin_threads,
                              nfs ? 32 : 8, 1, 256));

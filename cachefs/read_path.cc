@@ -390,15 +390,15 @@ void ReadPath::ReadAhead(const std::shared_ptr<ReadStream>& stream,
     absl::MutexLock lock(&stream->mu);
     // The kernel's read-ahead sends several requests of one sequential
     // reader at once, and they reach cachefs in any order: a read inside
-    // the window fetched ahead, near its leading edge, is the same reader
-    // going on, not a seek.
-    const uint64_t granule = off >> shift;
-    const bool in_window = granule < stream->readahead_end;
+    // the window fetched ahead, no farther from where the reader got to
+    // than those requests span, is the same reader going on, not a seek.
+    // (A reader that skips less than that is taken for a sequential one.)
+    const bool in_window = (off >> shift) < stream->readahead_end;
+    const uint64_t span = options_.reorder_bytes;
     const bool sequential =
         off == stream->next_offset ||
-        (in_window &&
-         granule + 2 * uint64_t{options_.readahead_granules} >=
-             stream->readahead_end);
+        (in_window && off + span >= stream->next_offset &&
+         off <= stream->next_offset + span);
     stream->next_offset =
         sequential ? std::max(stream->next_offset, end) : end;
     if (!sequential || options_.readahead_granules == 0 ||

@@ -108,6 +108,10 @@ class ReadPath {
   struct Options {
     uint32_t granule_shift = 18;
     uint32_t readahead_granules = 8;
+    // How far apart the requests of one sequential reader may arrive: the
+    // kernel sends the requests of its read-ahead window at once, and they
+    // reach the daemon in any order.
+    uint64_t reorder_bytes = 4 << 20;
     // Read cached granules whole, so each can be checked against its
     // checksum (CacheOptions::verify).
     bool whole_granules = false;

@@ -51,8 +51,8 @@ ScopedCredentials::ScopedCredentials(const Caller& caller) {
 
 ScopedCredentials::~ScopedCredentials() {
   if (!active_) return;
-  setfsuid(0);
-  setfsgid(0);
+  setfsuid(geteuid());
+  setfsgid(getegid());
   SetThreadGroups(DaemonGroups());
 }
 

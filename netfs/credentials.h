@@ -20,8 +20,8 @@ namespace cachefs {
 bool CanSwitchCredentials();
 
 // Takes on `caller`'s filesystem identity for the current thread until
-// destroyed. Does nothing unless CanSwitchCredentials() and the caller
-// differs from the daemon.
+// destroyed, then the daemon's again. Does nothing unless
+// CanSwitchCredentials() and the caller is not root (uid and gid 0).
 class ScopedCredentials {
  public:
   explicit ScopedCredentials(const Caller& caller);

@@ -16,6 +16,7 @@
 #include <nfsc/libnfs-raw.h>
 #include <nfsc/libnfs-zdr.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "io/errno_status.h"
@@ -83,6 +84,7 @@ struct NfsConnection::Call {
   // Memory libnfs may use until it calls back: the reply's holder keeps
   // this Call (and so the loan) alive until then.
   Loan loan;
+  Kind kind = Kind::kOther;
   // The caller's functions; used only while the caller waits.
   absl::FunctionRef<int(size_t, struct nfs_context*, Callback, void*)>* start;
   absl::FunctionRef<void(size_t, struct nfs_context*, int, void*)>* take;
@@ -108,33 +110,40 @@ struct NfsConnection::Call {
 
 namespace {
 
-// On error libnfs passes its message as the data, except where it fails
-// with EFAULT or ENOMEM: some of those pass the server's reply instead
-// (NFSv3 READ and WRITE, several NFSv4 calls), and the message is the
-// context's last error.
-std::string ErrorText(int result, struct nfs_context* nfs, void* data) {
-  const char* text = (result == -EFAULT || result == -ENOMEM)
-                         ? nfs_get_error(nfs)
-                         : static_cast<const char*>(data);
-  return text != nullptr ? text : "";
-}
+// How a failed call ends: its errno and message.
+struct Failure {
+  int result;
+  std::string text;
+};
 
-// libnfs 4.0 fails NFSv3 READs and WRITEs with EFAULT whatever the server
-// said, and names the server's errno only in its message ("NFS: Write
-// failed with NFS3ERR_NOSPC(-28)"): the user gets the server's error.
-int ServerErrno(int result, const std::string& text) {
-  if (result != -EFAULT) return result;
-  const size_t with = text.find("failed with ");
-  if (with == std::string::npos) return result;
-  const size_t open = text.find('(', with);
-  const size_t close = text.find(')', open);
-  if (open == std::string::npos || close == std::string::npos) return result;
-  int server = 0;
-  if (!absl::SimpleAtoi(text.substr(open + 1, close - open - 1), &server) ||
-      server >= 0) {
-    return result;
+// libnfs passes a failed call's message as its data, with two exceptions.
+// An NFSv3 READ or WRITE the server refused fails with EFAULT whatever the
+// server said, with the server's raw reply as the data; the message, the
+// context's last error, names the server's errno ("NFS: Write failed with
+// NFS3ERR_NOSPC(-28)"), which is what the caller gets. And EFAULT
+// otherwise means the RPC itself failed: EIO.
+Failure FailureOf(int result, struct nfs_context* nfs, void* data,
+                  NfsConnection::Kind kind) {
+  if (kind == NfsConnection::Kind::kData &&
+      (result == -EFAULT || result == -ENOMEM)) {
+    const char* last = nfs_get_error(nfs);
+    std::string text = last != nullptr ? last : "";
+    if (result == -EFAULT && (absl::StartsWith(text, "NFS: Read failed with ") ||
+                              absl::StartsWith(text, "NFS: Write failed with "))) {
+      const size_t open = text.rfind('(');
+      const size_t close = text.rfind(')');
+      int server = 0;
+      if (open != std::string::npos && close != std::string::npos &&
+          open < close &&
+          absl::SimpleAtoi(text.substr(open + 1, close - open - 1), &server) &&
+          server < 0) {
+        return {server, std::move(text)};
+      }
+    }
+    return {result == -EFAULT ? -EIO : result, std::move(text)};
   }
-  return server;
+  std::string text = data != nullptr ? static_cast<const char*>(data) : "";
+  return {result == -EFAULT ? -EIO : result, std::move(text)};
 }
 
 }  // namespace
@@ -247,7 +256,7 @@ absl::StatusOr<std::vector<int>> NfsConnection::RunAll(
     std::string_view what, const Identity& who, size_t n,
     absl::FunctionRef<int(size_t, struct nfs_context*, Callback, void*)> start,
     absl::FunctionRef<void(size_t, struct nfs_context*, int, void*)> take,
-    Abandon abandon, std::vector<Loan> loans) {
+    Abandon abandon, std::vector<Loan> loans, Kind kind) {
   std::vector<std::shared_ptr<Call>> calls;
   calls.reserve(n);
   for (size_t i = 0; i < n; ++i) {
@@ -256,6 +265,7 @@ absl::StatusOr<std::vector<int>> NfsConnection::RunAll(
     call->who = who;
     call->abandon = abandon;
     if (i < loans.size()) call->loan = std::move(loans[i]);
+    call->kind = kind;
     call->start = &start;
     call->take = &take;
     calls.push_back(std::move(call));
@@ -337,8 +347,8 @@ void NfsConnection::OnReply(int result, struct nfs_context* nfs, void* data,
     call->Finish(result, "");
     return;
   }
-  call->Finish(ServerErrno(result, ErrorText(result, nfs, data)),
-               ErrorText(result, nfs, data));
+  Failure failure = FailureOf(result, nfs, data, call->kind);
+  call->Finish(failure.result, std::move(failure.text));
 }
 
 void NfsConnection::StartQueued() {

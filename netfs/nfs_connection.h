@@ -84,6 +84,10 @@ class NfsConnection {
   // into, and sends a WRITE's data straight from, the buffer it is given.
   using Loan = std::shared_ptr<void>;
 
+  // READs and WRITEs of file data, whose failures libnfs 4.0 reports
+  // apart from the rest (see OnReply).
+  enum class Kind { kOther, kData };
+
   // Runs `n` calls at once (call i is started with `start(i, ...)` and
   // taken with `take(i, ...)`), so that they share the round trip, and
   // waits for all of them within one timeout. Returns each call's result,
@@ -93,7 +97,8 @@ class NfsConnection {
       absl::FunctionRef<int(size_t, struct nfs_context*, Callback, void*)>
           start,
       absl::FunctionRef<void(size_t, struct nfs_context*, int, void*)> take,
-      Abandon abandon = nullptr, std::vector<Loan> loans = {});
+      Abandon abandon = nullptr, std::vector<Loan> loans = {},
+      Kind kind = Kind::kOther);
 
   // Counts the contexts this connection has had: file handles from an
   // older one are not valid any more.

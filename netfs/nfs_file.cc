@@ -138,7 +138,7 @@ absl::StatusOr<size_t> NfsFile::ReadWith(struct nfsfh* fh, void* buf,
         std::memcpy(static_cast<char*>(buf) + i * piece, from,
                     std::min<size_t>(static_cast<size_t>(result), length(i)));
       },
-      nullptr, std::move(loans));
+      nullptr, std::move(loans), NfsConnection::Kind::kData);
   if (!got.ok()) return got.status();
   return Contiguous(*got, length);
 }
@@ -183,7 +183,7 @@ absl::StatusOr<size_t> NfsFile::WriteWith(struct nfsfh* fh, const void* buf,
 #endif
       },
       [](size_t, struct nfs_context*, int, void*) {}, nullptr,
-      std::move(loans));
+      std::move(loans), NfsConnection::Kind::kData);
   if (!put.ok()) return put.status();
   return Contiguous(*put, length);
 }

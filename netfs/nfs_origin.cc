@@ -162,6 +162,8 @@ absl::StatusOr<struct stat> NfsOrigin::StatOn(const Caller& caller,
         st = StatOf(*static_cast<struct nfs_stat_64*>(data));
       });
   if (!r.ok()) return r.status();
+  // libnfs 4.0's stat over NFSv4 does not ask for a device's numbers:
+  // a second call of our own does, for device files only.
   if (url_.version == 4 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) {
     const std::vector<std::string> names = nfs4::NamesOf(url_.path, path);
     absl::StatusOr<int> dev = conn.Run(

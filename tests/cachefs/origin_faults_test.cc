@@ -43,7 +43,7 @@ class OriginFaultsTest : public ::testing::Test {
     posix_ = *std::move(posix);
     origin_ = std::make_unique<FaultInjectionOrigin>(posix_.get());
   }
-  void Mount(uint32_t readahead = 0) {
+  void Mount(uint32_t readahead = 0, uint64_t reorder_bytes = 4 << 20) {
     CacheOptions options;
     options.directory = cache_tmp_.path();
     auto cache = Cache::Open(Env::Default(), options);
@@ -53,6 +53,7 @@ class OriginFaultsTest : public ::testing::Test {
     ASSERT_OK(volume);
     CacheFsOptions fs_options;
     fs_options.readahead_granules = readahead;
+    fs_options.reorder_bytes = reorder_bytes;
     auto fs = CacheFs::Create(fs_options, origin_.get(), cache_.get(),
                               *volume);
     ASSERT_OK(fs);
@@ -235,6 +236,36 @@ TEST_F(OriginFaultsTest, ReadsArrivingOutOfOrderKeepTheReadAheadGoing) {
     return fs_->stats().bytes_read_from_origin.load() == big.size();
   })) << fs_->stats().bytes_read_from_origin.load() << " bytes fetched of "
       << big.size();
+  fs_->Release(opened->fh);
+  fs_->Forget(entry->ino, 1);
+  cache_->dispatcher()->Drain();
+}
+
+// A reader that skips ahead farther than the kernel's requests span is
+// not a sequential one, even inside the window fetched ahead for it: the
+// read-ahead stops rather than fetch everything it skips.
+TEST_F(OriginFaultsTest, AReaderThatSkipsAheadGetsNoMoreReadAhead) {
+  constexpr uint64_t kMiB = 1 << 20;
+  const std::string big = RandomBytes(16 * kMiB, 8);
+  std::ofstream(origin_tmp_.path() + "/big", std::ios::binary) << big;
+  Mount(/*readahead=*/32, /*reorder_bytes=*/4 * kMiB);
+  auto entry = fs_->Lookup(1, "big");
+  ASSERT_OK(entry);
+  auto opened = fs_->Open(entry->ino, O_RDONLY);
+  ASSERT_OK(opened);
+  auto& fetched = fs_->stats().bytes_read_from_origin;
+  // From the start: a sequential reader, granules 0 to 32 fetched.
+  ASSERT_OK(fs_->Read(opened->fh, 0, 4096).status());
+  ASSERT_TRUE(Eventually([&] { return fetched.load() == 33 * kGranule; }))
+      << fetched.load();
+  // Then 4 KiB every 5 MiB: 5 MiB is inside the window, 10 and 15 MiB
+  // are not, and each of the two fetches only its own granule.
+  for (uint64_t mib : {5, 10, 15}) {
+    auto reply = fs_->Read(opened->fh, mib * kMiB, 4096);
+    ASSERT_OK(reply);
+  }
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(fetched.load(), 35 * kGranule);
   fs_->Release(opened->fh);
   fs_->Forget(entry->ino, 1);
   cache_->dispatcher()->Drain();
