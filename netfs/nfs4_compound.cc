@@ -192,6 +192,14 @@ void OnCompound(struct rpc_context*, int status, void* data,
   delete pending;
 }
 
+// The result of the compound's last op, if it is `op`: what a Start*
+// function hands out.
+const nfs_resop4* LastResult(const COMPOUND4res& res, nfs_opnum4 op) {
+  const u_int n = res.resarray.resarray_len;
+  if (n == 0 || res.resarray.resarray_val[n - 1].resop != op) return nullptr;
+  return &res.resarray.resarray_val[n - 1];
+}
+
 int Send(Compound& compound, struct nfs_context* nfs,
          NfsConnection::Callback cb, void* private_data,
          void (*on_success)(const COMPOUND4res&, Pending&) = nullptr) {
@@ -281,12 +289,10 @@ int StartReadLink(struct nfs_context* nfs,
   compound.Add(OP_READLINK);
   return Send(compound, nfs, cb, private_data,
               [](const COMPOUND4res& res, Pending& self) {
-                const u_int n = res.resarray.resarray_len;
-                if (n == 0) return;
-                const nfs_resop4& last = res.resarray.resarray_val[n - 1];
-                if (last.resop != OP_READLINK) return;
+                const nfs_resop4* last = LastResult(res, OP_READLINK);
+                if (last == nullptr) return;
                 const linktext4& link =
-                    last.nfs_resop4_u.opreadlink.READLINK4res_u.resok4.link;
+                    last->nfs_resop4_u.opreadlink.READLINK4res_u.resok4.link;
                 self.text.assign(link.utf8string_val, link.utf8string_len);
                 self.data = &self.text;
               });
@@ -304,12 +310,10 @@ int StartGetRawDev(struct nfs_context* nfs,
   op.nfs_argop4_u.opgetattr.attr_request.bitmap4_val = bitmap;
   return Send(compound, nfs, cb, private_data,
               [](const COMPOUND4res& res, Pending& self) {
-                const u_int n = res.resarray.resarray_len;
-                if (n == 0) return;
-                const nfs_resop4& last = res.resarray.resarray_val[n - 1];
-                if (last.resop != OP_GETATTR) return;
+                const nfs_resop4* last = LastResult(res, OP_GETATTR);
+                if (last == nullptr) return;
                 const fattr4& attrs =
-                    last.nfs_resop4_u.opgetattr.GETATTR4res_u.resok4
+                    last->nfs_resop4_u.opgetattr.GETATTR4res_u.resok4
                         .obj_attributes;
                 // Only RAWDEV was asked for: its specdata4, two numbers.
                 if (attrs.attr_vals.attrlist4_len < 8) return;

@@ -75,41 +75,6 @@ absl::Status MountError(const NfsUrl& url, absl::Duration timeout, int rc,
   return ErrnoToStatus(err, absl::StrCat(what, ": ", said));
 }
 
-}  // namespace
-
-struct NfsConnection::Call {
-  size_t index = 0;  // in its batch
-  Identity who;
-  Abandon abandon = nullptr;
-  // Memory libnfs may use until it calls back: the reply's holder keeps
-  // this Call (and so the loan) alive until then.
-  Loan loan;
-  Kind kind = Kind::kOther;
-  // The caller's functions; used only while the caller waits.
-  absl::FunctionRef<int(size_t, struct nfs_context*, Callback, void*)>* start;
-  absl::FunctionRef<void(size_t, struct nfs_context*, int, void*)>* take;
-
-  absl::Mutex mu;
-  bool done ABSL_GUARDED_BY(mu) = false;
-  // The caller gave up: its functions must not run any more.
-  bool abandoned ABSL_GUARDED_BY(mu) = false;
-  // The service thread is inside `start` or `take`, so the caller may not
-  // leave yet even after giving up.
-  int busy ABSL_GUARDED_BY(mu) = 0;
-  int result ABSL_GUARDED_BY(mu) = 0;
-  std::string error ABSL_GUARDED_BY(mu);
-
-  // Marks the call finished with `result` (and libnfs's message for it).
-  void Finish(int r, std::string message) {
-    absl::MutexLock lock(&mu);
-    result = r;
-    error = std::move(message);
-    done = true;
-  }
-};
-
-namespace {
-
 // How a failed call ends: its errno and message.
 struct Failure {
   int result;
@@ -147,6 +112,38 @@ Failure FailureOf(int result, struct nfs_context* nfs, void* data,
 }
 
 }  // namespace
+
+struct NfsConnection::Call {
+  size_t index = 0;  // in its batch
+  Identity who;
+  Abandon abandon = nullptr;
+  // Memory libnfs may use until it calls back: the reply's holder keeps
+  // this Call (and so the loan) alive until then.
+  Loan loan;
+  Kind kind = Kind::kOther;
+  // The caller's functions; used only while the caller waits.
+  absl::FunctionRef<int(size_t, struct nfs_context*, Callback, void*)>* start;
+  absl::FunctionRef<void(size_t, struct nfs_context*, int, void*)>* take;
+
+  absl::Mutex mu;
+  bool done ABSL_GUARDED_BY(mu) = false;
+  // The caller gave up: its functions must not run any more.
+  bool abandoned ABSL_GUARDED_BY(mu) = false;
+  // The service thread is inside `start` or `take`, so the caller may not
+  // leave yet even after giving up.
+  int busy ABSL_GUARDED_BY(mu) = 0;
+  int result ABSL_GUARDED_BY(mu) = 0;
+  std::string error ABSL_GUARDED_BY(mu);
+
+  // Marks the call finished with `result` (and libnfs's message for it).
+  void Finish(int r, std::string message) {
+    absl::MutexLock lock(&mu);
+    result = r;
+    error = std::move(message);
+    done = true;
+  }
+};
+
 
 absl::StatusOr<struct nfs_context*> NfsConnection::Connect(
     const NfsUrl& url, absl::Duration timeout, const std::string& name) {
