@@ -142,6 +142,7 @@ TEST_F(OriginFaultsTest, AFailedOriginWriteIsTheWritersErrorAndNotCached) {
     back.append(static_cast<const char*>(v.iov_base), v.iov_len);
   }
   EXPECT_EQ(back, content_.substr(kGranule, 4096));
+  reply->reset();
   EXPECT_EQ(OriginBytes(), content_);
   // The same write once the origin takes it: through to both.
   written = fs_->Write(opened->fh, patch.data(), patch.size(), kGranule + 5);
@@ -176,6 +177,7 @@ TEST_F(OriginFaultsTest, AnOpenFileWhoseOriginGoesAwayFailsItsUncachedReads) {
   ASSERT_OK(opened);
   auto first = fs_->Read(opened->fh, 0, 4096);
   ASSERT_OK(first);
+  first->reset();
   origin_->Disconnect();
   // A granule never fetched: an error, not zeros.
   auto far = fs_->Read(opened->fh, 3 * kGranule, 4096);
@@ -191,6 +193,9 @@ TEST_F(OriginFaultsTest, AnOpenFileWhoseOriginGoesAwayFailsItsUncachedReads) {
     got.append(static_cast<const char*>(v.iov_base), v.iov_len);
   }
   EXPECT_EQ(got, content_.substr(3 * kGranule, 4096));
+  // A reply holds its granules' fills until it goes, as one sent to the
+  // kernel does; the last release waits for them.
+  far->reset();
   fs_->Release(opened->fh);
   fs_->Forget(entry->ino, 1);
 }
