@@ -15,7 +15,13 @@
 #   libnfs, N deep   MB/s of bench's nfs_read_depth: libnfs alone reading
 #                    the file over one connection with DEPTH (32) reads of
 #                    256 KiB in flight, as cachefs's read-ahead does
+#   origin layer     MB/s of bench's nfs_origin_depth: cachefs's own
+#                    origin layer (NfsOrigin, its service threads) read by
+#                    DEPTH threads, as the origin pool's workers do
 #   one connection   MB/s of one TCP stream of 1 GiB through the proxy
+# Beside each large read: the machine's CPU busy during it (percent of
+# one core, all cores counted) and that of the server, the proxy and
+# cachefs, since all of them share this machine's cores.
 #   small files      ms per file reading FILES files, cold, warm (page cache
 #                    dropped), after a remount, with and without -o nocto
 #
@@ -42,6 +48,8 @@ done
 
 . bench/lib.sh
 bench_setup nfs
+cmake --build "${BUILD_DIR:-build}" -j"$(nproc)" --target nfs_read_depth \
+  nfs_origin_depth >/dev/null
 ganesha_pid=""
 proxy_pid=""
 stream_pid=""
@@ -149,10 +157,8 @@ for n in names:
 print("%.2f" % ((time.monotonic() - t0) * 1000 / len(names)))
 PY
 }
-dd_mbs() {
+dd_mbs() {  # with the page cache dropped and the server's files in its own
   local t0 t1
-  drop
-  serve_from_memory
   t0=$(now)
   dd if="$1" of=/dev/null bs=1M status=none
   t1=$(now)
@@ -169,23 +175,61 @@ depth_mbs() {
   "$bin/nfs_read_depth" "nfs://127.0.0.1$work/data?version=4&nfsport=$pport" \
     /big "$depth" | awk '{print $3}'
 }
+origin_mbs() {
+  "$bin/nfs_origin_depth" "$url" big "$depth" | awk '{print $3}'
+}
+
+# CPU time, in clock ticks, of the machine (all cores) and of a process.
+machine_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+process_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# Runs "$@" (which prints one number) for row ROW: the number goes to
+# r[ROW], the CPU each part used meanwhile, as percent of one core, to
+# cpu[ROW.machine|server|proxy|cachefs].
+declare -A r cpu
+with_cpu() {
+  local row=$1 daemon t0 t1 m0 m1 g0 g1 p0 p1 c0=0 c1=0 out hz
+  shift
+  hz=$(getconf CLK_TCK)
+  daemon=$(pgrep -x cachefs | head -1 || true)
+  m0=$(machine_ticks); g0=$(process_ticks "$ganesha_pid")
+  p0=$(process_ticks "$proxy_pid")
+  [ -n "$daemon" ] && c0=$(process_ticks "$daemon")
+  t0=$(now)
+  out=$("$@")
+  t1=$(now)
+  m1=$(machine_ticks); g1=$(process_ticks "$ganesha_pid")
+  p1=$(process_ticks "$proxy_pid")
+  [ -n "$daemon" ] && c1=$(process_ticks "$daemon")
+  pct() { echo "scale=0; 100 * $1 / $hz / ($t1 - $t0)" | bc -l; }
+  cpu[$row.machine]+=" $(pct $((m1 - m0)))"
+  cpu[$row.server]+=" $(pct $((g1 - g0)))"
+  cpu[$row.proxy]+=" $(pct $((p1 - p0)))"
+  cpu[$row.cachefs]+=" $(pct $((c1 - c0)))"
+  r[$row]+=" $out"
+}
+
 extra=${OPTS:-}
 mount_cachefs() {
   "$bin/cachefs" "$url" "$work/mnt" -o "cache=$1${2:+,$2}${extra:+,$extra}"
 }
 
-declare -A r
 for round in $(seq 1 "$rounds"); do
   echo "round $round of $rounds" >&2
   r[stream]+=" $(stream_mbs)"
   serve_from_memory
   r[nfscat]+=" $(nfs_cat_mbs)"
-  r[depth]+=" $(depth_mbs)"
+  with_cpu depth depth_mbs
+  serve_from_memory
+  with_cpu origin origin_mbs
   # A cache per round and row, so that none is removed under a daemon that
   # is still writing back after its unmount.
   cache=$work/cache-big-$round
   mount_cachefs "$cache" ""
-  r[big.cold]+=" $(dd_mbs "$work/mnt/big")"
+  drop
+  serve_from_memory
+  with_cpu big.cold dd_mbs "$work/mnt/big"
+  drop
+  serve_from_memory
   r[big.warm]+=" $(dd_mbs "$work/mnt/big")"
   fusermount3 -u "$work/mnt"
   for mode in cto nocto; do
@@ -216,10 +260,19 @@ printf '%-34s %10s %s\n' "row" "median" "ratio"
 printf '%-34s %10s\n' "one TCP stream, MB/s" "$stream"
 printf '%-34s %10s %s\n' "nfs-cat, MB/s" "$(m nfscat)" "$(ratio "$(m nfscat)" "$stream")x stream"
 printf '%-34s %10s %s\n' "libnfs, $depth reads in flight, MB/s" "$(m depth)" "$(ratio "$(m depth)" "$stream")x stream"
+printf '%-34s %10s %s\n' "origin layer, $depth threads, MB/s" "$(m origin)" "$(ratio "$(m origin)" "$stream")x stream, $(ratio "$(m origin)" "$(m depth)")x libnfs $depth deep"
 printf '%-34s %10s %s\n' "cachefs 1 GiB cold, MB/s" "$(m big.cold)" "$(ratio "$(m big.cold)" "$stream")x stream, $(ratio "$(m big.cold)" "$(m nfscat)")x nfs-cat, $(ratio "$(m big.cold)" "$(m depth)")x libnfs $depth deep"
 printf '%-34s %10s\n' "cachefs 1 GiB warm, MB/s" "$(m big.warm)"
 for mode in cto nocto; do
   for pass in cold warm remount; do
     printf '%-34s %10s\n' "$files x 16 KiB $pass ($mode), ms/file" "$(m small.$mode.$pass)"
   done
+done
+mc() { echo "${cpu[$1]}" | median_in; }
+echo
+echo "CPU during the large reads, percent of one core ($(nproc) cores)"
+printf '%-34s %8s %8s %8s %8s\n' "row" "machine" "server" "proxy" "cachefs"
+for row in depth origin big.cold; do
+  printf '%-34s %8s %8s %8s %8s\n' "$row" "$(mc $row.machine)" \
+    "$(mc $row.server)" "$(mc $row.proxy)" "$(mc $row.cachefs)"
 done
