@@ -11,6 +11,8 @@
 # Rows (medians of ROUNDS rounds, interleaved in each round):
 #   1 GiB cold       MB/s of dd bs=1M through cachefs on an empty cache
 #   1 GiB warm       the same again, page cache dropped (from the cache disk)
+#   cache disk       MB/s of fio reading that cached file's backing file
+#                    with O_DIRECT, 256 KiB requests, 8 in flight
 #   nfs-cat          MB/s of libnfs's nfs-cat of the file through the proxy
 #   libnfs, N deep   MB/s of bench's nfs_read_depth: libnfs alone reading
 #                    the file over one connection with DEPTH (32) reads of
@@ -42,8 +44,8 @@ rounds=${ROUNDS:-3}
 delay_ms=${DELAY_MS:-5}
 depth=${DEPTH:-32}
 [ "$(id -u)" -eq 0 ] || { echo "nfs.sh: run as root" >&2; exit 1; }
-for tool in ganesha.nfsd nfs-cat python3; do
-  command -v "$tool" >/dev/null || { echo "nfs.sh: needs $tool (bash tools/install-deps.sh; apt-get install libnfs-utils)" >&2; exit 1; }
+for tool in ganesha.nfsd nfs-cat fio python3; do
+  command -v "$tool" >/dev/null || { echo "nfs.sh: needs $tool (bash tools/install-deps.sh; apt-get install libnfs-utils fio)" >&2; exit 1; }
 done
 
 . bench/lib.sh
@@ -231,6 +233,11 @@ for round in $(seq 1 "$rounds"); do
   drop
   serve_from_memory
   r[big.warm]+=" $(dd_mbs "$work/mnt/big")"
+  backing=$(find "$cache/volumes" -type f -size +1000M | head -1)
+  drop
+  r[disk]+=" $(fio --name=qd8 --filename="$backing" --rw=read --bs=256k \
+    --iodepth=8 --ioengine=io_uring --direct=1 --size=1G \
+    --output-format=terse --terse-version=3 | awk -F';' '{print $7 * 1024 / 1e6}')"
   fusermount3 -u "$work/mnt"
   for mode in cto nocto; do
     opts=""
@@ -262,7 +269,8 @@ printf '%-34s %10s %s\n' "nfs-cat, MB/s" "$(m nfscat)" "$(ratio "$(m nfscat)" "$
 printf '%-34s %10s %s\n' "libnfs, $depth reads in flight, MB/s" "$(m depth)" "$(ratio "$(m depth)" "$stream")x stream"
 printf '%-34s %10s %s\n' "origin layer, $depth threads, MB/s" "$(m origin)" "$(ratio "$(m origin)" "$stream")x stream, $(ratio "$(m origin)" "$(m depth)")x libnfs $depth deep"
 printf '%-34s %10s %s\n' "cachefs 1 GiB cold, MB/s" "$(m big.cold)" "$(ratio "$(m big.cold)" "$stream")x stream, $(ratio "$(m big.cold)" "$(m nfscat)")x nfs-cat, $(ratio "$(m big.cold)" "$(m depth)")x libnfs $depth deep"
-printf '%-34s %10s\n' "cachefs 1 GiB warm, MB/s" "$(m big.warm)"
+printf '%-34s %10s %s\n' "cachefs 1 GiB warm, MB/s" "$(m big.warm)" "$(ratio "$(m big.warm)" "$(m disk)")x the cache disk"
+printf '%-34s %10s\n' "cache disk, O_DIRECT 256K QD8, MB/s" "$(m disk)"
 for mode in cto nocto; do
   for pass in cold warm remount; do
     printf '%-34s %10s\n' "$files x 16 KiB $pass ($mode), ms/file" "$(m small.$mode.$pass)"
