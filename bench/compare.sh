@@ -132,12 +132,7 @@ run_cachefs() {
     r[$name.mid]+=" $(dd_mbs "$work/mnt/mid")"
     dd_mbs "$work/mnt/big" >/dev/null  # fills the cache
     r[$name.big]+=" $(dd_mbs "$work/mnt/big")"
-    local backing
-    backing=$(find "$cache/volumes" -type f -size +1000M | head -1)
-    drop
-    r[fio.big]+=" $(fio --name=qd8 --filename="$backing" --rw=read --bs=256k \
-      --iodepth=8 --ioengine=io_uring --direct=1 --size=1G \
-      --output-format=terse --terse-version=3 | awk -F';' '{print $7 * 1024 / 1e6}')"
+    r[fio.big]+=" $(disk_mbs "$cache")"
   fi
   fusermount3 -u "$work/mnt"
 }

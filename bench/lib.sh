@@ -44,3 +44,15 @@ mib_s() { echo "scale=1; $1 / $2" | bc -l; }
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
 # The median of the numbers on standard input, separated by spaces.
 median_in() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+# MB/s of fio reading the largest backing file (over 1000 MiB) in cache
+# directory CACHE with O_DIRECT, 256 KiB requests, 8 in flight, with a
+# cold page cache: the cache disk's own rate for a warm read to be set
+# against.
+disk_mbs() {
+  local backing
+  backing=$(find "$1/volumes" -type f -size +1000M | head -1)
+  drop
+  fio --name=qd8 --filename="$backing" --rw=read --bs=256k \
+    --iodepth=8 --ioengine=io_uring --direct=1 --size=1G \
+    --output-format=terse --terse-version=3 | awk -F';' '{print $7 * 1024 / 1e6}'
+}

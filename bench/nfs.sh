@@ -21,11 +21,11 @@
 #                    origin layer (NfsOrigin, its service threads) read by
 #                    DEPTH threads, as the origin pool's workers do
 #   one connection   MB/s of one TCP stream of 1 GiB through the proxy
+#   small files      ms per file reading FILES files, cold, warm (page cache
+#                    dropped), after a remount, with and without -o nocto
 # Beside each large read: the machine's CPU busy during it (percent of
 # one core, all cores counted) and that of the server, the proxy and
 # cachefs, since all of them share this machine's cores.
-#   small files      ms per file reading FILES files, cold, warm (page cache
-#                    dropped), after a remount, with and without -o nocto
 #
 # The server serves every row from its page cache (the files are read on
 # its side after each drop_caches): the rows measure the link and the
@@ -159,7 +159,9 @@ for n in names:
 print("%.2f" % ((time.monotonic() - t0) * 1000 / len(names)))
 PY
 }
-dd_mbs() {  # with the page cache dropped and the server's files in its own
+# MB/s of reading FILE whole; the caller drops the page cache and puts the
+# server's files in its own first.
+dd_mbs() {
   local t0 t1
   t0=$(now)
   dd if="$1" of=/dev/null bs=1M status=none
@@ -181,32 +183,38 @@ origin_mbs() {
   "$bin/nfs_origin_depth" "$url" big "$depth" | awk '{print $3}'
 }
 
-# CPU time, in clock ticks, of the machine (all cores) and of a process.
-machine_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
-process_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# CPU time so far, in clock ticks: the machine's (all cores), the
+# server's, the proxy's and the cachefs daemon's (0 if none runs).
+cpu_ticks() {
+  local daemon
+  daemon=$(pgrep -x cachefs | head -1 || true)
+  awk '/^cpu /{printf "%d ", $2+$3+$4+$7+$8+$9}' /proc/stat
+  for pid in "$ganesha_pid" "$proxy_pid" "$daemon"; do
+    if [ -n "$pid" ] && [ -r "/proc/$pid/stat" ]; then
+      awk '{printf "%d ", $14+$15}' "/proc/$pid/stat"
+    else
+      printf '0 '
+    fi
+  done
+  echo
+}
 # Runs "$@" (which prints one number) for row ROW: the number goes to
 # r[ROW], the CPU each part used meanwhile, as percent of one core, to
 # cpu[ROW.machine|server|proxy|cachefs].
 declare -A r cpu
 with_cpu() {
-  local row=$1 daemon t0 t1 m0 m1 g0 g1 p0 p1 c0=0 c1=0 out hz
+  local row=$1 t0 t1 out hz i
+  local -a before after parts=(machine server proxy cachefs)
   shift
   hz=$(getconf CLK_TCK)
-  daemon=$(pgrep -x cachefs | head -1 || true)
-  m0=$(machine_ticks); g0=$(process_ticks "$ganesha_pid")
-  p0=$(process_ticks "$proxy_pid")
-  [ -n "$daemon" ] && c0=$(process_ticks "$daemon")
+  read -ra before <<<"$(cpu_ticks)"
   t0=$(now)
   out=$("$@")
   t1=$(now)
-  m1=$(machine_ticks); g1=$(process_ticks "$ganesha_pid")
-  p1=$(process_ticks "$proxy_pid")
-  [ -n "$daemon" ] && c1=$(process_ticks "$daemon")
-  pct() { echo "scale=0; 100 * $1 / $hz / ($t1 - $t0)" | bc -l; }
-  cpu[$row.machine]+=" $(pct $((m1 - m0)))"
-  cpu[$row.server]+=" $(pct $((g1 - g0)))"
-  cpu[$row.proxy]+=" $(pct $((p1 - p0)))"
-  cpu[$row.cachefs]+=" $(pct $((c1 - c0)))"
+  read -ra after <<<"$(cpu_ticks)"
+  for i in 0 1 2 3; do
+    cpu[$row.${parts[$i]}]+=" $(echo "scale=0; 100 * (${after[$i]} - ${before[$i]}) / $hz / ($t1 - $t0)" | bc -l)"
+  done
   r[$row]+=" $out"
 }
 
@@ -233,11 +241,7 @@ for round in $(seq 1 "$rounds"); do
   drop
   serve_from_memory
   r[big.warm]+=" $(dd_mbs "$work/mnt/big")"
-  backing=$(find "$cache/volumes" -type f -size +1000M | head -1)
-  drop
-  r[disk]+=" $(fio --name=qd8 --filename="$backing" --rw=read --bs=256k \
-    --iodepth=8 --ioengine=io_uring --direct=1 --size=1G \
-    --output-format=terse --terse-version=3 | awk -F';' '{print $7 * 1024 / 1e6}')"
+  r[disk]+=" $(disk_mbs "$cache")"
   fusermount3 -u "$work/mnt"
   for mode in cto nocto; do
     opts=""

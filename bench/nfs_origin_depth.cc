@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
   auto st = (*origin)->GetAttr(daemon, argv[2]);
   auto file = (*origin)->OpenFile(daemon, argv[2], O_RDONLY);
   if (!st.ok() || !file.ok()) {
-    std::fprintf(stderr, "nfs_origin_depth: cannot open %s\n", argv[2]);
+    const absl::Status& why = !st.ok() ? st.status() : file.status();
+    std::fprintf(stderr, "nfs_origin_depth: %s\n", why.ToString().c_str());
     return 1;
   }
   constexpr size_t kPiece = 256 * 1024;

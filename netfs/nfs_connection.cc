@@ -145,7 +145,6 @@ struct NfsConnection::Call {
   }
 };
 
-
 absl::StatusOr<struct nfs_context*> NfsConnection::Connect(
     const NfsUrl& url, absl::Duration timeout, const std::string& name) {
   struct nfs_context* nfs = nfs_init_context();
