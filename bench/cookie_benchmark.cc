@@ -81,7 +81,7 @@ void BM_MemoryPerLiveCookie(benchmark::State& state) {
     state.counters["bytes_per_cookie"] =
         static_cast<double>(after - before) / kCookies;
     state.counters["map_bytes_1GiB"] =
-        cookies[0]->object()->MapSnapshot().MemoryUsage();
+        CookieInspector::ObjectOf(*cookies[0])->MapSnapshot().MemoryUsage();
     for (auto& c : cookies) bench.volume->RelinquishCookie(std::move(c), true);
   }
 }

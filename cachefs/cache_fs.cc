@@ -45,11 +45,9 @@ absl::StatusOr<std::unique_ptr<CacheFs>> CacheFs::Create(
   auto buffers = BufferPool::Create(uint64_t{1} << cache->options().granule_shift,
                                     options.buffers);
   if (!buffers.ok()) return buffers.status();
-  auto inodes = std::make_unique<InodeTable>(
-      *root_attr, !origin->traits().stable_inode_numbers);
-  std::unique_ptr<CacheFs> fs(
-      new CacheFs(std::move(options), origin, cache, std::move(volume),
-                  std::move(inodes), *std::move(buffers)));
+  std::unique_ptr<CacheFs> fs(new CacheFs(std::move(options), origin, cache,
+                                          std::move(volume), *root_attr,
+                                          *std::move(buffers)));
   fs->LoadAttrSnapshot();
   return fs;
 }
@@ -113,14 +111,14 @@ SiblingReadAhead::Options SiblingOptions(const CacheFsOptions& options,
 }  // namespace
 
 CacheFs::CacheFs(CacheFsOptions options, Origin* origin, Cache* cache,
-                 std::shared_ptr<Volume> volume,
-                 std::unique_ptr<InodeTable> inodes,
+                 std::shared_ptr<Volume> volume, const struct stat& root_attr,
                  std::unique_ptr<BufferPool> buffers)
     : options_(std::move(options)),
       origin_(origin),
       cache_(cache),
       volume_(std::move(volume)),
-      inodes_(std::move(inodes)),
+      inodes_(std::make_unique<InodeTable>(
+          root_attr, !origin->traits().stable_inode_numbers, &files_)),
       buffers_(std::move(buffers)),
       attrs_(options_.attr_cache_entries),
       origin_pool_(options_.origin_threads, nullptr),
@@ -131,9 +129,19 @@ CacheFs::CacheFs(CacheFsOptions options, Origin* origin, Cache* cache,
                  &cache->tracer()),
       write_path_(cache->options().granule_shift, buffers_.get(),
                   &cache->stats()),
+      files_{origin,
+             volume_.get(),
+             &read_path_,
+             &write_path_,
+             &origin_pool_,
+             cache->options().granule_shift,
+             origin->traits().stable_inode_numbers,
+             [this](const struct stat& st) {
+               return MakeAuxData(st, UseInode());
+             }},
       siblings_(
-          SiblingOptions(options_, cache->options().granule_shift),
-          origin, &cache->stats(),
+          SiblingOptions(options_, cache->options().granule_shift), origin,
+          &cache->stats(),
           [this](const std::string& key) {
             return attrs_.Get(key, std::numeric_limits<int64_t>::max(),
                               Now());
@@ -285,15 +293,7 @@ void CacheFs::RekeyIfMoved(Inode* inode, const std::string& key) {
     return;
   }
   inodes_->SetKey(inode, key);
-  std::shared_ptr<Cookie> cookie;
-  {
-    absl::MutexLock lock(&inode->mu);
-    cookie = inode->cookie;
-  }
-  if (cookie != nullptr) {
-    absl::Status moved = volume_->RekeyCookie(cookie, key);
-    if (!moved.ok()) cookie->WithdrawObject(moved);
-  }
+  inode->data.Rekey(key);
 }
 
 absl::StatusOr<CacheFs::Entry> CacheFs::Lookup(uint64_t parent,
@@ -354,16 +354,17 @@ absl::StatusOr<CacheFs::Attr> CacheFs::GetAttr(uint64_t ino, uint64_t fh) {
   }
   // The name is gone (unlinked through cachefs) or leads to another file
   // now, but the file is open (fstat): an open origin file knows it.
-  std::shared_ptr<OriginFile> file;
-  if (fh != 0) file = reinterpret_cast<OpenFile*>(fh)->writable;
+  const NetfsFile::Handle* handle =
+      fh != 0 ? reinterpret_cast<OpenFile*>(fh)->data.get() : nullptr;
+  OriginFile* file = handle != nullptr ? handle->writable() : nullptr;
+  std::shared_ptr<OriginFile> shared;
   if (file == nullptr) {
-    absl::MutexLock lock(&inode->origin_mu);
-    file = inode->origin_file != nullptr ? inode->origin_file
-                                         : inode->writer.lock();
+    shared = inode->data.AnyOpenOriginFile();
+    file = shared.get();
   }
   if (file == nullptr) {
-    if (fh == 0) return by_name;
-    return Attr{Shown(inode, reinterpret_cast<OpenFile*>(fh)->opened_attr), 0};
+    if (handle == nullptr) return by_name;
+    return Attr{Shown(inode, handle->opened_attr()), 0};
   }
   absl::StatusOr<struct stat> st = file->Stat();
   if (!st.ok()) return st.status();

@@ -3,8 +3,9 @@
 // requests into calls and results into replies, so this class can be
 // tested without /dev/fuse.
 //
-// It owns the inode table and the open handles; reads go through the
-// ReadPath, and every open regular file holds a cookie from the volume.
+// It owns the inode table and the open handles: naming, attributes and
+// coherency checks are here; each regular file's data side (its cookie,
+// origin files, reads and writes) is the inode's NetfsFile (netfs_file.h).
 // Coherency is close-to-open: each open asks the origin for the file's
 // attributes and compares them (as aux data) with the cookie's.
 //
@@ -49,13 +50,14 @@
 #include "cachefs/attr_cache.h"
 #include "cachefs/coherency.h"
 #include "cachefs/inode_table.h"
-#include "cachefs/read_path.h"
 #include "cachefs/request_caller.h"
 #include "cachefs/sibling_read_ahead.h"
-#include "cachefs/write_path.h"
 #include "cookie/cache.h"
 #include "io/buffer_pool.h"
+#include "netfs/netfs_file.h"
 #include "netfs/origin.h"
+#include "netfs/read_path.h"
+#include "netfs/write_path.h"
 #include "prefetch/prefetch.h"
 
 namespace cachefs {
@@ -230,7 +232,7 @@ class CacheFs : public PrefetchTarget {
   struct OpenFile;
   struct OpenDirectory;
   CacheFs(CacheFsOptions options, Origin* origin, Cache* cache,
-          std::shared_ptr<Volume> volume, std::unique_ptr<InodeTable> inodes,
+          std::shared_ptr<Volume> volume, const struct stat& root_attr,
           std::unique_ptr<BufferPool> buffers);
   bool UseInode() const;
   // Looks up every entry but "." and ".." under `parent`, in parallel.
@@ -270,16 +272,16 @@ class CacheFs : public PrefetchTarget {
   Entry AddEntry(Inode* parent, const std::string& name,
                  const struct stat& made);
   // Sets up an open handle once the file's attributes are known;
-  // `writable` is the origin file opened for this handle, if it writes.
+  // `open_writable` opens the origin file for this handle, if it writes.
   // `kernel_stale`: `st` contradicts the attributes the kernel was last
   // given (the open then reports the file changed). Without `for_kernel`
   // (a prefetch) the open leaves alone what the kernel's pages are known
   // to follow, so the kernel's next open still sees a change.
-  absl::StatusOr<Opened> OpenWith(Inode* inode, const struct stat& st,
-                                  int flags,
-                                  std::shared_ptr<OriginFile> writable,
-                                  bool kernel_stale = false,
-                                  bool for_kernel = true);
+  absl::StatusOr<Opened> OpenWith(
+      Inode* inode, const struct stat& st, int flags,
+      std::function<absl::StatusOr<std::unique_ptr<OriginFile>>()>
+          open_writable,
+      bool kernel_stale = false, bool for_kernel = true);
   // The inode at `path` from the root, looked up name by name as the
   // kernel would; each lookup on the way is added to `looked_up`, for
   // Forget once the caller is done.
@@ -316,10 +318,6 @@ class CacheFs : public PrefetchTarget {
                                 const std::function<absl::Status()>& change,
                                 const std::string& new_key = "",
                                 std::optional<uint64_t> new_size = {});
-  // Drops the handle's cached data after the origin lost writes.
-  void DropAfterLostWrites(OpenFile* file);
-  // A handle closed once is used again (through a dup'd descriptor).
-  void NoteUsedAfterFlush(OpenFile* file);
   // The file keyed `key` is gone from its name: an open one keeps its
   // object under a private key until its last release; a closed one's
   // object is deleted. `inode` is the key's inode, or null.
@@ -334,8 +332,6 @@ class CacheFs : public PrefetchTarget {
   void MoveKeys(const std::string& from, const std::string& to);
   // A key no origin path can have.
   std::string PrivateKey(const char* why);
-  // Adopts fresh attributes as the cookie's aux data. REQUIRES: inode->mu.
-  void RefreshAuxLocked(Inode* inode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(inode->mu);
   // Checkpoints open objects every checkpoint_interval, and withdraws the
   // cache once its directory is gone or read-only.
   void CheckpointLoop();
@@ -356,6 +352,7 @@ class CacheFs : public PrefetchTarget {
   Dispatcher metadata_pool_;
   ReadPath read_path_;
   WritePath write_path_;
+  NetfsContext files_;  // what every inode's NetfsFile works with
   SiblingReadAhead siblings_;
   std::atomic<uint64_t> private_keys_{0};
   KernelStore kernel_store_;  // set before the session runs

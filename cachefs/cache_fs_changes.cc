@@ -38,15 +38,7 @@ void CacheFs::MoveKeys(const std::string& from, const std::string& to) {
   // Open files below a renamed directory take their cookies along: left
   // under the old keys, they would be joined by whatever is made there.
   for (Inode* inode : inodes_->RenameKeys(from, to)) {
-    std::shared_ptr<Cookie> cookie;
-    {
-      absl::MutexLock lock(&inode->mu);
-      cookie = inode->cookie;
-    }
-    if (cookie != nullptr) {
-      absl::Status moved = volume_->RekeyCookie(cookie, inode->key());
-      if (!moved.ok()) cookie->WithdrawObject(moved);
-    }
+    inode->data.Rekey(inode->key());
     Forget(inodes_->IdOf(inode), 1);
   }
 }
@@ -109,81 +101,14 @@ absl::StatusOr<CacheFs::Entry> CacheFs::Link(uint64_t ino, uint64_t new_parent,
 }
 
 std::unique_ptr<OriginFile> CacheFs::ReadyForRemoval(Inode* inode) {
-  // The kernel sends RELEASE after close(2) returns, and origin files are
-  // closed in the background after that: an unlink right after a close
-  // (the commonest way a file goes) would find the file still open on the
-  // origin, which SSHFS then hides as a .fuse_hidden file. Only handles
-  // whose close has been seen are waited for, briefly; one still used
-  // (through another descriptor) gets the origin file opened now, so its
-  // reader keeps its data after the name is gone.
-  constexpr absl::Duration kReleaseWait = absl::Milliseconds(100);
-  constexpr absl::Duration kCloseWait = absl::Seconds(2);
-  // How long an origin's own handling of a close may still be under way
-  // after close(2) returned (FUSE sends RELEASE in the background).
-  constexpr absl::Duration kOriginReleaseWindow = absl::Seconds(2);
-  std::shared_ptr<OpenOriginFiles> open_files;
-  {
-    // Both locks held to the end, as Release takes them: a pin made after
-    // the last release would hold the origin file open for good.
-    absl::MutexLock lock(&inode->mu);
-    if (inode->opens > 0 && inode->opens == inode->flushed_opens) {
-      inode->mu.AwaitWithTimeout(
-          absl::Condition(
-              +[](Inode* i) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-                return i->opens == 0;
-              },
-              inode),
-          kReleaseWait);
-    }
-    absl::MutexLock origin_lock(&inode->origin_mu);
-    if (inode->opens == 0) {
-      open_files = inode->open_origin_files;
-    } else if (inode->origin_file == nullptr) {
-      absl::StatusOr<std::string> path = PathOf(inode);
-      absl::StatusOr<std::unique_ptr<OriginFile>> opened =
-          absl::FailedPreconditionError("no path");
-      // Shared by every later reader: the daemon's, as the other shared
-      // read-only origin files are.
-      if (path.ok()) {
-        opened = origin_->OpenFile(Caller::Daemon(), *path, O_RDONLY);
-      }
-      // (A write-only file cannot be opened to read: nothing to keep.)
-      if (opened.ok()) {
-        inode->origin_file = inode->CountOpen(*std::move(opened));
-      }
-    }
-  }
-  if (open_files == nullptr) return nullptr;
-  open_files->AwaitAllClosed(kCloseWait);
-  if (!open_files->OpenWithin(kOriginReleaseWindow)) return nullptr;
-  // A close that returned may still be in flight at an origin served by
-  // FUSE: SSHFS (libfuse's high-level API) that sees the unlink during
-  // its RELEASE hides the file, and the RELEASE then removes the hidden
-  // file by the name it had before, which is gone: it stays for good.
-  // Held open across the unlink, a fresh handle is the last to close, and
-  // its RELEASE finds the hidden name.
-  absl::StatusOr<std::string> path = PathOf(inode);
-  if (!path.ok()) return nullptr;
-  absl::StatusOr<std::unique_ptr<OriginFile>> hold =
-      origin_->OpenFile(RequestCaller(), *path, O_RDONLY);
-  if (!hold.ok()) return nullptr;
-  return *std::move(hold);
+  return inode->data.ReadyForRemoval([this, inode] { return PathOf(inode); },
+                                     RequestCaller());
 }
 
 void CacheFs::DropObject(Inode* inode, const std::string& key) {
   if (inode != nullptr && inode->type != S_IFREG) return;
-  std::shared_ptr<Cookie> cookie;
-  if (inode != nullptr) {
-    absl::MutexLock lock(&inode->mu);
-    if (inode->cookie != nullptr) {
-      cookie = inode->cookie;
-      inode->retire_on_release = true;
-    }
-  }
-  if (cookie != nullptr) {
-    absl::Status moved = volume_->RekeyCookie(cookie, PrivateKey("unlinked"));
-    if (moved.ok()) return;
-    cookie->WithdrawObject(moved);
+  if (inode != nullptr && inode->data.RetireOnRelease(PrivateKey("unlinked"))) {
+    return;
   }
   volume_->DiscardObject(key);
 }
@@ -320,24 +245,13 @@ size_t CacheFs::DropCachedData(const std::vector<std::string>& keys) {
     // fetched ahead may be from before it.
     siblings_.ForgetPrefix(key);
     bool had = volume_->HasObject(key);
-    std::shared_ptr<Cookie> cookie;
+    bool open = false;
     Inode* inode = inodes_->FindByKey(key);
     if (inode != nullptr) {
-      // Ordered with writes: an append in flight must not see its size
-      // taken back by the fresh object.
-      absl::MutexLock write_lock(&inode->write_mu);
-      {
-        absl::MutexLock lock(&inode->mu);
-        cookie = inode->cookie;
-        // The next open finds the data changed: the kernel drops its pages.
-        inode->last_aux.clear();
-      }
-      if (cookie != nullptr) {
-        cookie->Invalidate(cookie->aux(), cookie->object_size());
-      }
+      open = inode->data.DropCachedData();
+      Forget(inodes_->IdOf(inode), 1);
     }
-    if (inode != nullptr) Forget(inodes_->IdOf(inode), 1);
-    if (cookie != nullptr) {
+    if (open) {
       had = true;
     } else {
       // A cookie still being torn down keeps its object a moment longer.
@@ -356,7 +270,7 @@ absl::StatusOr<CacheFs::Attr> CacheFs::SetAttr(uint64_t ino,
                                                uint64_t fh) {
   Inode* inode = inodes_->Get(ino);
   auto* file = reinterpret_cast<OpenFile*>(fh);
-  OriginFile* origin_file = file != nullptr ? file->writable.get() : nullptr;
+  OriginFile* origin_file = file != nullptr ? file->data->writable() : nullptr;
   absl::StatusOr<std::string> path = PathOf(inode);
   auto apply = [&]() -> absl::Status {
     if (path.ok())
@@ -370,8 +284,9 @@ absl::StatusOr<CacheFs::Attr> CacheFs::SetAttr(uint64_t ino,
   };
   absl::Status status;
   if (change.size.has_value() && inode->type == S_IFREG) {
-    absl::MutexLock write_lock(&inode->write_mu);
-    status = KeepObjectAcross(inode, apply, "", change.size);
+    status = inode->data.Truncate(
+        apply, RequestCaller(), [inode] { return inode->key(); },
+        [this, inode] { return FetchAttr(inode); }, *change.size);
   } else {
     status = KeepObjectAcross(inode, apply);
   }
@@ -419,52 +334,9 @@ absl::Status CacheFs::KeepObjectAcross(
     Inode* inode, const std::function<absl::Status()>& change,
     const std::string& new_key, std::optional<uint64_t> new_size) {
   if (inode->type != S_IFREG) return change();
-  std::shared_ptr<Cookie> cookie;
-  {
-    absl::MutexLock lock(&inode->mu);
-    cookie = inode->cookie;
-    if (cookie != nullptr) inode->aux_pending = true;
-  }
-  if (cookie != nullptr) {
-    // Open: the cookie adopts the new attributes at its next refresh.
-    absl::Status status = change();
-    if (!status.ok()) return status;
-    // Only a size the change itself set (under write_mu): attributes
-    // fetched now could be behind a write in flight.
-    if (new_size.has_value()) cookie->Resize(*new_size).IgnoreError();
-    if (!new_key.empty()) {
-      absl::Status moved = volume_->RekeyCookie(cookie, new_key);
-      if (!moved.ok()) cookie->WithdrawObject(moved);
-    }
-    return absl::OkStatus();
-  }
-  // Closed: carry its object, if it has one, from the attributes before
-  // the change to those after (at the new name, for a rename).
-  const std::string key = inode->key();
-  if (!volume_->HasObject(key)) return change();
-  absl::StatusOr<struct stat> before = FetchAttr(inode);
-  if (!before.ok()) return change();
-  absl::Status status = change();
-  if (!status.ok()) return status;
-  absl::StatusOr<struct stat> after =
-      origin_->GetAttr(RequestCaller(), new_key.empty() ? key : new_key);
-  if (!after.ok() || !S_ISREG(after->st_mode)) return absl::OkStatus();
-  // Only an idle key: an active cookie under it belongs to a file open
-  // under this name, which is not this one (renamed away, or replaced).
-  cookie = volume_->AcquireIdleCookie(key, MakeAuxData(*before, UseInode()),
-                                      before->st_size);
-  if (cookie == nullptr) return absl::OkStatus();
-  cookie->WaitReady();
-  if (after->st_size != before->st_size) {
-    cookie->Resize(after->st_size).IgnoreError();
-  }
-  if (!new_key.empty()) {
-    absl::Status moved = volume_->RekeyCookie(cookie, new_key);
-    if (!moved.ok()) cookie->WithdrawObject(moved);
-  }
-  cookie->SetAux(MakeAuxData(*after, UseInode()));
-  volume_->RelinquishCookie(std::move(cookie), false);
-  return absl::OkStatus();
+  return inode->data.KeepAcross(
+      change, RequestCaller(), [inode] { return inode->key(); },
+      [this, inode] { return FetchAttr(inode); }, new_key, new_size);
 }
 
 }  // namespace cachefs

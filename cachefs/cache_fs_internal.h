@@ -16,17 +16,7 @@ namespace cachefs {
 // One open(2) of a regular file.
 struct CacheFs::OpenFile {
   Inode* inode = nullptr;
-  std::shared_ptr<ReadStream> stream;
-  // The origin file opened for this handle's writes; null if it only reads.
-  std::shared_ptr<OriginFile> writable;
-  // The file's attributes when it was opened: what fstat answers for a
-  // read-only handle once its name leads to another file on the origin
-  // and no origin file of its own is open (the cached data is that
-  // version).
-  struct stat opened_attr {};
-  // Closed (FLUSH) and not used since; set and cleared under inode->mu,
-  // counted in inode->flushed_opens.
-  std::atomic<bool> flushed{false};
+  std::unique_ptr<NetfsFile::Handle> data;
 };
 
 // One opendir(3).

@@ -112,29 +112,22 @@ absl::StatusOr<PrefetchTarget::Fetched> CacheFs::Fetch(
   if (!opened.ok()) return opened.status();
   absl::Cleanup release = [&] { Release(opened->fh); };
   auto* file = reinterpret_cast<OpenFile*>(opened->fh);
-  file->stream->read_ahead = false;
-  const std::shared_ptr<Cookie>& cookie = file->stream->cookie;
-  const uint64_t size = cookie->object_size();
+  NetfsFile::Handle& handle = *file->data;
+  handle.ReadExactly();
+  const uint64_t size = handle.size();
   // Pieces of a few granules: the read path fetches a piece's missing
   // granules all at once, and a stop waits for one piece at most.
   const uint64_t piece = uint64_t{8} << cache_->options().granule_shift;
   Fetched fetched;
   for (uint64_t pos = 0; pos < size; pos += piece) {
     const uint64_t len = std::min(piece, size - pos);
-    std::vector<ReadSegment> missing;
-    {
-      Cookie::ReadPlan plan = cookie->PrepareRead(pos, len);
-      for (const ReadSegment& s : plan.segments) {
-        if (s.source == ReadSegment::Source::kOrigin) missing.push_back(s);
-      }
-    }
-    for (const ReadSegment& s : missing) {
+    for (const ReadSegment& s : handle.Missing(pos, len)) {
       const uint64_t from = std::max(s.pos, pos);
       const uint64_t to = std::min({s.pos + s.len, pos + len, size});
       if (from >= to) continue;
       // Dropping the reply stores what it fetched.
       absl::StatusOr<std::unique_ptr<ReadReply>> reply =
-          read_path_.Read(file->stream, from, to - from);
+          handle.file().Read(handle, from, to - from);
       if (!reply.ok()) return reply.status();
       fetched.bytes_fetched += to - from;
     }
@@ -161,22 +154,20 @@ absl::StatusOr<uint64_t> CacheFs::Push(const std::string& path, uint64_t off,
   Inode* inode = file->inode;
   const struct stat* st = &opened->attr;
   const uint64_t ino = looked_up.back();  // a file, so not the root
-  file->stream->read_ahead = false;
-  const uint64_t size = file->stream->cookie->object_size();
+  NetfsFile::Handle& handle = *file->data;
+  handle.ReadExactly();
+  const uint64_t size = handle.size();
   const uint64_t end = std::min(size, off + len);
   const uint64_t piece = uint64_t{4} << cache_->options().granule_shift;
   // The kernel's pages hold what the kernel was last told of the file:
   // data of another version must not go there.
   bool to_kernel = false;
-  {
-    absl::MutexLock lock(&inode->mu);
-    to_kernel = kernel_store_ != nullptr &&
-                inode->last_aux == MakeAuxData(*st, UseInode());
-  }
+  to_kernel = kernel_store_ != nullptr &&
+              inode->data.KernelFollows(MakeAuxData(*st, UseInode()));
   uint64_t pushed = 0;
   for (uint64_t pos = off; pos < end; pos += piece) {
     absl::StatusOr<std::unique_ptr<ReadReply>> reply =
-        read_path_.Read(file->stream, pos, std::min(piece, end - pos));
+        handle.file().Read(handle, pos, std::min(piece, end - pos));
     if (!reply.ok()) return reply.status();
     if (!to_kernel || (*reply)->iov().empty()) continue;
     if (kernel_store_(ino, pos, (*reply)->iov()) != 0) {

@@ -17,9 +17,11 @@ ino_t KeyIno(const std::string& key) {
 
 }  // namespace
 
-InodeTable::InodeTable(const struct stat& root_attr, bool by_key)
-    : root_(new Inode(root_attr.st_dev, root_attr.st_ino, S_IFDIR, "",
-                      by_key ? 1 : root_attr.st_ino)),
+InodeTable::InodeTable(const struct stat& root_attr, bool by_key,
+                       const NetfsContext* files)
+    : files_(files),
+      root_(new Inode(root_attr.st_dev, root_attr.st_ino, S_IFDIR, "",
+                      by_key ? 1 : root_attr.st_ino, files)),
       by_key_mode_(by_key) {
   root_->nlookup = 1;  // the kernel never forgets the root
 }
@@ -63,8 +65,9 @@ Inode* InodeTable::Intern(const struct stat& st, std::string key) {
     ++inode->nlookup;
     return inode;
   }
-  auto owned = std::make_unique<Inode>(st.st_dev, st.st_ino, st.st_mode & S_IFMT,
-                                       key, ShownIno(key, st));
+  auto owned =
+      std::make_unique<Inode>(st.st_dev, st.st_ino, st.st_mode & S_IFMT, key,
+                              ShownIno(key, st), files_);
   inode = owned.get();
   inode->nlookup = 1;
   inodes_[inode] = std::move(owned);

@@ -7,8 +7,9 @@
 // numbers, the origin's (st_dev, st_ino), so hard links share one Inode and
 // the kernel's page cache; elsewhere (SSHFS, whose numbers are made up and
 // change when it forgets a file) the key, and the kernel is shown an st_ino
-// derived from the key. An Inode holds no origin resource: origin requests
-// name files by key, so the table can know a million files.
+// derived from the key. An Inode holds no origin resource while its file is
+// closed: origin requests name files by key, so the table can know a
+// million files.
 //
 // Thread safety: safe for concurrent use.
 
@@ -27,15 +28,19 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
-#include "cachefs/open_origin_files.h"
-#include "cookie/cookie.h"
+#include "netfs/netfs_file.h"
 #include "netfs/origin.h"
 
 namespace cachefs {
 
 struct Inode {
-  Inode(dev_t dev, ino_t ino, mode_t type, std::string key, ino_t shown_ino)
-      : dev(dev), ino(ino), type(type), shown_ino(shown_ino),
+  Inode(dev_t dev, ino_t ino, mode_t type, std::string key, ino_t shown_ino,
+        const NetfsContext* files)
+      : dev(dev),
+        ino(ino),
+        type(type),
+        shown_ino(shown_ino),
+        data(files, dev, ino),
         key_(std::move(key)) {}
 
   // Constant after construction.
@@ -59,49 +64,9 @@ struct Inode {
   // fetched before then, under this or any other of its names, are stale.
   std::atomic<int64_t> changed_ns{0};
 
-  // Open-file state, shared by every open of the inode.
-  absl::Mutex mu;
-  std::shared_ptr<Cookie> cookie ABSL_GUARDED_BY(mu);
-  int opens ABSL_GUARDED_BY(mu) = 0;
-  // Of those, the handles whose close(2) has been seen (FLUSH) and that
-  // have not been used since: their RELEASE is on its way.
-  int flushed_opens ABSL_GUARDED_BY(mu) = 0;
-  // The aux data the last open saw: equal at the next open means the
-  // kernel's page cache is still good.
-  std::string last_aux ABSL_GUARDED_BY(mu);
-  // Changes made through cachefs since the cookie's aux data was last
-  // taken from the origin: the cached data follows them, so the next
-  // attributes fetched are adopted as the new aux data, not compared.
-  bool aux_pending ABSL_GUARDED_BY(mu) = false;
-  // Unlinked while open: the object goes with the last release.
-  bool retire_on_release ABSL_GUARDED_BY(mu) = false;
-
-  // Serializes the changes of file data (writes, truncation, fallocate),
-  // so the cache sees them in the order the origin did.
-  absl::Mutex write_mu ABSL_ACQUIRED_BEFORE(mu);
-
-  // The origin file, opened at the first read that misses the cache and
-  // closed at the last release. Held across the open on purpose, so the
-  // origin is asked once.
-  absl::Mutex origin_mu ABSL_ACQUIRED_AFTER(mu);
-  std::shared_ptr<OriginFile> origin_file ABSL_GUARDED_BY(origin_mu);
-  // The origin file of the last open for writing, while it is open: what
-  // tells a file's attributes once its name is gone (unlinked through
-  // cachefs while open), if no origin file for reading is open.
-  std::weak_ptr<OriginFile> writer ABSL_GUARDED_BY(origin_mu);
-  // Counts the origin files above until they are closed; made at the
-  // first one (most inodes never have one).
-  std::shared_ptr<OpenOriginFiles> open_origin_files
-      ABSL_GUARDED_BY(origin_mu);
-
-  // `file`, counted in open_origin_files until it is closed.
-  std::shared_ptr<OriginFile> CountOpen(std::unique_ptr<OriginFile> file)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(origin_mu) {
-    if (open_origin_files == nullptr) {
-      open_origin_files = std::make_shared<OpenOriginFiles>();
-    }
-    return open_origin_files->Count(std::move(file));
-  }
+  // The file's data side: its cookie and origin files while it is open
+  // (unused for other types).
+  NetfsFile data;
 
  private:
   friend class InodeTable;
@@ -113,7 +78,9 @@ class InodeTable {
  public:
   // `root_attr`: the attributes of the origin root. With `by_key`, files
   // are told apart by key rather than by inode number (see above).
-  InodeTable(const struct stat& root_attr, bool by_key);
+  // `files` is what each inode's NetfsFile works with (borrowed).
+  InodeTable(const struct stat& root_attr, bool by_key,
+             const NetfsContext* files);
   ~InodeTable();
 
   static constexpr uint64_t kRootId = 1;  // FUSE_ROOT_ID
@@ -151,6 +118,7 @@ class InodeTable {
   size_t size() const;
 
  private:
+  const NetfsContext* const files_;
   Inode* const root_;
   const bool by_key_mode_;
   mutable absl::Mutex mu_;

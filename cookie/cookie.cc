@@ -152,25 +152,45 @@ void Cookie::Invalidate(std::string aux, uint64_t object_size) {
 }
 
 bool Cookie::ReadPlan::FullyCached() const {
-  for (const ReadSegment& s : segments) {
+  for (const ReadSegment& s : segments_) {
     if (s.source != ReadSegment::Source::kCache) return false;
   }
-  return !segments.empty();
+  return !segments_.empty();
+}
+
+void Cookie::ReadPlan::Read(uint64_t pos, std::span<const iovec> iov,
+                            IoCallback done) const {
+  cookie_->ReadFromCache(object_, pos, iov, std::move(done));
+}
+
+absl::StatusOr<size_t> Cookie::ReadPlan::ReadSync(
+    uint64_t pos, std::span<const iovec> iov) const {
+  return cookie_->ReadFromCacheSync(object_, pos, iov);
+}
+
+bool Cookie::ReadPlan::StillCached(uint64_t index) const {
+  return object_ != nullptr && cookie_->object() == object_ &&
+         object_->IsPresent(index);
+}
+
+void Cookie::ReadPlan::Withdraw(const absl::Status& why) const {
+  if (object_ != nullptr) cookie_->WithdrawObject(why, object_.get());
 }
 
 Cookie::ReadPlan Cookie::PrepareRead(uint64_t pos, uint64_t len) {
   WaitReady();
   ReadPlan plan;
-  plan.object = object();
-  if (plan.object == nullptr) {
+  plan.cookie_ = shared_from_this();
+  plan.object_ = object();
+  if (plan.object_ == nullptr) {
     uint64_t size = object_size();
     if (pos < size && len > 0) {
-      plan.segments.push_back(
+      plan.segments_.push_back(
           {ReadSegment::Source::kOrigin, pos, std::min(len, size - pos)});
     }
     return plan;
   }
-  plan.segments = plan.object->PlanRead(pos, len, &plan.pin);
+  plan.segments_ = plan.object_->PlanRead(pos, len, &plan.pin_);
   return plan;
 }
 
@@ -285,35 +305,52 @@ void Cookie::FinishRead(const BackingObject& object,
        (*result + (uint64_t{1} << shift) - 1) >> shift);
 }
 
+Cookie::FillClaim& Cookie::FillClaim::operator=(FillClaim&& other) noexcept {
+  if (this != &other) {
+    Abort();
+    cookie_ = std::move(other.cookie_);
+    object_ = std::move(other.object_);
+    first_ = other.first_;
+    count_ = other.count_;
+  }
+  return *this;
+}
+
 Cookie::FillClaim Cookie::ClaimFill(uint64_t first, uint64_t count) {
   WaitReady();
-  FillClaim claim{object(), first, count};
-  if (claim.object == nullptr || count == 0 ||
-      !claim.object->BeginWrite(first, count)) {
+  std::shared_ptr<BackingObject> object = this->object();
+  if (object == nullptr || count == 0 || !object->BeginWrite(first, count)) {
     return FillClaim{};
   }
+  FillClaim claim;
+  claim.cookie_ = shared_from_this();
+  claim.object_ = std::move(object);
+  claim.first_ = first;
+  claim.count_ = count;
   return claim;
 }
 
-void Cookie::AbortFill(FillClaim claim) {
-  if (claim) claim.object->EndWrite(claim.first, claim.count);
+void Cookie::FillClaim::Abort() {
+  if (object_ != nullptr) object_->EndWrite(first_, count_);
+  object_.reset();
+  cookie_.reset();
 }
 
-void Cookie::CompleteFill(FillClaim claim, std::span<const iovec> iov,
-                          IoCallback done) {
-  std::shared_ptr<BackingObject> object = std::move(claim.object);
-  const uint64_t first = claim.first;
-  const uint64_t count = claim.count;
-  absl::Status dirty = object->EnsureDirty(aux());
+void Cookie::FillClaim::Complete(std::span<const iovec> iov, IoCallback done) {
+  std::shared_ptr<Cookie> cookie = std::move(cookie_);
+  std::shared_ptr<BackingObject> object = std::move(object_);
+  const uint64_t first = first_;
+  const uint64_t count = count_;
+  absl::Status dirty = object->EnsureDirty(cookie->aux());
   if (!dirty.ok()) {
     // Told before the claim ends, as when the cache is full (below).
     std::move(done)(dirty);
     object->EndWrite(first, count);
-    FinishWrite(object, count, dirty);
+    cookie->FinishWrite(object, count, dirty);
     return;
   }
-  StoreGranules(std::move(object), first, count, iov, /*overwrite=*/false,
-                std::move(done));
+  cookie->StoreGranules(std::move(object), first, count, iov,
+                        /*overwrite=*/false, std::move(done));
 }
 
 void Cookie::WriteToCache(uint64_t pos, std::span<const iovec> iov,
@@ -333,31 +370,63 @@ void Cookie::WriteToCache(uint64_t pos, std::span<const iovec> iov,
     std::move(done)(size_t{0});
     return;
   }
-  CompleteFill(std::move(claim), iov, std::move(done));
+  claim.Complete(iov, std::move(done));
 }
 
-Cookie::FillClaim Cookie::ClaimOverwrite(uint64_t first, uint64_t count) {
+Cookie::WriteTicket& Cookie::WriteTicket::operator=(
+    WriteTicket&& other) noexcept {
+  if (this != &other) {
+    Release();
+    cookie_ = std::move(other.cookie_);
+    object_ = std::move(other.object_);
+    first_ = other.first_;
+    count_ = other.count_;
+  }
+  return *this;
+}
+
+Cookie::WriteTicket Cookie::PrepareWrite(uint64_t first, uint64_t count) {
   data_epoch_.fetch_add(1, std::memory_order_acq_rel);
   WaitReady();
-  FillClaim claim{object(), first, count};
-  if (claim.object == nullptr || count == 0) return FillClaim{};
-  if (!claim.object->BeginOverwrite(first, count)) {
+  std::shared_ptr<BackingObject> object = this->object();
+  if (object == nullptr || count == 0) return WriteTicket{};
+  if (!object->BeginOverwrite(first, count)) {
     // Past the object's end: the object missed a resize, so what it holds
     // for this range cannot be kept in step.
     WithdrawObject(absl::FailedPreconditionError("overwrite past the end"),
-                   claim.object.get());
-    return FillClaim{};
+                   object.get());
+    return WriteTicket{};
   }
-  absl::Status dirty = claim.object->EnsureDirty(aux());
+  absl::Status dirty = object->EnsureDirty(aux());
   if (!dirty.ok()) {
     // The change must not reach the origin while a clean record could
     // still vouch for the old data: give up the object instead.
-    claim.object->EndWrite(first, count);
-    FinishWrite(claim.object, count, dirty);
-    WithdrawObject(dirty, claim.object.get());
-    return FillClaim{};
+    object->EndWrite(first, count);
+    FinishWrite(object, count, dirty);
+    WithdrawObject(dirty, object.get());
+    return WriteTicket{};
   }
-  return claim;
+  WriteTicket ticket;
+  ticket.cookie_ = shared_from_this();
+  ticket.object_ = std::move(object);
+  ticket.first_ = first;
+  ticket.count_ = count;
+  return ticket;
+}
+
+bool Cookie::WriteTicket::IsPresent(uint64_t index) const {
+  return object_->IsPresent(index);
+}
+
+absl::StatusOr<size_t> Cookie::WriteTicket::ReadSync(
+    uint64_t pos, std::span<const iovec> iov) const {
+  return cookie_->ReadFromCacheSync(object_, pos, iov);
+}
+
+void Cookie::WriteTicket::Release() {
+  if (object_ != nullptr) object_->EndWrite(first_, count_);
+  object_.reset();
+  cookie_.reset();
 }
 
 void Cookie::MarkDirty() {
@@ -369,11 +438,11 @@ void Cookie::MarkDirty() {
   if (!dirty.ok()) WithdrawObject(dirty, object.get());
 }
 
-void Cookie::StoreOverwrite(const FillClaim& claim, uint64_t first,
-                            uint64_t count, std::span<const iovec> iov,
-                            IoCallback done) {
-  StoreGranules(claim.object, first, count, iov, /*overwrite=*/true,
-                std::move(done));
+void Cookie::WriteTicket::Store(uint64_t first, uint64_t count,
+                                std::span<const iovec> iov,
+                                IoCallback done) const {
+  cookie_->StoreGranules(object_, first, count, iov, /*overwrite=*/true,
+                         std::move(done));
 }
 
 void Cookie::StoreGranules(std::shared_ptr<BackingObject> object,
@@ -469,13 +538,8 @@ bool Cookie::Admit(uint64_t bytes) {
   return false;
 }
 
-void Cookie::ClearOverwrite(const FillClaim& claim, uint64_t first,
-                            uint64_t count) {
-  claim.object->SetGranules(first, count, nullptr);
-}
-
-void Cookie::ReleaseOverwrite(FillClaim claim) {
-  if (claim) claim.object->EndWrite(claim.first, claim.count);
+void Cookie::WriteTicket::Clear(uint64_t first, uint64_t count) const {
+  object_->SetGranules(first, count, nullptr);
 }
 
 void Cookie::FinishWrite(const std::shared_ptr<BackingObject>& object,

@@ -451,7 +451,7 @@ void Culler::TrimOpenObjects(uint64_t target, uint64_t cap,
     // Taken before mu_: the volume's lock comes first.
     for (std::shared_ptr<Cookie>& cookie : volume_->Cookies()) {
       std::shared_ptr<BackingObject> object =
-          cookie->ready() ? cookie->object() : nullptr;
+          cookie->ready() ? CookieInspector::ObjectOf(*cookie) : nullptr;
       if (object != nullptr && !spent.contains(object->hash()) &&
           cache_->MayCull(volume_->key(), object->hash())) {
         open.push_back({object->hash(), std::move(cookie)});

@@ -99,9 +99,9 @@ TEST(CacheOpenTest, BufferedFallbackWarnsAndWorks) {
   ASSERT_OK(written);
   auto plan = cookie->PrepareRead(0, kGranule + 10);
   ASSERT_TRUE(plan.FullyCached());
-  ASSERT_FALSE(plan.object->file().direct);
+  ASSERT_FALSE(CookieInspector::ObjectOf(*cookie)->file().direct);
   AlignedBuffer got(kGranule + 4096);
-  ASSERT_OK(ReadSync(*cookie, plan.object, 0, got));
+  ASSERT_OK(ReadSync(plan, 0, got));
   EXPECT_TRUE(got.Holds(0, 9, kGranule + 10));
   (*volume)->RelinquishCookie(cookie, false);
   (*cache)->dispatcher()->Drain();

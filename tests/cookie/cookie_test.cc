@@ -46,9 +46,9 @@ TEST_F(CookieTest, NewKeyIsANegativeLookupWithAnEmptyMap) {
   OpenCache();
   auto cookie = volume_->AcquireCookie("file-a", "aux", 10 * kGranule);
   auto plan = cookie->PrepareRead(0, 10 * kGranule);
-  ASSERT_NE(plan.object, nullptr);
-  ASSERT_EQ(plan.segments.size(), 1u);
-  EXPECT_EQ(plan.segments[0],
+  ASSERT_TRUE(plan.has_object());
+  ASSERT_EQ(plan.segments().size(), 1u);
+  EXPECT_EQ(plan.segments()[0],
             (ReadSegment{Source::kOrigin, 0, 10 * kGranule}));
   EXPECT_EQ(Stat(&CacheStats::lookups_negative), 1u);
   EXPECT_EQ(Stat(&CacheStats::lookups_positive), 0u);
@@ -75,15 +75,15 @@ TEST_F(CookieTest, StoredGranulesAreServedAfterReopeningTheCache) {
       {Source::kOrigin, 5 * kGranule, 3 * kGranule},
       {Source::kCache, 8 * kGranule, 100},
   };
-  EXPECT_EQ(plan.segments, want);
+  EXPECT_EQ(plan.segments(), want);
   EXPECT_EQ(Stat(&CacheStats::lookups_positive), 1u);
   AlignedBuffer got(3 * kGranule);
-  auto read = ReadSync(*cookie, plan.object, 2 * kGranule, got);
+  auto read = ReadSync(plan, 2 * kGranule, got);
   ASSERT_OK(read);
   EXPECT_EQ(*read, 3 * kGranule);
   EXPECT_TRUE(got.Holds(2 * kGranule, 7, 3 * kGranule));
   AlignedBuffer got_tail(4096);
-  ASSERT_OK(ReadSync(*cookie, plan.object, 8 * kGranule, got_tail));
+  ASSERT_OK(ReadSync(plan, 8 * kGranule, got_tail));
   EXPECT_TRUE(got_tail.Holds(8 * kGranule, 7, 100));
   Relinquish(cookie);
 }
@@ -95,7 +95,7 @@ TEST_F(CookieTest, DifferentAuxDataMakesTheObjectStale) {
   Relinquish(cookie);
   cookie = volume_->AcquireCookie("f", "mtime=2", 4 * kGranule);
   EXPECT_FALSE(cookie->PrepareRead(0, 4 * kGranule).FullyCached());
-  EXPECT_EQ(cookie->PrepareRead(0, 4 * kGranule).segments[0].source,
+  EXPECT_EQ(cookie->PrepareRead(0, 4 * kGranule).segments()[0].source,
             Source::kOrigin);
   EXPECT_EQ(Stat(&CacheStats::lookups_stale), 1u);
   Relinquish(cookie);
@@ -133,8 +133,8 @@ TEST_F(CookieTest, HashCollisionIsDetectedNotServed) {
   // Same name on disk, same aux and size: only the stored key tells.
   auto b = volume_->AcquireCookie("key-b", "aux", 2 * kGranule);
   auto plan = b->PrepareRead(0, 2 * kGranule);
-  ASSERT_EQ(plan.segments.size(), 1u);
-  EXPECT_EQ(plan.segments[0].source, Source::kOrigin);
+  ASSERT_EQ(plan.segments().size(), 1u);
+  EXPECT_EQ(plan.segments()[0].source, Source::kOrigin);
   EXPECT_EQ(Stat(&CacheStats::collisions), 1u);
   EXPECT_EQ(Stat(&CacheStats::lookups_stale), 1u);
   Relinquish(b);
@@ -146,11 +146,38 @@ TEST_F(CookieTest, ActiveCollidingKeysNeverShareAFile) {
   auto a = volume_->AcquireCookie("key-a", "aux", 2 * kGranule);
   StoreGranules(*a, 0, 2, /*seed=*/1);
   auto b = volume_->AcquireCookie("key-b", "aux", 2 * kGranule);
-  EXPECT_EQ(b->PrepareRead(0, 2 * kGranule).object, nullptr);
+  EXPECT_FALSE(b->PrepareRead(0, 2 * kGranule).has_object());
   EXPECT_EQ(Stat(&CacheStats::collisions), 1u);
   EXPECT_TRUE(a->PrepareRead(0, 2 * kGranule).FullyCached());
   Relinquish(b);
   Relinquish(a);
+}
+
+TEST_F(CookieTest, AClaimOrTicketLetGoWithoutStoringFreesItsGranules) {
+  OpenCache();
+  auto cookie = volume_->AcquireCookie("f", "aux", 4 * kGranule);
+  {
+    Cookie::FillClaim claim = cookie->ClaimFill(0, 2);
+    ASSERT_TRUE(claim);
+    // In flight while held: a second claim on them is refused.
+    EXPECT_FALSE(cookie->ClaimFill(1, 1));
+  }
+  {
+    Cookie::WriteTicket ticket = cookie->PrepareWrite(0, 4);
+    ASSERT_TRUE(ticket);
+    EXPECT_FALSE(cookie->ClaimFill(3, 1));
+    // A moved ticket holds the granules once, and releases them once.
+    Cookie::WriteTicket moved = std::move(ticket);
+    EXPECT_FALSE(ticket);
+    EXPECT_FALSE(cookie->ClaimFill(3, 1));
+  }
+  Cookie::FillClaim again = cookie->ClaimFill(0, 4);
+  ASSERT_TRUE(again);
+  again.Abort();
+  EXPECT_FALSE(again);
+  // Nothing was stored by any of them.
+  EXPECT_FALSE(cookie->PrepareRead(0, 4 * kGranule).FullyCached());
+  Relinquish(cookie);
 }
 
 TEST_F(CookieTest, CorruptRecordMakesTheObjectStale) {
@@ -217,7 +244,7 @@ TEST_F(CookieTest, WritingAPresentGranuleIsSkipped) {
   EXPECT_EQ(*written, 0u);
   EXPECT_EQ(Stat(&CacheStats::cache_writes_skipped), 1u);
   AlignedBuffer got(kGranule);
-  ASSERT_OK(ReadSync(*cookie, cookie->object(), 0, got));
+  ASSERT_OK(ReadSync(cookie->PrepareRead(0, kGranule), 0, got));
   EXPECT_TRUE(got.Holds(0, 7, kGranule));
   Relinquish(cookie);
 }
@@ -233,10 +260,10 @@ TEST_F(CookieTest, ShrinkClearsGranulesPastTheNewEndAndKeepsTheCutOne) {
   std::vector<ReadSegment> want = {
       {Source::kCache, 0, 2 * kGranule + 10},
   };
-  EXPECT_EQ(plan.segments, want);
+  EXPECT_EQ(plan.segments(), want);
   Relinquish(cookie);
   cookie = volume_->AcquireCookie("f", "aux", 2 * kGranule + 10);
-  EXPECT_EQ(cookie->PrepareRead(0, 4 * kGranule).segments, want);
+  EXPECT_EQ(cookie->PrepareRead(0, 4 * kGranule).segments(), want);
   EXPECT_EQ(Stat(&CacheStats::lookups_positive), 1u);
   Relinquish(cookie);
 }
@@ -265,9 +292,9 @@ TEST_F(CookieTest, WithdrawnCacheSendsEverythingToTheOrigin) {
   StoreGranules(*cookie, 0, 2);
   cache_->Withdraw();
   EXPECT_TRUE(cache_->withdrawn());
-  EXPECT_EQ(cookie->PrepareRead(0, 2 * kGranule).object, nullptr);
+  EXPECT_FALSE(cookie->PrepareRead(0, 2 * kGranule).has_object());
   auto other = volume_->AcquireCookie("g", "aux", kGranule);
-  EXPECT_EQ(other->PrepareRead(0, kGranule).object, nullptr);
+  EXPECT_FALSE(other->PrepareRead(0, kGranule).has_object());
   Relinquish(other);
   Relinquish(cookie);
   // What was stored before the withdrawal was written back cleanly.

@@ -72,13 +72,13 @@ inline absl::StatusOr<size_t> WriteSync(Cookie& cookie, uint64_t pos,
   return result;
 }
 
-inline absl::StatusOr<size_t> ReadSync(
-    Cookie& cookie, const std::shared_ptr<BackingObject>& object, uint64_t pos,
-    const AlignedBuffer& buf) {
+// Reads cached bytes at `pos` through `plan`, waiting for the read.
+inline absl::StatusOr<size_t> ReadSync(const Cookie::ReadPlan& plan,
+                                       uint64_t pos, const AlignedBuffer& buf) {
   absl::Notification done;
   absl::StatusOr<size_t> result;
   iovec iov = buf.iov();
-  cookie.ReadFromCache(object, pos, {&iov, 1}, [&](absl::StatusOr<size_t> r) {
+  plan.Read(pos, {&iov, 1}, [&](absl::StatusOr<size_t> r) {
     result = std::move(r);
     done.Notify();
   });

@@ -36,10 +36,10 @@ class CrashTest : public CacheTest {
   void ExpectClaimsBacked(Cookie& cookie, uint64_t* claimed) {
     *claimed = 0;
     auto plan = cookie.PrepareRead(0, kGranules * kGranule);
-    for (const ReadSegment& s : plan.segments) {
+    for (const ReadSegment& s : plan.segments()) {
       if (s.source != Source::kCache) continue;
       AlignedBuffer got(s.len);
-      ASSERT_OK(ReadSync(cookie, plan.object, s.pos, got));
+      ASSERT_OK(ReadSync(plan, s.pos, got));
       EXPECT_TRUE(got.Holds(s.pos, kSeed, s.len))
           << "granules at " << s.pos << " claimed without their data";
       *claimed += s.len / kGranule;

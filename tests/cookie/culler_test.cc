@@ -236,7 +236,7 @@ TEST(CullLimitsTest, MarksMustBeOrdered) {
 
 // Granules of an open object, as its map has them.
 uint64_t PresentGranules(const Cookie& cookie) {
-  return cookie.object()->MapSnapshot().granules_present();
+  return CookieInspector::ObjectOf(cookie)->MapSnapshot().granules_present();
 }
 
 TEST_F(CullerTest, AnOpenObjectPastItsShareGivesUpColdGranulesFirst) {
@@ -401,16 +401,16 @@ TEST_F(CullerTest, AppendsAreCountedAsTheBlocksTheyFill) {
     ASSERT_OK(cookie->Resize(size));
     const uint64_t first = (size - kStep) / kGranule;
     const uint64_t last = (size - 1) / kGranule;
-    Cookie::FillClaim claim = cookie->ClaimOverwrite(first, last - first + 1);
-    ASSERT_TRUE(claim);
+    Cookie::WriteTicket ticket = cookie->PrepareWrite(first, last - first + 1);
+    ASSERT_TRUE(ticket);
     AlignedBuffer buf(size - first * kGranule);
     buf.Fill(first * kGranule, 1);
     iovec iov = buf.iov();
     absl::Notification stored;
-    cookie->StoreOverwrite(claim, first, last - first + 1, {&iov, 1},
-                           [&](absl::StatusOr<size_t>) { stored.Notify(); });
+    ticket.Store(first, last - first + 1, {&iov, 1},
+                 [&](absl::StatusOr<size_t>) { stored.Notify(); });
     stored.WaitForNotification();
-    cookie->ReleaseOverwrite(std::move(claim));
+    ticket.Release();
     EXPECT_EQ(culler_->stored_bytes(), size) << size;
   }
   Relinquish(cookie);

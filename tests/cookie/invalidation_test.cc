@@ -32,19 +32,19 @@ TEST_F(CacheTest, InvalidationLetsReadsInFlightFinishOnTheOldObject) {
   for (int i = 0; i < kReads; ++i) {
     bufs.push_back(std::make_unique<AlignedBuffer>(kGranule));
     iovs[i] = bufs.back()->iov();
-    cookie->ReadFromCache(plan.object, (i % kGranules) * kGranule,
-                          {&iovs[i], 1}, [&](absl::StatusOr<size_t> r) {
-                            if (r.ok() && *r == kGranule) ok.fetch_add(1);
-                            done.Done();
-                          });
+    plan.Read((i % kGranules) * kGranule, {&iovs[i], 1},
+              [&](absl::StatusOr<size_t> r) {
+                if (r.ok() && *r == kGranule) ok.fetch_add(1);
+                done.Done();
+              });
   }
   cookie->Invalidate("v2", kGranules * kGranule);
   // New reads see an empty object at once.
   auto fresh = cookie->PrepareRead(0, kGranules * kGranule);
-  ASSERT_NE(fresh.object, nullptr);
-  EXPECT_NE(fresh.object, plan.object);
-  ASSERT_EQ(fresh.segments.size(), 1u);
-  EXPECT_EQ(fresh.segments[0].source, Source::kOrigin);
+  ASSERT_TRUE(fresh.has_object());
+  EXPECT_FALSE(fresh.SameObject(plan));
+  ASSERT_EQ(fresh.segments().size(), 1u);
+  EXPECT_EQ(fresh.segments()[0].source, Source::kOrigin);
   done.Wait();
   EXPECT_EQ(ok.load(), kReads);
   for (int i = 0; i < kReads; ++i) {
@@ -59,10 +59,10 @@ TEST_F(CacheTest, InvalidationLetsReadsInFlightFinishOnTheOldObject) {
   Relinquish(cookie);
   cookie = volume_->AcquireCookie("f", "v2", kGranules * kGranule);
   auto after = cookie->PrepareRead(0, kGranules * kGranule);
-  ASSERT_EQ(after.segments.size(), 2u);
-  EXPECT_EQ(after.segments[0], (ReadSegment{Source::kCache, 0, kGranule}));
+  ASSERT_EQ(after.segments().size(), 2u);
+  EXPECT_EQ(after.segments()[0], (ReadSegment{Source::kCache, 0, kGranule}));
   AlignedBuffer got(kGranule);
-  ASSERT_OK(ReadSync(*cookie, after.object, 0, got));
+  ASSERT_OK(ReadSync(after, 0, got));
   EXPECT_TRUE(got.Holds(0, 12, kGranule));
   Relinquish(cookie);
 }
@@ -101,7 +101,7 @@ TEST_F(CacheTest, ManyThreadsAcquireAndRelinquishTheSameKeys) {
         } else {
           auto plan = cookie->PrepareRead(g * kGranule, kGranule);
           if (plan.FullyCached()) {
-            EXPECT_OK(ReadSync(*cookie, plan.object, g * kGranule, buf));
+            EXPECT_OK(ReadSync(plan, g * kGranule, buf));
             EXPECT_TRUE(buf.Holds(g * kGranule, 21, kGranule));
           }
         }
@@ -119,10 +119,10 @@ TEST_F(CacheTest, ManyThreadsAcquireAndRelinquishTheSameKeys) {
     auto cookie = volume_->AcquireCookie("key-" + std::to_string(k), "aux",
                                          kGranules * kGranule);
     auto plan = cookie->PrepareRead(0, kGranules * kGranule);
-    for (const ReadSegment& s : plan.segments) {
+    for (const ReadSegment& s : plan.segments()) {
       if (s.source != Source::kCache) continue;
       AlignedBuffer got(s.len);
-      ASSERT_OK(ReadSync(*cookie, plan.object, s.pos, got));
+      ASSERT_OK(ReadSync(plan, s.pos, got));
       EXPECT_TRUE(got.Holds(s.pos, 21, s.len));
     }
     Relinquish(cookie);

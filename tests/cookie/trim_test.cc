@@ -32,8 +32,8 @@ class TrimTest : public CacheTest {
   static std::vector<uint64_t> Present(Cookie& cookie) {
     std::vector<uint64_t> out;
     cookie.WaitReady();
-    if (cookie.object() == nullptr) return {~uint64_t{0}};
-    ContentMap map = cookie.object()->MapSnapshot();
+    if (!cookie.has_object()) return {~uint64_t{0}};
+    ContentMap map = CookieInspector::ObjectOf(cookie)->MapSnapshot();
     for (uint64_t g = 0; g < map.num_granules(); ++g) {
       if (map.IsPresent(g)) out.push_back(g);
     }
@@ -44,13 +44,14 @@ class TrimTest : public CacheTest {
     Cookie::ReadPlan plan = cookie.PrepareRead(g * kGranule, kGranule);
     if (!plan.FullyCached()) return false;
     AlignedBuffer buf(kGranule);
-    auto n = ReadSync(cookie, plan.object, g * kGranule, buf);
+    auto n = ReadSync(plan, g * kGranule, buf);
     return n.ok() && *n == kGranule && buf.Holds(g * kGranule, 5, kGranule);
   }
   // Blocks the backing file of "big" holds, in granules (rounded down).
   uint64_t AllocatedGranules(const Cookie& cookie) const {
     struct stat st;
-    if (fstat(cookie.object()->file().fd, &st) != 0) return ~uint64_t{0};
+    if (fstat(CookieInspector::ObjectOf(cookie)->file().fd, &st) != 0)
+      return ~uint64_t{0};
     return static_cast<uint64_t>(st.st_blocks) * 512 / kGranule;
   }
   // Granules culled by a trim of up to `max`; ~0 if it failed.
@@ -61,8 +62,9 @@ class TrimTest : public CacheTest {
   // Until a trim running on another thread has cleared granule `g` (and so
   // moved on to waiting for earlier readers).
   static bool WaitCleared(Cookie& cookie, uint64_t g) {
-    return Eventually([&] { return !cookie.object()->IsPresent(g); },
-                      absl::Seconds(5), absl::Milliseconds(5));
+    return Eventually(
+        [&] { return !CookieInspector::ObjectOf(cookie)->IsPresent(g); },
+        absl::Seconds(5), absl::Milliseconds(5));
   }
   // Outlives the cache, which TearDown closes.
   FaultInjectionEnv fault_env_{Env::Default()};
@@ -118,11 +120,11 @@ TEST_F(TrimTest, ATrimWaitsForReadersThatPlannedACacheRead) {
   EXPECT_FALSE(trimmed.load()) << "the trim did not wait for the reader";
   // The planned read still finds the data, not holes.
   AlignedBuffer buf(4 * kGranule);
-  auto n = ReadSync(*cookie, plan.object, 0, buf);
+  auto n = ReadSync(plan, 0, buf);
   ASSERT_OK(n);
   EXPECT_EQ(*n, 4 * kGranule);
   EXPECT_TRUE(buf.Holds(0, 5, 4 * kGranule));
-  plan.pin.Release();
+  plan.Unpin();
   trimmer.join();
   EXPECT_EQ(count, 4u);
   EXPECT_FALSE(cookie->PrepareRead(0, 4 * kGranule).FullyCached());
@@ -144,9 +146,9 @@ TEST_F(TrimTest, ReadersPlannedAfterTheTrimStartedAreNotWaitedFor) {
   // A read planned now, while the trim waits for `early`, is in the next
   // epoch: releasing `early` is enough for the trim to finish.
   Cookie::ReadPlan late = cookie->PrepareRead(7 * kGranule, kGranule);
-  early.pin.Release();
+  early.Unpin();
   trimmer.join();
-  late.pin.Release();
+  late.Unpin();
   EXPECT_EQ(Present(*cookie).size(), 3u);
   Relinquish(cookie);
 }
@@ -155,7 +157,7 @@ TEST_F(TrimTest, TheRecordIsDirtyUntilTheNextCheckpointAndThenLacksTheVictims) {
   OpenCache();
   auto cookie = OpenStored(8);
   ASSERT_OK(cookie->Checkpoint());
-  const uint64_t hash = cookie->object()->hash();
+  const uint64_t hash = CookieInspector::ObjectOf(*cookie)->hash();
   auto before = volume_->DescribeObject(hash);
   ASSERT_OK(before);
   EXPECT_TRUE(before->clean);
@@ -184,11 +186,11 @@ TEST_F(TrimTest, TheRecordIsDirtyUntilTheNextCheckpointAndThenLacksTheVictims) {
 TEST_F(TrimTest, GranulesBeingWrittenArePassedOver) {
   OpenCache();
   auto cookie = OpenStored(4);
-  // An overwrite claim on granule 0 keeps the trim off it.
-  Cookie::FillClaim claim = cookie->ClaimOverwrite(0, 1);
-  ASSERT_TRUE(claim);
+  // A write ticket on granule 0 keeps the trim off it.
+  Cookie::WriteTicket ticket = cookie->PrepareWrite(0, 1);
+  ASSERT_TRUE(ticket);
   EXPECT_EQ(Trim(*cookie, 4), 3u);
-  cookie->ReleaseOverwrite(std::move(claim));
+  ticket.Release();
   EXPECT_EQ(Present(*cookie), (std::vector<uint64_t>{0}));
   Relinquish(cookie);
 }
@@ -200,7 +202,7 @@ TEST_F(TrimTest, AFailedPunchWithdrawsTheObject) {
   auto trimmed = cookie->TrimCold(2);
   ASSERT_OK(trimmed);
   EXPECT_EQ(trimmed->granules, 0u);
-  EXPECT_EQ(cookie->object(), nullptr);
+  EXPECT_FALSE(cookie->has_object());
   EXPECT_EQ(Stat(&CacheStats::objects_withdrawn), 1u);
   // The reader is not told: everything now comes from the origin.
   EXPECT_FALSE(cookie->PrepareRead(0, kGranule).FullyCached());

@@ -4,17 +4,17 @@
 //
 // How it works, for one write of bytes [off, off + n):
 //   1. The object grows first if the write extends the file.
-//   2. An overwrite claim on the granules it touches waits for fills and
+//   2. A write ticket on the granules it touches waits for fills and
 //      stores in flight there, keeps new fills out, and marks the object
 //      dirty: a crash from here on leaves an object no lookup trusts.
-//   3. The origin write. If the origin refuses it, the claim is released
+//   3. The origin write. If the origin refuses it, the ticket is released
 //      and nothing in the cache has changed.
 //   4. For each granule the accepted bytes touch: if they cover it whole
 //      (up to the end of file) it is stored from the write's data; if they
 //      cover part of a present granule, the granule is read from the cache,
 //      patched and stored; a part of an absent granule stays absent. A
 //      store that fails leaves its granules absent: never half-right.
-//   5. The stores run in the background; the claim is released when the
+//   5. The stores run in the background; the ticket is released when the
 //      last one completes, so readers of those granules wait for them and
 //      then find the new data in the cache.
 // Callers serialize writes to one file (Inode::write_mu), so the cache sees
@@ -22,8 +22,8 @@
 //
 // Thread safety: Write may be called concurrently for different files.
 
-#ifndef CACHEFS_CACHEFS_WRITE_PATH_H_
-#define CACHEFS_CACHEFS_WRITE_PATH_H_
+#ifndef CACHEFS_NETFS_WRITE_PATH_H_
+#define CACHEFS_NETFS_WRITE_PATH_H_
 
 #include <cstdint>
 
@@ -53,4 +53,4 @@ class WritePath {
 
 }  // namespace cachefs
 
-#endif  // CACHEFS_CACHEFS_WRITE_PATH_H_
+#endif  // CACHEFS_NETFS_WRITE_PATH_H_

@@ -1,4 +1,4 @@
-#include "cachefs/open_origin_files.h"
+#include "netfs/open_origin_files.h"
 
 #include <utility>
 

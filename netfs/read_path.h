@@ -12,22 +12,22 @@
 //   3. A cache read that fails withdraws the object (invariant 3) and the
 //      granules are fetched from the origin instead.
 //   4. The caller replies from the buffers, then ReadReply's destructor
-//      hands the fetched granules to CompleteFill; their buffers return to
-//      the pool when the cache write completes.
+//      completes the fetched granules' fill claims (stores them); their
+//      buffers return to the pool when the cache write completes.
 // A read that continues the previous one on the same handle also claims and
 // fetches the next granules ahead of the reader (sequential read-ahead).
 //
 // Thread safety: Read may be called concurrently.
 
-#ifndef CACHEFS_CACHEFS_READ_PATH_H_
-#define CACHEFS_CACHEFS_READ_PATH_H_
+#ifndef CACHEFS_NETFS_READ_PATH_H_
+#define CACHEFS_NETFS_READ_PATH_H_
 
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
-#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -55,8 +55,10 @@ struct ReadStream {
   bool read_ahead = true;
 
   absl::Mutex mu;
-  uint64_t next_offset ABSL_GUARDED_BY(mu) = 0;   // where a sequential read goes on
-  uint64_t readahead_end ABSL_GUARDED_BY(mu) = 0;  // granules claimed ahead, up to
+  uint64_t next_offset ABSL_GUARDED_BY(mu) =
+      0;  // where a sequential read goes on
+  uint64_t readahead_end ABSL_GUARDED_BY(mu) =
+      0;  // granules claimed ahead, up to
   // The last few granules fetched from the origin, and only partly read,
   // that the cache could not keep (no object, no room): the kernel asks
   // for a granule in several requests, some after it asked for the next
@@ -87,7 +89,7 @@ class ReadReply {
     size_t want_to = 0;
     bool from_cache = false;
     bool from_origin = false;  // fetched by this read
-    Cookie::FillClaim claim;  // set while this read owns the fetch
+    Cookie::FillClaim claim;   // set while this read owns the fetch
   };
 
   ~ReadReply();
@@ -98,7 +100,6 @@ class ReadReply {
   friend class ReadPath;
   std::shared_ptr<ReadStream> stream_;
   uint64_t epoch_ = 0;  // the cookie's data epoch when the read began
-  std::shared_ptr<Cookie> cookie_;
   std::vector<Granule> granules_;
   std::vector<iovec> iov_;
 };
@@ -125,8 +126,7 @@ class ReadPath {
 
  private:
   // Sets `*missed` when any granule was not in the cache.
-  absl::Status FillGranules(ReadStream& stream, ReadReply& reply,
-                            bool* missed);
+  absl::Status FillGranules(ReadStream& stream, ReadReply& reply, bool* missed);
   // After a failed ClaimFill of `g`: waits for the request that has it in
   // flight and takes the granule from the cache or the stream's kept
   // granule; false if neither has it.
@@ -143,8 +143,8 @@ class ReadPath {
   uint64_t GranuleLength(uint64_t index, uint64_t file_size) const;
   // One trace event per run of the reply's granules served alike: "hit"
   // from the cache, "miss" fetched for it (or by a read beside it).
-  void TraceRead(const ReadStream& stream, const ReadReply& reply,
-                 uint64_t off, uint64_t end) const;
+  void TraceRead(const ReadStream& stream, const ReadReply& reply, uint64_t off,
+                 uint64_t end) const;
   // A granule read from the origin: counted, timed and traced.
   void CountFetch(const ReadStream& stream, uint64_t index, size_t bytes,
                   int64_t started_ns, const char* why) const;
@@ -158,4 +158,4 @@ class ReadPath {
 
 }  // namespace cachefs
 
-#endif  // CACHEFS_CACHEFS_READ_PATH_H_
+#endif  // CACHEFS_NETFS_READ_PATH_H_

@@ -1,4 +1,4 @@
-#include "cachefs/write_path.h"
+#include "netfs/write_path.h"
 
 #include <algorithm>
 #include <atomic>
@@ -19,17 +19,15 @@ struct PendingGranule {
   size_t length = 0;  // file bytes in the buffer
 };
 
-// The stores of one write. The claim is released when the last completes.
+// The stores of one write. Its tickets are released when the last
+// completes.
 struct StoreBatch {
-  std::shared_ptr<Cookie> cookie;
-  Cookie::FillClaim claims[2];
+  Cookie::WriteTicket tickets[2];
   std::atomic<int> outstanding{0};
 
   void Done() {
     if (outstanding.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      for (Cookie::FillClaim& claim : claims) {
-        cookie->ReleaseOverwrite(std::move(claim));
-      }
+      for (Cookie::WriteTicket& ticket : tickets) ticket.Release();
     }
   }
 };
@@ -52,9 +50,9 @@ absl::StatusOr<size_t> WritePath::Write(Cookie& cookie, OriginFile& origin,
   // Granules that exist already are claimed before the origin sees the
   // write; ones past the end, after the object grows to hold them, so a
   // write the origin refuses leaves even the size alone.
-  Cookie::FillClaim existing;
+  Cookie::WriteTicket existing;
   if (first < old_granules) {
-    existing = cookie.ClaimOverwrite(
+    existing = cookie.PrepareWrite(
         first, std::min(last, old_granules - 1) - first + 1);
   } else {
     cookie.MarkDirty();
@@ -64,7 +62,6 @@ absl::StatusOr<size_t> WritePath::Write(Cookie& cookie, OriginFile& origin,
   if (!written.ok() || *written == 0) {
     // An error means the origin took none of it (OriginFile::PWrite
     // reports a partial write as a short count): the cache stays as it is.
-    cookie.ReleaseOverwrite(std::move(existing));
     return written;
   }
   Bump(stats_->bytes_written_to_origin, *written);
@@ -73,24 +70,27 @@ absl::StatusOr<size_t> WritePath::Write(Cookie& cookie, OriginFile& origin,
   const uint64_t wend = off + *written;
   const uint64_t file_size = std::max(old_size, wend);
   const uint64_t wlast = (wend - 1) >> granule_shift_;
-  Cookie::FillClaim added;
+  Cookie::WriteTicket added;
   if (wend > old_size) {
     cookie.Resize(wend).IgnoreError();  // a failure withdraws the object
     const uint64_t from = std::max(first, old_granules);
-    if (wlast >= from) added = cookie.ClaimOverwrite(from, wlast - from + 1);
+    if (wlast >= from) added = cookie.PrepareWrite(from, wlast - from + 1);
   }
-  std::shared_ptr<BackingObject> object =
-      existing ? existing.object : added.object;
-  if (object == nullptr || (existing && added && added.object != object) ||
+  if ((!existing && !added) ||
+      (existing && added && !existing.SameObject(added)) ||
       (first < old_granules && !existing) ||
       (wlast >= old_granules && !added)) {
-    // Part of the range has no claim (no object, or it was replaced
-    // meanwhile): store nothing; what a claim covers stays as it was.
-    if (existing) cookie.ClearOverwrite(existing, existing.first, existing.count);
-    cookie.ReleaseOverwrite(std::move(existing));
-    cookie.ReleaseOverwrite(std::move(added));
+    // Part of the range has no ticket (no object, or it was replaced
+    // meanwhile): store nothing; what a ticket covers stays as it was.
+    if (existing) existing.Clear(existing.first(), existing.count());
     return written;
   }
+  // Both tickets are on one object: either stores for the whole range.
+  auto batch = std::make_shared<StoreBatch>();
+  batch->tickets[0] = std::move(existing);
+  batch->tickets[1] = std::move(added);
+  const Cookie::WriteTicket& target =
+      batch->tickets[0] ? batch->tickets[0] : batch->tickets[1];
 
   std::vector<PendingGranule> stores;
   for (uint64_t g = first; g <= wlast; ++g) {
@@ -99,7 +99,7 @@ absl::StatusOr<size_t> WritePath::Write(Cookie& cookie, OriginFile& origin,
     const uint64_t ws = std::max(off, gs);
     const uint64_t we = std::min(wend, gs + glen);
     const bool whole = ws == gs && we == gs + glen;
-    if (!whole && !object->IsPresent(g)) {
+    if (!whole && !target.IsPresent(g)) {
       Bump(stats_->granules_write_cleared);
       continue;  // the rest of it lives only on the origin
     }
@@ -113,11 +113,11 @@ absl::StatusOr<size_t> WritePath::Write(Cookie& cookie, OriginFile& origin,
       const uint64_t old_len =
           gs < old_size ? std::min(granule, old_size - gs) : 0;
       iovec iov{p.buffer.data(), RoundUpToIo(old_len)};
-      absl::StatusOr<size_t> got =
-          old_len == 0 ? absl::StatusOr<size_t>(0)
-                       : cookie.ReadFromCacheSync(object, gs, {&iov, 1});
+      absl::StatusOr<size_t> got = old_len == 0
+                                       ? absl::StatusOr<size_t>(0)
+                                       : target.ReadSync(gs, {&iov, 1});
       if (!got.ok() || *got < old_len) {
-        object->SetGranules(g, 1, nullptr);
+        target.Clear(g, 1);
         Bump(stats_->granules_write_cleared);
         continue;
       }
@@ -126,12 +126,8 @@ absl::StatusOr<size_t> WritePath::Write(Cookie& cookie, OriginFile& origin,
     stores.push_back(std::move(p));
   }
 
-  // One cache write per run of consecutive granules; the claims go when
+  // One cache write per run of consecutive granules; the tickets go when
   // the last completes.
-  auto batch = std::make_shared<StoreBatch>();
-  batch->cookie = cookie.shared_from_this();
-  batch->claims[0] = std::move(existing);
-  batch->claims[1] = std::move(added);
   std::vector<std::pair<size_t, size_t>> runs;  // [begin, end) in stores
   for (size_t i = 0; i < stores.size(); ++i) {
     if (i == 0 || stores[i].index != stores[i - 1].index + 1) {
@@ -141,7 +137,6 @@ absl::StatusOr<size_t> WritePath::Write(Cookie& cookie, OriginFile& origin,
     }
   }
   batch->outstanding.store(static_cast<int>(runs.size()) + 1);
-  Cookie::FillClaim target{object, 0, 0};
   for (const auto& [begin, run_end] : runs) {
     std::vector<iovec> iov;
     std::vector<Buffer> held;
@@ -151,10 +146,10 @@ absl::StatusOr<size_t> WritePath::Write(Cookie& cookie, OriginFile& origin,
     }
     const uint64_t count = run_end - begin;
     Bump(stats_->granules_written_through, count);
-    cookie.StoreOverwrite(
-        target, stores[begin].index, count, iov,
+    target.Store(
+        stores[begin].index, count, iov,
         [batch, held = std::move(held)](absl::StatusOr<size_t>) mutable {
-          held.clear();  // back to the pool before the claims go
+          held.clear();  // back to the pool before the tickets go
           batch->Done();
         });
   }

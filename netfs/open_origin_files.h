@@ -10,8 +10,8 @@
 // Thread safety: safe for concurrent use. Shared with the closes it counts,
 // which may run after the file's Inode is gone.
 
-#ifndef CACHEFS_CACHEFS_OPEN_ORIGIN_FILES_H_
-#define CACHEFS_CACHEFS_OPEN_ORIGIN_FILES_H_
+#ifndef CACHEFS_NETFS_OPEN_ORIGIN_FILES_H_
+#define CACHEFS_NETFS_OPEN_ORIGIN_FILES_H_
 
 #include <memory>
 
@@ -48,4 +48,4 @@ class OpenOriginFiles : public std::enable_shared_from_this<OpenOriginFiles> {
 
 }  // namespace cachefs
 
-#endif  // CACHEFS_CACHEFS_OPEN_ORIGIN_FILES_H_
+#endif  // CACHEFS_NETFS_OPEN_ORIGIN_FILES_H_

@@ -1,7 +1,7 @@
 // OpenOriginFiles: an unlink waits for origin files whose last reference is
 // dropped on another thread, and only as long as it is told to.
 
-#include "cachefs/open_origin_files.h"
+#include "netfs/open_origin_files.h"
 
 #include <atomic>
 #include <memory>

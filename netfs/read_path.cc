@@ -1,4 +1,4 @@
-#include "cachefs/read_path.h"
+#include "netfs/read_path.h"
 
 #include <algorithm>
 #include <atomic>
@@ -31,20 +31,20 @@ void Keep(ReadStream& stream, uint64_t index, uint64_t epoch, const void* data,
 // Starts the cache write of one fetched granule; its buffer goes back to
 // the pool when the write completes. With `stream`, a granule the cache
 // refuses is kept there instead (see ReadStream::kept).
-void StoreGranule(Cookie& cookie, Cookie::FillClaim claim, Buffer buffer,
-                  size_t length, std::shared_ptr<ReadStream> stream = nullptr,
+void StoreGranule(Cookie::FillClaim claim, Buffer buffer, size_t length,
+                  std::shared_ptr<ReadStream> stream = nullptr,
                   uint64_t epoch = 0) {
   size_t io_length = RoundUpToIo(length);
   std::memset(buffer.data() + length, 0, io_length - length);
   iovec iov{buffer.data(), io_length};
-  const uint64_t index = claim.first;
-  cookie.CompleteFill(std::move(claim), {&iov, 1},
-                      [buffer = std::move(buffer), stream = std::move(stream),
-                       index, epoch, length](absl::StatusOr<size_t> stored) {
-                        if (!stored.ok() && stream != nullptr) {
-                          Keep(*stream, index, epoch, buffer.data(), length);
-                        }
-                      });
+  const uint64_t index = claim.first();
+  claim.Complete({&iov, 1},
+                 [buffer = std::move(buffer), stream = std::move(stream), index,
+                  epoch, length](absl::StatusOr<size_t> stored) {
+                   if (!stored.ok() && stream != nullptr) {
+                     Keep(*stream, index, epoch, buffer.data(), length);
+                   }
+                 });
 }
 
 }  // namespace
@@ -57,7 +57,7 @@ ReadReply::~ReadReply() {
     std::shared_ptr<ReadStream> keep_in =
         g.want_from > 0 || g.want_to < g.length ? stream_ : nullptr;
     if (g.claim) {
-      StoreGranule(*cookie_, std::move(g.claim), std::move(g.buffer), g.length,
+      StoreGranule(std::move(g.claim), std::move(g.buffer), g.length,
                    std::move(keep_in), epoch_);
     } else if (g.from_origin && g.length > 0 && keep_in != nullptr) {
       Keep(*keep_in, g.index, epoch_, g.buffer.data(), g.length);
@@ -89,7 +89,6 @@ absl::StatusOr<std::unique_ptr<ReadReply>> ReadPath::Read(
   auto reply = std::make_unique<ReadReply>();
   reply->stream_ = stream;
   reply->epoch_ = stream->cookie->data_epoch();
-  reply->cookie_ = stream->cookie;
   // The size as of now: writes through cachefs move it while files are open.
   const uint64_t file_size = stream->cookie->object_size();
   if (off >= file_size || size == 0) return reply;
@@ -108,9 +107,7 @@ absl::StatusOr<std::unique_ptr<ReadReply>> ReadPath::Read(
   bool missed = false;
   absl::Status status = FillGranules(*stream, *reply, &missed);
   if (!status.ok()) {
-    for (ReadReply::Granule& g : reply->granules_) {
-      stream->cookie->AbortFill(std::move(g.claim));
-    }
+    for (ReadReply::Granule& g : reply->granules_) g.claim.Abort();
     return status;
   }
   // The reply covers [off, end), ending early if the origin file turned out
@@ -182,7 +179,7 @@ struct CacheRun {
 void MarkSources(const Cookie::ReadPlan& plan, uint32_t shift,
                  std::vector<ReadReply::Granule>& granules) {
   const uint64_t first = granules.front().index;
-  for (const ReadSegment& s : plan.segments) {
+  for (const ReadSegment& s : plan.segments()) {
     if (s.source != ReadSegment::Source::kCache) continue;
     for (uint64_t g = s.pos >> shift; g <= (s.pos + s.len - 1) >> shift; ++g) {
       granules[g - first].from_cache = true;
@@ -243,10 +240,8 @@ absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply,
   auto finish_run = [&](CacheRun& run, const absl::StatusOr<size_t>& result) {
     run.ok = result.ok() && *result >= run.needed;
     if (result.ok() && !run.ok) {
-      stream.cookie->WithdrawObject(
-          absl::DataLossError("cache file shorter than its map at " +
-                              std::to_string(run.pos)),
-          plan.object.get());
+      plan.Withdraw(absl::DataLossError("cache file shorter than its map at " +
+                                        std::to_string(run.pos)));
     }
   };
   auto run_iov = [&](const CacheRun& run) {
@@ -256,16 +251,15 @@ absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply,
   const bool single_hit =
       runs.size() == 1 && runs[0].end - runs[0].begin == granules.size();
   if (single_hit) {
-    finish_run(runs[0], stream.cookie->ReadFromCacheSync(
-                            plan.object, runs[0].pos, run_iov(runs[0])));
+    finish_run(runs[0], plan.ReadSync(runs[0].pos, run_iov(runs[0])));
   }
   // The cache runs may be culled once read; the last reader lets go.
   std::atomic<size_t> runs_left{runs.size()};
   auto run_done = [&] {
-    if (runs_left.fetch_sub(1) == 1) plan.pin.Release();
+    if (runs_left.fetch_sub(1) == 1) plan.Unpin();
   };
   if (single_hit) run_done();
-  if (runs.empty()) plan.pin.Release();
+  if (runs.empty()) plan.Unpin();
   if (single_hit && runs[0].ok) {
     Bump(stats_->reads_fully_cached);
     return absl::OkStatus();
@@ -273,12 +267,12 @@ absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply,
   // Otherwise all cache runs in flight at once, the origin meanwhile.
   Countdown cache_reads(single_hit ? 0 : static_cast<int>(runs.size()));
   for (size_t r = 0; !single_hit && r < runs.size(); ++r) {
-    stream.cookie->ReadFromCache(plan.object, runs[r].pos, run_iov(runs[r]),
-                                 [&, r](absl::StatusOr<size_t> result) {
-                                   finish_run(runs[r], result);
-                                   run_done();
-                                   cache_reads.Done();
-                                 });
+    plan.Read(runs[r].pos, run_iov(runs[r]),
+              [&, r](absl::StatusOr<size_t> result) {
+                finish_run(runs[r], result);
+                run_done();
+                cache_reads.Done();
+              });
   }
   std::vector<ReadReply::Granule*> missing;
   for (ReadReply::Granule& g : granules) {
@@ -288,7 +282,7 @@ absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply,
       // A fetch that held the claim until just now may have kept the
       // granule here on its way out (the cache refused it).
       if (FromKept(stream, reply.epoch_, g)) {
-        stream.cookie->AbortFill(std::move(g.claim));
+        g.claim.Abort();
         continue;
       }
     } else if (TakeOthersFetch(stream, reply.epoch_, g)) {
@@ -305,12 +299,11 @@ absl::Status ReadPath::FillGranules(ReadStream& stream, ReadReply& reply,
   // A fault that withdrew the object spoils the whole run; a checksum
   // mismatch only drops the granules that failed, and the others of the
   // run were read whole and checked.
-  const bool object_kept = stream.cookie->object() == plan.object;
   std::vector<ReadReply::Granule*> retry;
   for (const CacheRun& run : runs) {
     for (size_t i = run.begin; !run.ok && i < run.end; ++i) {
       ReadReply::Granule& g = granules[i];
-      if (object_kept && plan.object->IsPresent(g.index)) continue;
+      if (plan.StillCached(g.index)) continue;
       g.from_cache = false;
       // Stored again when fetched, if the object is still there.
       g.claim = stream.cookie->ClaimFill(g.index, 1);
@@ -331,8 +324,7 @@ bool ReadPath::TakeOthersFetch(ReadStream& stream, uint64_t epoch,
   if (FromKept(stream, epoch, g)) return true;
   if (!plan.FullyCached()) return false;
   iovec iov{g.buffer.data(), RoundUpToIo(g.length)};
-  absl::StatusOr<size_t> n = stream.cookie->ReadFromCacheSync(
-      plan.object, g.index << shift, {&iov, 1});
+  absl::StatusOr<size_t> n = plan.ReadSync(g.index << shift, {&iov, 1});
   if (!n.ok() || *n < g.length) return false;
   g.from_cache = true;
   return true;
@@ -358,9 +350,7 @@ absl::Status ReadPath::FetchFromOrigin(
       if (n.ok()) {
         CountFetch(stream, g.index, *n, started, "for a read");
         g.from_origin = *n >= g.length;
-        if (*n < g.length) {  // the file shrank: cache none of it
-          stream.cookie->AbortFill(std::move(g.claim));
-        }
+        if (*n < g.length) g.claim.Abort();  // the file shrank: cache none
         g.length = *n;
       }
       // Moved so that no reference is released here after Done().
@@ -395,12 +385,10 @@ void ReadPath::ReadAhead(const std::shared_ptr<ReadStream>& stream,
     // (A reader that skips less than that is taken for a sequential one.)
     const bool in_window = (off >> shift) < stream->readahead_end;
     const uint64_t span = options_.reorder_bytes;
-    const bool sequential =
-        off == stream->next_offset ||
-        (in_window && off + span >= stream->next_offset &&
-         off <= stream->next_offset + span);
-    stream->next_offset =
-        sequential ? std::max(stream->next_offset, end) : end;
+    const bool sequential = off == stream->next_offset ||
+                            (in_window && off + span >= stream->next_offset &&
+                             off <= stream->next_offset + span);
+    stream->next_offset = sequential ? std::max(stream->next_offset, end) : end;
     if (!sequential || options_.readahead_granules == 0 ||
         !stream->read_ahead) {
       stream->readahead_end = 0;
@@ -429,22 +417,16 @@ void ReadPath::ReadAhead(const std::shared_ptr<ReadStream>& stream,
       absl::StatusOr<std::shared_ptr<OriginFile>> opened = stream->origin();
       if (opened.ok()) file = *std::move(opened);
     }
-    if (!buffer || file == nullptr) {  // the reader will fetch it itself
-      stream->cookie->AbortFill(std::move(claim));
-      return;
-    }
+    if (!buffer || file == nullptr) return;  // the reader fetches it
     origin_pool_->Enqueue([this, stream, file, g, claim = std::move(claim),
                            buffer = std::move(buffer)]() mutable {
       size_t length = GranuleLength(g, stream->cookie->object_size());
       const int64_t started = Env::Default()->MonotonicNanos();
       absl::StatusOr<size_t> n = file->PRead(buffer.data(), buffer.size(),
                                              g << options_.granule_shift);
-      if (!n.ok() || *n < length) {
-        stream->cookie->AbortFill(std::move(claim));
-        return;
-      }
+      if (!n.ok() || *n < length) return;  // the claim goes unfilled
       CountFetch(*stream, g, *n, started, "read-ahead");
-      StoreGranule(*stream->cookie, std::move(claim), std::move(buffer), *n);
+      StoreGranule(std::move(claim), std::move(buffer), *n);
     });
   }
 }
