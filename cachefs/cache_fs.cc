@@ -123,22 +123,38 @@ CacheFs::CacheFs(CacheFsOptions options, Origin* origin, Cache* cache,
       attrs_(options_.attr_cache_entries),
       origin_pool_(options_.origin_threads, nullptr),
       metadata_pool_(std::max(1, options_.metadata_threads) - 1, nullptr),
+      hang_guard_(absl::Seconds(options_.origin_timeout),
+                  origin->traits().calls_may_hang),
+      health_(
+          OriginHealth::Options{absl::Seconds(options_.origin_timeout),
+                                absl::Seconds(1),
+                                "origin " + origin->Describe()},
+          [this] {
+            return hang_guard_
+                .Run<struct stat>("stat of the origin root",
+                                  [origin = origin_] {
+                                    return origin->GetAttr(Caller::Daemon(),
+                                                           "");
+                                  })
+                .status();
+          },
+          &cache->stats()),
       read_path_({cache->options().granule_shift, options_.readahead_granules,
                   options_.reorder_bytes, cache->options().verify},
                  buffers_.get(), &origin_pool_, &cache->stats(),
                  &cache->tracer()),
       write_path_(cache->options().granule_shift, buffers_.get(),
                   &cache->stats()),
-      files_{origin,
-             volume_.get(),
-             &read_path_,
-             &write_path_,
-             &origin_pool_,
-             cache->options().granule_shift,
-             origin->traits().stable_inode_numbers,
-             [this](const struct stat& st) {
-               return MakeAuxData(st, UseInode());
-             }},
+      files_{
+          origin,
+          volume_.get(),
+          &read_path_,
+          &write_path_,
+          &origin_pool_,
+          cache->options().granule_shift,
+          origin->traits().stable_inode_numbers,
+          [this](const struct stat& st) { return MakeAuxData(st, UseInode()); },
+          [this] { return Offline(); }},
       siblings_(
           SiblingOptions(options_, cache->options().granule_shift), origin,
           &cache->stats(),
@@ -194,13 +210,49 @@ struct stat CacheFs::Shown(const Inode* inode, struct stat st) const {
   return st;
 }
 
+absl::StatusOr<struct stat> CacheFs::AskAttr(const std::string& path) {
+  if (Offline()) {
+    return ErrnoToStatus(ENOTCONN, "stat " + path + ": the origin is down");
+  }
+  absl::StatusOr<struct stat> st = hang_guard_.Run<struct stat>(
+      "stat " + path, [origin = origin_, caller = RequestCaller(), path] {
+        return origin->GetAttr(caller, path);
+      });
+  if (StatusToErrno(st.status()) == ETIMEDOUT) {
+    health_.NoteTimeout(std::string(st.status().message()));
+  } else {
+    health_.Note(st.status());
+  }
+  return st;
+}
+
+absl::Status CacheFs::RefuseIfOffline(const char* what) {
+  if (!Offline()) return absl::OkStatus();
+  Bump(stats().offline_refusals);
+  return ErrnoToStatus(EROFS, absl::StrCat(what, ": the origin is down"));
+}
+
+std::optional<struct stat> CacheFs::OfflineAttr(const std::string& key,
+                                                const absl::Status& failed,
+                                                int64_t* fetched) {
+  // Not Offline(): the origin may have come back since `failed`, and the
+  // request is still answered, once, as of the last check.
+  if (!options_.offline || !OriginHealth::SaysUnreachable(failed)) {
+    return std::nullopt;
+  }
+  std::optional<struct stat> known =
+      attrs_.Get(key, std::numeric_limits<int64_t>::max(), Now(), fetched);
+  if (known.has_value()) Bump(stats().offline_lookups);
+  return known;
+}
+
 absl::StatusOr<struct stat> CacheFs::FetchAttr(Inode* inode) {
   absl::StatusOr<std::string> path = PathOf(inode);
   if (!path.ok()) return path.status();
   // Stamped with when the fetch began: a change racing with it must make
   // the result stale (see Inode::changed_ns).
   const int64_t started = Now();
-  absl::StatusOr<struct stat> st = origin_->GetAttr(RequestCaller(), *path);
+  absl::StatusOr<struct stat> st = AskAttr(*path);
   if (!st.ok()) {
     if (absl::IsNotFound(st.status())) attrs_.Erase(*path);
     return st.status();
@@ -288,10 +340,12 @@ void CacheFs::RekeyIfMoved(Inode* inode, const std::string& key) {
   // Another name of the same file: a hard link, or a rename on the origin.
   // The inode keeps the name it has while that still leads to it.
   const std::string old_key = inode->key();
-  absl::StatusOr<struct stat> old = origin_->GetAttr(RequestCaller(), old_key);
+  absl::StatusOr<struct stat> old = AskAttr(old_key);
   if (old.ok() && old->st_ino == inode->ino && old->st_dev == inode->dev) {
     return;
   }
+  // No answer is not an answer: the name may still lead to it.
+  if (OriginHealth::SaysUnreachable(old.status())) return;
   inodes_->SetKey(inode, key);
   inode->data.Rekey(key);
 }
@@ -322,9 +376,20 @@ absl::StatusOr<CacheFs::Entry> CacheFs::Lookup(uint64_t parent,
   }
   if (known.has_value()) return MakeEntry(key, *known, fetched, false);
   fetched = Now();
-  absl::StatusOr<struct stat> found = origin_->GetAttr(RequestCaller(), key);
+  absl::StatusOr<struct stat> found = AskAttr(key);
   if (!found.ok()) {
     if (absl::IsNotFound(found.status())) attrs_.Erase(key);
+    if (std::optional<struct stat> last =
+            OfflineAttr(key, found.status(), &fetched)) {
+      // As of its last check, which is older than the timeouts: the
+      // kernel keeps nothing, and once the origin is back, it answers.
+      return MakeEntry(key, *last, fetched, false);
+    }
+    if (options_.offline && OriginHealth::SaysUnreachable(found.status())) {
+      Bump(stats().offline_refusals);
+      return ErrnoToStatus(
+          EIO, "lookup " + key + ": not known, and the origin is down");
+    }
     return found.status();
   }
   attrs_.Put(key, *found, fetched);
@@ -349,6 +414,9 @@ absl::StatusOr<CacheFs::Attr> CacheFs::GetAttr(uint64_t ino, uint64_t fh) {
     }
     absl::StatusOr<struct stat> st = FetchAttr(inode);
     if (st.ok()) return Attr{Shown(inode, *st), options_.attr_timeout};
+    if (std::optional<struct stat> last = OfflineAttr(key, st.status())) {
+      return Attr{Shown(inode, *last), 0};
+    }
     if (StatusToErrno(st.status()) != ESTALE) return st.status();
     by_name = st.status();
   }
@@ -371,13 +439,20 @@ absl::StatusOr<CacheFs::Attr> CacheFs::GetAttr(uint64_t ino, uint64_t fh) {
   return Attr{Shown(inode, *st), 0};
 }
 
+absl::Status CacheFs::OfflineUnknown(const std::string& what) {
+  Bump(stats().offline_refusals);
+  return ErrnoToStatus(EIO, what + ": not known, and the origin is down");
+}
+
 absl::StatusOr<std::string> CacheFs::ReadLink(uint64_t ino) {
   absl::StatusOr<std::string> path = PathOf(inodes_->Get(ino));
   if (!path.ok()) return path.status();
+  if (Offline()) return OfflineUnknown("readlink " + *path);
   return origin_->ReadLink(RequestCaller(), *path);
 }
 
 absl::StatusOr<struct statvfs> CacheFs::StatFs(uint64_t) {
+  if (Offline()) return OfflineUnknown("statfs");
   return origin_->StatFs(RequestCaller(), "");
 }
 
@@ -392,6 +467,7 @@ absl::StatusOr<std::string> CacheFs::GetXattr(uint64_t ino,
   if (!origin_->traits().xattrs) return NoXattrs();
   absl::StatusOr<std::string> path = PathOf(inodes_->Get(ino));
   if (!path.ok()) return path.status();
+  if (Offline()) return OfflineUnknown("getxattr " + *path);
   return origin_->GetXattr(RequestCaller(), *path, name);
 }
 
@@ -399,22 +475,38 @@ absl::StatusOr<std::vector<std::string>> CacheFs::ListXattr(uint64_t ino) {
   if (!origin_->traits().xattrs) return NoXattrs();
   absl::StatusOr<std::string> path = PathOf(inodes_->Get(ino));
   if (!path.ok()) return path.status();
+  if (Offline()) return OfflineUnknown("listxattr " + *path);
   return origin_->ListXattr(RequestCaller(), *path);
 }
 
 absl::Status CacheFs::Access(uint64_t ino, int mask) {
   Inode* inode = inodes_->Get(ino);
-  if (mask == F_OK) return FetchAttr(inode).status();
+  if (mask == F_OK) {
+    absl::Status exists = FetchAttr(inode).status();
+    if (OfflineAttr(inode->key(), exists).has_value()) return absl::OkStatus();
+    return exists;
+  }
   absl::StatusOr<std::string> path = PathOf(inode);
   if (!path.ok()) return path.status();
+  if (Offline()) return OfflineUnknown("access " + *path);
   return origin_->CheckAccess(RequestCaller(), *path, mask);
 }
 
 absl::StatusOr<uint64_t> CacheFs::OpenDir(uint64_t ino) {
   absl::StatusOr<std::string> path = PathOf(inodes_->Get(ino));
   if (!path.ok()) return path.status();
+  if (Offline()) return OfflineUnknown("the listing of " + *path);
   absl::StatusOr<std::unique_ptr<OriginDir>> dir =
-      origin_->OpenDir(RequestCaller(), *path);
+      hang_guard_.Run<std::unique_ptr<OriginDir>>(
+          "opendir " + *path,
+          [origin = origin_, caller = RequestCaller(), path = *path] {
+            return origin->OpenDir(caller, path);
+          });
+  if (StatusToErrno(dir.status()) == ETIMEDOUT) {
+    health_.NoteTimeout(std::string(dir.status().message()));
+  } else {
+    health_.Note(dir.status());
+  }
   if (!dir.ok()) return dir.status();
   auto* handle = new OpenDirectory;
   absl::MutexLock lock(&handle->mu);

@@ -54,8 +54,10 @@
 #include "cachefs/sibling_read_ahead.h"
 #include "cookie/cache.h"
 #include "io/buffer_pool.h"
+#include "netfs/hang_guard.h"
 #include "netfs/netfs_file.h"
 #include "netfs/origin.h"
+#include "netfs/origin_health.h"
 #include "netfs/read_path.h"
 #include "netfs/write_path.h"
 #include "prefetch/prefetch.h"
@@ -92,6 +94,14 @@ struct CacheFsOptions {
   // Seconds between checkpoints of open files' objects (0: only at
   // release), which bounds what a crash costs the cache.
   double checkpoint_interval = 30.0;
+  // Seconds one origin call may take before the origin counts as down
+  // (origin_health.h); on an origin whose calls may hang (a FUSE or kernel
+  // NFS mount) a caller stops waiting then.
+  double origin_timeout = 30.0;
+  // While the origin is down, serve what the cache and the attribute
+  // cache know, as of their last check, and refuse every change
+  // (-o offline=auto); without it, requests keep asking the origin.
+  bool offline = true;
 };
 
 class CacheFs : public PrefetchTarget {
@@ -226,6 +236,9 @@ class CacheFs : public PrefetchTarget {
 
   CacheStats& stats() { return cache_->stats(); }
   Origin* origin() const { return origin_; }
+  const OriginHealth& origin_health() const { return health_; }
+  // Origin calls given up on after the timeout that have not returned.
+  int stuck_origin_calls() const { return hang_guard_.stuck(); }
   Cache* cache() const { return cache_; }
 
  private:
@@ -252,6 +265,22 @@ class CacheFs : public PrefetchTarget {
   int64_t Now() const;
   // What xattr requests get when the origin has none.
   absl::Status NoXattrs() const;
+  // The origin's attributes of `path` for the request's caller, bounded by
+  // the origin timeout; what it says of the origin's health is noted.
+  // While the origin is down (offline mode) fails at once with ENOTCONN.
+  absl::StatusOr<struct stat> AskAttr(const std::string& path);
+  // Whether requests are served from what is known, without the origin.
+  bool Offline() const { return options_.offline && !health_.up(); }
+  // EIO for a request that needs the origin while offline (counted).
+  absl::Status OfflineUnknown(const std::string& what);
+  // EROFS for a change asked while offline (counted), else OK.
+  absl::Status RefuseIfOffline(const char* what);
+  // The attributes last known for `key`, however old, if `failed` says the
+  // origin cannot be reached (offline mode): what a request is answered
+  // with instead of the error. Counted as an offline lookup.
+  std::optional<struct stat> OfflineAttr(const std::string& key,
+                                         const absl::Status& failed,
+                                         int64_t* fetched = nullptr);
 
   // Records a change made through cachefs (see Inode::changed_ns).
   void MarkChanged(Inode* inode);
@@ -312,12 +341,11 @@ class CacheFs : public PrefetchTarget {
   // Whether nothing of `inode`'s data is cached or open.
   bool NothingCached(Inode* inode, const std::string& path);
   // Runs `change` on the origin and keeps `inode`'s cached data across it
-  // (see the class comment); with `new_key`, moves it there too.
-  // With `new_size`, the change set the file's size to it (under write_mu).
+  // (see the class comment); with `new_key`, moves it there too. (A change
+  // of the size goes through NetfsFile::Truncate, under the write lock.)
   absl::Status KeepObjectAcross(Inode* inode,
                                 const std::function<absl::Status()>& change,
-                                const std::string& new_key = "",
-                                std::optional<uint64_t> new_size = {});
+                                const std::string& new_key = "");
   // The file keyed `key` is gone from its name: an open one keeps its
   // object under a private key until its last release; a closed one's
   // object is deleted. `inode` is the key's inode, or null.
@@ -350,6 +378,8 @@ class CacheFs : public PrefetchTarget {
   AttrCache attrs_;
   Dispatcher origin_pool_;
   Dispatcher metadata_pool_;
+  HangGuard hang_guard_;
+  OriginHealth health_;
   ReadPath read_path_;
   WritePath write_path_;
   NetfsContext files_;  // what every inode's NetfsFile works with

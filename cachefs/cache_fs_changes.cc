@@ -53,6 +53,9 @@ absl::StatusOr<std::string> CacheFs::PathIn(uint64_t parent,
 absl::StatusOr<CacheFs::Entry> CacheFs::MakeNode(uint64_t parent,
                                                  const std::string& name,
                                                  mode_t mode, dev_t rdev) {
+  if (absl::Status refused = RefuseIfOffline("mknod"); !refused.ok()) {
+    return refused;
+  }
   absl::StatusOr<std::string> path = PathIn(parent, name);
   if (!path.ok()) return path.status();
   absl::StatusOr<struct stat> made =
@@ -64,6 +67,9 @@ absl::StatusOr<CacheFs::Entry> CacheFs::MakeNode(uint64_t parent,
 absl::StatusOr<CacheFs::Entry> CacheFs::MakeDir(uint64_t parent,
                                                 const std::string& name,
                                                 mode_t mode) {
+  if (absl::Status refused = RefuseIfOffline("mkdir"); !refused.ok()) {
+    return refused;
+  }
   absl::StatusOr<std::string> path = PathIn(parent, name);
   if (!path.ok()) return path.status();
   absl::StatusOr<struct stat> made =
@@ -75,6 +81,9 @@ absl::StatusOr<CacheFs::Entry> CacheFs::MakeDir(uint64_t parent,
 absl::StatusOr<CacheFs::Entry> CacheFs::MakeSymlink(const std::string& target,
                                                     uint64_t parent,
                                                     const std::string& name) {
+  if (absl::Status refused = RefuseIfOffline("symlink"); !refused.ok()) {
+    return refused;
+  }
   absl::StatusOr<std::string> path = PathIn(parent, name);
   if (!path.ok()) return path.status();
   absl::StatusOr<struct stat> made =
@@ -85,6 +94,9 @@ absl::StatusOr<CacheFs::Entry> CacheFs::MakeSymlink(const std::string& target,
 
 absl::StatusOr<CacheFs::Entry> CacheFs::Link(uint64_t ino, uint64_t new_parent,
                                              const std::string& new_name) {
+  if (absl::Status refused = RefuseIfOffline("link"); !refused.ok()) {
+    return refused;
+  }
   Inode* inode = inodes_->Get(ino);
   absl::StatusOr<std::string> path = PathOf(inode);
   if (!path.ok()) return path.status();
@@ -114,6 +126,9 @@ void CacheFs::DropObject(Inode* inode, const std::string& key) {
 }
 
 absl::Status CacheFs::Unlink(uint64_t parent, const std::string& name) {
+  if (absl::Status refused = RefuseIfOffline("unlink"); !refused.ok()) {
+    return refused;
+  }
   absl::StatusOr<std::string> key = PathIn(parent, name);
   if (!key.ok()) return key.status();
   Inode* inode = inodes_->FindByKey(*key);
@@ -136,6 +151,9 @@ absl::Status CacheFs::Unlink(uint64_t parent, const std::string& name) {
 }
 
 absl::Status CacheFs::RemoveDir(uint64_t parent, const std::string& name) {
+  if (absl::Status refused = RefuseIfOffline("rmdir"); !refused.ok()) {
+    return refused;
+  }
   absl::StatusOr<std::string> key = PathIn(parent, name);
   if (!key.ok()) return key.status();
   absl::Status status = origin_->RemoveDir(RequestCaller(), *key);
@@ -153,6 +171,9 @@ absl::Status CacheFs::RemoveDir(uint64_t parent, const std::string& name) {
 absl::Status CacheFs::Rename(uint64_t parent, const std::string& name,
                              uint64_t new_parent, const std::string& new_name,
                              unsigned flags) {
+  if (absl::Status refused = RefuseIfOffline("rename"); !refused.ok()) {
+    return refused;
+  }
   absl::StatusOr<std::string> from_path = PathIn(parent, name);
   if (!from_path.ok()) return from_path.status();
   absl::StatusOr<std::string> to_path = PathIn(new_parent, new_name);
@@ -268,6 +289,9 @@ size_t CacheFs::DropCachedData(const std::vector<std::string>& keys) {
 absl::StatusOr<CacheFs::Attr> CacheFs::SetAttr(uint64_t ino,
                                                const Origin::AttrChange& change,
                                                uint64_t fh) {
+  if (absl::Status refused = RefuseIfOffline("setattr"); !refused.ok()) {
+    return refused;
+  }
   Inode* inode = inodes_->Get(ino);
   auto* file = reinterpret_cast<OpenFile*>(fh);
   OriginFile* origin_file = file != nullptr ? file->data->writable() : nullptr;
@@ -307,6 +331,9 @@ absl::StatusOr<CacheFs::Attr> CacheFs::SetAttr(uint64_t ino,
 
 absl::Status CacheFs::SetXattr(uint64_t ino, const std::string& name,
                                const std::string& value, int flags) {
+  if (absl::Status refused = RefuseIfOffline("setxattr"); !refused.ok()) {
+    return refused;
+  }
   if (!origin_->traits().xattrs) return NoXattrs();
   Inode* inode = inodes_->Get(ino);
   absl::StatusOr<std::string> path = PathOf(inode);
@@ -319,6 +346,9 @@ absl::Status CacheFs::SetXattr(uint64_t ino, const std::string& name,
 }
 
 absl::Status CacheFs::RemoveXattr(uint64_t ino, const std::string& name) {
+  if (absl::Status refused = RefuseIfOffline("removexattr"); !refused.ok()) {
+    return refused;
+  }
   if (!origin_->traits().xattrs) return NoXattrs();
   Inode* inode = inodes_->Get(ino);
   absl::StatusOr<std::string> path = PathOf(inode);
@@ -332,11 +362,11 @@ absl::Status CacheFs::RemoveXattr(uint64_t ino, const std::string& name) {
 
 absl::Status CacheFs::KeepObjectAcross(
     Inode* inode, const std::function<absl::Status()>& change,
-    const std::string& new_key, std::optional<uint64_t> new_size) {
+    const std::string& new_key) {
   if (inode->type != S_IFREG) return change();
   return inode->data.KeepAcross(
       change, RequestCaller(), [inode] { return inode->key(); },
-      [this, inode] { return FetchAttr(inode); }, new_key, new_size);
+      [this, inode] { return FetchAttr(inode); }, new_key);
 }
 
 }  // namespace cachefs

@@ -32,7 +32,11 @@ bool OpensForWriting(int flags) {
 absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
   Inode* inode = inodes_->Get(ino);
   const bool writes = OpensForWriting(flags);
-  if (writes) siblings_.Forget(inode->key());
+  if (writes) {
+    absl::Status refused = RefuseIfOffline("open for writing");
+    if (!refused.ok()) return refused;
+    siblings_.Forget(inode->key());
+  }
   // The coherency check: the one origin request a read-only open makes,
   // unless nocto lets recent attributes stand in. It asks by path, so it
   // also finds a file replaced or deleted behind a cached name (ESTALE
@@ -64,7 +68,8 @@ absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
     // Whether anything is cached costs a look at the cache directory:
     // asked only when something would be done about it.
     ahead = siblings_.Has(key);
-    const bool may_pre_open = !recent.has_value() && shown.has_value();
+    const bool may_pre_open =
+        !recent.has_value() && shown.has_value() && !Offline();
     bool cold = false;
     if (ahead || may_pre_open) {
       absl::StatusOr<std::string> path = PathOf(inode);
@@ -75,6 +80,14 @@ absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
   }
   absl::StatusOr<struct stat> st =
       recent.has_value() ? *recent : FetchAttr(inode);
+  if (!st.ok() && !writes) {
+    // The origin is down: the file as it was at its last check, with
+    // whatever of it the cache holds.
+    if (std::optional<struct stat> last =
+            OfflineAttr(inode->key(), st.status())) {
+      st = *last;
+    }
+  }
   if (!st.ok()) return st.status();
   const bool kernel_stale =
       shown.has_value() &&
@@ -91,7 +104,13 @@ absl::StatusOr<CacheFs::Opened> CacheFs::Open(uint64_t ino, int flags) {
     };
   } else if (ActingForOtherUser()) {
     // Reads open the origin file lazily and as the daemon: the caller's
-    // right to read is checked now.
+    // right to read is checked now (by the origin: without it, refused).
+    if (Offline()) {
+      Bump(stats().offline_refusals);
+      return ErrnoToStatus(EIO, "open " + *path +
+                                    ": the origin, which checks the "
+                                    "caller's access, is down");
+    }
     absl::Status allowed = origin_->CheckAccess(RequestCaller(), *path, R_OK);
     if (!allowed.ok()) return allowed;
   }
@@ -171,7 +190,7 @@ absl::StatusOr<CacheFs::Opened> CacheFs::OpenWith(
     std::function<absl::StatusOr<std::unique_ptr<OriginFile>>()> open_writable,
     bool kernel_stale, bool for_kernel) {
   NetfsFile::OpenRequest request;
-  request.key = inode->key();
+  request.key = [inode] { return inode->key(); };
   request.path = [this, inode] { return PathOf(inode); };
   request.attr = st;
   request.flags = flags;
@@ -196,6 +215,9 @@ absl::StatusOr<CacheFs::Opened> CacheFs::OpenWith(
 absl::StatusOr<CacheFs::Created> CacheFs::Create(uint64_t parent,
                                                  const std::string& name,
                                                  mode_t mode, int flags) {
+  if (absl::Status refused = RefuseIfOffline("create"); !refused.ok()) {
+    return refused;
+  }
   Inode* dir = inodes_->Get(parent);
   absl::StatusOr<std::string> dir_path = PathOf(dir);
   if (!dir_path.ok()) return ErrnoToStatus(ENOENT, "create " + name);
@@ -223,13 +245,23 @@ absl::StatusOr<std::unique_ptr<ReadReply>> CacheFs::Read(uint64_t fh,
                                                          size_t size) {
   auto* file = reinterpret_cast<OpenFile*>(fh);
   Bump(stats().fuse_reads);
-  return file->inode->data.Read(*file->data, off, size);
+  const bool offline = Offline();
+  absl::StatusOr<std::unique_ptr<ReadReply>> reply =
+      file->inode->data.Read(*file->data, off, size);
+  if (offline) {
+    Bump(reply.ok() ? stats().offline_reads : stats().offline_refusals);
+  } else if (!reply.ok()) {
+    health_.Note(reply.status());
+  }
+  return reply;
 }
 
 absl::StatusOr<size_t> CacheFs::Write(uint64_t fh, const char* data,
                                       size_t size, uint64_t off) {
   auto* file = reinterpret_cast<OpenFile*>(fh);
   Inode* inode = file->inode;
+  absl::Status refused = RefuseIfOffline("write");
+  if (!refused.ok()) return refused;
   return inode->data.Write(*file->data, data, size, off,
                            [this, inode] { MarkChanged(inode); });
 }
@@ -248,6 +280,8 @@ absl::Status CacheFs::Fallocate(uint64_t fh, int mode, uint64_t off,
                                 uint64_t len) {
   auto* file = reinterpret_cast<OpenFile*>(fh);
   Inode* inode = file->inode;
+  absl::Status refused = RefuseIfOffline("fallocate");
+  if (!refused.ok()) return refused;
   if (file->data->writes() && len > 0) attrs_.Erase(inode->key());
   return inode->data.Fallocate(*file->data, mode, off, len,
                                [this, inode] { MarkChanged(inode); });
@@ -260,6 +294,8 @@ absl::StatusOr<size_t> CacheFs::CopyFileRange(uint64_t fh_in, uint64_t off_in,
   auto* in = reinterpret_cast<OpenFile*>(fh_in);
   auto* out = reinterpret_cast<OpenFile*>(fh_out);
   Inode* inode = out->inode;
+  absl::Status refused = RefuseIfOffline("copy_file_range");
+  if (!refused.ok()) return refused;
   if (out->data->writes()) attrs_.Erase(inode->key());
   return NetfsFile::CopyFileRange(*in->data, off_in, *out->data, off_out, len,
                                   flags, [this, inode] { MarkChanged(inode); });

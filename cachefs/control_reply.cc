@@ -60,51 +60,56 @@ std::string StatsReply(bool json, const MountFacts& facts, Cache& cache,
 }
 
 std::string StatusReply(bool json, const MountFacts& facts, Cache& cache,
-                        Culler* culler) {
+                        Culler* culler, CacheFs* fs) {
+  const bool origin_up = fs == nullptr || fs->origin_health().up();
+  const std::string origin_state =
+      fs != nullptr ? fs->origin_health().Describe() : "unknown";
   Cache::Usage usage = cache.RecentUsage();
   double uptime = (cache.env()->MonotonicNanos() - facts.started_ns) / 1e9;
   std::string policy = culler != nullptr ? culler->policy_name() : "none";
   uint64_t limit = culler != nullptr ? culler->cache_limit() : 0;
   if (json) {
-    return Json({{"origin", JsonString(facts.origin)},
-                 {"mountpoint", JsonString(facts.mountpoint)},
-                 {"cache_dir", JsonString(facts.cache_dir)},
-                 {"volume", JsonString(facts.volume_key)},
-                 {"options", JsonString(facts.options)},
-                 {"pid", absl::StrCat(getpid())},
-                 {"uptime_seconds", absl::StrFormat("%.1f", uptime)},
-                 {"direct_io", cache.direct_io() ? "true" : "false"},
-                 {"withdrawn", cache.withdrawn() ? "true" : "false"},
-                 {"objects_stored", absl::StrCat(usage.objects)},
-                 {"bytes_stored", absl::StrCat(usage.bytes)},
-                 {"cache_size", absl::StrCat(culler != nullptr
-                                                 ? culler->limits().cache_size
-                                                 : 0)},
-                 {"cache_limit", absl::StrCat(limit)},
-                 {"cull_policy", JsonString(policy)},
-                 {"pins", JsonString(facts.memory_status
-                                         ? facts.memory_status()
-                                         : "")}});
+    return Json(
+        {{"origin", JsonString(facts.origin)},
+         {"mountpoint", JsonString(facts.mountpoint)},
+         {"cache_dir", JsonString(facts.cache_dir)},
+         {"volume", JsonString(facts.volume_key)},
+         {"options", JsonString(facts.options)},
+         {"pid", absl::StrCat(getpid())},
+         {"origin_up", origin_up ? "true" : "false"},
+         {"origin_state", JsonString(origin_state)},
+         {"uptime_seconds", absl::StrFormat("%.1f", uptime)},
+         {"direct_io", cache.direct_io() ? "true" : "false"},
+         {"withdrawn", cache.withdrawn() ? "true" : "false"},
+         {"objects_stored", absl::StrCat(usage.objects)},
+         {"bytes_stored", absl::StrCat(usage.bytes)},
+         {"cache_size",
+          absl::StrCat(culler != nullptr ? culler->limits().cache_size : 0)},
+         {"cache_limit", absl::StrCat(limit)},
+         {"cull_policy", JsonString(policy)},
+         {"pins",
+          JsonString(facts.memory_status ? facts.memory_status() : "")}});
   }
   return absl::StrFormat(
-      "origin:       %s\nmount point:  %s\ncache:        %s\nvolume:       "
+      "origin:       %s\norigin state: %s\nmount point:  %s\n"
+      "cache:        %s\nvolume:       "
       "%s\noptions:      %s\npid:          %d\nuptime:       %.1f s\n"
       "cache I/O:    %s\nstored:       %d objects, %d bytes\n"
       "limit:        %s\ncull policy:  %s\npins:         %s\n",
-      facts.origin, facts.mountpoint, facts.cache_dir, facts.volume_key,
-      facts.options, getpid(), uptime,
+      facts.origin, origin_state, facts.mountpoint, facts.cache_dir,
+      facts.volume_key, facts.options, getpid(), uptime,
       cache.withdrawn()
           ? "withdrawn (the cache directory is gone or read-only: every read "
             "goes to the origin)"
       : cache.direct_io() ? "O_DIRECT"
                           : "buffered (no O_DIRECT)",
-      usage.objects,
-      usage.bytes,
+      usage.objects, usage.bytes,
       limit == 0 ? std::string("free space of the cache filesystem")
       : culler->limits().cache_size == limit
           ? absl::StrCat(limit, " bytes")
-          : absl::StrCat(limit, " bytes (the smallest cache_size of the "
-                                "mounts sharing the cache directory)"),
+          : absl::StrCat(limit,
+                         " bytes (the smallest cache_size of the "
+                         "mounts sharing the cache directory)"),
       policy, facts.memory_status ? facts.memory_status() : "none");
 }
 
@@ -310,7 +315,9 @@ std::string ControlReply(const std::string& request, const MountFacts& facts,
   }
   const std::string& name = call->command;
   if (name == "stats") return StatsReply(call->json, facts, cache, culler);
-  if (name == "status") return StatusReply(call->json, facts, cache, culler);
+  if (name == "status") {
+    return StatusReply(call->json, facts, cache, culler, fs);
+  }
   if (name == "ls" && volume != nullptr) {
     return LsReply(call->json, *volume, culler);
   }

@@ -79,6 +79,7 @@ struct CliOptions {
   char* origin_threads = nullptr;
   char* origin_descriptors = nullptr;
   double origin_timeout = 30.0;
+  char* offline = nullptr;
   char* nfs_connections = nullptr;
   char* buffers = nullptr;
   char* dispatcher_threads = nullptr;
@@ -126,6 +127,7 @@ const fuse_opt kOptions[] = {
     CACHEFS_OPT("origin_threads=%s", origin_threads),
     CACHEFS_OPT("origin_descriptors=%s", origin_descriptors),
     CACHEFS_OPT("origin_timeout=%lf", origin_timeout),
+    CACHEFS_OPT("offline=%s", offline),
     CACHEFS_OPT("nfs_connections=%s", nfs_connections),
     CACHEFS_OPT("buffers=%s", buffers),
     CACHEFS_OPT("dispatcher_threads=%s", dispatcher_threads),
@@ -249,8 +251,15 @@ void PrintUsage(const char* prog) {
       "                              paths kept open on a FUSE origin (SSHFS)\n"
       "                              to save lookups; never one per file\n"
       "                              (1024)\n"
-      "    -o origin_timeout=SECONDS an NFS origin: the longest one call may\n"
-      "                              take before it fails with ETIMEDOUT (30)\n"
+      "    -o origin_timeout=SECONDS the longest one origin call may take;\n"
+      "                              past it the call fails with ETIMEDOUT\n"
+      "                              and the origin counts as down (30)\n"
+      "    -o offline=auto|never     while the origin is down (auto), serve\n"
+      "                              cached data and known names as of their\n"
+      "                              last check; uncached data and unknown\n"
+      "                              names fail with EIO, changes with EROFS;\n"
+      "                              never: every request asks the origin\n"
+      "                              (auto)\n"
       "    -o nfs_connections=N      an NFS origin: TCP connections to the\n"
       "                              server, each with its own thread (4)\n"
       "    -o buffers=N              256 KiB I/O buffers in memory (256)\n"
@@ -531,6 +540,14 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   c.pins.map_sample = absl::Seconds(cli.pin_mapped);
   if (!(cli.origin_timeout > 0)) Fail("-o origin_timeout= must be above 0");
   c.origin_options.nfs.timeout = absl::Seconds(cli.origin_timeout);
+  c.fs.origin_timeout = cli.origin_timeout;
+  if (cli.offline != nullptr) {
+    const std::string offline = cli.offline;
+    if (offline != "auto" && offline != "never") {
+      Fail("-o offline= must be auto or never, not \"" + offline + "\"");
+    }
+    c.fs.offline = offline == "auto";
+  }
   c.origin_options.nfs.connections = static_cast<int>(
       Count("nfs_connections", cli.nfs_connections, 4, 1, 64));
   c.origin_options.posix.descriptors =

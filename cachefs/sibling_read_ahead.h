@@ -123,7 +123,7 @@ class SiblingReadAhead {
   void ForgetPrefix(const std::string& key);
   // Forget, then waits for a fetch of `key` under way to close its origin
   // file: before the name goes at the origin (SSHFS hides a file removed
-  // while open, see CacheFs::ReadyForRemoval).
+  // while open, see NetfsFile::ReadyForRemoval).
   void ForgetAndWait(const std::string& key);
 
  private:

@@ -62,6 +62,11 @@ std::vector<std::pair<std::string, uint64_t>> CacheStats::Snapshot() const {
       {"hotset_replays", get(hotset_replays)},
       {"hotset_bytes_pushed", get(hotset_bytes_pushed)},
       {"fuse_reads", get(fuse_reads)},
+      {"origin_state_changes", get(origin_state_changes)},
+      {"origin_timeouts", get(origin_timeouts)},
+      {"offline_lookups", get(offline_lookups)},
+      {"offline_reads", get(offline_reads)},
+      {"offline_refusals", get(offline_refusals)},
   };
 }
 

@@ -100,6 +100,15 @@ struct CacheStats {
   Counter hotset_bytes_pushed{0};
   // Read requests from the kernel.
   Counter fuse_reads{0};
+  // The origin going down and coming back (origin_health.h), calls that
+  // outlasted -o origin_timeout, and what was served or refused while it
+  // was down: lookups and attributes answered from what was known, reads
+  // served from the cache, and requests refused (uncached data, changes).
+  Counter origin_state_changes{0};
+  Counter origin_timeouts{0};
+  Counter offline_lookups{0};
+  Counter offline_reads{0};
+  Counter offline_refusals{0};
 
   // Every counter by its stable name, for printing and JSON.
   std::vector<std::pair<std::string, uint64_t>> Snapshot() const;

@@ -104,6 +104,16 @@ void FaultInjectionOrigin::Reconnect() {
   disconnected_ = false;
 }
 
+void FaultInjectionOrigin::Hang() {
+  absl::MutexLock lock(&mu_);
+  hung_ = true;
+}
+
+void FaultInjectionOrigin::Resume() {
+  absl::MutexLock lock(&mu_);
+  hung_ = false;
+}
+
 uint64_t FaultInjectionOrigin::calls(Kind kind) const {
   return calls_[static_cast<int>(kind)].load();
 }
@@ -120,6 +130,8 @@ absl::Status FaultInjectionOrigin::Enter(Kind kind, const std::string& what) {
   int err = 0;
   {
     absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](bool* hung) { return !*hung; }, &hung_));
     latency = latency_;
     const int k = static_cast<int>(kind);
     if (disconnected_) {

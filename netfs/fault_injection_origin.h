@@ -27,7 +27,8 @@ class FaultInjectionOrigin : public Origin {
   enum class Kind { kAttr, kOpen, kRead, kWrite, kChange, kList, kOther };
 
   // `base` must outlive this origin and the files it opens.
-  explicit FaultInjectionOrigin(Origin* base) : base_(base) {}
+  explicit FaultInjectionOrigin(Origin* base)
+      : base_(base), traits_(base->traits()) {}
 
   // Every call first waits this long (0: none).
   void SetLatency(absl::Duration latency);
@@ -38,12 +39,19 @@ class FaultInjectionOrigin : public Origin {
   // too; Reconnect ends it.
   void Disconnect();
   void Reconnect();
+  // While hung every call blocks, as on a stopped server (SIGSTOP), until
+  // Resume.
+  void Hang();
+  void Resume();
+  // Says its calls may hang (Traits::calls_may_hang), as a FUSE origin
+  // does. Before anything reads the traits.
+  void SetCallsMayHang(bool may_hang) { traits_.calls_may_hang = may_hang; }
   // The most reads that were waiting at once so far.
   int max_reads_in_flight() const { return max_reads_.load(); }
   // Calls that reached the base origin, of `kind`.
   uint64_t calls(Kind kind) const;
 
-  const Traits& traits() const override { return base_->traits(); }
+  const Traits& traits() const override { return traits_; }
   std::string Describe() const override { return base_->Describe(); }
   const OriginStats& stats() const override { return base_->stats(); }
 
@@ -107,9 +115,11 @@ class FaultInjectionOrigin : public Origin {
   static constexpr int kKinds = 7;
 
   Origin* const base_;
+  Traits traits_;
   absl::Mutex mu_;
   absl::Duration latency_ ABSL_GUARDED_BY(mu_);
   bool disconnected_ ABSL_GUARDED_BY(mu_) = false;
+  bool hung_ ABSL_GUARDED_BY(mu_) = false;
   int fail_err_[kKinds] ABSL_GUARDED_BY(mu_) = {};
   int fail_count_[kKinds] ABSL_GUARDED_BY(mu_) = {};
   std::atomic<uint64_t> calls_[kKinds] = {};

@@ -86,6 +86,9 @@ absl::StatusOr<NetfsFile::Opened> NetfsFile::Open(OpenRequest request) {
   if ((request.flags & O_ACCMODE) == O_RDWR) own = writable;
   handle->stream_->origin = [this, own, path = std::move(request.path)]()
       -> absl::StatusOr<std::shared_ptr<OriginFile>> {
+    if (context_->offline && context_->offline()) {
+      return ErrnoToStatus(EIO, "data not cached, and the origin is down");
+    }
     if (std::shared_ptr<OriginFile> mine = own.lock()) return mine;
     return SharedOriginFile(path);
   };
@@ -110,7 +113,9 @@ absl::StatusOr<NetfsFile::Opened> NetfsFile::Open(OpenRequest request) {
     if (cookie_ == nullptr) {
       // Another file's cookie under this key is a file the name no longer
       // leads to (replaced or deleted and made anew on the origin).
-      cookie_ = context_->volume->AcquireCookie(request.key, aux, st.st_size,
+      // The key is read under the lock that a rename's rekeying takes, so
+      // the rename either sees this cookie or this open sees its key.
+      cookie_ = context_->volume->AcquireCookie(request.key(), aux, st.st_size,
                                                 /*evict_active=*/true);
     } else if (cookie_->aux() != aux) {
       // Held across the invalidation: only opens of this file wait.

@@ -60,6 +60,9 @@ struct NetfsContext {
   bool check_identity = false;
   // The aux data for attributes `st` (coherency.h).
   std::function<std::string(const struct stat& st)> aux_of;
+  // Whether the origin is down and must not be asked (origin_health.h):
+  // data the cache does not hold is then refused at once. May be empty.
+  std::function<bool()> offline;
 };
 
 class NetfsFile {
@@ -72,7 +75,8 @@ class NetfsFile {
   using FetchFn = std::function<absl::StatusOr<struct stat>()>;
   // Told as soon as the origin has changed the file's data through
   // cachefs, while the change still holds the write lock (the caller's
-  // attributes from before it are stale).
+  // attributes from before it are stale); for an open that truncates, also
+  // the file's lock. It must not call back into the file.
   using ChangedFn = std::function<void()>;
 
   // `dev` and `ino` are the origin's identity of the file.
@@ -113,7 +117,7 @@ class NetfsFile {
   };
 
   struct OpenRequest {
-    std::string key;      // the cache key
+    KeyFn key;            // the cache key, read under the file's lock
     PathFn path;          // for the origin file reads open lazily
     struct stat attr {};  // checked attributes, fetched for this open
     int flags = 0;

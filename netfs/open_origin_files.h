@@ -5,7 +5,7 @@
 // often on a background thread (a close may ask the server). An origin that
 // hides files removed while open (SSHFS renames them to .fuse_hidden*) must
 // not see the unlink before that close, nor while its own handling of the
-// close is still under way: see CacheFs::ReadyForRemoval.
+// close is still under way: see NetfsFile::ReadyForRemoval.
 //
 // Thread safety: safe for concurrent use. Shared with the closes it counts,
 // which may run after the file's Inode is gone.

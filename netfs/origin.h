@@ -101,6 +101,9 @@ class Origin {
     bool subsecond_times = true;
     // Extended attributes exist at all (not on SSHFS).
     bool xattrs = true;
+    // A call may block for as long as the server does not answer (a FUSE
+    // or kernel NFS mount): the caller bounds it (hang_guard.h).
+    bool calls_may_hang = false;
   };
 
   virtual ~Origin() = default;

@@ -52,9 +52,11 @@ Origin::Traits TraitsOf(int fd) {
       traits.fs_type = "fuse";
       traits.stable_inode_numbers = false;
       traits.subsecond_times = false;
+      traits.calls_may_hang = true;
       break;
     case NFS_SUPER_MAGIC:
       traits.fs_type = "nfs";
+      traits.calls_may_hang = true;
       break;
     case EXT4_SUPER_MAGIC:
       traits.fs_type = "ext4";

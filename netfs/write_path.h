@@ -17,8 +17,8 @@
 //   5. The stores run in the background; the ticket is released when the
 //      last one completes, so readers of those granules wait for them and
 //      then find the new data in the cache.
-// Callers serialize writes to one file (Inode::write_mu), so the cache sees
-// them in the order the origin did.
+// Callers serialize writes to one file (NetfsFile's write lock), so the
+// cache sees them in the order the origin did.
 //
 // Thread safety: Write may be called concurrently for different files.
 

@@ -39,7 +39,7 @@ cmake -S . -B build-asan -DCACHEFS_SANITIZE=address,undefined \
 cmake --build build-asan -j"$jobs"
 ctest --test-dir build-asan -L "unit|cull" --output-on-failure -j"$jobs"
 
-step "ThreadSanitizer: unit tests, and the NFS origin's threads against a real server"
+step "ThreadSanitizer: unit tests, the NFS origin's threads against a real server, and a stopped origin"
 cmake -S . -B build-tsan -DCACHEFS_SANITIZE=thread \
   -DCACHEFS_BENCHMARKS=OFF >/dev/null
 cmake --build build-tsan -j"$jobs"
@@ -52,7 +52,7 @@ rm -rf build-tsan/reports && mkdir -p build-tsan/reports
 tsan_status=0
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 log_path=$PWD/build-tsan/reports/tsan" \
   ctest --test-dir build-tsan -L integration --output-on-failure -j1 \
-  -R 'NfsTest|NfsCommandLineTest|(ReadThrough|WriteThrough)Test.*/Nfs4' ||
+  -R 'NfsTest|NfsCommandLineTest|(ReadThrough|WriteThrough)Test.*/Nfs4|OfflineTest' ||
   tsan_status=$?
 if compgen -G "build-tsan/reports/tsan*" >/dev/null; then
   cat build-tsan/reports/tsan*

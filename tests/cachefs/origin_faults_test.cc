@@ -54,6 +54,10 @@ class OriginFaultsTest : public ::testing::Test {
     CacheFsOptions fs_options;
     fs_options.readahead_granules = readahead;
     fs_options.reorder_bytes = reorder_bytes;
+    // What reaches the origin, request by request (-o offline=never);
+    // serving while the origin is down has tests of its own.
+    fs_options.offline = offline_;
+    fs_options.origin_timeout = origin_timeout_;
     auto fs = CacheFs::Create(fs_options, origin_.get(), cache_.get(),
                               *volume);
     ASSERT_OK(fs);
@@ -97,6 +101,8 @@ class OriginFaultsTest : public ::testing::Test {
   TempDir origin_tmp_;
   TempDir cache_tmp_;
   std::string content_;
+  bool offline_ = false;  // -o offline=auto when set before Mount
+  double origin_timeout_ = 30;
   std::unique_ptr<PosixOrigin> posix_;
   std::unique_ptr<FaultInjectionOrigin> origin_;
   std::unique_ptr<Cache> cache_;
@@ -167,6 +173,77 @@ TEST_F(OriginFaultsTest, ADisconnectedOriginFailsWhatNeedsItUntilItIsBack) {
   absl::StatusOr<std::string> back = ReadAll("file");
   ASSERT_OK(back);
   EXPECT_EQ(*back, content_);
+}
+
+TEST_F(OriginFaultsTest, WhileTheOriginIsDownWhatIsCachedIsServed) {
+  std::ofstream(origin_tmp_.path() + "/other", std::ios::binary) << "other";
+  offline_ = true;
+  Mount();
+  ASSERT_OK(ReadAll("file"));            // cached whole
+  auto other = fs_->Lookup(1, "other");  // known, never read
+  ASSERT_OK(other);
+  fs_->Forget(other->ino, 1);
+  origin_->Disconnect();
+
+  absl::StatusOr<std::string> cached = ReadAll("file");
+  ASSERT_OK(cached);
+  EXPECT_EQ(*cached, content_);
+  EXPECT_FALSE(fs_->origin_health().up());
+  // Data never fetched, and a name never seen: EIO at once, not the
+  // origin's error, and nothing about them is cached as gone.
+  absl::StatusOr<std::string> uncached = ReadAll("other");
+  ASSERT_FALSE(uncached.ok());
+  EXPECT_EQ(StatusToErrno(uncached.status()), EIO) << uncached.status();
+  auto unknown = fs_->Lookup(1, "never-seen");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(StatusToErrno(unknown.status()), EIO) << unknown.status();
+  // Every change is refused, and the origin is not asked.
+  const uint64_t changes = origin_->calls(Kind::kChange);
+  auto made = fs_->MakeDir(1, "dir", 0755);
+  ASSERT_FALSE(made.ok());
+  EXPECT_EQ(StatusToErrno(made.status()), EROFS);
+  EXPECT_EQ(origin_->calls(Kind::kChange), changes);
+  CacheStats& stats = fs_->stats();
+  EXPECT_EQ(stats.origin_state_changes.load(), 1u);
+  EXPECT_GT(stats.offline_reads.load(), 0u);
+  EXPECT_GE(stats.offline_refusals.load(), 3u);
+  EXPECT_GT(stats.offline_lookups.load(), 0u);
+
+  // The probe notices the origin back; then the rest is fetched.
+  origin_->Reconnect();
+  ASSERT_TRUE(
+      Eventually([&] { return fs_->origin_health().up(); }, absl::Seconds(10)));
+  EXPECT_EQ(stats.origin_state_changes.load(), 2u);
+  absl::StatusOr<std::string> fetched = ReadAll("other");
+  ASSERT_OK(fetched);
+  EXPECT_EQ(*fetched, "other");
+}
+
+TEST_F(OriginFaultsTest, AHungOriginCostsOneTimeoutThenCachedFilesAreServed) {
+  offline_ = true;
+  origin_timeout_ = 0.5;
+  origin_->SetCallsMayHang(true);
+  Mount();
+  ASSERT_OK(ReadAll("file"));
+  // As a stopped server: every call blocks until it is resumed.
+  origin_->Hang();
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::string> cached = ReadAll("file");
+  const absl::Duration first = absl::Now() - start;
+  ASSERT_OK(cached);
+  EXPECT_EQ(*cached, content_);
+  EXPECT_FALSE(fs_->origin_health().up());
+  EXPECT_EQ(fs_->stats().origin_timeouts.load(), 1u);
+  // One timeout, not one per request: the origin is not asked again.
+  EXPECT_LT(first, absl::Seconds(2.5));
+  const absl::Time again = absl::Now();
+  ASSERT_OK(ReadAll("file"));
+  EXPECT_LT(absl::Now() - again, absl::Seconds(0.4));
+  origin_->Resume();
+  ASSERT_TRUE(
+      Eventually([&] { return fs_->origin_health().up(); }, absl::Seconds(10)));
+  // The calls given up on return once the server does.
+  EXPECT_TRUE(Eventually([&] { return fs_->stuck_origin_calls() == 0; }));
 }
 
 TEST_F(OriginFaultsTest, AnOpenFileWhoseOriginGoesAwayFailsItsUncachedReads) {

@@ -70,6 +70,13 @@ TEST_F(CommandLineTest, UnknownOption) {
                  "no_such_option");
 }
 
+TEST_F(CommandLineTest, OfflineIsAutoOrNever) {
+  ExpectRejected({origin_, mnt_, "-o", Cache() + ",offline=sometimes"},
+                 "-o offline= must be auto or never");
+  ExpectRejected({origin_, mnt_, "-o", Cache() + ",origin_timeout=0"},
+                 "-o origin_timeout= must be above 0");
+}
+
 TEST_F(CommandLineTest, MissingCacheOption) {
   ExpectRejected({origin_, mnt_}, "cache=DIR");
 }
@@ -207,11 +214,26 @@ TEST_F(CommandLineTest, HelpListsEveryOptionWithItsDefault) {
   auto result = RunProgram({BinPath("cachefs"), "--help"}, absl::Seconds(10));
   ASSERT_OK(result);
   EXPECT_EQ(result->exit_code, 0);
-  for (const char* option :
-       {"cache=DIR", "attr_timeout=", "entry_timeout=", "readahead=",
-        "origin_threads=", "buffers=", "dispatcher_threads=", "identity=",
-        "volume=", "no_buffered_fallback", "nocto", "allow_other", "-f",
-        "-o ro", "default_permissions", "fsname=", "nonempty", "Example:"}) {
+  for (const char* option : {"cache=DIR",
+                             "attr_timeout=",
+                             "entry_timeout=",
+                             "readahead=",
+                             "origin_threads=",
+                             "buffers=",
+                             "dispatcher_threads=",
+                             "identity=",
+                             "volume=",
+                             "no_buffered_fallback",
+                             "nocto",
+                             "allow_other",
+                             "-f",
+                             "-o ro",
+                             "default_permissions",
+                             "fsname=",
+                             "nonempty",
+                             "origin_timeout=",
+                             "offline=auto|never",
+                             "Example:"}) {
     EXPECT_NE(result->stdout_text.find(option), std::string::npos) << option;
   }
   auto version =
@@ -342,6 +364,9 @@ TEST_F(CommandLineTest, CtlStatsStatusAndItsErrors) {
   EXPECT_EQ(status->exit_code, 0);
   EXPECT_NE(status->stdout_text.find(origin_), std::string::npos);
   EXPECT_NE(status->stdout_text.find("uptime"), std::string::npos);
+  EXPECT_NE(status->stdout_text.find("origin state: up since"),
+            std::string::npos)
+      << status->stdout_text;
   // The socket is the mounting user's alone.
   struct stat sock;
   ASSERT_EQ(stat(ControlSocketPath(mnt_).c_str(), &sock), 0);

@@ -112,7 +112,7 @@ class NetfsFileTest : public ::testing::Test {
   // Opens the file as it stands on the origin now.
   absl::StatusOr<NetfsFile::Opened> Open(int flags = O_RDONLY) {
     NetfsFile::OpenRequest request;
-    request.key = "file";
+    request.key = [] { return std::string("file"); };
     request.path = []() -> absl::StatusOr<std::string> { return "file"; };
     request.attr = OriginStat();
     request.flags = flags;

@@ -1,0 +1,147 @@
+// An origin that stops answering: its server stopped with SIGSTOP (the
+// SSHFS client under the origin directory, or nfs-ganesha). What a user of
+// a laptop with a far home directory checks: a file that was cached reads
+// byte for byte, on a descriptor held open and on a new open, within the
+// origin timeout; data never fetched and names never seen fail at once
+// with EIO; changes fail with EROFS and reach nothing; once the server
+// answers again, the mount is live by itself and a change made on the
+// server meanwhile is seen at the next open, with nothing cached lost.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <string>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "tests/integration/cachefs_mount.h"
+#include "tests/integration/fixtures/environment.h"
+#include "tests/integration/fixtures/nfs_server.h"
+#include "tests/integration/fixtures/process.h"
+#include "tests/integration/fixtures/sshfs_mount.h"
+
+namespace cachefs::testing {
+namespace {
+
+constexpr uint64_t kGranule = 256 * 1024;
+constexpr int kTimeoutSeconds = 2;
+
+class OfflineTest : public CachefsMountTest {
+ protected:
+  // The process whose stop makes the origin hang.
+  pid_t ServerPid() const {
+    return nfs_ != nullptr ? nfs_->pid() : sshfs_->pid();
+  }
+  // `cachefs-ctl status --json` says the origin is up.
+  bool OriginUp() {
+    auto result =
+        RunProgram({BinPath("cachefs-ctl"), "status", mnt_.path(), "--json"},
+                   absl::Seconds(10));
+    return result.ok() && result->exit_code == 0 &&
+           result->stdout_text.find("\"origin_up\": true") != std::string::npos;
+  }
+  // open(2) of the mounted `name`; the errno, or 0 (closing it).
+  int OpenError(const std::string& name, int flags) {
+    const int fd = open(MountedPath(name).c_str(), flags);
+    if (fd < 0) return errno;
+    close(fd);
+    return 0;
+  }
+};
+
+TEST_P(OfflineTest, AStoppedServerLeavesCachedFilesReadableAndRefusesTheRest) {
+  const std::string big = RandomData(3 * kGranule + 17, 1);
+  WriteServed("big", big);
+  WriteServed("small", "small file, cached");
+  WriteServed("never", "never read while the server answered");
+  Mount(absl::StrCat("origin_timeout=", kTimeoutSeconds));
+  ASSERT_EQ(ReadMounted("big"), big);
+  ASSERT_EQ(ReadMounted("small"), "small file, cached");
+  const int held = open(MountedPath("big").c_str(), O_RDONLY);
+  ASSERT_GE(held, 0) << strerror(errno);
+  absl::Cleanup close_held = [held] { close(held); };
+  const uint64_t fetched = Stats()["bytes_read_from_origin"];
+  ASSERT_TRUE(OriginUp());
+
+  ASSERT_EQ(kill(ServerPid(), SIGSTOP), 0);
+  absl::Cleanup resume = [this] { kill(ServerPid(), SIGCONT); };
+  // Past the attribute timeout the kernel asks before it reads: that ask
+  // may wait for the origin timeout, once.
+  absl::SleepFor(absl::Seconds(1.5));
+  const absl::Time start = absl::Now();
+  std::string got(big.size(), '\0');
+  ASSERT_EQ(pread(held, got.data(), got.size(), 0),
+            static_cast<ssize_t>(big.size()))
+      << strerror(errno);
+  EXPECT_EQ(got, big);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2 * kTimeoutSeconds + 2));
+  // The origin is down now: nothing else waits for it.
+  const absl::Time down = absl::Now();
+  EXPECT_EQ(ReadMounted("small"), "small file, cached");
+  EXPECT_EQ(ReadMounted("big"), big);
+  EXPECT_EQ(OpenError("never", O_RDONLY), EIO);
+  EXPECT_EQ(OpenError("small", O_WRONLY), EROFS);
+  // A change of a known name is refused as on a read-only filesystem; a
+  // new name is refused by its lookup, which cannot be answered.
+  EXPECT_NE(unlink(MountedPath("small").c_str()), 0);
+  EXPECT_EQ(errno, EROFS);
+  EXPECT_NE(rename(MountedPath("small").c_str(), MountedPath("big").c_str()),
+            0);
+  EXPECT_EQ(errno, EROFS);
+  EXPECT_NE(mkdir(MountedPath("dir").c_str(), 0755), 0);
+  EXPECT_EQ(errno, EIO);
+  EXPECT_LT(absl::Now() - down, absl::Seconds(kTimeoutSeconds));
+  EXPECT_FALSE(OriginUp());
+  std::map<std::string, uint64_t> stats = Stats();
+  EXPECT_GE(stats["origin_state_changes"], 1u);
+  EXPECT_GE(stats["origin_timeouts"], 1u);
+  EXPECT_GT(stats["offline_reads"], 0u);
+  EXPECT_GE(stats["offline_refusals"], 3u);
+  EXPECT_EQ(stats["bytes_read_from_origin"], fetched);
+  // Changed on the server while cachefs could not see it.
+  WriteServed("small", "changed on the server");
+
+  std::move(resume).Invoke();
+  EXPECT_TRUE(Eventually([&] { return OriginUp(); }, absl::Seconds(20),
+                         absl::Milliseconds(200)));
+  EXPECT_EQ(ReadMounted("small"), "changed on the server");
+  EXPECT_EQ(ReadMounted("never"), "never read while the server answered");
+  EXPECT_EQ(ReadMounted("big"), big);
+  EXPECT_EQ(ReadServed("small"), "changed on the server");
+  EXPECT_EQ(access(ServedPath("dir").c_str(), F_OK), -1);
+  // Nothing cached was dropped for the server's silence: the big file
+  // was not fetched again.
+  EXPECT_LT(Stats()["bytes_read_from_origin"], fetched + big.size());
+}
+
+TEST_P(OfflineTest, WithOfflineNeverRequestsFailWithinTheTimeout) {
+  WriteServed("small", "small file, cached");
+  Mount(absl::StrCat("origin_timeout=", kTimeoutSeconds, ",offline=never"));
+  ASSERT_EQ(ReadMounted("small"), "small file, cached");
+  ASSERT_EQ(kill(ServerPid(), SIGSTOP), 0);
+  absl::Cleanup resume = [this] { kill(ServerPid(), SIGCONT); };
+  absl::SleepFor(absl::Seconds(1.5));  // past the attribute timeout
+  const absl::Time start = absl::Now();
+  const int err = OpenError("small", O_RDONLY);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3 * kTimeoutSeconds + 2));
+  EXPECT_TRUE(err == ETIMEDOUT || err == EIO || err == ENOTCONN)
+      << strerror(err);
+  std::move(resume).Invoke();
+  EXPECT_TRUE(Eventually([&] { return OpenError("small", O_RDONLY) == 0; },
+                         absl::Seconds(20), absl::Milliseconds(200)));
+  EXPECT_EQ(ReadMounted("small"), "small file, cached");
+}
+
+INSTANTIATE_TEST_SUITE_P(Origins, OfflineTest,
+                         ::testing::Values(OriginKind::kSshfs,
+                                           OriginKind::kNfs4),
+                         OriginKindName);
+
+}  // namespace
+}  // namespace cachefs::testing
