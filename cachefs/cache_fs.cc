@@ -55,6 +55,7 @@ absl::StatusOr<std::unique_ptr<CacheFs>> CacheFs::Create(
 namespace {
 
 constexpr char kAttrSnapshot[] = "attrs";
+constexpr char kListingSnapshot[] = "listings";
 // Per entry: the fixed fields and a key of up to PATH_MAX.
 constexpr size_t kMaxSnapshotEntryBytes = 120 + 4096;
 
@@ -69,6 +70,17 @@ int64_t CacheFs::SnapshotMaxAge() const {
 }
 
 void CacheFs::LoadAttrSnapshot() {
+  absl::StatusOr<std::string> listings = volume_->ReadFile(
+      kListingSnapshot, options_.attr_cache_entries * kMaxSnapshotEntryBytes);
+  volume_->RemoveFile(kListingSnapshot).IgnoreError();
+  if (listings.ok()) {
+    absl::StatusOr<size_t> loaded = listings_.Decode(*listings);
+    if (!loaded.ok()) {
+      Log(LogLevel::kWarning,
+          absl::StrCat("ignoring the listing snapshot: ",
+                       std::string(loaded.status().message())));
+    }
+  }
   absl::StatusOr<std::string> data = volume_->ReadFile(
       kAttrSnapshot, options_.attr_cache_entries * kMaxSnapshotEntryBytes);
   // Read once: what this mount learns from now on supersedes it, and a
@@ -86,6 +98,12 @@ void CacheFs::LoadAttrSnapshot() {
 }
 
 void CacheFs::SaveAttrSnapshot() {
+  absl::Status listed =
+      volume_->WriteFile(kListingSnapshot, listings_.Encode());
+  if (!listed.ok()) {
+    Log(LogLevel::kWarning, absl::StrCat("cannot save the listing snapshot: ",
+                                         std::string(listed.message())));
+  }
   SnapshotClock now{Now(), cache_->env()->NowNanos()};
   std::string data = EncodeAttrSnapshot(attrs_, now, SnapshotMaxAge());
   absl::Status saved = volume_->WriteFile(kAttrSnapshot, data);
@@ -121,6 +139,7 @@ CacheFs::CacheFs(CacheFsOptions options, Origin* origin, Cache* cache,
           root_attr, !origin->traits().stable_inode_numbers, &files_)),
       buffers_(std::move(buffers)),
       attrs_(options_.attr_cache_entries),
+      listings_(options_.attr_cache_entries),
       origin_pool_(options_.origin_threads, nullptr),
       metadata_pool_(std::max(1, options_.metadata_threads) - 1, nullptr),
       hang_guard_(absl::Seconds(options_.origin_timeout),
@@ -218,12 +237,16 @@ absl::StatusOr<struct stat> CacheFs::AskAttr(const std::string& path) {
       "stat " + path, [origin = origin_, caller = RequestCaller(), path] {
         return origin->GetAttr(caller, path);
       });
-  if (StatusToErrno(st.status()) == ETIMEDOUT) {
-    health_.NoteTimeout(std::string(st.status().message()));
-  } else {
-    health_.Note(st.status());
-  }
+  NoteOrigin(st.status());
   return st;
+}
+
+void CacheFs::NoteOrigin(const absl::Status& status) {
+  if (StatusToErrno(status) == ETIMEDOUT) {
+    health_.NoteTimeout(std::string(status.message()));
+  } else {
+    health_.Note(status);
+  }
 }
 
 absl::Status CacheFs::RefuseIfOffline(const char* what) {
@@ -447,8 +470,23 @@ absl::Status CacheFs::OfflineUnknown(const std::string& what) {
 absl::StatusOr<std::string> CacheFs::ReadLink(uint64_t ino) {
   absl::StatusOr<std::string> path = PathOf(inodes_->Get(ino));
   if (!path.ok()) return path.status();
-  if (Offline()) return OfflineUnknown("readlink " + *path);
-  return origin_->ReadLink(RequestCaller(), *path);
+  if (!Offline()) {
+    absl::StatusOr<std::string> target = hang_guard_.Run<std::string>(
+        "readlink " + *path,
+        [origin = origin_, caller = RequestCaller(), path = *path] {
+          return origin->ReadLink(caller, path);
+        });
+    NoteOrigin(target.status());
+    if (target.ok()) listings_.PutLink(*path, *target);
+    if (target.ok() || !options_.offline ||
+        !OriginHealth::SaysUnreachable(target.status())) {
+      return target;
+    }
+  }
+  std::optional<std::string> last = listings_.GetLink(*path);
+  if (!last.has_value()) return OfflineUnknown("readlink " + *path);
+  Bump(stats().offline_lookups);
+  return *last;
 }
 
 absl::StatusOr<struct statvfs> CacheFs::StatFs(uint64_t) {
@@ -495,22 +533,32 @@ absl::Status CacheFs::Access(uint64_t ino, int mask) {
 absl::StatusOr<uint64_t> CacheFs::OpenDir(uint64_t ino) {
   absl::StatusOr<std::string> path = PathOf(inodes_->Get(ino));
   if (!path.ok()) return path.status();
-  if (Offline()) return OfflineUnknown("the listing of " + *path);
-  absl::StatusOr<std::unique_ptr<OriginDir>> dir =
-      hang_guard_.Run<std::unique_ptr<OriginDir>>(
-          "opendir " + *path,
-          [origin = origin_, caller = RequestCaller(), path = *path] {
-            return origin->OpenDir(caller, path);
-          });
-  if (StatusToErrno(dir.status()) == ETIMEDOUT) {
-    health_.NoteTimeout(std::string(dir.status().message()));
-  } else {
-    health_.Note(dir.status());
+  absl::Status failed = absl::UnavailableError("the origin is down");
+  if (!Offline()) {
+    absl::StatusOr<std::unique_ptr<OriginDir>> dir =
+        hang_guard_.Run<std::unique_ptr<OriginDir>>(
+            "opendir " + *path,
+            [origin = origin_, caller = RequestCaller(), path = *path] {
+              return origin->OpenDir(caller, path);
+            });
+    NoteOrigin(dir.status());
+    if (dir.ok()) {
+      auto* handle = new OpenDirectory;
+      absl::MutexLock lock(&handle->mu);
+      handle->dir = RecordingDir(*std::move(dir), *path, &listings_);
+      return reinterpret_cast<uint64_t>(handle);
+    }
+    if (!options_.offline || !OriginHealth::SaysUnreachable(dir.status())) {
+      return dir.status();
+    }
   }
-  if (!dir.ok()) return dir.status();
+  // The origin is down: the listing as it was last read whole.
+  std::optional<Listings::Listing> last = listings_.Get(*path);
+  if (!last.has_value()) return OfflineUnknown("the listing of " + *path);
+  Bump(stats().offline_lookups);
   auto* handle = new OpenDirectory;
   absl::MutexLock lock(&handle->mu);
-  handle->dir = *std::move(dir);
+  handle->dir = ListedDir(*std::move(last));
   return reinterpret_cast<uint64_t>(handle);
 }
 

@@ -50,6 +50,7 @@
 #include "cachefs/attr_cache.h"
 #include "cachefs/coherency.h"
 #include "cachefs/inode_table.h"
+#include "cachefs/listings.h"
 #include "cachefs/request_caller.h"
 #include "cachefs/sibling_read_ahead.h"
 #include "cookie/cache.h"
@@ -269,6 +270,9 @@ class CacheFs : public PrefetchTarget {
   // the origin timeout; what it says of the origin's health is noted.
   // While the origin is down (offline mode) fails at once with ENOTCONN.
   absl::StatusOr<struct stat> AskAttr(const std::string& path);
+  // Takes note of what an origin call returned (origin_health.h): a
+  // timeout or an unreachable origin marks it down, an answer up.
+  void NoteOrigin(const absl::Status& status);
   // Whether requests are served from what is known, without the origin.
   bool Offline() const { return options_.offline && !health_.up(); }
   // EIO for a request that needs the origin while offline (counted).
@@ -376,6 +380,7 @@ class CacheFs : public PrefetchTarget {
   const std::unique_ptr<InodeTable> inodes_;
   const std::unique_ptr<BufferPool> buffers_;
   AttrCache attrs_;
+  Listings listings_;  // what offline mode answers listings and readlink with
   Dispatcher origin_pool_;
   Dispatcher metadata_pool_;
   HangGuard hang_guard_;

@@ -20,6 +20,7 @@ CacheFs::Entry CacheFs::AddEntry(Inode* parent, const std::string& name,
   const std::string parent_key = parent->key();
   std::string key = ChildKey(parent_key, name);
   attrs_.Erase(parent_key);
+  listings_.Erase(parent_key);
   attrs_.Put(key, made, Now());
   Inode* inode = inodes_->Intern(made, key);
   Entry entry;
@@ -142,6 +143,8 @@ absl::Status CacheFs::Unlink(uint64_t parent, const std::string& name) {
   if (inode != nullptr) MarkChanged(inode);  // one link fewer
   attrs_.Erase(*key);
   attrs_.Erase(inodes_->Get(parent)->key());
+  listings_.EraseLink(*key);
+  listings_.Erase(inodes_->Get(parent)->key());
   if (status.ok()) {
     DropObject(inode, *key);
     if (inode != nullptr) inodes_->SetKey(inode, PrivateKey("unlinked"));
@@ -159,6 +162,8 @@ absl::Status CacheFs::RemoveDir(uint64_t parent, const std::string& name) {
   absl::Status status = origin_->RemoveDir(RequestCaller(), *key);
   attrs_.Erase(*key);
   attrs_.Erase(inodes_->Get(parent)->key());
+  listings_.ErasePrefix(*key);
+  listings_.Erase(inodes_->Get(parent)->key());
   if (status.ok()) {
     if (Inode* inode = inodes_->FindByKey(*key)) {
       inodes_->SetKey(inode, PrivateKey("removed"));
@@ -249,6 +254,10 @@ absl::Status CacheFs::Rename(uint64_t parent, const std::string& name,
     siblings_.ForgetPrefix(to);
     attrs_.Erase(inodes_->Get(parent)->key());
     attrs_.Erase(inodes_->Get(new_parent)->key());
+    listings_.ErasePrefix(from);
+    listings_.ErasePrefix(to);
+    listings_.Erase(inodes_->Get(parent)->key());
+    listings_.Erase(inodes_->Get(new_parent)->key());
   }
   unpin();
   return status;

@@ -251,7 +251,7 @@ absl::StatusOr<std::unique_ptr<ReadReply>> CacheFs::Read(uint64_t fh,
   if (offline) {
     Bump(reply.ok() ? stats().offline_reads : stats().offline_refusals);
   } else if (!reply.ok()) {
-    health_.Note(reply.status());
+    NoteOrigin(reply.status());
   }
   return reply;
 }

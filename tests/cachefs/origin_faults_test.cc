@@ -4,13 +4,19 @@
 // nothing it did not deliver is cached.
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "cachefs/cache_fs.h"
 #include "cookie/cache.h"
 #include "io/env.h"
@@ -217,6 +223,66 @@ TEST_F(OriginFaultsTest, WhileTheOriginIsDownWhatIsCachedIsServed) {
   absl::StatusOr<std::string> fetched = ReadAll("other");
   ASSERT_OK(fetched);
   EXPECT_EQ(*fetched, "other");
+}
+
+TEST_F(OriginFaultsTest, WhileTheOriginIsDownListingsAndLinksSeenAreServed) {
+  ASSERT_EQ(mkdir((origin_tmp_.path() + "/seen").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((origin_tmp_.path() + "/unseen").c_str(), 0755), 0);
+  std::ofstream(origin_tmp_.path() + "/seen/one") << "1";
+  std::ofstream(origin_tmp_.path() + "/seen/two") << "22";
+  ASSERT_EQ(symlink("seen/one", (origin_tmp_.path() + "/link").c_str()), 0);
+  offline_ = true;
+  Mount();
+  // Lists `dir` through the filesystem, plus (with attributes).
+  auto list = [&](const std::string& dir) -> absl::StatusOr<std::string> {
+    auto entry = fs_->Lookup(1, dir);
+    if (!entry.ok()) return entry.status();
+    absl::StatusOr<uint64_t> fh = fs_->OpenDir(entry->ino);
+    if (!fh.ok()) {
+      fs_->Forget(entry->ino, 1);
+      return fh.status();
+    }
+    std::vector<std::string> names;
+    std::vector<uint64_t> looked_up;
+    absl::Status read =
+        fs_->ReadDir(entry->ino, *fh, 0, /*plus=*/true,
+                     [&](const std::string& name, const struct stat& attr,
+                         uint64_t, const CacheFs::Entry* e) {
+                       if (name != "." && name != "..") {
+                         names.push_back(absl::StrCat(name, ":", attr.st_size));
+                       }
+                       if (e != nullptr) looked_up.push_back(e->ino);
+                       return true;
+                     });
+    fs_->ReleaseDir(*fh);
+    for (uint64_t ino : looked_up) fs_->Forget(ino, 1);
+    fs_->Forget(entry->ino, 1);
+    if (!read.ok()) return read;
+    std::sort(names.begin(), names.end());
+    return absl::StrJoin(names, " ");
+  };
+  auto seen = list("seen");
+  ASSERT_OK(seen);
+  EXPECT_EQ(*seen, "one:1 two:2");
+  auto link = fs_->Lookup(1, "link");
+  ASSERT_OK(link);
+  ASSERT_OK(fs_->ReadLink(link->ino));
+  auto unseen = fs_->Lookup(1, "unseen");  // looked up, never listed
+  ASSERT_OK(unseen);
+  fs_->Forget(unseen->ino, 1);
+  origin_->Disconnect();
+
+  auto offline = list("seen");
+  ASSERT_OK(offline);
+  EXPECT_EQ(*offline, "one:1 two:2");
+  auto target = fs_->ReadLink(link->ino);
+  ASSERT_OK(target);
+  EXPECT_EQ(*target, "seen/one");
+  auto never = list("unseen");
+  ASSERT_FALSE(never.ok());
+  EXPECT_EQ(StatusToErrno(never.status()), EIO) << never.status();
+  fs_->Forget(link->ino, 1);
+  origin_->Reconnect();
 }
 
 TEST_F(OriginFaultsTest, AHungOriginCostsOneTimeoutThenCachedFilesAreServed) {

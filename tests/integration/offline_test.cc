@@ -7,18 +7,22 @@
 // answers again, the mount is live by itself and a change made on the
 // server meanwhile is seen at the next open, with nothing cached lost.
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "tests/integration/cachefs_mount.h"
 #include "tests/integration/fixtures/environment.h"
@@ -45,6 +49,46 @@ class OfflineTest : public CachefsMountTest {
                    absl::Seconds(10));
     return result.ok() && result->exit_code == 0 &&
            result->stdout_text.find("\"origin_up\": true") != std::string::npos;
+  }
+  // What `ls -lR` shows of the mounted tree below `dir`: each name's
+  // type, size and symlink target, sorted; "error ..." for what fails.
+  std::vector<std::string> Tree(const std::string& dir = "") {
+    std::vector<std::string> out;
+    const std::string path = dir.empty() ? mnt_.path() : MountedPath(dir);
+    DIR* d = opendir(path.c_str());
+    if (d == nullptr) return {"error opendir " + dir + ": " + strerror(errno)};
+    std::vector<std::string> names;
+    while (dirent* e = readdir(d)) {
+      const std::string name = e->d_name;
+      if (name != "." && name != "..") names.push_back(name);
+    }
+    closedir(d);
+    for (const std::string& name : names) {
+      const std::string rel = dir.empty() ? name : dir + "/" + name;
+      struct stat st;
+      if (lstat(MountedPath(rel).c_str(), &st) != 0) {
+        out.push_back("error lstat " + rel + ": " + strerror(errno));
+        continue;
+      }
+      std::string line = absl::StrCat(rel, " mode ", st.st_mode & S_IFMT);
+      if (S_ISREG(st.st_mode)) absl::StrAppend(&line, " size ", st.st_size);
+      if (S_ISLNK(st.st_mode)) {
+        char target[256] = {};
+        if (readlink(MountedPath(rel).c_str(), target, sizeof(target) - 1) <
+            0) {
+          absl::StrAppend(&line, " readlink: ", strerror(errno));
+        } else {
+          absl::StrAppend(&line, " -> ", target);
+        }
+      }
+      out.push_back(line);
+      if (S_ISDIR(st.st_mode)) {
+        std::vector<std::string> below = Tree(rel);
+        out.insert(out.end(), below.begin(), below.end());
+      }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
   }
   // open(2) of the mounted `name`; the errno, or 0 (closing it).
   int OpenError(const std::string& name, int flags) {
@@ -136,6 +180,37 @@ TEST_P(OfflineTest, WithOfflineNeverRequestsFailWithinTheTimeout) {
   EXPECT_TRUE(Eventually([&] { return OpenError("small", O_RDONLY) == 0; },
                          absl::Seconds(20), absl::Milliseconds(200)));
   EXPECT_EQ(ReadMounted("small"), "small file, cached");
+}
+
+TEST_P(OfflineTest,
+       TheTreeSeenBeforeListsWhileTheServerIsStoppedAfterARemount) {
+  ASSERT_EQ(mkdir(ServedPath("dir").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(ServedPath("dir/sub").c_str(), 0755), 0);
+  WriteServed("dir/sub/one", "1");
+  WriteServed("dir/two", "22");
+  WriteServed("top", "333");
+  ASSERT_EQ(symlink("two", ServedPath("dir/link").c_str()), 0);
+  Mount(absl::StrCat("origin_timeout=", kTimeoutSeconds));
+  const std::vector<std::string> seen = Tree();
+  ASSERT_EQ(seen.size(), 6u) << absl::StrJoin(seen, "\n");
+  for (const std::string& line : seen) {
+    ASSERT_EQ(line.find("error"), std::string::npos) << line;
+  }
+  // What was listed and looked up outlives the mount.
+  Unmount();
+  Mount(absl::StrCat("origin_timeout=", kTimeoutSeconds));
+
+  ASSERT_EQ(kill(ServerPid(), SIGSTOP), 0);
+  absl::Cleanup resume = [this] { kill(ServerPid(), SIGCONT); };
+  EXPECT_EQ(Tree(), seen);
+  EXPECT_FALSE(OriginUp());
+  // Made on the server while it was stopped: listed once it answers.
+  WriteServed("dir/new", "made while stopped");
+  std::move(resume).Invoke();
+  EXPECT_TRUE(Eventually([&] { return OriginUp(); }, absl::Seconds(20),
+                         absl::Milliseconds(200)));
+  std::vector<std::string> after = Tree();
+  EXPECT_EQ(after.size(), seen.size() + 1) << absl::StrJoin(after, "\n");
 }
 
 INSTANTIATE_TEST_SUITE_P(Origins, OfflineTest,

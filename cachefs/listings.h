@@ -1,0 +1,94 @@
+// Listings: the directory listings and symlink targets the origin gave,
+// kept so that they can be answered while the origin is down (offline
+// mode): a listing is remembered once a directory has been read from its
+// start to its end, and forgotten when cachefs changes the directory.
+// Online, the origin is always asked; these are only what was last seen.
+//
+// Like the attribute snapshot, they are saved in the volume's directory at
+// a clean unmount and read once at the next mount (then removed, so a
+// crash leaves none behind that later changes could contradict).
+//
+// Format, little-endian, saved on disk: never reorder:
+//   "CFSLIST1"  u32 listing count
+//   count x { u16 key length, key, u32 entry count,
+//             entries x { u16 name length, name, u64 ino, u8 type } }
+//   u32 link count
+//   count x { u16 key length, key, u16 target length, target }
+//   u32 CRC32C of everything before it
+//
+// Thread safety: safe for concurrent use.
+
+#ifndef CACHEFS_CACHEFS_LISTINGS_H_
+#define CACHEFS_CACHEFS_LISTINGS_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "netfs/origin.h"
+
+namespace cachefs {
+
+class Listings {
+ public:
+  using Listing = std::vector<OriginDir::Entry>;
+
+  // Keeps at most `max_entries` entries over all listings, and as many
+  // symlink targets; the least recently stored go first.
+  explicit Listings(size_t max_entries) : max_entries_(max_entries) {}
+
+  void Put(const std::string& dir_key, Listing listing);
+  std::optional<Listing> Get(const std::string& dir_key) const;
+  // Forgets the listing of `dir_key`.
+  void Erase(const std::string& dir_key);
+  // Forgets every listing and link at or below `key` ("" is everything).
+  void ErasePrefix(const std::string& key);
+
+  void PutLink(const std::string& key, std::string target);
+  std::optional<std::string> GetLink(const std::string& key) const;
+  void EraseLink(const std::string& key);
+
+  std::string Encode() const;
+  // Adds what `data` holds; fails, adding nothing, if it is not a whole,
+  // valid snapshot. Returns the listings added.
+  absl::StatusOr<size_t> Decode(std::string_view data);
+
+ private:
+  struct Stored {
+    Listing listing;
+    uint64_t seq = 0;
+  };
+  struct Link {
+    std::string target;
+    uint64_t seq = 0;
+  };
+  void TrimLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const size_t max_entries_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, Stored> listings_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Link> links_ ABSL_GUARDED_BY(mu_);
+  size_t entries_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t seq_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// A directory read from a remembered listing (offline mode).
+std::unique_ptr<OriginDir> ListedDir(Listings::Listing listing);
+
+// Wraps `dir`, read as ReadDir reads it, and stores its listing in
+// `listings` under `dir_key` once it has been read from its start to its
+// end (a seek elsewhere gives up on it).
+std::unique_ptr<OriginDir> RecordingDir(std::unique_ptr<OriginDir> dir,
+                                        std::string dir_key,
+                                        Listings* listings);
+
+}  // namespace cachefs
+
+#endif  // CACHEFS_CACHEFS_LISTINGS_H_
