@@ -5,8 +5,9 @@
 //
 // Times are kept on CLOCK_MONOTONIC in memory and saved as wall-clock
 // times; an entry from the future (the clock went back) is dropped. The
-// snapshot is read once at mount and removed, so a crash never leaves one
-// behind that changes made since could contradict.
+// snapshot is saved every checkpoint interval and at a clean unmount; one
+// not saved at a clean unmount may be behind changes made since, and
+// CacheFs answers from it only while the origin is down.
 //
 // Format, little-endian, saved on disk: never reorder:
 //   "CFSATTR1"  u64 saved_at (realtime ns)  u32 count

@@ -56,6 +56,8 @@ namespace {
 
 constexpr char kAttrSnapshot[] = "attrs";
 constexpr char kListingSnapshot[] = "listings";
+// Present beside the two while they are what a clean unmount saved.
+constexpr char kCleanSnapshot[] = "attrs.clean";
 // Per entry: the fixed fields and a key of up to PATH_MAX.
 constexpr size_t kMaxSnapshotEntryBytes = 120 + 4096;
 
@@ -70,9 +72,15 @@ int64_t CacheFs::SnapshotMaxAge() const {
 }
 
 void CacheFs::LoadAttrSnapshot() {
+  // Saved at a clean unmount, the snapshots are what the mount knew at its
+  // end. Otherwise (a crash) changes made after the last periodic save may
+  // contradict them: their attributes are kept apart, as the last known
+  // answer while the origin is down, and the origin is asked as if there
+  // were none. (Listings are only ever answered offline.)
+  const bool clean = volume_->ReadFile(kCleanSnapshot, 16).ok();
+  volume_->RemoveFile(kCleanSnapshot).IgnoreError();
   absl::StatusOr<std::string> listings = volume_->ReadFile(
       kListingSnapshot, options_.attr_cache_entries * kMaxSnapshotEntryBytes);
-  volume_->RemoveFile(kListingSnapshot).IgnoreError();
   if (listings.ok()) {
     absl::StatusOr<size_t> loaded = listings_.Decode(*listings);
     if (!loaded.ok()) {
@@ -83,13 +91,10 @@ void CacheFs::LoadAttrSnapshot() {
   }
   absl::StatusOr<std::string> data = volume_->ReadFile(
       kAttrSnapshot, options_.attr_cache_entries * kMaxSnapshotEntryBytes);
-  // Read once: what this mount learns from now on supersedes it, and a
-  // crash must not bring it back.
-  volume_->RemoveFile(kAttrSnapshot).IgnoreError();
   if (!data.ok()) return;
   SnapshotClock now{Now(), cache_->env()->NowNanos()};
-  absl::StatusOr<size_t> loaded =
-      DecodeAttrSnapshot(*data, now, SnapshotMaxAge(), &attrs_);
+  absl::StatusOr<size_t> loaded = DecodeAttrSnapshot(
+      *data, now, SnapshotMaxAge(), clean ? &attrs_ : &last_known_);
   if (!loaded.ok()) {
     Log(LogLevel::kWarning,
         absl::StrCat("ignoring the attribute snapshot: ",
@@ -97,7 +102,8 @@ void CacheFs::LoadAttrSnapshot() {
   }
 }
 
-void CacheFs::SaveAttrSnapshot() {
+void CacheFs::SaveAttrSnapshot(bool clean) {
+  if (!clean) volume_->RemoveFile(kCleanSnapshot).IgnoreError();
   absl::Status listed =
       volume_->WriteFile(kListingSnapshot, listings_.Encode());
   if (!listed.ok()) {
@@ -106,10 +112,23 @@ void CacheFs::SaveAttrSnapshot() {
   }
   SnapshotClock now{Now(), cache_->env()->NowNanos()};
   std::string data = EncodeAttrSnapshot(attrs_, now, SnapshotMaxAge());
+  if (!clean && last_known_.size() > 0) {
+    // What the crash before left, for the next crash too, under what this
+    // mount has learned since.
+    AttrCache merged(options_.attr_cache_entries);
+    last_known_.ForEach([&](const std::string& key, const struct stat& st,
+                            int64_t fetched) { merged.Put(key, st, fetched); });
+    attrs_.ForEach([&](const std::string& key, const struct stat& st,
+                       int64_t fetched) { merged.Put(key, st, fetched); });
+    data = EncodeAttrSnapshot(merged, now, SnapshotMaxAge());
+  }
   absl::Status saved = volume_->WriteFile(kAttrSnapshot, data);
   if (!saved.ok()) {
     Log(LogLevel::kWarning, absl::StrCat("cannot save the attribute snapshot: ",
                                          std::string(saved.message())));
+  }
+  if (clean && saved.ok() && listed.ok()) {
+    volume_->WriteFile(kCleanSnapshot, "clean\n").IgnoreError();
   }
 }
 
@@ -139,6 +158,7 @@ CacheFs::CacheFs(CacheFsOptions options, Origin* origin, Cache* cache,
           root_attr, !origin->traits().stable_inode_numbers, &files_)),
       buffers_(std::move(buffers)),
       attrs_(options_.attr_cache_entries),
+      last_known_(options_.attr_cache_entries),
       listings_(options_.attr_cache_entries),
       origin_pool_(options_.origin_threads, nullptr),
       metadata_pool_(std::max(1, options_.metadata_threads) - 1, nullptr),
@@ -198,7 +218,7 @@ CacheFs::~CacheFs() {
   // be known only to the periodic checkpoint, and fetched again after the
   // next mount.
   CheckpointAll(/*wait_for_writes=*/true);
-  SaveAttrSnapshot();
+  SaveAttrSnapshot(/*clean=*/true);
   cache_->dispatcher()->Drain();
   cache_->RelinquishVolume(volume_);
 }
@@ -265,6 +285,10 @@ std::optional<struct stat> CacheFs::OfflineAttr(const std::string& key,
   }
   std::optional<struct stat> known =
       attrs_.Get(key, std::numeric_limits<int64_t>::max(), Now(), fetched);
+  if (!known.has_value()) {
+    known = last_known_.Get(key, std::numeric_limits<int64_t>::max(), Now(),
+                            fetched);
+  }
   if (known.has_value()) Bump(stats().offline_lookups);
   return known;
 }
@@ -559,6 +583,7 @@ absl::StatusOr<uint64_t> CacheFs::OpenDir(uint64_t ino) {
   auto* handle = new OpenDirectory;
   absl::MutexLock lock(&handle->mu);
   handle->dir = ListedDir(*std::move(last));
+  handle->from_listing = true;
   return reinterpret_cast<uint64_t>(handle);
 }
 
@@ -580,15 +605,38 @@ absl::Status CacheFs::ReadDir(uint64_t ino, uint64_t fh, uint64_t offset,
   // fetched in parallel, so a slow origin costs one round trip per batch,
   // not per name.
   constexpr size_t kBatch = 32;
-  while (true) {
+  auto read_batch =
+      [](OriginDir& dir) -> absl::StatusOr<std::vector<OriginDir::Entry>> {
     std::vector<OriginDir::Entry> batch;
     while (batch.size() < kBatch) {
-      absl::StatusOr<std::optional<OriginDir::Entry>> next =
-          handle->dir->Next();
+      absl::StatusOr<std::optional<OriginDir::Entry>> next = dir.Next();
       if (!next.ok()) return next.status();
       if (!next->has_value()) break;
       batch.push_back(**std::move(next));
     }
+    return batch;
+  };
+  while (true) {
+    absl::StatusOr<std::vector<OriginDir::Entry>> read =
+        handle->from_listing
+            ? read_batch(*handle->dir)
+            : hang_guard_.Run<std::vector<OriginDir::Entry>>(
+                  "readdir " + dir_key,
+                  [dir = handle->dir, read_batch] { return read_batch(*dir); });
+    if (!handle->from_listing) NoteOrigin(read.status());
+    if (!read.ok() && offset == 0 && listed.empty() && options_.offline &&
+        OriginHealth::SaysUnreachable(read.status())) {
+      // The origin went down under a fresh read: the listing as last read
+      // whole, if there is one, from its start.
+      std::optional<Listings::Listing> last = listings_.Get(dir_key);
+      if (!last.has_value()) return OfflineUnknown("the listing of " + dir_key);
+      Bump(stats().offline_lookups);
+      handle->dir = ListedDir(*std::move(last));
+      handle->from_listing = true;
+      continue;
+    }
+    if (!read.ok()) return read.status();
+    std::vector<OriginDir::Entry> batch = *std::move(read);
     if (batch.empty()) return absl::OkStatus();
     std::vector<absl::StatusOr<Entry>> looked_up(
         batch.size(), absl::UnknownError("not looked up"));

@@ -367,10 +367,11 @@ class CacheFs : public PrefetchTarget {
   // Checkpoints open objects every checkpoint_interval, and withdraws the
   // cache once its directory is gone or read-only.
   void CheckpointLoop();
-  // The attribute snapshot (attr_snapshot.h): read at mount, written at a
+  // The attribute and listing snapshots (attr_snapshot.h, listings.h):
+  // read at mount, written every checkpoint interval and, `clean`, at a
   // clean unmount.
   void LoadAttrSnapshot();
-  void SaveAttrSnapshot();
+  void SaveAttrSnapshot(bool clean);
   int64_t SnapshotMaxAge() const;
 
   const CacheFsOptions options_;
@@ -380,6 +381,10 @@ class CacheFs : public PrefetchTarget {
   const std::unique_ptr<InodeTable> inodes_;
   const std::unique_ptr<BufferPool> buffers_;
   AttrCache attrs_;
+  // What a snapshot not saved at a clean unmount said (it may be behind
+  // changes made before a crash): answered only while the origin is down,
+  // never in place of asking it.
+  AttrCache last_known_;
   Listings listings_;  // what offline mode answers listings and readlink with
   Dispatcher origin_pool_;
   Dispatcher metadata_pool_;

@@ -327,6 +327,7 @@ void CacheFs::CheckpointLoop() {
     cache_->WithdrawIfDirectoryUnusable();
     if (options_.checkpoint_interval > 0 && absl::Now() >= next_checkpoint) {
       CheckpointAll();
+      SaveAttrSnapshot(/*clean=*/false);
       next_checkpoint = absl::Now() + interval;
     }
   }

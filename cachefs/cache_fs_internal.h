@@ -22,7 +22,11 @@ struct CacheFs::OpenFile {
 // One opendir(3).
 struct CacheFs::OpenDirectory {
   absl::Mutex mu;
-  std::unique_ptr<OriginDir> dir ABSL_GUARDED_BY(mu);
+  // Shared with a read of it given up on (HangGuard), which may outlive
+  // the handle.
+  std::shared_ptr<OriginDir> dir ABSL_GUARDED_BY(mu);
+  // Read from a remembered listing (offline), not from the origin.
+  bool from_listing ABSL_GUARDED_BY(mu) = false;
 };
 
 // Seconds as CLOCK_MONOTONIC nanoseconds.

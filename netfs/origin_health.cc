@@ -46,8 +46,7 @@ bool OriginHealth::SaysUnreachable(const absl::Status& status) {
 }
 
 bool OriginHealth::up() const {
-  absl::MutexLock lock(&mu_);
-  return up_;
+  return up_now_.load(std::memory_order_acquire);
 }
 
 absl::Time OriginHealth::since() const {
@@ -82,6 +81,7 @@ void OriginHealth::MarkDown(const std::string& why) {
     absl::MutexLock lock(&mu_);
     if (!up_) return;
     up_ = false;
+    up_now_.store(false, std::memory_order_release);
     since_ = absl::Now();
     why_ = why;
   }
@@ -91,11 +91,13 @@ void OriginHealth::MarkDown(const std::string& why) {
 }
 
 void OriginHealth::MarkUp() {
+  if (up_now_.load(std::memory_order_acquire)) return;  // the common case
   absl::Duration down_for;
   {
     absl::MutexLock lock(&mu_);
     if (up_) return;
     up_ = true;
+    up_now_.store(true, std::memory_order_release);
     down_for = absl::Now() - since_;
     since_ = absl::Now();
     why_.clear();

@@ -15,6 +15,7 @@
 #ifndef CACHEFS_NETFS_ORIGIN_HEALTH_H_
 #define CACHEFS_NETFS_ORIGIN_HEALTH_H_
 
+#include <atomic>
 #include <functional>
 #include <string>
 #include <thread>
@@ -76,6 +77,8 @@ class OriginHealth {
   CacheStats* const stats_;
   mutable absl::Mutex mu_;
   bool up_ ABSL_GUARDED_BY(mu_) = true;
+  // up_, for the many readers that need nothing else (every read asks).
+  std::atomic<bool> up_now_{true};
   absl::Time since_ ABSL_GUARDED_BY(mu_);
   std::string why_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
