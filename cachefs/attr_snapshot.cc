@@ -16,26 +16,12 @@ void PutTime(std::string* out, const struct timespec& t) {
   wire::PutU32(out, static_cast<uint32_t>(t.tv_nsec));
 }
 
-// Reads fixed-width fields front to back; `ok` turns false at the first
-// that is missing and stays false.
-struct FieldReader {
-  wire::Reader reader;
-  bool ok = true;
-  uint64_t Get(int bytes) {
-    std::string_view b;
-    if (!ok || !reader.ReadBytes(bytes, &b)) {
-      ok = false;
-      return 0;
-    }
-    return wire::LoadFixed(b.data(), bytes);
-  }
-  struct timespec Time() {
-    struct timespec t;
-    t.tv_sec = static_cast<time_t>(Get(8));
-    t.tv_nsec = static_cast<long>(Get(4));
-    return t;
-  }
-};
+struct timespec GetTime(wire::FieldReader& in) {
+  struct timespec t;
+  t.tv_sec = static_cast<time_t>(in.Get(8));
+  t.tv_nsec = static_cast<long>(in.Get(4));
+  return t;
+}
 
 }  // namespace
 
@@ -85,7 +71,7 @@ absl::StatusOr<size_t> DecodeAttrSnapshot(std::string_view data,
   if (wire::LoadFixed(data.data() + body.size(), 4) != Crc32c(body)) {
     return absl::DataLossError("attribute snapshot checksum mismatch");
   }
-  FieldReader in{wire::Reader(body.substr(kMagic.size()))};
+  wire::FieldReader in{wire::Reader(body.substr(kMagic.size()))};
   in.Get(8);  // when it was saved
   const uint64_t count = in.Get(4);
   std::vector<std::tuple<std::string, struct stat, int64_t>> entries;
@@ -107,9 +93,9 @@ absl::StatusOr<size_t> DecodeAttrSnapshot(std::string_view data,
     st.st_size = static_cast<off_t>(in.Get(8));
     st.st_blksize = static_cast<blksize_t>(in.Get(8));
     st.st_blocks = static_cast<blkcnt_t>(in.Get(8));
-    st.st_atim = in.Time();
-    st.st_mtim = in.Time();
-    st.st_ctim = in.Time();
+    st.st_atim = GetTime(in);
+    st.st_mtim = GetTime(in);
+    st.st_ctim = GetTime(in);
     const int64_t fetched = static_cast<int64_t>(in.Get(8));
     const int64_t age = now.realtime_ns - fetched;
     // From the future (the clock went back) or too old: worthless.

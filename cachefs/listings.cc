@@ -22,30 +22,6 @@ void PutString16(std::string* out, std::string_view s) {
   out->append(s);
 }
 
-// Reads front to back; `ok` turns false at the first field that is
-// missing and stays false.
-struct FieldReader {
-  wire::Reader reader;
-  bool ok = true;
-  uint64_t Get(int bytes) {
-    std::string_view b;
-    if (!ok || !reader.ReadBytes(bytes, &b)) {
-      ok = false;
-      return 0;
-    }
-    return wire::LoadFixed(b.data(), bytes);
-  }
-  std::string String16() {
-    const uint64_t size = Get(2);
-    std::string_view s;
-    if (!ok || !reader.ReadBytes(size, &s)) {
-      ok = false;
-      return "";
-    }
-    return std::string(s);
-  }
-};
-
 class ListedDirImpl : public OriginDir {
  public:
   explicit ListedDirImpl(Listings::Listing listing)
@@ -247,7 +223,7 @@ absl::StatusOr<size_t> Listings::Decode(std::string_view data) {
   if (wire::LoadFixed(data.data() + body.size(), 4) != Crc32c(body)) {
     return absl::DataLossError("listing snapshot checksum mismatch");
   }
-  FieldReader in{wire::Reader(body.substr(kMagic.size()))};
+  wire::FieldReader in{wire::Reader(body.substr(kMagic.size()))};
   std::vector<std::pair<std::string, Listing>> listings;
   const uint64_t count = in.Get(4);
   for (uint64_t i = 0; in.ok && i < count; ++i) {

@@ -106,6 +106,31 @@ class Reader {
   std::string_view data_;
 };
 
+// Reads fixed-width fields and 16-bit-length strings front to back, for
+// the snapshot formats; `ok` turns false at the first that is missing and
+// stays false (the fields after it read as 0 and "").
+struct FieldReader {
+  Reader reader;
+  bool ok = true;
+  uint64_t Get(int bytes) {
+    std::string_view b;
+    if (!ok || !reader.ReadBytes(bytes, &b)) {
+      ok = false;
+      return 0;
+    }
+    return LoadFixed(b.data(), bytes);
+  }
+  std::string String16() {
+    const uint64_t size = Get(2);
+    std::string_view s;
+    if (!ok || !reader.ReadBytes(size, &s)) {
+      ok = false;
+      return "";
+    }
+    return std::string(s);
+  }
+};
+
 }  // namespace cachefs::wire
 
 #endif  // CACHEFS_CONTENTMAP_WIRE_H_

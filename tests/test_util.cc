@@ -6,11 +6,19 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <random>
 #include <system_error>
 
 #include "absl/time/clock.h"
 
 namespace cachefs::testing {
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(rng());
+  return s;
+}
 
 TempDir::TempDir(const std::string& parent) {
   std::string base = parent;

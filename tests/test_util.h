@@ -57,6 +57,10 @@ class TempDir {
   int fd_ = -1;
 };
 
+// `n` bytes from a generator seeded with `seed`: the same for the same
+// seed.
+std::string RandomBytes(size_t n, uint32_t seed);
+
 // Asks `done` every `period` until it says yes or `timeout` has passed;
 // returns its last answer.
 bool Eventually(const std::function<bool()>& done,

@@ -28,13 +28,6 @@ namespace {
 
 constexpr uint64_t kGranule = 256 * 1024;
 
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (char& c : s) c = static_cast<char>(rng());
-  return s;
-}
-
 class CacheFsTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -32,13 +32,6 @@ using Kind = FaultInjectionOrigin::Kind;
 
 constexpr uint64_t kGranule = 256 * 1024;
 
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (char& c : s) c = static_cast<char>(rng());
-  return s;
-}
-
 class OriginFaultsTest : public ::testing::Test {
  protected:
   void SetUp() override {

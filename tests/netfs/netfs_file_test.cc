@@ -32,13 +32,6 @@ using Kind = FaultInjectionOrigin::Kind;
 
 constexpr uint64_t kGranule = 256 * 1024;
 
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (char& c : s) c = static_cast<char>(rng());
-  return s;
-}
-
 // Size and times, as cachefs's aux data without the inode number.
 std::string AuxOf(const struct stat& st) {
   return absl::StrCat(st.st_size, ":", st.st_mtim.tv_sec, ".",
