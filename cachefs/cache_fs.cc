@@ -19,6 +19,7 @@
 #include "io/countdown.h"
 #include "io/errno_status.h"
 #include "io/log.h"
+#include "netfs/hang_guard.h"
 
 namespace cachefs {
 namespace {
@@ -29,29 +30,6 @@ bool IsPrivateKey(const std::string& key) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<CacheFs>> CacheFs::Create(
-    CacheFsOptions options, Origin* origin, Cache* cache,
-    std::shared_ptr<Volume> volume) {
-  absl::StatusOr<struct stat> root_attr = origin->GetAttr(Caller::Daemon(), "");
-  if (!root_attr.ok()) {
-    return Annotate(root_attr.status(), "origin " + origin->Describe());
-  }
-  absl::StatusOr<std::unique_ptr<OriginDir>> probe =
-      origin->OpenDir(Caller::Daemon(), "");
-  if (!probe.ok()) {
-    return Annotate(probe.status(),
-                    "cannot list origin " + origin->Describe());
-  }
-  auto buffers = BufferPool::Create(uint64_t{1} << cache->options().granule_shift,
-                                    options.buffers);
-  if (!buffers.ok()) return buffers.status();
-  std::unique_ptr<CacheFs> fs(new CacheFs(std::move(options), origin, cache,
-                                          std::move(volume), *root_attr,
-                                          *std::move(buffers)));
-  fs->LoadAttrSnapshot();
-  return fs;
-}
-
 namespace {
 
 constexpr char kAttrSnapshot[] = "attrs";
@@ -61,14 +39,93 @@ constexpr char kCleanSnapshot[] = "attrs.clean";
 // Per entry: the fixed fields and a key of up to PATH_MAX.
 constexpr size_t kMaxSnapshotEntryBytes = 120 + 4096;
 
-}  // namespace
-
-int64_t CacheFs::SnapshotMaxAge() const {
+int64_t SnapshotMaxAgeOf(const CacheFsOptions& options) {
   // Entries past the timeouts still answer lookups provisionally, as they
   // do before a remount; a month bounds what a long-unused cache carries.
   constexpr double kMonth = 30 * 24 * 3600.0;
   return ToNanos(
-      std::max({options_.attr_timeout, options_.entry_timeout, kMonth}));
+      std::max({options.attr_timeout, options.entry_timeout, kMonth}));
+}
+
+// The origin root's attributes as the attribute snapshot has them.
+absl::StatusOr<struct stat> RootFromSnapshot(const CacheFsOptions& options,
+                                             Volume& volume, Env* env) {
+  absl::StatusOr<std::string> data = volume.ReadFile(
+      kAttrSnapshot, options.attr_cache_entries * kMaxSnapshotEntryBytes);
+  if (!data.ok()) return data.status();
+  AttrCache attrs(options.attr_cache_entries);
+  SnapshotClock now{env->MonotonicNanos(), env->NowNanos()};
+  absl::StatusOr<size_t> loaded =
+      DecodeAttrSnapshot(*data, now, SnapshotMaxAgeOf(options), &attrs);
+  if (!loaded.ok()) return loaded.status();
+  std::optional<struct stat> root =
+      attrs.Get("", std::numeric_limits<int64_t>::max(), env->MonotonicNanos());
+  if (!root.has_value()) return absl::NotFoundError("no entry for the root");
+  return *root;
+}
+
+}  // namespace
+
+absl::StatusOr<struct stat> CacheFs::OfflineRoot(const CacheFsOptions& options,
+                                                 Volume& volume, Env* env,
+                                                 const std::string& origin,
+                                                 const absl::Status& why) {
+  absl::StatusOr<struct stat> root = RootFromSnapshot(options, volume, env);
+  if (root.ok()) return root;
+  return absl::UnavailableError(absl::StrCat(
+      "origin ", origin, " is unreachable (", why.message(),
+      ") and the cache has no record of it to serve from (",
+      root.status().message(), "): mount once while the origin answers"));
+}
+
+absl::StatusOr<std::unique_ptr<CacheFs>> CacheFs::Create(
+    CacheFsOptions options, Origin* origin, Cache* cache,
+    std::shared_ptr<Volume> volume, absl::Status unreachable) {
+  absl::StatusOr<struct stat> root_attr = absl::UnknownError("not asked");
+  if (unreachable.ok()) {
+    // Bounded: the server may have stopped since the origin was opened.
+    HangGuard guard(absl::Seconds(options.origin_timeout),
+                    origin->traits().calls_may_hang);
+    root_attr = guard.Run<struct stat>("stat of the origin root", [origin] {
+      return origin->GetAttr(Caller::Daemon(), "");
+    });
+    if (root_attr.ok()) {
+      absl::Status listed =
+          guard
+              .Run<bool>("listing of the origin root",
+                         [origin]() -> absl::StatusOr<bool> {
+                           absl::StatusOr<std::unique_ptr<OriginDir>> dir =
+                               origin->OpenDir(Caller::Daemon(), "");
+                           if (!dir.ok()) return dir.status();
+                           return true;
+                         })
+              .status();
+      if (!listed.ok()) {
+        return Annotate(listed, "cannot list origin " + origin->Describe());
+      }
+    } else if (!options.offline || !SaysUnreachable(root_attr.status())) {
+      return Annotate(root_attr.status(), "origin " + origin->Describe());
+    } else {
+      unreachable = root_attr.status();
+    }
+  }
+  if (!unreachable.ok()) {
+    root_attr = OfflineRoot(options, *volume, cache->env(), origin->Describe(),
+                            unreachable);
+    if (!root_attr.ok()) return root_attr.status();
+  }
+  auto buffers = BufferPool::Create(
+      uint64_t{1} << cache->options().granule_shift, options.buffers);
+  if (!buffers.ok()) return buffers.status();
+  std::unique_ptr<CacheFs> fs(new CacheFs(std::move(options), origin, cache,
+                                          std::move(volume), *root_attr,
+                                          *std::move(buffers)));
+  fs->LoadAttrSnapshot();
+  // Logs once that the mount serves from the cache until the probe finds
+  // the origin.
+  if (!unreachable.ok())
+    fs->health_.MarkDown(std::string(unreachable.message()));
+  return fs;
 }
 
 void CacheFs::LoadAttrSnapshot() {
@@ -94,7 +151,7 @@ void CacheFs::LoadAttrSnapshot() {
   if (!data.ok()) return;
   SnapshotClock now{Now(), cache_->env()->NowNanos()};
   absl::StatusOr<size_t> loaded = DecodeAttrSnapshot(
-      *data, now, SnapshotMaxAge(), clean ? &attrs_ : &last_known_);
+      *data, now, SnapshotMaxAgeOf(options_), clean ? &attrs_ : &last_known_);
   if (!loaded.ok()) {
     Log(LogLevel::kWarning,
         absl::StrCat("ignoring the attribute snapshot: ",
@@ -111,7 +168,8 @@ void CacheFs::SaveAttrSnapshot(bool clean) {
                                          std::string(listed.message())));
   }
   SnapshotClock now{Now(), cache_->env()->NowNanos()};
-  std::string data = EncodeAttrSnapshot(attrs_, now, SnapshotMaxAge());
+  std::string data =
+      EncodeAttrSnapshot(attrs_, now, SnapshotMaxAgeOf(options_));
   if (!clean && last_known_.size() > 0) {
     // What the crash before left, for the next crash too, under what this
     // mount has learned since.
@@ -120,7 +178,7 @@ void CacheFs::SaveAttrSnapshot(bool clean) {
                             int64_t fetched) { merged.Put(key, st, fetched); });
     attrs_.ForEach([&](const std::string& key, const struct stat& st,
                        int64_t fetched) { merged.Put(key, st, fetched); });
-    data = EncodeAttrSnapshot(merged, now, SnapshotMaxAge());
+    data = EncodeAttrSnapshot(merged, now, SnapshotMaxAgeOf(options_));
   }
   absl::Status saved = volume_->WriteFile(kAttrSnapshot, data);
   if (!saved.ok()) {
@@ -280,7 +338,7 @@ std::optional<struct stat> CacheFs::OfflineAttr(const std::string& key,
                                                 int64_t* fetched) {
   // Not Offline(): the origin may have come back since `failed`, and the
   // request is still answered, once, as of the last check.
-  if (!options_.offline || !OriginHealth::SaysUnreachable(failed)) {
+  if (!options_.offline || !SaysUnreachable(failed)) {
     return std::nullopt;
   }
   std::optional<struct stat> known =
@@ -392,7 +450,7 @@ void CacheFs::RekeyIfMoved(Inode* inode, const std::string& key) {
     return;
   }
   // No answer is not an answer: the name may still lead to it.
-  if (OriginHealth::SaysUnreachable(old.status())) return;
+  if (SaysUnreachable(old.status())) return;
   inodes_->SetKey(inode, key);
   inode->data.Rekey(key);
 }
@@ -432,7 +490,7 @@ absl::StatusOr<CacheFs::Entry> CacheFs::Lookup(uint64_t parent,
       // kernel keeps nothing, and once the origin is back, it answers.
       return MakeEntry(key, *last, fetched, false);
     }
-    if (options_.offline && OriginHealth::SaysUnreachable(found.status())) {
+    if (options_.offline && SaysUnreachable(found.status())) {
       Bump(stats().offline_refusals);
       return ErrnoToStatus(
           EIO, "lookup " + key + ": not known, and the origin is down");
@@ -502,8 +560,7 @@ absl::StatusOr<std::string> CacheFs::ReadLink(uint64_t ino) {
         });
     NoteOrigin(target.status());
     if (target.ok()) listings_.PutLink(*path, *target);
-    if (target.ok() || !options_.offline ||
-        !OriginHealth::SaysUnreachable(target.status())) {
+    if (target.ok() || !options_.offline || !SaysUnreachable(target.status())) {
       return target;
     }
   }
@@ -572,7 +629,7 @@ absl::StatusOr<uint64_t> CacheFs::OpenDir(uint64_t ino) {
       handle->dir = RecordingDir(*std::move(dir), *path, &listings_);
       return reinterpret_cast<uint64_t>(handle);
     }
-    if (!options_.offline || !OriginHealth::SaysUnreachable(dir.status())) {
+    if (!options_.offline || !SaysUnreachable(dir.status())) {
       return dir.status();
     }
   }
@@ -625,7 +682,7 @@ absl::Status CacheFs::ReadDir(uint64_t ino, uint64_t fh, uint64_t offset,
                   [dir = handle->dir, read_batch] { return read_batch(*dir); });
     if (!handle->from_listing) NoteOrigin(read.status());
     if (!read.ok() && offset == 0 && listed.empty() && options_.offline &&
-        OriginHealth::SaysUnreachable(read.status())) {
+        SaysUnreachable(read.status())) {
       // The origin went down under a fresh read: the listing as last read
       // whole, if there is one, from its start.
       std::optional<Listings::Listing> last = listings_.Get(dir_key);

@@ -108,9 +108,20 @@ struct CacheFsOptions {
 class CacheFs : public PrefetchTarget {
  public:
   // Borrows `origin` and `cache`; `volume` is relinquished on destruction.
+  // With `unreachable` set (why the origin could not be opened), or when
+  // the origin does not answer now, offline mode mounts from what the
+  // cache knows, the origin marked down, if the cache knows the root.
   static absl::StatusOr<std::unique_ptr<CacheFs>> Create(
       CacheFsOptions options, Origin* origin, Cache* cache,
-      std::shared_ptr<Volume> volume);
+      std::shared_ptr<Volume> volume,
+      absl::Status unreachable = absl::OkStatus());
+  // The origin root as the cache last knew it, for a mount made while the
+  // origin is unreachable (`why`); else an error that says the cache has
+  // nothing to serve `origin` from.
+  static absl::StatusOr<struct stat> OfflineRoot(const CacheFsOptions& options,
+                                                 Volume& volume, Env* env,
+                                                 const std::string& origin,
+                                                 const absl::Status& why);
   ~CacheFs();
 
   struct Entry {
@@ -372,7 +383,6 @@ class CacheFs : public PrefetchTarget {
   // clean unmount.
   void LoadAttrSnapshot();
   void SaveAttrSnapshot(bool clean);
-  int64_t SnapshotMaxAge() const;
 
   const CacheFsOptions options_;
   Origin* const origin_;

@@ -258,8 +258,9 @@ void PrintUsage(const char* prog) {
       "                              cached data and known names as of their\n"
       "                              last check; uncached data and unknown\n"
       "                              names fail with EIO, changes with EROFS;\n"
-      "                              never: every request asks the origin\n"
-      "                              (auto)\n"
+      "                              also mounts an unreachable origin the\n"
+      "                              cache knows; never: every request asks\n"
+      "                              the origin (auto)\n"
       "    -o nfs_connections=N      an NFS origin: TCP connections to the\n"
       "                              server, each with its own thread (4)\n"
       "    -o buffers=N              256 KiB I/O buffers in memory (256)\n"
@@ -448,8 +449,22 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
     Fail("no cache directory given: add -o cache=DIR (see --help)");
   }
   Config c;
-  absl::StatusOr<OriginArgument> origin = ParseOriginArgument(cli.origin);
+  if (!(cli.origin_timeout > 0)) Fail("-o origin_timeout= must be above 0");
+  c.origin_options.nfs.timeout = absl::Seconds(cli.origin_timeout);
+  c.fs.origin_timeout = cli.origin_timeout;
+  if (cli.offline != nullptr) {
+    const std::string offline = cli.offline;
+    if (offline != "auto" && offline != "never") {
+      Fail("-o offline= must be auto or never, not \"" + offline + "\"");
+    }
+    c.fs.offline = offline == "auto";
+  }
+  absl::StatusOr<OriginArgument> origin =
+      ParseOriginArgument(cli.origin, absl::Seconds(cli.origin_timeout));
   if (!origin.ok()) Fail(std::string(origin.status().message()));
+  if (!origin->unreachable.ok() && !c.fs.offline) {
+    Fail(std::string(origin->unreachable.message()) + " (-o offline=never)");
+  }
   c.origin = *std::move(origin);
   c.mountpoint = RealPath(cmd.mountpoint, "mount point");
   struct stat mount_st;
@@ -538,16 +553,6 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   c.pins.recheck = absl::Seconds(cli.pin_recheck);
   if (!(cli.pin_mapped >= 0)) Fail("-o pin_mapped= cannot be negative");
   c.pins.map_sample = absl::Seconds(cli.pin_mapped);
-  if (!(cli.origin_timeout > 0)) Fail("-o origin_timeout= must be above 0");
-  c.origin_options.nfs.timeout = absl::Seconds(cli.origin_timeout);
-  c.fs.origin_timeout = cli.origin_timeout;
-  if (cli.offline != nullptr) {
-    const std::string offline = cli.offline;
-    if (offline != "auto" && offline != "never") {
-      Fail("-o offline= must be auto or never, not \"" + offline + "\"");
-    }
-    c.fs.offline = offline == "auto";
-  }
   c.origin_options.nfs.connections = static_cast<int>(
       Count("nfs_connections", cli.nfs_connections, 4, 1, 64));
   c.origin_options.posix.descriptors =
@@ -680,19 +685,24 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
   return c;
 }
 
-// Reaches an NFS origin once before mounting, so that a server that does
-// not answer, or refuses the export, is an error on the terminal and no
-// mount is made (the daemon connects again after daemonizing, which ends
-// all threads). A directory was checked already.
-bool ProbeOrigin(const Config& c) {
-  if (!c.origin.nfs.has_value()) return true;
-  OriginOptions once = c.origin_options;
-  once.nfs.connections = 1;
-  absl::StatusOr<std::unique_ptr<Origin>> origin = OpenOrigin(c.origin, once);
-  if (!origin.ok()) {
-    std::fprintf(stderr, "cachefs: %s\n",
-                 std::string(origin.status().message()).c_str());
-    return false;
+// Reaches an NFS origin once before mounting, so that a server that
+// refuses the export is an error on the terminal and no mount is made (the
+// daemon connects again after daemonizing, which ends all threads). A
+// directory was checked already. A server that cannot be reached is, in
+// offline mode, a warning: the mount serves what the cache holds.
+bool ProbeOrigin(Config& c) {
+  if (c.origin.nfs.has_value()) {
+    OriginOptions once = c.origin_options;
+    once.nfs.connections = 1;
+    absl::StatusOr<std::unique_ptr<Origin>> origin = OpenOrigin(c.origin, once);
+    if (!origin.ok()) {
+      if (!c.fs.offline || !SaysUnreachable(origin.status())) {
+        std::fprintf(stderr, "cachefs: %s\n",
+                     std::string(origin.status().message()).c_str());
+        return false;
+      }
+      c.origin.unreachable = origin.status();
+    }
   }
   return true;
 }
@@ -722,6 +732,23 @@ bool ProbeCache(const Config& c) {
     std::fprintf(stderr, "cachefs: %s\n",
                  std::string(volume.status().message()).c_str());
     return false;
+  }
+  // An origin that did not answer: the mount serves the cache, if the
+  // cache knows the origin at all.
+  if (!c.origin.unreachable.ok()) {
+    absl::StatusOr<struct stat> root =
+        CacheFs::OfflineRoot(c.fs, **volume, Env::Default(),
+                             c.origin.Describe(), c.origin.unreachable);
+    if (!root.ok()) {
+      (*cache)->RelinquishVolume(*volume);
+      std::fprintf(stderr, "cachefs: %s\n",
+                   std::string(root.status().message()).c_str());
+      return false;
+    }
+    std::fprintf(stderr,
+                 "cachefs: warning: %s: mounting from what the cache holds; "
+                 "the mount goes live when the origin answers\n",
+                 std::string(c.origin.unreachable.message()).c_str());
   }
   (*cache)->RelinquishVolume(*volume);
   return true;
@@ -901,7 +928,17 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
                  std::string(cache.status().message()).c_str());
     return 1;
   }
-  auto origin = OpenOrigin(c.origin, c.origin_options);
+  // A directory that did not answer at all is not asked again here.
+  absl::StatusOr<std::unique_ptr<Origin>> origin =
+      c.origin.unreachable.ok()
+          ? OpenOriginWithin(c.origin, c.origin_options,
+                             absl::Seconds(c.fs.origin_timeout))
+          : absl::StatusOr<std::unique_ptr<Origin>>(c.origin.unreachable);
+  absl::Status unreachable;
+  if (!origin.ok() && c.fs.offline && SaysUnreachable(origin.status())) {
+    unreachable = origin.status();
+    origin = OpenOriginLater(c.origin, c.origin_options, unreachable);
+  }
   auto volume = (*cache)->AcquireVolume(c.volume_key, "");
   if (!origin.ok() || !volume.ok()) {
     std::fprintf(stderr, "cachefs: %s\n",
@@ -916,7 +953,8 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
                  std::string(culler.status().message()).c_str());
     return 1;
   }
-  auto fs = CacheFs::Create(c.fs, origin->get(), cache->get(), *volume);
+  auto fs =
+      CacheFs::Create(c.fs, origin->get(), cache->get(), *volume, unreachable);
   if (!fs.ok()) {
     std::fprintf(stderr, "cachefs: %s\n",
                  std::string(fs.status().message()).c_str());

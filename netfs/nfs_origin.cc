@@ -84,15 +84,19 @@ absl::StatusOr<std::unique_ptr<NfsOrigin>> NfsOrigin::Open(const NfsUrl& url,
       new NfsOrigin(url, options, client_name, std::move(pool)));
 }
 
+Origin::Traits NfsOrigin::KnownTraits() {
+  return Traits{.fs_type = "nfs",
+                .stable_inode_numbers = true,
+                .subsecond_times = true,
+                .xattrs = false};
+}
+
 NfsOrigin::NfsOrigin(NfsUrl url, Options options, std::string client_name,
                      std::vector<std::unique_ptr<NfsConnection>> pool)
     : url_(std::move(url)),
       options_(options),
       client_name_(std::move(client_name)),
-      traits_{.fs_type = "nfs",
-              .stable_inode_numbers = true,
-              .subsecond_times = true,
-              .xattrs = false},
+      traits_(KnownTraits()),
       pool_(std::move(pool)) {
   for (auto& conn : pool_) {
     files_.push_back(std::make_unique<NfsOpenFiles>(conn.get(), &stats_));

@@ -51,6 +51,8 @@ class NfsOrigin : public Origin {
   // ETIMEDOUT) and the URL in the message.
   static absl::StatusOr<std::unique_ptr<NfsOrigin>> Open(const NfsUrl& url,
                                                          Options options);
+  // What every NFS origin is, known before it is reached.
+  static Traits KnownTraits();
   ~NfsOrigin() override;
 
   const Traits& traits() const override { return traits_; }

@@ -3,15 +3,67 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "io/errno_status.h"
+#include "netfs/hang_guard.h"
+#include "netfs/late_origin.h"
+#include "netfs/mount_table.h"
 
 namespace cachefs {
 
-absl::StatusOr<OriginArgument> ParseOriginArgument(const std::string& arg) {
+namespace {
+
+// The directory's real path, checked to be a directory.
+absl::StatusOr<std::string> RealDirectory(const std::string& arg) {
+  char buf[PATH_MAX];
+  if (realpath(arg.c_str(), buf) == nullptr) {
+    return ErrnoToStatus(errno, absl::StrCat("origin ", arg));
+  }
+  struct stat st;
+  if (stat(buf, &st) != 0) {
+    return ErrnoToStatus(errno, absl::StrCat("origin ", buf));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("origin ", buf, " is not a directory"));
+  }
+  return std::string(buf);
+}
+
+// `arg` made absolute and free of "." and "..", without asking the
+// filesystem.
+std::string LexicalAbsolute(const std::string& arg) {
+  std::string joined = arg;
+  if (arg.empty() || arg[0] != '/') {
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof(cwd)) != nullptr) {
+      joined = absl::StrCat(cwd, "/", arg);
+    }
+  }
+  std::vector<std::string> names;
+  for (absl::string_view name : absl::StrSplit(joined, '/')) {
+    if (name.empty() || name == ".") continue;
+    if (name == "..") {
+      if (!names.empty()) names.pop_back();
+      continue;
+    }
+    names.emplace_back(name);
+  }
+  return "/" + absl::StrJoin(names, "/");
+}
+
+}  // namespace
+
+absl::StatusOr<OriginArgument> ParseOriginArgument(const std::string& arg,
+                                                   absl::Duration timeout) {
   OriginArgument out;
   if (LooksLikeNfsUrl(arg)) {
     absl::StatusOr<NfsUrl> url = ParseNfsUrl(arg);
@@ -25,15 +77,16 @@ absl::StatusOr<OriginArgument> ParseOriginArgument(const std::string& arg) {
         ": not a directory, and nfs:// is the only URL scheme cachefs "
         "reaches by itself (mount other exports and give their directory)"));
   }
-  char buf[PATH_MAX];
-  if (realpath(arg.c_str(), buf) == nullptr) {
-    return ErrnoToStatus(errno, absl::StrCat("origin ", arg));
-  }
-  out.directory = buf;
-  struct stat st;
-  if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("origin ", out.directory, " is not a directory"));
+  HangGuard guard(timeout, /*enabled=*/timeout != absl::InfiniteDuration());
+  absl::StatusOr<std::string> directory = guard.Run<std::string>(
+      "check of origin " + arg, [arg] { return RealDirectory(arg); });
+  if (directory.ok()) {
+    out.directory = *std::move(directory);
+  } else if (SaysUnreachable(directory.status())) {
+    out.directory = LexicalAbsolute(arg);
+    out.unreachable = directory.status();
+  } else {
+    return directory.status();
   }
   return out;
 }
@@ -50,6 +103,33 @@ absl::StatusOr<std::unique_ptr<Origin>> OpenOrigin(
       PosixOrigin::Open(arg.directory, options.posix);
   if (!posix.ok()) return posix.status();
   return std::unique_ptr<Origin>(*std::move(posix));
+}
+
+absl::StatusOr<std::unique_ptr<Origin>> OpenOriginWithin(
+    const OriginArgument& arg, const OriginOptions& options,
+    absl::Duration timeout) {
+  HangGuard guard(timeout, /*enabled=*/true);
+  return guard.Run<std::unique_ptr<Origin>>(
+      "open of origin " + arg.Describe(),
+      [arg, options] { return OpenOrigin(arg, options); });
+}
+
+std::unique_ptr<Origin> OpenOriginLater(const OriginArgument& arg,
+                                        const OriginOptions& options,
+                                        absl::Status why) {
+  Origin::Traits traits = NfsOrigin::KnownTraits();
+  if (!arg.nfs.has_value()) {
+    traits = Origin::Traits();
+    absl::StatusOr<std::vector<MountEntry>> table = ReadMountTable();
+    const MountEntry* mount =
+        table.ok() ? FindMountOf(*table, arg.directory) : nullptr;
+    if (mount != nullptr) {
+      traits = PosixOrigin::TraitsOfMountType(mount->fs_type);
+    }
+  }
+  return std::make_unique<LateOrigin>(
+      arg.Describe(), std::move(traits), std::move(why),
+      [arg, options] { return OpenOrigin(arg, options); });
 }
 
 }  // namespace cachefs

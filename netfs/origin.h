@@ -71,6 +71,11 @@ class OriginDir {
   virtual absl::StatusOr<std::optional<Entry>> Next() = 0;
 };
 
+// Whether `status` says the origin could not be reached (ENOTCONN,
+// ETIMEDOUT, ECONNREFUSED, ...), as opposed to an answer from it such as
+// ENOENT or EACCES.
+bool SaysUnreachable(const absl::Status& status);
+
 class Origin {
  public:
   struct CreateResult {

@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "io/errno_status.h"
 #include "io/log.h"
+#include "netfs/origin.h"
 
 namespace cachefs {
 
@@ -23,26 +24,6 @@ OriginHealth::~OriginHealth() {
     stopping_ = true;
   }
   prober_.join();
-}
-
-bool OriginHealth::SaysUnreachable(const absl::Status& status) {
-  if (status.ok()) return false;
-  switch (StatusToErrno(status)) {
-    case ENOTCONN:
-    case ETIMEDOUT:
-    case ECONNREFUSED:
-    case ECONNRESET:
-    case ECONNABORTED:
-    case EHOSTUNREACH:
-    case EHOSTDOWN:
-    case ENETUNREACH:
-    case ENETDOWN:
-    case ESHUTDOWN:
-    case EPIPE:
-      return true;
-    default:
-      return false;
-  }
 }
 
 bool OriginHealth::up() const {

@@ -49,10 +49,6 @@ class OriginHealth {
   OriginHealth(const OriginHealth&) = delete;
   OriginHealth& operator=(const OriginHealth&) = delete;
 
-  // Whether `status` says the origin cannot be reached (as opposed to an
-  // answer from it, such as ENOENT or EACCES).
-  static bool SaysUnreachable(const absl::Status& status);
-
   bool up() const;
   // When the state last changed (the mount's start if never).
   absl::Time since() const;

@@ -13,6 +13,7 @@
 #include <climits>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "io/errno_status.h"
 #include "netfs/credentials.h"
@@ -41,23 +42,33 @@ int OpenBeneath(int root, const std::string& path, int flags, mode_t mode = 0) {
 // file: the name is looked up afresh.
 bool MayBeStale(int err) { return err == ESTALE || err == EIO; }
 
-Origin::Traits TraitsOf(int fd) {
+Origin::Traits FuseTraits() {
+  // SSHFS and other FUSE origins: inode numbers are made up per mount, and
+  // SSHFS reports whole-second times.
   Origin::Traits traits;
+  traits.fs_type = "fuse";
+  traits.stable_inode_numbers = false;
+  traits.subsecond_times = false;
+  traits.calls_may_hang = true;
+  return traits;
+}
+
+Origin::Traits KernelNfsTraits() {
+  Origin::Traits traits;
+  traits.fs_type = "nfs";
+  traits.calls_may_hang = true;
+  return traits;
+}
+
+absl::StatusOr<Origin::Traits> TraitsOf(int fd, const std::string& path) {
   struct statfs st;
-  if (fstatfs(fd, &st) != 0) return traits;
+  if (fstatfs(fd, &st) != 0) return Errno("cannot reach origin", path);
+  Origin::Traits traits;
   switch (st.f_type) {
     case FUSE_SUPER_MAGIC:
-      // SSHFS and other FUSE origins: inode numbers are made up per mount,
-      // and SSHFS reports whole-second times.
-      traits.fs_type = "fuse";
-      traits.stable_inode_numbers = false;
-      traits.subsecond_times = false;
-      traits.calls_may_hang = true;
-      break;
+      return FuseTraits();
     case NFS_SUPER_MAGIC:
-      traits.fs_type = "nfs";
-      traits.calls_may_hang = true;
-      break;
+      return KernelNfsTraits();
     case EXT4_SUPER_MAGIC:
       traits.fs_type = "ext4";
       break;
@@ -82,13 +93,32 @@ absl::StatusOr<std::unique_ptr<PosixOrigin>> PosixOrigin::Open(
     }
     return Errno("cannot open origin", path);
   }
-  Traits traits = TraitsOf(fd);
+  absl::StatusOr<Traits> found = TraitsOf(fd, path);
+  if (!found.ok()) {
+    close(fd);
+    return found.status();
+  }
+  Traits traits = *std::move(found);
   if (listxattr(ProcPath(fd).c_str(), nullptr, 0) < 0 &&
       (errno == EOPNOTSUPP || errno == ENOSYS)) {
     traits.xattrs = false;
   }
   return std::unique_ptr<PosixOrigin>(
       new PosixOrigin(path, fd, std::move(traits), options));
+}
+
+Origin::Traits PosixOrigin::TraitsOfMountType(const std::string& fs_type) {
+  if (fs_type == "fuse" || absl::StartsWith(fs_type, "fuse.")) {
+    Traits traits = FuseTraits();
+    // SSHFS has no extended attributes; whether another FUSE origin has
+    // them is known once it answers.
+    traits.xattrs = fs_type != "fuse.sshfs";
+    return traits;
+  }
+  if (fs_type == "nfs" || fs_type == "nfs4") return KernelNfsTraits();
+  Traits traits;
+  traits.fs_type = fs_type;
+  return traits;
 }
 
 PosixOrigin::PosixOrigin(std::string path, int root_fd, Traits traits,

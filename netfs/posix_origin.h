@@ -42,6 +42,10 @@ class PosixOrigin : public Origin {
       const std::string& path) {
     return Open(path, Options());
   }
+  // The traits of an origin on a filesystem of type `fs_type` as the mount
+  // table names it ("fuse.sshfs", "nfs4", ...), for an origin that cannot
+  // be asked yet (late_origin.h).
+  static Traits TraitsOfMountType(const std::string& fs_type);
   ~PosixOrigin() override;
 
   const Traits& traits() const override { return traits_; }

@@ -97,6 +97,15 @@ class OfflineTest : public CachefsMountTest {
     close(fd);
     return 0;
   }
+  // The errno of open(2) and read(2) of the mounted `name`, or 0.
+  int ReadError(const std::string& name) {
+    const int fd = open(MountedPath(name).c_str(), O_RDONLY);
+    if (fd < 0) return errno;
+    char buf[64];
+    const int err = read(fd, buf, sizeof(buf)) < 0 ? errno : 0;
+    close(fd);
+    return err;
+  }
 };
 
 TEST_P(OfflineTest, AStoppedServerLeavesCachedFilesReadableAndRefusesTheRest) {
@@ -213,10 +222,146 @@ TEST_P(OfflineTest,
   EXPECT_EQ(after.size(), seen.size() + 1) << absl::StrJoin(after, "\n");
 }
 
+TEST_P(OfflineTest,
+       AMountMadeWhileTheServerIsStoppedServesTheCacheAndGoesLive) {
+  ASSERT_EQ(mkdir(ServedPath("dir").c_str(), 0755), 0);
+  WriteServed("dir/one", "1");
+  const std::string big = RandomData(3 * kGranule + 5, 2);
+  WriteServed("big", big);
+  WriteServed("small", "small file, cached");
+  WriteServed("never", "never read while the server answered");
+  Mount(absl::StrCat("origin_timeout=", kTimeoutSeconds));
+  const std::vector<std::string> seen = Tree();
+  ASSERT_EQ(seen.size(), 5u) << absl::StrJoin(seen, "\n");
+  ASSERT_TRUE(ReadMounted("big") == big);
+  ASSERT_EQ(ReadMounted("small"), "small file, cached");
+  ASSERT_EQ(ReadMounted("dir/one"), "1");
+  Unmount();
+
+  ASSERT_EQ(kill(ServerPid(), SIGSTOP), 0);
+  absl::Cleanup resume = [this] { kill(ServerPid(), SIGCONT); };
+  Mount(absl::StrCat("origin_timeout=", kTimeoutSeconds));
+  EXPECT_NE(daemon_->ReadStderr().find("mounting from what the cache holds"),
+            std::string::npos)
+      << daemon_->ReadStderr();
+  EXPECT_FALSE(OriginUp());
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(Tree(), seen);
+  EXPECT_TRUE(ReadMounted("big") == big);
+  EXPECT_EQ(ReadMounted("small"), "small file, cached");
+  EXPECT_EQ(ReadMounted("dir/one"), "1");
+  // Listed and looked up, never read: it opens, and its data fails.
+  EXPECT_EQ(ReadError("never"), EIO);
+  EXPECT_EQ(OpenError("small", O_WRONLY), EROFS);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(kTimeoutSeconds));
+  EXPECT_EQ(Stats()["bytes_read_from_origin"], 0u);
+  WriteServed("small", "changed on the server");
+
+  std::move(resume).Invoke();
+  EXPECT_TRUE(Eventually([&] { return OriginUp(); }, absl::Seconds(20),
+                         absl::Milliseconds(200)));
+  EXPECT_EQ(ReadMounted("small"), "changed on the server");
+  EXPECT_EQ(ReadMounted("never"), "never read while the server answered");
+  EXPECT_TRUE(ReadMounted("big") == big);
+  // The big file came from the cache, not the server, after all that.
+  EXPECT_LT(Stats()["bytes_read_from_origin"], big.size());
+}
+
+TEST_P(OfflineTest, KilledWhileTheServerIsStoppedThenRemountedReadsTheCache) {
+  const std::string big = RandomData(2 * kGranule + 9, 3);
+  WriteServed("big", big);
+  WriteServed("small", "small file, cached");
+  // Checkpoints every second: what a crash keeps is what the last one saw.
+  const std::string options = absl::StrCat("origin_timeout=", kTimeoutSeconds,
+                                           ",checkpoint_interval=1");
+  Mount(options);
+  ASSERT_TRUE(ReadMounted("big") == big);
+  ASSERT_EQ(ReadMounted("small"), "small file, cached");
+  absl::SleepFor(absl::Seconds(2.5));  // past two checkpoints
+
+  ASSERT_EQ(kill(ServerPid(), SIGSTOP), 0);
+  absl::Cleanup resume = [this] { kill(ServerPid(), SIGCONT); };
+  EXPECT_EQ(ReadMounted("small"), "small file, cached");
+  EXPECT_FALSE(OriginUp());
+  Kill9();
+  Mount(options);
+  EXPECT_FALSE(OriginUp());
+  EXPECT_TRUE(ReadMounted("big") == big);
+  EXPECT_EQ(ReadMounted("small"), "small file, cached");
+  EXPECT_EQ(OpenError("small", O_WRONLY), EROFS);
+
+  std::move(resume).Invoke();
+  EXPECT_TRUE(Eventually([&] { return OriginUp(); }, absl::Seconds(20),
+                         absl::Milliseconds(200)));
+  EXPECT_TRUE(ReadMounted("big") == big);
+  EXPECT_EQ(Stats()["bytes_read_from_origin"], 0u);
+}
+
+TEST_P(OfflineTest,
+       AMountWithNothingCachedFailsClearlyWhileTheServerIsStopped) {
+  ASSERT_EQ(kill(ServerPid(), SIGSTOP), 0);
+  absl::Cleanup resume = [this] { kill(ServerPid(), SIGCONT); };
+  const std::string opts =
+      absl::StrCat("cache=", cache_dir(), ",origin_timeout=", kTimeoutSeconds);
+  // Should it mount after all, the test still leaves no mount behind.
+  absl::Cleanup unmount = [this] {
+    RunProgram({"fusermount3", "-uz", mnt_.path()}, absl::Seconds(10))
+        .IgnoreError();
+  };
+  auto result =
+      RunProgram({BinPath("cachefs"), origin_, mnt_.path(), "-f", "-o", opts},
+                 absl::Seconds(6 * kTimeoutSeconds + 10));
+  ASSERT_OK(result);
+  EXPECT_NE(result->exit_code, 0);
+  EXPECT_NE(result->stderr_text.find("no record of it"), std::string::npos)
+      << result->stderr_text;
+}
+
+// sshfs killed without unmounting: its directory answers ENOTCONN until
+// sshfs is mounted there again.
+class DeadSshfsTest : public OfflineTest {};
+
+TEST_P(DeadSshfsTest, AMountOverADeadSshfsServesTheCacheUntilSshfsIsBack) {
+  WriteServed("small", "small file, cached");
+  WriteServed("other", "looked up, never read");
+  Mount(absl::StrCat("origin_timeout=", kTimeoutSeconds));
+  ASSERT_EQ(ReadMounted("small"), "small file, cached");
+  struct stat st;
+  ASSERT_EQ(lstat(MountedPath("other").c_str(), &st), 0) << strerror(errno);
+  Unmount();
+
+  ASSERT_EQ(kill(sshfs_->pid(), SIGKILL), 0);
+  ASSERT_TRUE(Eventually(
+      [&] { return stat(origin_.c_str(), &st) != 0 && errno == ENOTCONN; },
+      absl::Seconds(10), absl::Milliseconds(50)));
+  Mount(absl::StrCat("origin_timeout=", kTimeoutSeconds));
+  EXPECT_NE(daemon_->ReadStderr().find("mounting from what the cache holds"),
+            std::string::npos)
+      << daemon_->ReadStderr();
+  EXPECT_FALSE(OriginUp());
+  EXPECT_EQ(ReadMounted("small"), "small file, cached");
+  EXPECT_EQ(ReadError("other"), EIO);
+  EXPECT_EQ(OpenError("small", O_WRONLY), EROFS);
+
+  // sshfs mounted there again (the dead mount taken away first).
+  sshfs_.reset();
+  auto sshfs = SshfsMount::Mount(*server_, served_.path(), origin_);
+  ASSERT_OK(sshfs);
+  sshfs_ = *std::move(sshfs);
+  WriteServed("small", "changed on the server");
+  EXPECT_TRUE(Eventually([&] { return OriginUp(); }, absl::Seconds(20),
+                         absl::Milliseconds(200)));
+  EXPECT_EQ(ReadMounted("small"), "changed on the server");
+  EXPECT_EQ(ReadMounted("other"), "looked up, never read");
+}
+
 INSTANTIATE_TEST_SUITE_P(Origins, OfflineTest,
                          ::testing::Values(OriginKind::kSshfs,
                                            OriginKind::kNfs4),
                          OriginKindName);
+
+INSTANTIATE_TEST_SUITE_P(Origins, DeadSshfsTest,
+                         ::testing::Values(OriginKind::kSshfs), OriginKindName);
 
 }  // namespace
 }  // namespace cachefs::testing
