@@ -61,6 +61,11 @@ void FaultInjectionEnv::SetError(unsigned ops, int err, int count) {
   fault_ = err == 0 ? Fault{} : Fault{ops, err, count};
 }
 
+void FaultInjectionEnv::SetErrorAfter(unsigned ops, int err, int spared) {
+  absl::MutexLock lock(&mu_);
+  fault_ = err == 0 ? Fault{} : Fault{ops, err, 0, spared};
+}
+
 void FaultInjectionEnv::SetNoSpace(bool on) { no_space_.store(on); }
 void FaultInjectionEnv::SetShortWrites(bool on) { short_writes_.store(on); }
 
@@ -73,7 +78,9 @@ void FaultInjectionEnv::ClearFaults() {
 int FaultInjectionEnv::TakeFault(Op op) {
   {
     absl::MutexLock lock(&mu_);
-    if (fault_.err != 0 && (fault_.ops & op) != 0) {
+    if (fault_.err != 0 && (fault_.ops & op) != 0 && fault_.spared > 0) {
+      --fault_.spared;
+    } else if (fault_.err != 0 && (fault_.ops & op) != 0) {
       const int err = fault_.err;
       if (fault_.remaining > 0 && --fault_.remaining == 0) fault_ = Fault{};
       injected_.fetch_add(1);

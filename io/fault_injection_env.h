@@ -49,6 +49,10 @@ class FaultInjectionEnv : public EnvWrapper {
   // Makes calls in `ops` fail with `err` (0 clears). With `count` > 0 only
   // the next `count` such calls fail, after which the fault clears itself.
   void SetError(unsigned ops, int err, int count = 0);
+  // Lets the next `spared` calls in `ops` through, then fails every call
+  // in `ops` with `err` until cleared: with all ops, a process that dies
+  // after that many calls, for crash-at-every-point tests.
+  void SetErrorAfter(unsigned ops, int err, int spared);
   // Makes data writes (sync and queued) and fallocate/xattr growth fail with
   // ENOSPC while `on`.
   void SetNoSpace(bool on);
@@ -106,6 +110,7 @@ class FaultInjectionEnv : public EnvWrapper {
     unsigned ops = 0;
     int err = 0;
     int remaining = 0;  // 0: until cleared
+    int spared = 0;     // calls in `ops` let through before it applies
   };
 
   absl::Mutex mu_;
