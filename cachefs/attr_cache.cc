@@ -20,6 +20,33 @@ std::optional<struct stat> AttrCache::Get(const std::string& key,
 void AttrCache::Put(const std::string& key, const struct stat& attr,
                     int64_t now_ns) {
   absl::MutexLock lock(&mu_);
+  PutLocked(key, attr, now_ns);
+}
+
+void AttrCache::PutAll(std::vector<Loaded> loaded, bool behind) {
+  absl::MutexLock lock(&mu_);
+  entries_.reserve(std::min(capacity_, entries_.size() + loaded.size()));
+  for (Loaded& entry : loaded) {
+    if (behind && (entries_.contains(entry.key) || erased_.Erased(entry.key))) {
+      continue;
+    }
+    PutLocked(entry.key, entry.attr, entry.fetched_ns);
+  }
+}
+
+void AttrCache::BeginLoad() {
+  absl::MutexLock lock(&mu_);
+  erased_.Begin();
+}
+
+void AttrCache::EndLoad() {
+  absl::MutexLock lock(&mu_);
+  erased_.End();
+}
+
+void AttrCache::PutLocked(const std::string& key, const struct stat& attr,
+                          int64_t now_ns) {
+  ++changes_;
   uint64_t seq = next_seq_++;
   auto [place, fresh] = entries_.try_emplace(key);
   if (!fresh) LeaveGroupLocked(key, place->second);
@@ -92,6 +119,8 @@ void AttrCache::LeaveGroupLocked(const std::string& key, const Entry& entry) {
 }
 
 void AttrCache::EraseWithGroupLocked(const std::string& key) {
+  ++changes_;
+  erased_.Erase(key);
   auto it = entries_.find(key);
   if (it == entries_.end()) return;
   if (!HasOtherNames(it->second.attr)) {
@@ -103,7 +132,10 @@ void AttrCache::EraseWithGroupLocked(const std::string& key) {
   if (group == groups_.end()) return;
   // Every member is in entries_ with this file's id: Put and the erasures
   // keep the groups exact.
-  for (const std::string& name : group->second) entries_.erase(name);
+  for (const std::string& name : group->second) {
+    erased_.Erase(name);
+    entries_.erase(name);
+  }
   groups_.erase(group);
 }
 
@@ -116,16 +148,24 @@ void AttrCache::ForEach(
     const std::function<void(const std::string&, const struct stat&,
                              int64_t)>& fn) const {
   absl::MutexLock lock(&mu_);
-  for (const auto& [seq, key] : order_) {
-    auto it = entries_.find(key);
-    if (it == entries_.end() || it->second.seq != seq) continue;
-    fn(key, it->second.attr, it->second.fetched_ns);
+  // By insertion from the entries themselves: a walk of order_ would look
+  // each key up again, a cache miss apiece over a million entries.
+  std::vector<std::pair<uint64_t, const std::pair<const std::string, Entry>*>>
+      by_seq;
+  by_seq.reserve(entries_.size());
+  for (const auto& entry : entries_)
+    by_seq.emplace_back(entry.second.seq, &entry);
+  std::sort(by_seq.begin(), by_seq.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [seq, entry] : by_seq) {
+    fn(entry->first, entry->second.attr, entry->second.fetched_ns);
   }
 }
 
 void AttrCache::ErasePrefix(const std::string& key) {
   const std::string below = key + "/";
   absl::MutexLock lock(&mu_);
+  erased_.ErasePrefix(key);
   std::vector<std::string> gone;
   for (const auto& [name, entry] : entries_) {
     if (name == key || name.compare(0, below.size(), below) == 0) {
@@ -135,6 +175,11 @@ void AttrCache::ErasePrefix(const std::string& key) {
   for (const std::string& name : gone) EraseWithGroupLocked(name);
 }
 
+uint64_t AttrCache::changes() const {
+  absl::MutexLock lock(&mu_);
+  return changes_;
+}
+
 size_t AttrCache::size() const {
   absl::MutexLock lock(&mu_);
   return entries_.size();
@@ -142,6 +187,8 @@ size_t AttrCache::size() const {
 
 void AttrCache::Clear() {
   absl::MutexLock lock(&mu_);
+  erased_.ErasePrefix("");
+  ++changes_;
   entries_.clear();
   groups_.clear();
   order_.clear();

@@ -29,6 +29,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "cachefs/erased_during_load.h"
 
 namespace cachefs {
 
@@ -46,6 +47,19 @@ class AttrCache {
   // their fetch times: the attributes are the file's, the names are only
   // as fresh as when each was last seen.
   void Put(const std::string& key, const struct stat& attr, int64_t now_ns);
+  // Put of each, in order, under one lock and with room made at once: for
+  // loading a snapshot of many. `behind`: the cache is in use while it
+  // loads (BeginLoad), and what it learned or erased since is newer than
+  // the snapshot: keys cached or erased since BeginLoad are skipped.
+  struct Loaded {
+    std::string key;
+    struct stat attr;
+    int64_t fetched_ns = 0;
+  };
+  void PutAll(std::vector<Loaded> loaded, bool behind = false);
+  // Erasures from BeginLoad to EndLoad are remembered for PutAll.
+  void BeginLoad();
+  void EndLoad();
   // Records that `key` was answered provisionally. True if it already was
   // and no Put came since: the kernel used the answer without asking
   // anything more (as for a directory on the way to another name), so the
@@ -66,6 +80,8 @@ class AttrCache {
                                         int64_t fetched_ns)>& fn) const;
   void Clear();
   size_t size() const;
+  // Counts every change: what is cached changed if this did.
+  uint64_t changes() const;
 
  private:
   struct Entry {
@@ -82,6 +98,8 @@ class AttrCache {
     return {static_cast<uint64_t>(attr.st_dev),
             static_cast<uint64_t>(attr.st_ino)};
   }
+  void PutLocked(const std::string& key, const struct stat& attr,
+                 int64_t now_ns) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes `key` from the group of its file, if it is in one.
   void LeaveGroupLocked(const std::string& key, const Entry& entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -96,6 +114,8 @@ class AttrCache {
   absl::flat_hash_map<FileId, std::vector<std::string>> groups_
       ABSL_GUARDED_BY(mu_);
   std::deque<std::pair<uint64_t, std::string>> order_ ABSL_GUARDED_BY(mu_);
+  ErasedDuringLoad erased_ ABSL_GUARDED_BY(mu_);
+  uint64_t changes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -1,6 +1,7 @@
 #include "cachefs/attr_snapshot.h"
 
-#include <tuple>
+#include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "contentmap/crc32c.h"
@@ -10,6 +11,9 @@ namespace cachefs {
 namespace {
 
 constexpr std::string_view kMagic = "CFSATTR1";
+// An entry with an empty key: the count a snapshot's size allows.
+constexpr uint64_t kMinEntryBytes =
+    2 + 8 + 8 + 4 + 8 + 4 + 4 + 8 + 8 + 8 + 8 + 3 * (8 + 4) + 8;
 
 void PutTime(std::string* out, const struct timespec& t) {
   wire::PutU64(out, static_cast<uint64_t>(t.tv_sec));
@@ -27,7 +31,12 @@ struct timespec GetTime(wire::FieldReader& in) {
 
 std::string EncodeAttrSnapshot(const AttrCache& cache, SnapshotClock now,
                                int64_t max_age_ns) {
-  std::string body;
+  std::string out(kMagic);
+  wire::PutU64(&out, static_cast<uint64_t>(now.realtime_ns));
+  const size_t count_at = out.size();
+  wire::PutU32(&out, 0);  // the count, filled in below
+  out.reserve(out.size() + cache.size() * (kMinEntryBytes + 32) + 4);
+  std::string& body = out;
   uint32_t count = 0;
   cache.ForEach([&](const std::string& key, const struct stat& st,
                     int64_t fetched) {
@@ -51,18 +60,22 @@ std::string EncodeAttrSnapshot(const AttrCache& cache, SnapshotClock now,
     wire::PutU64(&body, static_cast<uint64_t>(now.realtime_ns - age));
     ++count;
   });
-  std::string out(kMagic);
-  wire::PutU64(&out, static_cast<uint64_t>(now.realtime_ns));
-  wire::PutU32(&out, count);
-  out += body;
+  std::string count_field;
+  wire::PutU32(&count_field, count);
+  out.replace(count_at, count_field.size(), count_field);
   wire::PutU32(&out, Crc32c(out));
   return out;
 }
 
-absl::StatusOr<size_t> DecodeAttrSnapshot(std::string_view data,
-                                          SnapshotClock now,
-                                          int64_t max_age_ns,
-                                          AttrCache* cache) {
+namespace {
+
+// Calls `fn(key, attr, fetched on the monotonic clock)` for each entry of
+// `data` fetched at most `max_age_ns` before `now`, as it parses them; an
+// error says `data` is not a whole, valid snapshot (`fn` may have been
+// called for some entries before).
+template <typename Fn>
+absl::Status ParseAttrSnapshot(std::string_view data, SnapshotClock now,
+                               int64_t max_age_ns, uint64_t* count_out, Fn fn) {
   if (data.size() < kMagic.size() + 16 ||
       data.substr(0, kMagic.size()) != kMagic) {
     return absl::DataLossError("not an attribute snapshot");
@@ -74,7 +87,7 @@ absl::StatusOr<size_t> DecodeAttrSnapshot(std::string_view data,
   wire::FieldReader in{wire::Reader(body.substr(kMagic.size()))};
   in.Get(8);  // when it was saved
   const uint64_t count = in.Get(4);
-  std::vector<std::tuple<std::string, struct stat, int64_t>> entries;
+  *count_out = std::min<uint64_t>(count, body.size() / kMinEntryBytes);
   for (uint64_t i = 0; in.ok && i < count; ++i) {
     std::string_view key;
     const uint64_t key_size = in.Get(2);
@@ -99,14 +112,46 @@ absl::StatusOr<size_t> DecodeAttrSnapshot(std::string_view data,
     const int64_t fetched = static_cast<int64_t>(in.Get(8));
     const int64_t age = now.realtime_ns - fetched;
     // From the future (the clock went back) or too old: worthless.
-    if (age < 0 || age > max_age_ns) continue;
-    entries.emplace_back(std::string(key), st, now.monotonic_ns - age);
+    if (!in.ok || age < 0 || age > max_age_ns) continue;
+    fn(key, st, now.monotonic_ns - age);
   }
   if (!in.ok || !in.reader.empty()) {
     return absl::DataLossError("attribute snapshot is truncated");
   }
-  for (const auto& [key, st, fetched] : entries) cache->Put(key, st, fetched);
-  return entries.size();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<size_t> DecodeAttrSnapshot(std::string_view data,
+                                          SnapshotClock now, int64_t max_age_ns,
+                                          AttrCache* cache, bool behind) {
+  std::vector<AttrCache::Loaded> entries;
+  uint64_t count = 0;
+  absl::Status parsed = ParseAttrSnapshot(
+      data, now, max_age_ns, &count,
+      [&](std::string_view key, const struct stat& st, int64_t fetched) {
+        if (entries.empty()) entries.reserve(count);
+        entries.push_back({std::string(key), st, fetched});
+      });
+  if (!parsed.ok()) return parsed;
+  const size_t loaded = entries.size();
+  cache->PutAll(std::move(entries), behind);
+  return loaded;
+}
+
+absl::StatusOr<std::optional<struct stat>> FindInAttrSnapshot(
+    std::string_view data, SnapshotClock now, int64_t max_age_ns,
+    std::string_view key) {
+  std::optional<struct stat> found;
+  uint64_t count = 0;
+  absl::Status parsed = ParseAttrSnapshot(
+      data, now, max_age_ns, &count,
+      [&](std::string_view entry_key, const struct stat& st, int64_t) {
+        if (entry_key == key) found = st;
+      });
+  if (!parsed.ok()) return parsed;
+  return found;
 }
 
 }  // namespace cachefs

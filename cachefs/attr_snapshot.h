@@ -21,6 +21,7 @@
 #define CACHEFS_CACHEFS_ATTR_SNAPSHOT_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -40,12 +41,17 @@ std::string EncodeAttrSnapshot(const AttrCache& cache, SnapshotClock now,
                                int64_t max_age_ns);
 
 // Puts the entries of `data` fetched at most `max_age_ns` before `now`
-// into `cache`; returns how many. Fails, adding nothing, if `data` is not
-// a whole, valid snapshot.
+// into `cache` (`behind`: see AttrCache::BeginLoad); returns how many.
+// Fails, adding nothing, if `data` is not a whole, valid snapshot.
 absl::StatusOr<size_t> DecodeAttrSnapshot(std::string_view data,
-                                          SnapshotClock now,
-                                          int64_t max_age_ns,
-                                          AttrCache* cache);
+                                          SnapshotClock now, int64_t max_age_ns,
+                                          AttrCache* cache,
+                                          bool behind = false);
+
+// The attributes `data` holds for `key`, if any, without loading the rest.
+absl::StatusOr<std::optional<struct stat>> FindInAttrSnapshot(
+    std::string_view data, SnapshotClock now, int64_t max_age_ns,
+    std::string_view key);
 
 }  // namespace cachefs
 

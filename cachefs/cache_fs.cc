@@ -53,15 +53,12 @@ absl::StatusOr<struct stat> RootFromSnapshot(const CacheFsOptions& options,
   absl::StatusOr<std::string> data = volume.ReadFile(
       kAttrSnapshot, options.attr_cache_entries * kMaxSnapshotEntryBytes);
   if (!data.ok()) return data.status();
-  AttrCache attrs(options.attr_cache_entries);
   SnapshotClock now{env->MonotonicNanos(), env->NowNanos()};
-  absl::StatusOr<size_t> loaded =
-      DecodeAttrSnapshot(*data, now, SnapshotMaxAgeOf(options), &attrs);
-  if (!loaded.ok()) return loaded.status();
-  std::optional<struct stat> root =
-      attrs.Get("", std::numeric_limits<int64_t>::max(), env->MonotonicNanos());
-  if (!root.has_value()) return absl::NotFoundError("no entry for the root");
-  return *root;
+  absl::StatusOr<std::optional<struct stat>> root =
+      FindInAttrSnapshot(*data, now, SnapshotMaxAgeOf(options), "");
+  if (!root.ok()) return root.status();
+  if (!root->has_value()) return absl::NotFoundError("no entry for the root");
+  return **root;
 }
 
 }  // namespace
@@ -120,7 +117,11 @@ absl::StatusOr<std::unique_ptr<CacheFs>> CacheFs::Create(
   std::unique_ptr<CacheFs> fs(new CacheFs(std::move(options), origin, cache,
                                           std::move(volume), *root_attr,
                                           *std::move(buffers)));
-  fs->LoadAttrSnapshot();
+  fs->StartLoadingStore();
+  // A store of the usual size is loaded before the mount serves, so that
+  // its first requests are answered from it as the rules allow; a huge one
+  // goes on loading behind the mount.
+  fs->store_loaded_.WaitForNotificationWithTimeout(absl::Milliseconds(500));
   // Logs once that the mount serves from the cache until the probe finds
   // the origin.
   if (!unreachable.ok())
@@ -128,7 +129,7 @@ absl::StatusOr<std::unique_ptr<CacheFs>> CacheFs::Create(
   return fs;
 }
 
-void CacheFs::LoadAttrSnapshot() {
+void CacheFs::StartLoadingStore() {
   // Saved at a clean unmount, the snapshots are what the mount knew at its
   // end. Otherwise (a crash) changes made after the last periodic save may
   // contradict them: their attributes are kept apart, as the last known
@@ -136,10 +137,28 @@ void CacheFs::LoadAttrSnapshot() {
   // were none. (Listings are only ever answered offline.)
   const bool clean = volume_->ReadFile(kCleanSnapshot, 16).ok();
   volume_->RemoveFile(kCleanSnapshot).IgnoreError();
+  // Loaded behind the mount, which serves meanwhile: a million entries take
+  // seconds. Until then requests ask the origin as without a store, and
+  // answers from the store (offline) wait for it; what the mount learns or
+  // erases first is newer than the store and stays.
+  attrs_.BeginLoad();
+  last_known_.BeginLoad();
+  listings_.BeginLoad();
+  store_loader_ = std::thread([this, clean] {
+    LoadStore(clean);
+    attrs_.EndLoad();
+    last_known_.EndLoad();
+    listings_.EndLoad();
+    store_loaded_.Notify();
+  });
+}
+
+void CacheFs::LoadStore(bool clean) {
   absl::StatusOr<std::string> listings = volume_->ReadFile(
       kListingSnapshot, options_.attr_cache_entries * kMaxSnapshotEntryBytes);
   if (listings.ok()) {
-    absl::StatusOr<size_t> loaded = listings_.Decode(*listings);
+    absl::StatusOr<size_t> loaded =
+        listings_.Decode(*listings, /*behind=*/true);
     if (!loaded.ok()) {
       Log(LogLevel::kWarning,
           absl::StrCat("ignoring the listing snapshot: ",
@@ -150,8 +169,9 @@ void CacheFs::LoadAttrSnapshot() {
       kAttrSnapshot, options_.attr_cache_entries * kMaxSnapshotEntryBytes);
   if (!data.ok()) return;
   SnapshotClock now{Now(), cache_->env()->NowNanos()};
-  absl::StatusOr<size_t> loaded = DecodeAttrSnapshot(
-      *data, now, SnapshotMaxAgeOf(options_), clean ? &attrs_ : &last_known_);
+  absl::StatusOr<size_t> loaded =
+      DecodeAttrSnapshot(*data, now, SnapshotMaxAgeOf(options_),
+                         clean ? &attrs_ : &last_known_, /*behind=*/true);
   if (!loaded.ok()) {
     Log(LogLevel::kWarning,
         absl::StrCat("ignoring the attribute snapshot: ",
@@ -159,7 +179,21 @@ void CacheFs::LoadAttrSnapshot() {
   }
 }
 
+void CacheFs::AwaitStore() const { store_loaded_.WaitForNotification(); }
+
+CacheFs::StoreState CacheFs::store_state() const {
+  return StoreState{attrs_.size() + last_known_.size(), listings_.size(),
+                    store_loaded_.HasBeenNotified()};
+}
+
 void CacheFs::SaveAttrSnapshot(bool clean) {
+  // A store saved half loaded would lose the other half.
+  if (!store_loaded_.HasBeenNotified()) return;
+  // A million entries take seconds to write: an idle mount writes none.
+  const std::pair<uint64_t, uint64_t> changes{attrs_.changes(),
+                                              listings_.changes()};
+  if (!clean && changes == saved_changes_) return;
+  saved_changes_ = changes;
   if (!clean) volume_->RemoveFile(kCleanSnapshot).IgnoreError();
   absl::Status listed =
       volume_->WriteFile(kListingSnapshot, listings_.Encode());
@@ -264,6 +298,7 @@ CacheFs::CacheFs(CacheFsOptions options, Origin* origin, Cache* cache,
 }
 
 CacheFs::~CacheFs() {
+  if (store_loader_.joinable()) store_loader_.join();
   siblings_.Stop();
   stopping_.Notify();
   if (checkpointer_.joinable()) checkpointer_.join();
@@ -341,6 +376,7 @@ std::optional<struct stat> CacheFs::OfflineAttr(const std::string& key,
   if (!options_.offline || !SaysUnreachable(failed)) {
     return std::nullopt;
   }
+  AwaitStore();
   std::optional<struct stat> known =
       attrs_.Get(key, std::numeric_limits<int64_t>::max(), Now(), fetched);
   if (!known.has_value()) {
@@ -564,6 +600,7 @@ absl::StatusOr<std::string> CacheFs::ReadLink(uint64_t ino) {
       return target;
     }
   }
+  AwaitStore();
   std::optional<std::string> last = listings_.GetLink(*path);
   if (!last.has_value()) return OfflineUnknown("readlink " + *path);
   Bump(stats().offline_lookups);
@@ -634,6 +671,7 @@ absl::StatusOr<uint64_t> CacheFs::OpenDir(uint64_t ino) {
     }
   }
   // The origin is down: the listing as it was last read whole.
+  AwaitStore();
   std::optional<Listings::Listing> last = listings_.Get(*path);
   if (!last.has_value()) return OfflineUnknown("the listing of " + *path);
   Bump(stats().offline_lookups);
@@ -685,6 +723,7 @@ absl::Status CacheFs::ReadDir(uint64_t ino, uint64_t fh, uint64_t offset,
         SaysUnreachable(read.status())) {
       // The origin went down under a fresh read: the listing as last read
       // whole, if there is one, from its start.
+      AwaitStore();
       std::optional<Listings::Listing> last = listings_.Get(dir_key);
       if (!last.has_value()) return OfflineUnknown("the listing of " + dir_key);
       Bump(stats().offline_lookups);

@@ -249,6 +249,13 @@ class CacheFs : public PrefetchTarget {
   CacheStats& stats() { return cache_->stats(); }
   Origin* origin() const { return origin_; }
   const OriginHealth& origin_health() const { return health_; }
+  // The metadata store as `status` shows it.
+  struct StoreState {
+    size_t names = 0;     // with attributes, from this mount or a snapshot
+    size_t listings = 0;  // directories listed whole
+    bool loaded = false;  // false while the snapshots still load
+  };
+  StoreState store_state() const;
   // Origin calls given up on after the timeout that have not returned.
   int stuck_origin_calls() const { return hang_guard_.stuck(); }
   Cache* cache() const { return cache_; }
@@ -378,10 +385,14 @@ class CacheFs : public PrefetchTarget {
   // Checkpoints open objects every checkpoint_interval, and withdraws the
   // cache once its directory is gone or read-only.
   void CheckpointLoop();
-  // The attribute and listing snapshots (attr_snapshot.h, listings.h):
-  // read at mount, written every checkpoint interval and, `clean`, at a
-  // clean unmount.
-  void LoadAttrSnapshot();
+  // The metadata store: the attribute and listing snapshots
+  // (attr_snapshot.h, listings.h), loaded behind the mount on a thread of
+  // its own, written every checkpoint interval and, `clean`, at a clean
+  // unmount.
+  void StartLoadingStore();
+  void LoadStore(bool clean);
+  // Waits until the store is loaded: for answers from it.
+  void AwaitStore() const;
   void SaveAttrSnapshot(bool clean);
 
   const CacheFsOptions options_;
@@ -408,6 +419,12 @@ class CacheFs : public PrefetchTarget {
   KernelStore kernel_store_;  // set before the session runs
   absl::Notification stopping_;
   std::thread checkpointer_;
+  // Set once the store is loaded (StartLoadingStore).
+  absl::Notification store_loaded_;
+  std::thread store_loader_;
+  // What attrs_ and listings_ had changed when the store was last saved;
+  // only the checkpointer and, once it has stopped, the destructor save.
+  std::pair<uint64_t, uint64_t> saved_changes_{~uint64_t{0}, ~uint64_t{0}};
 };
 
 }  // namespace cachefs

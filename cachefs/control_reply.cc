@@ -64,6 +64,11 @@ std::string StatusReply(bool json, const MountFacts& facts, Cache& cache,
   const bool origin_up = fs == nullptr || fs->origin_health().up();
   const std::string origin_state =
       fs != nullptr ? fs->origin_health().Describe() : "unknown";
+  const CacheFs::StoreState store =
+      fs != nullptr ? fs->store_state() : CacheFs::StoreState();
+  const std::string store_line =
+      absl::StrCat(store.names, " names, ", store.listings, " listings",
+                   store.loaded ? "" : " (loading)");
   Cache::Usage usage = cache.RecentUsage();
   double uptime = (cache.env()->MonotonicNanos() - facts.started_ns) / 1e9;
   std::string policy = culler != nullptr ? culler->policy_name() : "none";
@@ -78,6 +83,9 @@ std::string StatusReply(bool json, const MountFacts& facts, Cache& cache,
          {"pid", absl::StrCat(getpid())},
          {"origin_up", origin_up ? "true" : "false"},
          {"origin_state", JsonString(origin_state)},
+         {"metadata_names", absl::StrCat(store.names)},
+         {"metadata_listings", absl::StrCat(store.listings)},
+         {"metadata_loaded", store.loaded ? "true" : "false"},
          {"uptime_seconds", absl::StrFormat("%.1f", uptime)},
          {"direct_io", cache.direct_io() ? "true" : "false"},
          {"withdrawn", cache.withdrawn() ? "true" : "false"},
@@ -91,12 +99,13 @@ std::string StatusReply(bool json, const MountFacts& facts, Cache& cache,
           JsonString(facts.memory_status ? facts.memory_status() : "")}});
   }
   return absl::StrFormat(
-      "origin:       %s\norigin state: %s\nmount point:  %s\n"
+      "origin:       %s\norigin state: %s\nmetadata:     %s\n"
+      "mount point:  %s\n"
       "cache:        %s\nvolume:       "
       "%s\noptions:      %s\npid:          %d\nuptime:       %.1f s\n"
       "cache I/O:    %s\nstored:       %d objects, %d bytes\n"
       "limit:        %s\ncull policy:  %s\npins:         %s\n",
-      facts.origin, origin_state, facts.mountpoint, facts.cache_dir,
+      facts.origin, origin_state, store_line, facts.mountpoint, facts.cache_dir,
       facts.volume_key, facts.options, getpid(), uptime,
       cache.withdrawn()
           ? "withdrawn (the cache directory is gone or read-only: every read "

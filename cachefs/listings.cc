@@ -114,8 +114,20 @@ std::optional<Listings::Listing> Listings::Get(
   return it->second.listing;
 }
 
+uint64_t Listings::changes() const {
+  absl::MutexLock lock(&mu_);
+  return seq_ + erasures_;
+}
+
+size_t Listings::size() const {
+  absl::MutexLock lock(&mu_);
+  return listings_.size();
+}
+
 void Listings::Erase(const std::string& dir_key) {
   absl::MutexLock lock(&mu_);
+  erased_.Erase(dir_key);
+  ++erasures_;
   auto it = listings_.find(dir_key);
   if (it == listings_.end()) return;
   entries_ -= it->second.listing.size();
@@ -124,6 +136,8 @@ void Listings::Erase(const std::string& dir_key) {
 
 void Listings::ErasePrefix(const std::string& key) {
   absl::MutexLock lock(&mu_);
+  erased_.ErasePrefix(key);
+  ++erasures_;
   for (auto it = listings_.lower_bound(key); it != listings_.end();) {
     if (!Below(it->first, key)) {
       if (it->first.compare(0, key.size(), key) != 0) break;
@@ -160,7 +174,19 @@ std::optional<std::string> Listings::GetLink(const std::string& key) const {
 
 void Listings::EraseLink(const std::string& key) {
   absl::MutexLock lock(&mu_);
+  erased_.Erase(key);
+  ++erasures_;
   links_.erase(key);
+}
+
+void Listings::BeginLoad() {
+  absl::MutexLock lock(&mu_);
+  erased_.Begin();
+}
+
+void Listings::EndLoad() {
+  absl::MutexLock lock(&mu_);
+  erased_.End();
 }
 
 void Listings::TrimLocked() {
@@ -214,7 +240,7 @@ std::string Listings::Encode() const {
   return out;
 }
 
-absl::StatusOr<size_t> Listings::Decode(std::string_view data) {
+absl::StatusOr<size_t> Listings::Decode(std::string_view data, bool behind) {
   if (data.size() < kMagic.size() + 12 ||
       data.substr(0, kMagic.size()) != kMagic) {
     return absl::DataLossError("not a listing snapshot");
@@ -250,8 +276,22 @@ absl::StatusOr<size_t> Listings::Decode(std::string_view data) {
   if (!in.ok || !in.reader.empty()) {
     return absl::DataLossError("listing snapshot is truncated");
   }
-  for (auto& [key, listing] : listings) Put(key, std::move(listing));
-  for (auto& [key, target] : links) PutLink(key, std::move(target));
+  absl::MutexLock lock(&mu_);
+  for (auto& [key, listing] : listings) {
+    if (behind && (listings_.contains(key) || erased_.Erased(key))) continue;
+    auto [it, added] = listings_.try_emplace(key);
+    if (!added) entries_ -= it->second.listing.size();
+    entries_ += listing.size();
+    it->second.listing = std::move(listing);
+    it->second.seq = ++seq_;
+  }
+  for (auto& [key, target] : links) {
+    if (behind && (links_.contains(key) || erased_.Erased(key))) continue;
+    Link& link = links_[key];
+    link.target = std::move(target);
+    link.seq = ++seq_;
+  }
+  TrimLocked();
   return listings.size();
 }
 

@@ -4,9 +4,10 @@
 // start to its end, and forgotten when cachefs changes the directory.
 // Online, the origin is always asked; these are only what was last seen.
 //
-// Like the attribute snapshot, they are saved in the volume's directory at
-// a clean unmount and read once at the next mount (then removed, so a
-// crash leaves none behind that later changes could contradict).
+// Like the attribute snapshot, they are saved in the volume's directory
+// every checkpoint interval and at a clean unmount, and read once at the
+// next mount; they answer only while the origin is down, so one a crash
+// left behind never contradicts the origin.
 //
 // Format, little-endian, saved on disk: never reorder:
 //   "CFSLIST1"  u32 listing count
@@ -32,6 +33,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "cachefs/erased_during_load.h"
 #include "netfs/origin.h"
 
 namespace cachefs {
@@ -55,10 +57,20 @@ class Listings {
   std::optional<std::string> GetLink(const std::string& key) const;
   void EraseLink(const std::string& key);
 
+  // Directories whose listings are kept.
+  size_t size() const;
+  // Counts every change: what is kept changed if this did.
+  uint64_t changes() const;
+
   std::string Encode() const;
   // Adds what `data` holds; fails, adding nothing, if it is not a whole,
-  // valid snapshot. Returns the listings added.
-  absl::StatusOr<size_t> Decode(std::string_view data);
+  // valid snapshot. Returns the listings it holds. `behind`: loaded while
+  // in use (BeginLoad), so listings and links stored or erased since are
+  // newer and kept.
+  absl::StatusOr<size_t> Decode(std::string_view data, bool behind = false);
+  // Erasures from BeginLoad to EndLoad are remembered for Decode.
+  void BeginLoad();
+  void EndLoad();
 
  private:
   struct Stored {
@@ -77,6 +89,8 @@ class Listings {
   std::map<std::string, Link> links_ ABSL_GUARDED_BY(mu_);
   size_t entries_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t seq_ ABSL_GUARDED_BY(mu_) = 0;
+  ErasedDuringLoad erased_ ABSL_GUARDED_BY(mu_);
+  uint64_t erasures_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // A directory read from a remembered listing (offline mode).

@@ -89,6 +89,7 @@ struct CliOptions {
   char* log_level = nullptr;
   char* verify = nullptr;
   double checkpoint_interval = 30.0;
+  char* metadata_entries = nullptr;
   int no_buffered_fallback = 0;
   int nocto = 0;
   int allow_other = 0;
@@ -132,6 +133,7 @@ const fuse_opt kOptions[] = {
     CACHEFS_OPT("buffers=%s", buffers),
     CACHEFS_OPT("dispatcher_threads=%s", dispatcher_threads),
     CACHEFS_OPT("checkpoint_interval=%lf", checkpoint_interval),
+    CACHEFS_OPT("metadata_entries=%s", metadata_entries),
     CACHEFS_OPT("no_buffered_fallback", no_buffered_fallback),
     CACHEFS_OPT("nocto", nocto),
     CACHEFS_OPT("allow_other", allow_other),
@@ -294,6 +296,11 @@ void PrintUsage(const char* prog) {
       "    -o checkpoint_interval=SECONDS\n"
       "                              how often open files' cache maps are\n"
       "                              made durable; 0: only at close (30)\n"
+      "    -o metadata_entries=N     names with their attributes, and as\n"
+      "                              many directory entries, kept in memory\n"
+      "                              and in the cache directory (the\n"
+      "                              metadata store); the least recently\n"
+      "                              used go first (100000)\n"
       "    -o identity=MODE          put the origin inode number in the\n"
       "                              coherency data: auto (when the origin's\n"
       "                              are stable: not on FUSE/SSHFS), inode,\n"
@@ -608,6 +615,8 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
     Fail("-o checkpoint_interval cannot be negative");
   }
   c.fs.checkpoint_interval = cli.checkpoint_interval;
+  c.fs.attr_cache_entries =
+      Count("metadata_entries", cli.metadata_entries, 100000, 16, 100000000);
   if (cli.cache_size != nullptr) {
     absl::StatusOr<uint64_t> size = ParseByteSize(cli.cache_size);
     if (!size.ok()) {

@@ -4,6 +4,7 @@
 #include "cachefs/attr_cache.h"
 
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -93,6 +94,36 @@ TEST(AttrCacheTest, EvictedLinksLeaveNoStaleGroup) {
   cache.Erase("b");
   EXPECT_EQ(SizeOf(cache, "a", kSecond), 1);
   EXPECT_EQ(cache.size(), 1u);
+}
+
+// The store loads behind a mount that is already serving: what the mount
+// learned or erased meanwhile is newer than the snapshot and stays so.
+TEST(AttrCacheTest, ALoadBehindLiveUseKeepsWhatWasLearnedOrErasedSince) {
+  AttrCache cache(100);
+  cache.BeginLoad();
+  cache.Put("learned", FileAttr(1, 20, 1), 9 * kSecond);
+  cache.Put("erased", FileAttr(2, 20, 1), 9 * kSecond);
+  cache.Erase("erased");
+  cache.ErasePrefix("dir");
+  std::vector<AttrCache::Loaded> snapshot = {
+      {"learned", FileAttr(1, 10, 1), 1 * kSecond},
+      {"erased", FileAttr(2, 10, 1), 1 * kSecond},
+      {"dir", FileAttr(3, 10, 1), 1 * kSecond},
+      {"dir/below", FileAttr(4, 10, 1), 1 * kSecond},
+      {"directory", FileAttr(5, 10, 1), 1 * kSecond},
+      {"untouched", FileAttr(6, 10, 1), 1 * kSecond}};
+  cache.PutAll(snapshot, /*behind=*/true);
+  cache.EndLoad();
+  EXPECT_EQ(SizeOf(cache, "learned", 9 * kSecond), 20);
+  EXPECT_EQ(SizeOf(cache, "erased", 9 * kSecond), -1);
+  EXPECT_EQ(SizeOf(cache, "dir", 9 * kSecond), -1);
+  EXPECT_EQ(SizeOf(cache, "dir/below", 9 * kSecond), -1);
+  EXPECT_EQ(SizeOf(cache, "directory", 9 * kSecond), 10);
+  EXPECT_EQ(SizeOf(cache, "untouched", 9 * kSecond), 10);
+  // Not loading: a snapshot put in full replaces what is there.
+  cache.PutAll(snapshot);
+  EXPECT_EQ(SizeOf(cache, "learned", 9 * kSecond), 10);
+  EXPECT_EQ(SizeOf(cache, "erased", 9 * kSecond), 10);
 }
 
 }  // namespace

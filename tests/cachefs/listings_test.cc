@@ -146,5 +146,30 @@ TEST(ListingsTest, OnlyADirectoryReadToItsEndIsRecorded) {
   EXPECT_EQ(ReadFrom(*listed, 3), (std::vector<std::string>{"d"}));
 }
 
+TEST(ListingsTest, ALoadBehindLiveUseKeepsWhatWasListedOrErasedSince) {
+  Listings saved(100);
+  saved.Put("listed", Names({"old"}));
+  saved.Put("erased", Names({"old"}));
+  saved.Put("dir/sub", Names({"old"}));
+  saved.Put("untouched", Names({"old"}));
+  saved.PutLink("link", "old-target");
+  const std::string snapshot = saved.Encode();
+
+  Listings live(100);
+  live.BeginLoad();
+  live.Put("listed", Names({"new"}));
+  live.Put("erased", Names({"new"}));
+  live.Erase("erased");
+  live.ErasePrefix("dir");
+  live.EraseLink("link");
+  ASSERT_TRUE(live.Decode(snapshot, /*behind=*/true).ok());
+  live.EndLoad();
+  EXPECT_EQ(NamesOf(*live.Get("listed")), std::vector<std::string>{"new"});
+  EXPECT_FALSE(live.Get("erased").has_value());
+  EXPECT_FALSE(live.Get("dir/sub").has_value());
+  EXPECT_FALSE(live.GetLink("link").has_value());
+  EXPECT_EQ(NamesOf(*live.Get("untouched")), std::vector<std::string>{"old"});
+}
+
 }  // namespace
 }  // namespace cachefs::testing

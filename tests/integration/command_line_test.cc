@@ -15,6 +15,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <regex>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
@@ -366,6 +367,11 @@ TEST_F(CommandLineTest, CtlStatsStatusAndItsErrors) {
   EXPECT_NE(status->stdout_text.find("uptime"), std::string::npos);
   EXPECT_NE(status->stdout_text.find("origin state: up since"),
             std::string::npos)
+      << status->stdout_text;
+  // What this test looked up and listed so far is in the metadata store.
+  EXPECT_TRUE(std::regex_search(status->stdout_text,
+                                std::regex("metadata: +[1-9][0-9]* names, "
+                                           "[0-9]+ listings\n")))
       << status->stdout_text;
   // The socket is the mounting user's alone.
   struct stat sock;
