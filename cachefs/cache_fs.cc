@@ -24,6 +24,9 @@
 namespace cachefs {
 namespace {
 
+// The most entries a directory read behind a reply is read for.
+constexpr int kMaxListedEntries = 1 << 24;
+
 bool IsPrivateKey(const std::string& key) {
   return !key.empty() && key[0] == '/';
 }
@@ -651,7 +654,20 @@ absl::Status CacheFs::Access(uint64_t ino, int mask) {
 absl::StatusOr<uint64_t> CacheFs::OpenDir(uint64_t ino) {
   absl::StatusOr<std::string> path = PathOf(inodes_->Get(ino));
   if (!path.ok()) return path.status();
-  absl::Status failed = absl::UnavailableError("the origin is down");
+  if (!options_.cto && !Offline()) {
+    // Without close-to-open, as attributes within attr_timeout, a listing
+    // read whole before is answered at once; it is read again behind the
+    // reply, so the next listing shows what changed meanwhile.
+    if (std::optional<Listings::Listing> last = listings_.Get(*path)) {
+      RefreshListingBehind(*path);
+      Bump(stats().listings_answered_at_once);
+      auto* handle = new OpenDirectory;
+      absl::MutexLock lock(&handle->mu);
+      handle->dir = ListedDir(*std::move(last));
+      handle->from_listing = true;
+      return reinterpret_cast<uint64_t>(handle);
+    }
+  }
   if (!Offline()) {
     absl::StatusOr<std::unique_ptr<OriginDir>> dir =
         hang_guard_.Run<std::unique_ptr<OriginDir>>(
@@ -680,6 +696,44 @@ absl::StatusOr<uint64_t> CacheFs::OpenDir(uint64_t ino) {
   handle->dir = ListedDir(*std::move(last));
   handle->from_listing = true;
   return reinterpret_cast<uint64_t>(handle);
+}
+
+void CacheFs::RefreshListingBehind(const std::string& path) {
+  {
+    absl::MutexLock lock(&refreshing_mu_);
+    if (!refreshing_.insert(path).second) return;  // one at a time
+  }
+  const uint64_t erasures = listings_.erasures();
+  metadata_pool_.Enqueue([this, path, erasures, caller = RequestCaller()] {
+    // Read whole on the guarded thread, which touches nothing of this
+    // filesystem: it may outlive it, stuck in a stopped server.
+    absl::StatusOr<Listings::Listing> read = hang_guard_.Run<Listings::Listing>(
+        "readdir " + path,
+        [origin = origin_, caller,
+         path]() -> absl::StatusOr<Listings::Listing> {
+          absl::StatusOr<std::unique_ptr<OriginDir>> dir =
+              origin->OpenDir(caller, path);
+          if (!dir.ok()) return dir.status();
+          Listings::Listing listing;
+          for (int i = 0; i < kMaxListedEntries; ++i) {
+            absl::StatusOr<std::optional<OriginDir::Entry>> next =
+                (*dir)->Next();
+            if (!next.ok()) return next.status();
+            if (!next->has_value()) return listing;
+            listing.push_back(**std::move(next));
+          }
+          return absl::ResourceExhaustedError(absl::StrCat(
+              "readdir ", path, ": more than ", kMaxListedEntries, " entries"));
+        });
+    NoteOrigin(read.status());
+    if (read.ok()) {
+      listings_.PutUnlessErasedSince(path, *std::move(read), erasures);
+    } else if (absl::IsNotFound(read.status())) {
+      listings_.Erase(path);
+    }
+    absl::MutexLock lock(&refreshing_mu_);
+    refreshing_.erase(path);
+  });
 }
 
 absl::Status CacheFs::ReadDir(uint64_t ino, uint64_t fh, uint64_t offset,

@@ -45,7 +45,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "cachefs/attr_cache.h"
 #include "cachefs/coherency.h"
@@ -394,6 +397,9 @@ class CacheFs : public PrefetchTarget {
   // Waits until the store is loaded: for answers from it.
   void AwaitStore() const;
   void SaveAttrSnapshot(bool clean);
+  // Reads the directory at `path` from the origin on the metadata pool,
+  // storing its listing once read whole (-o nocto answers from it).
+  void RefreshListingBehind(const std::string& path);
 
   const CacheFsOptions options_;
   Origin* const origin_;
@@ -422,6 +428,9 @@ class CacheFs : public PrefetchTarget {
   // Set once the store is loaded (StartLoadingStore).
   absl::Notification store_loaded_;
   std::thread store_loader_;
+  // Directories being read behind a reply (RefreshListingBehind).
+  absl::Mutex refreshing_mu_;
+  absl::flat_hash_set<std::string> refreshing_ ABSL_GUARDED_BY(refreshing_mu_);
   // What attrs_ and listings_ had changed when the store was last saved;
   // only the checkpointer and, once it has stopped, the destructor save.
   std::pair<uint64_t, uint64_t> saved_changes_{~uint64_t{0}, ~uint64_t{0}};

@@ -98,12 +98,27 @@ class RecordingDirImpl : public OriginDir {
 
 void Listings::Put(const std::string& dir_key, Listing listing) {
   absl::MutexLock lock(&mu_);
+  PutLocked(dir_key, std::move(listing));
+}
+
+void Listings::PutLocked(const std::string& dir_key, Listing listing) {
   auto [it, added] = listings_.try_emplace(dir_key);
   if (!added) entries_ -= it->second.listing.size();
   entries_ += listing.size();
   it->second.listing = std::move(listing);
   it->second.seq = ++seq_;
   TrimLocked();
+}
+
+void Listings::PutUnlessErasedSince(const std::string& dir_key, Listing listing,
+                                    uint64_t erasures) {
+  absl::MutexLock lock(&mu_);
+  if (erasures_ == erasures) PutLocked(dir_key, std::move(listing));
+}
+
+uint64_t Listings::erasures() const {
+  absl::MutexLock lock(&mu_);
+  return erasures_;
 }
 
 std::optional<Listings::Listing> Listings::Get(

@@ -47,6 +47,11 @@ class Listings {
   explicit Listings(size_t max_entries) : max_entries_(max_entries) {}
 
   void Put(const std::string& dir_key, Listing listing);
+  // Put, unless anything was erased since erasures() said `erasures`: a
+  // listing read while cachefs changed the directory may miss the change.
+  void PutUnlessErasedSince(const std::string& dir_key, Listing listing,
+                            uint64_t erasures);
+  uint64_t erasures() const;
   std::optional<Listing> Get(const std::string& dir_key) const;
   // Forgets the listing of `dir_key`.
   void Erase(const std::string& dir_key);
@@ -81,6 +86,8 @@ class Listings {
     std::string target;
     uint64_t seq = 0;
   };
+  void PutLocked(const std::string& dir_key, Listing listing)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TrimLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const size_t max_entries_;

@@ -67,6 +67,7 @@ std::vector<std::pair<std::string, uint64_t>> CacheStats::Snapshot() const {
       {"offline_lookups", get(offline_lookups)},
       {"offline_reads", get(offline_reads)},
       {"offline_refusals", get(offline_refusals)},
+      {"listings_answered_at_once", get(listings_answered_at_once)},
   };
 }
 

@@ -109,6 +109,9 @@ struct CacheStats {
   Counter offline_lookups{0};
   Counter offline_reads{0};
   Counter offline_refusals{0};
+  // With -o nocto: directory listings answered at once as last read, and
+  // read again from the origin behind the reply.
+  Counter listings_answered_at_once{0};
 
   // Every counter by its stable name, for printing and JSON.
   std::vector<std::pair<std::string, uint64_t>> Snapshot() const;

@@ -9,12 +9,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cachefs/cache_fs.h"
@@ -56,6 +59,7 @@ class OriginFaultsTest : public ::testing::Test {
     // What reaches the origin, request by request (-o offline=never);
     // serving while the origin is down has tests of its own.
     fs_options.offline = offline_;
+    fs_options.cto = cto_;
     fs_options.origin_timeout = origin_timeout_;
     auto fs = CacheFs::Create(fs_options, origin_.get(), cache_.get(),
                               *volume);
@@ -92,6 +96,38 @@ class OriginFaultsTest : public ::testing::Test {
     if (!status.ok()) return status;
     return out;
   }
+  // The names (with sizes) of directory `ino` as the filesystem lists
+  // it, sorted; plus: with attributes, as readdirplus.
+  absl::StatusOr<std::string> ListIno(uint64_t ino, bool plus) {
+    absl::StatusOr<uint64_t> fh = fs_->OpenDir(ino);
+    if (!fh.ok()) return fh.status();
+    std::vector<std::string> names;
+    std::vector<uint64_t> looked_up;
+    absl::Status read = fs_->ReadDir(
+        ino, *fh, 0, plus,
+        [&](const std::string& name, const struct stat& attr, uint64_t,
+            const CacheFs::Entry* e) {
+          if (name != "." && name != "..") {
+            names.push_back(plus ? absl::StrCat(name, ":", attr.st_size)
+                                 : name);
+          }
+          if (e != nullptr) looked_up.push_back(e->ino);
+          return true;
+        });
+    fs_->ReleaseDir(*fh);
+    for (uint64_t looked : looked_up) fs_->Forget(looked, 1);
+    if (!read.ok()) return read;
+    std::sort(names.begin(), names.end());
+    return absl::StrJoin(names, " ");
+  }
+  // Looks `dir` up below the root and lists it plus.
+  absl::StatusOr<std::string> List(const std::string& dir) {
+    auto entry = fs_->Lookup(1, dir);
+    if (!entry.ok()) return entry.status();
+    absl::StatusOr<std::string> names = ListIno(entry->ino, /*plus=*/true);
+    fs_->Forget(entry->ino, 1);
+    return names;
+  }
   std::string OriginBytes() {
     std::ifstream in(origin_tmp_.path() + "/file", std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});
@@ -102,6 +138,7 @@ class OriginFaultsTest : public ::testing::Test {
   std::string content_;
   bool offline_ = false;  // -o offline=auto when set before Mount
   double origin_timeout_ = 30;
+  bool cto_ = true;  // false: -o nocto
   std::unique_ptr<PosixOrigin> posix_;
   std::unique_ptr<FaultInjectionOrigin> origin_;
   std::unique_ptr<Cache> cache_;
@@ -226,34 +263,7 @@ TEST_F(OriginFaultsTest, WhileTheOriginIsDownListingsAndLinksSeenAreServed) {
   ASSERT_EQ(symlink("seen/one", (origin_tmp_.path() + "/link").c_str()), 0);
   offline_ = true;
   Mount();
-  // Lists `dir` through the filesystem, plus (with attributes).
-  auto list = [&](const std::string& dir) -> absl::StatusOr<std::string> {
-    auto entry = fs_->Lookup(1, dir);
-    if (!entry.ok()) return entry.status();
-    absl::StatusOr<uint64_t> fh = fs_->OpenDir(entry->ino);
-    if (!fh.ok()) {
-      fs_->Forget(entry->ino, 1);
-      return fh.status();
-    }
-    std::vector<std::string> names;
-    std::vector<uint64_t> looked_up;
-    absl::Status read =
-        fs_->ReadDir(entry->ino, *fh, 0, /*plus=*/true,
-                     [&](const std::string& name, const struct stat& attr,
-                         uint64_t, const CacheFs::Entry* e) {
-                       if (name != "." && name != "..") {
-                         names.push_back(absl::StrCat(name, ":", attr.st_size));
-                       }
-                       if (e != nullptr) looked_up.push_back(e->ino);
-                       return true;
-                     });
-    fs_->ReleaseDir(*fh);
-    for (uint64_t ino : looked_up) fs_->Forget(ino, 1);
-    fs_->Forget(entry->ino, 1);
-    if (!read.ok()) return read;
-    std::sort(names.begin(), names.end());
-    return absl::StrJoin(names, " ");
-  };
+  auto list = [&](const std::string& dir) { return List(dir); };
   auto seen = list("seen");
   ASSERT_OK(seen);
   EXPECT_EQ(*seen, "one:1 two:2");
@@ -276,6 +286,68 @@ TEST_F(OriginFaultsTest, WhileTheOriginIsDownListingsAndLinksSeenAreServed) {
   EXPECT_EQ(StatusToErrno(never.status()), EIO) << never.status();
   fs_->Forget(link->ino, 1);
   origin_->Reconnect();
+}
+
+TEST_F(OriginFaultsTest,
+       WithNoctoAListingSeenBeforeIsAnsweredAtOnceAndReadAgain) {
+  ASSERT_EQ(mkdir((origin_tmp_.path() + "/dir").c_str(), 0755), 0);
+  std::ofstream(origin_tmp_.path() + "/dir/a") << "a";
+  std::ofstream(origin_tmp_.path() + "/dir/b") << "b";
+  cto_ = false;
+  Mount();
+  auto dir = fs_->Lookup(1, "dir");
+  ASSERT_OK(dir);
+  auto first = ListIno(dir->ino, /*plus=*/false);
+  ASSERT_OK(first);
+  EXPECT_EQ(*first, "a b");
+  // Made on the server; then the server stops answering.
+  std::ofstream(origin_tmp_.path() + "/dir/c") << "c";
+  // Declared first, so that a failure resumes the origin before it waits
+  // for the listing.
+  std::future<absl::StatusOr<std::string>> at_once;
+  origin_->Hang();
+  absl::Cleanup resume = [this] { origin_->Resume(); };
+  at_once = std::async(std::launch::async,
+                       [&] { return ListIno(dir->ino, /*plus=*/false); });
+  ASSERT_EQ(at_once.wait_for(std::chrono::seconds(10)),
+            std::future_status::ready)
+      << "the listing waited for the stopped origin";
+  absl::StatusOr<std::string> answered = at_once.get();
+  ASSERT_OK(answered);
+  EXPECT_EQ(*answered, "a b");  // as last read
+  EXPECT_EQ(cache_->stats().listings_answered_at_once.load(), 1u);
+  std::move(resume).Invoke();
+  // Read again behind that reply: a later listing shows the new name.
+  EXPECT_TRUE(Eventually(
+      [&] {
+        absl::StatusOr<std::string> names = ListIno(dir->ino, /*plus=*/false);
+        return names.ok() && *names == "a b c";
+      },
+      absl::Seconds(10), absl::Milliseconds(20)));
+  // A change made through cachefs is listed at once.
+  auto made = fs_->Create(dir->ino, "d", 0644, O_WRONLY);
+  ASSERT_OK(made);
+  fs_->Release(made->opened.fh);
+  fs_->Forget(made->entry.ino, 1);
+  auto after = ListIno(dir->ino, /*plus=*/false);
+  ASSERT_OK(after);
+  EXPECT_EQ(*after, "a b c d");
+  fs_->Forget(dir->ino, 1);
+}
+
+TEST_F(OriginFaultsTest, WithCloseToOpenEveryListingAsksTheOrigin) {
+  ASSERT_EQ(mkdir((origin_tmp_.path() + "/dir").c_str(), 0755), 0);
+  std::ofstream(origin_tmp_.path() + "/dir/a") << "a";
+  Mount();
+  auto dir = fs_->Lookup(1, "dir");
+  ASSERT_OK(dir);
+  ASSERT_OK(ListIno(dir->ino, /*plus=*/false));
+  std::ofstream(origin_tmp_.path() + "/dir/b") << "b";
+  auto again = ListIno(dir->ino, /*plus=*/false);
+  ASSERT_OK(again);
+  EXPECT_EQ(*again, "a b");
+  EXPECT_EQ(cache_->stats().listings_answered_at_once.load(), 0u);
+  fs_->Forget(dir->ino, 1);
 }
 
 TEST_F(OriginFaultsTest, AHungOriginCostsOneTimeoutThenCachedFilesAreServed) {
