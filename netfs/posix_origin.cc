@@ -134,12 +134,12 @@ PosixOrigin::~PosixOrigin() = default;
 absl::StatusOr<PosixOrigin::Ref> PosixOrigin::Reach(
     const std::string& path, OriginStats::Counter& last, bool* looked_up) {
   if (looked_up != nullptr) *looked_up = false;
-  if (path.empty()) return root_;
+  if (path.empty()) return Root();
   absl::Status valid = CheckOriginPath(path);
   if (!valid.ok()) return valid;
   if (!keep_descriptors_) {
     Count(last);
-    int fd = OpenBeneath(root_->get(), path, O_PATH | O_NOFOLLOW);
+    int fd = OpenBeneath(Root()->get(), path, O_PATH | O_NOFOLLOW);
     if (fd < 0) return Errno("lookup", path);
     if (looked_up != nullptr) *looked_up = true;
     return std::make_shared<const OwnedFd>(fd);
@@ -201,9 +201,39 @@ absl::StatusOr<struct stat> PosixOrigin::GetAttr(const Caller& caller,
   if (!ref.ok()) return ref.status();
   if (path.empty()) Count(stats_.attr_fetches);
   if (StatFd((*ref)->get(), AT_STATX_FORCE_SYNC, &st) != 0) {
+    int err = errno;
+    if (path.empty() && err == ENOTCONN && Reconnect()) {
+      if (StatFd(Root()->get(), AT_STATX_FORCE_SYNC, &st) == 0) return st;
+      err = errno;
+    }
+    errno = err;
     return Errno("stat", path.empty() ? path_ : path);
   }
   return st;
+}
+
+PosixOrigin::Ref PosixOrigin::Root() const {
+  absl::MutexLock lock(&root_mu_);
+  return root_;
+}
+
+bool PosixOrigin::Reconnect() {
+  // Only a filesystem of the same type: when a dead FUSE mount is taken
+  // away, the directory beneath it (empty, local) appears at the path, and
+  // taking that for the origin would make every file look deleted.
+  int fd = open(path_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  absl::StatusOr<Traits> found = TraitsOf(fd, path_);
+  if (!found.ok() || found->fs_type != traits_.fs_type) {
+    close(fd);
+    return false;
+  }
+  {
+    absl::MutexLock lock(&root_mu_);
+    root_ = std::make_shared<const OwnedFd>(fd);
+  }
+  fds_.Forget("");  // every one was reached through the dead mount
+  return true;
 }
 
 absl::StatusOr<std::unique_ptr<OriginFile>> PosixOrigin::OpenFile(
@@ -214,7 +244,7 @@ absl::StatusOr<std::unique_ptr<OriginFile>> PosixOrigin::OpenFile(
     absl::Status valid = CheckOriginPath(path);
     if (!valid.ok()) return valid;
     Count(stats_.opens);
-    int fd = OpenBeneath(root_->get(), path.empty() ? "." : path, flags);
+    int fd = OpenBeneath(Root()->get(), path.empty() ? "." : path, flags);
     if (fd < 0) return Errno("open", path);
     return std::make_unique<PosixFile>(fd, &stats_);
   }
@@ -268,7 +298,7 @@ absl::StatusOr<std::unique_ptr<OriginDir>> PosixOrigin::OpenDir(
     absl::Status valid = CheckOriginPath(path);
     if (!valid.ok()) return valid;
     Count(stats_.dir_opens);
-    fd = OpenBeneath(root_->get(), path.empty() ? "." : path,
+    fd = OpenBeneath(Root()->get(), path.empty() ? "." : path,
                      O_RDONLY | O_DIRECTORY);
   }
   if (fd < 0) return Errno("opendir", path);

@@ -22,7 +22,9 @@
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "netfs/descriptor_cache.h"
 #include "netfs/origin.h"
 
@@ -122,8 +124,16 @@ class PosixOrigin : public Origin {
   // Forgets the descriptors that a change of `path` may have made stale.
   void Changed(const std::string& path) { fds_.Forget(path); }
 
+  // The root directory's descriptor.
+  Ref Root() const;
+  // A stat of the root that says ENOTCONN (the FUSE mount under the
+  // origin directory died, as SSHFS does when it loses its server): opens
+  // the directory again, to find a mount made there since. True if one was.
+  bool Reconnect();
+
   const std::string path_;
-  const Ref root_;
+  mutable absl::Mutex root_mu_;
+  Ref root_ ABSL_GUARDED_BY(root_mu_);
   const Traits traits_;
   // Whether descriptors stand for paths and are kept (FUSE origins).
   const bool keep_descriptors_;

@@ -355,6 +355,52 @@ TEST_P(DeadSshfsTest, AMountOverADeadSshfsServesTheCacheUntilSshfsIsBack) {
   EXPECT_EQ(ReadMounted("other"), "looked up, never read");
 }
 
+// The SSH server killed under a running mount: sshfs loses its connection
+// and ends, and the files it served answer ENOTCONN.
+TEST_P(DeadSshfsTest, AKilledServerLeavesCachedFilesReadableAndRefusesTheRest) {
+  const std::string big = RandomData(2 * kGranule + 3, 4);
+  WriteServed("big", big);
+  WriteServed("never", "never read");
+  Mount(absl::StrCat("origin_timeout=", kTimeoutSeconds));
+  ASSERT_TRUE(ReadMounted("big") == big);
+  struct stat st;
+  ASSERT_EQ(lstat(MountedPath("never").c_str(), &st), 0) << strerror(errno);
+  const uint64_t fetched = Stats()["bytes_read_from_origin"];
+
+  // sshd and its per-connection processes.
+  std::vector<ProcessId> sshd = Descendants(server_->pid());
+  sshd.push_back(*LiveProcess(server_->pid()));
+  for (const ProcessId& p : sshd) kill(p.pid, SIGKILL);
+  ASSERT_TRUE(
+      Eventually([&] { return !LiveProcess(sshfs_->pid()).has_value(); },
+                 absl::Seconds(10), absl::Milliseconds(50)));
+  const absl::Time start = absl::Now();
+  EXPECT_TRUE(ReadMounted("big") == big);
+  EXPECT_EQ(ReadError("never"), EIO);
+  EXPECT_EQ(OpenError("big", O_WRONLY), EROFS);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(kTimeoutSeconds));
+  EXPECT_FALSE(OriginUp());
+  EXPECT_EQ(Stats()["bytes_read_from_origin"], fetched);
+
+  // The server back, sshfs mounted again at the same place (what it left
+  // there taken away first), a file changed meanwhile: the mount is live
+  // by itself and sees the change.
+  WriteServed("never", "changed while the server was gone");
+  sshfs_.reset();
+  auto server = SshServer::Start();
+  ASSERT_OK(server);
+  server_ = *std::move(server);
+  auto sshfs = SshfsMount::Mount(*server_, served_.path(), origin_);
+  ASSERT_OK(sshfs);
+  sshfs_ = *std::move(sshfs);
+  EXPECT_TRUE(Eventually([&] { return OriginUp(); }, absl::Seconds(20),
+                         absl::Milliseconds(200)));
+  EXPECT_EQ(ReadMounted("never"), "changed while the server was gone");
+  EXPECT_TRUE(ReadMounted("big") == big);
+  EXPECT_EQ(Stats()["bytes_read_from_origin"],
+            fetched + std::string("changed while the server was gone").size());
+}
+
 INSTANTIATE_TEST_SUITE_P(Origins, OfflineTest,
                          ::testing::Values(OriginKind::kSshfs,
                                            OriginKind::kNfs4),
