@@ -346,11 +346,16 @@ struct stat CacheFs::Shown(const Inode* inode, struct stat st) const {
 }
 
 absl::StatusOr<struct stat> CacheFs::AskAttr(const std::string& path) {
+  return AskAttr(path, RequestCaller());
+}
+
+absl::StatusOr<struct stat> CacheFs::AskAttr(const std::string& path,
+                                             const Caller& caller) {
   if (Offline()) {
     return ErrnoToStatus(ENOTCONN, "stat " + path + ": the origin is down");
   }
   absl::StatusOr<struct stat> st = hang_guard_.Run<struct stat>(
-      "stat " + path, [origin = origin_, caller = RequestCaller(), path] {
+      "stat " + path, [origin = origin_, caller, path] {
         return origin->GetAttr(caller, path);
       });
   NoteOrigin(st.status());
@@ -854,11 +859,16 @@ void CacheFs::LookUpAll(uint64_t parent,
   for (size_t n = 0; n < to_fetch.size(); ++n) {
     auto job = [&, i = to_fetch[n]] {
       const std::string key = ChildKey(*dir_path, entries[i].name);
-      const int64_t fetched = Now();
-      absl::StatusOr<struct stat> st = origin_->GetAttr(caller, key);
+      int64_t fetched = Now();
+      // Bounded, and answered as of the last check once the origin is
+      // down, as a lookup is.
+      absl::StatusOr<struct stat> st = AskAttr(key, caller);
       if (st.ok()) {
         attrs_.Put(key, *st, fetched);
         (*out)[i] = MakeEntry(key, *st, fetched, true);
+      } else if (std::optional<struct stat> last =
+                     OfflineAttr(key, st.status(), &fetched)) {
+        (*out)[i] = MakeEntry(key, *last, fetched, false);
       } else {
         (*out)[i] = st.status();
       }

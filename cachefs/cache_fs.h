@@ -291,6 +291,9 @@ class CacheFs : public PrefetchTarget {
   // the origin timeout; what it says of the origin's health is noted.
   // While the origin is down (offline mode) fails at once with ENOTCONN.
   absl::StatusOr<struct stat> AskAttr(const std::string& path);
+  // For `caller`: on a thread that serves no request.
+  absl::StatusOr<struct stat> AskAttr(const std::string& path,
+                                      const Caller& caller);
   // Takes note of what an origin call returned (origin_health.h): a
   // timeout or an unreachable origin marks it down, an answer up.
   void NoteOrigin(const absl::Status& status);

@@ -322,8 +322,11 @@ void CacheFs::CheckpointLoop() {
   // fails, and the sooner the cache is withdrawn the fewer do.
   constexpr absl::Duration kDirectoryCheck = absl::Seconds(2);
   const absl::Duration interval = absl::Seconds(options_.checkpoint_interval);
+  const absl::Duration tick = options_.checkpoint_interval > 0
+                                  ? std::min(kDirectoryCheck, interval)
+                                  : kDirectoryCheck;
   absl::Time next_checkpoint = absl::Now() + interval;
-  while (!stopping_.WaitForNotificationWithTimeout(kDirectoryCheck)) {
+  while (!stopping_.WaitForNotificationWithTimeout(tick)) {
     cache_->WithdrawIfDirectoryUnusable();
     if (options_.checkpoint_interval > 0 && absl::Now() >= next_checkpoint) {
       CheckpointAll();

@@ -277,7 +277,7 @@ TEST_P(OfflineTest, KilledWhileTheServerIsStoppedThenRemountedReadsTheCache) {
   Mount(options);
   ASSERT_TRUE(ReadMounted("big") == big);
   ASSERT_EQ(ReadMounted("small"), "small file, cached");
-  absl::SleepFor(absl::Seconds(2.5));  // past two checkpoints
+  absl::SleepFor(absl::Seconds(3.5));  // past two checkpoints at least
 
   ASSERT_EQ(kill(ServerPid(), SIGSTOP), 0);
   absl::Cleanup resume = [this] { kill(ServerPid(), SIGCONT); };
@@ -295,6 +295,26 @@ TEST_P(OfflineTest, KilledWhileTheServerIsStoppedThenRemountedReadsTheCache) {
                          absl::Milliseconds(200)));
   EXPECT_TRUE(ReadMounted("big") == big);
   EXPECT_EQ(Stats()["bytes_read_from_origin"], 0u);
+}
+
+TEST_P(OfflineTest, ACrashThenARemountThenAStoppedServerListsTheTree) {
+  ASSERT_EQ(mkdir(ServedPath("dir").c_str(), 0755), 0);
+  WriteServed("dir/one", "1");
+  WriteServed("top", "22");
+  const std::string options = absl::StrCat("origin_timeout=", kTimeoutSeconds,
+                                           ",checkpoint_interval=1");
+  Mount(options);
+  const std::vector<std::string> seen = Tree();
+  ASSERT_EQ(seen.size(), 3u) << absl::StrJoin(seen, "\n");
+  EXPECT_EQ(ReadMounted("top"), "22");
+  absl::SleepFor(absl::Seconds(3.5));  // past two checkpoints at least
+  Kill9();
+  Mount(options);
+  ASSERT_EQ(kill(ServerPid(), SIGSTOP), 0);
+  absl::Cleanup resume = [this] { kill(ServerPid(), SIGCONT); };
+  EXPECT_EQ(Tree(), seen);
+  EXPECT_EQ(ReadMounted("top"), "22");
+  EXPECT_FALSE(OriginUp());
 }
 
 TEST_P(OfflineTest,
