@@ -359,15 +359,36 @@ absl::StatusOr<struct stat> CacheFs::AskAttr(const std::string& path,
         return origin->GetAttr(caller, path);
       });
   NoteOrigin(st.status());
+  if (!st.ok()) return UnreachableIfDown(st.status());
   return st;
 }
 
 void CacheFs::NoteOrigin(const absl::Status& status) {
   if (StatusToErrno(status) == ETIMEDOUT) {
     health_.NoteTimeout(std::string(status.message()));
+  } else if (StatusToErrno(status) == EIO &&
+             origin_->traits().fs_type == "fuse") {
+    // sshfs -o reconnect answers EIO while it cannot reach its server: an
+    // EIO is the file's own only if the origin's root still answers (a
+    // FUSE origin's root that fails says ENOTCONN, posix_origin.h).
+    health_.Note(hang_guard_
+                     .Run<struct stat>("stat of the origin root",
+                                       [origin = origin_] {
+                                         return origin->GetAttr(
+                                             Caller::Daemon(), "");
+                                       })
+                     .status());
   } else {
     health_.Note(status);
   }
+}
+
+absl::Status CacheFs::UnreachableIfDown(absl::Status status) const {
+  if (StatusToErrno(status) == EIO && Offline()) {
+    return ErrnoToStatus(
+        ENOTCONN, std::string(status.message()) + " (the origin is down)");
+  }
+  return status;
 }
 
 absl::Status CacheFs::RefuseIfOffline(const char* what) {
@@ -681,6 +702,7 @@ absl::StatusOr<uint64_t> CacheFs::OpenDir(uint64_t ino) {
               return origin->OpenDir(caller, path);
             });
     NoteOrigin(dir.status());
+    if (!dir.ok()) dir = UnreachableIfDown(dir.status());
     if (dir.ok()) {
       auto* handle = new OpenDirectory;
       absl::MutexLock lock(&handle->mu);

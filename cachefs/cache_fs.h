@@ -297,6 +297,9 @@ class CacheFs : public PrefetchTarget {
   // Takes note of what an origin call returned (origin_health.h): a
   // timeout or an unreachable origin marks it down, an answer up.
   void NoteOrigin(const absl::Status& status);
+  // EIO from an origin now known to be down, as ENOTCONN: so that the
+  // request is answered as offline ones are.
+  absl::Status UnreachableIfDown(absl::Status status) const;
   // Whether requests are served from what is known, without the origin.
   bool Offline() const { return options_.offline && !health_.up(); }
   // EIO for a request that needs the origin while offline (counted).

@@ -206,6 +206,15 @@ absl::StatusOr<struct stat> PosixOrigin::GetAttr(const Caller& caller,
       if (StatFd(Root()->get(), AT_STATX_FORCE_SYNC, &st) == 0) return st;
       err = errno;
     }
+    if (path.empty() && err == EIO && traits_.fs_type == "fuse") {
+      // A FUSE filesystem whose root cannot be read has lost its server
+      // (sshfs -o reconnect says EIO until it reconnects).
+      return ErrnoToStatus(ENOTCONN,
+                           absl::StrCat("stat ", path_,
+                                        ": Input/output error from the FUSE "
+                                        "filesystem's root: its server is "
+                                        "unreachable"));
+    }
     errno = err;
     return Errno("stat", path.empty() ? path_ : path);
   }

@@ -421,6 +421,38 @@ TEST_P(DeadSshfsTest, AKilledServerLeavesCachedFilesReadableAndRefusesTheRest) {
             fetched + std::string("changed while the server was gone").size());
 }
 
+// sshfs -o reconnect outlives its server, and answers EIO meanwhile.
+TEST_P(DeadSshfsTest, WithReconnectTheEioOfALostServerMarksTheOriginDown) {
+  sshfs_.reset();
+  auto sshfs = SshfsMount::Mount(*server_, served_.path(), origin_,
+                                 {.extra_options = {"reconnect"}});
+  ASSERT_OK(sshfs);
+  sshfs_ = *std::move(sshfs);
+  WriteServed("small", "small file, cached");
+  WriteServed("never", "never read");
+  Mount(absl::StrCat("origin_timeout=", kTimeoutSeconds));
+  ASSERT_EQ(ReadMounted("small"), "small file, cached");
+  struct stat st;
+  ASSERT_EQ(lstat(MountedPath("never").c_str(), &st), 0) << strerror(errno);
+
+  std::vector<ProcessId> sshd = Descendants(server_->pid());
+  sshd.push_back(*LiveProcess(server_->pid()));
+  for (const ProcessId& p : sshd) kill(p.pid, SIGKILL);
+  // sshfs goes on, answering EIO.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return stat((origin_ + "/small").c_str(), &st) != 0 && errno == EIO;
+      },
+      absl::Seconds(10), absl::Milliseconds(50)));
+  ASSERT_TRUE(LiveProcess(sshfs_->pid()).has_value());
+  absl::SleepFor(absl::Seconds(1.5));  // past the attribute timeout
+  EXPECT_EQ(ReadMounted("small"), "small file, cached");
+  EXPECT_FALSE(OriginUp());
+  EXPECT_EQ(ReadError("never"), EIO);
+  EXPECT_EQ(OpenError("small", O_WRONLY), EROFS);
+  EXPECT_GE(Stats()["origin_state_changes"], 1u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Origins, OfflineTest,
                          ::testing::Values(OriginKind::kSshfs,
                                            OriginKind::kNfs4),
