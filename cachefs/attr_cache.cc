@@ -24,13 +24,34 @@ void AttrCache::Put(const std::string& key, const struct stat& attr,
 }
 
 void AttrCache::PutAll(std::vector<Loaded> loaded, bool behind) {
-  absl::MutexLock lock(&mu_);
-  entries_.reserve(std::min(capacity_, entries_.size() + loaded.size()));
-  for (Loaded& entry : loaded) {
-    if (behind && (entries_.contains(entry.key) || erased_.Erased(entry.key))) {
-      continue;
+  size_t first = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (behind) {
+      // Loaded entries never push out what the mount learned meanwhile,
+      // which is newer: the snapshot's oldest are left out instead.
+      const size_t room =
+          capacity_ > entries_.size() ? capacity_ - entries_.size() : 0;
+      if (loaded.size() > room) first = loaded.size() - room;
     }
-    PutLocked(entry.key, entry.attr, entry.fetched_ns);
+    entries_.reserve(
+        std::min(capacity_, entries_.size() + (loaded.size() - first)));
+  }
+  // In chunks, so that requests are not held up for the whole load.
+  constexpr size_t kChunk = 4096;
+  for (size_t begin = first; begin < loaded.size(); begin += kChunk) {
+    absl::MutexLock lock(&mu_);
+    const size_t end = std::min(loaded.size(), begin + kChunk);
+    for (size_t i = begin; i < end; ++i) {
+      Loaded& entry = loaded[i];
+      if (behind) {
+        if (entries_.size() >= capacity_) return;
+        if (entries_.contains(entry.key) || erased_.Erased(entry.key)) {
+          continue;
+        }
+      }
+      PutLocked(entry.key, entry.attr, entry.fetched_ns);
+    }
   }
 }
 

@@ -161,7 +161,7 @@ void CacheFs::LoadStore(bool clean) {
       kListingSnapshot, options_.attr_cache_entries * kMaxSnapshotEntryBytes);
   if (listings.ok()) {
     absl::StatusOr<size_t> loaded =
-        listings_.Decode(*listings, /*behind=*/true);
+        listings_.Decode(*listings, /*behind=*/true, /*trusted=*/clean);
     if (!loaded.ok()) {
       Log(LogLevel::kWarning,
           absl::StrCat("ignoring the listing snapshot: ",
@@ -198,6 +198,18 @@ void CacheFs::SaveAttrSnapshot(bool clean) {
   if (!clean && changes == saved_changes_) return;
   saved_changes_ = changes;
   if (!clean) volume_->RemoveFile(kCleanSnapshot).IgnoreError();
+  // The root's attributes are what a mount made while the origin is
+  // unreachable starts from: always saved, though a change in the root
+  // forgets them.
+  if (!attrs_.Get("", std::numeric_limits<int64_t>::max(), Now())) {
+    const int64_t asked = Now();
+    absl::StatusOr<struct stat> root = AskAttr("", Caller::Daemon());
+    if (root.ok()) {
+      attrs_.Put("", *root, asked);
+    } else {
+      attrs_.Put("", mount_root_attr_, mounted_ns_);
+    }
+  }
   absl::Status listed =
       volume_->WriteFile(kListingSnapshot, listings_.Encode());
   if (!listed.ok()) {
@@ -251,6 +263,8 @@ CacheFs::CacheFs(CacheFsOptions options, Origin* origin, Cache* cache,
       volume_(std::move(volume)),
       inodes_(std::make_unique<InodeTable>(
           root_attr, !origin->traits().stable_inode_numbers, &files_)),
+      mount_root_attr_(root_attr),
+      mounted_ns_(cache->env()->MonotonicNanos()),
       buffers_(std::move(buffers)),
       attrs_(options_.attr_cache_entries),
       last_known_(options_.attr_cache_entries),
@@ -684,7 +698,7 @@ absl::StatusOr<uint64_t> CacheFs::OpenDir(uint64_t ino) {
     // Without close-to-open, as attributes within attr_timeout, a listing
     // read whole before is answered at once; it is read again behind the
     // reply, so the next listing shows what changed meanwhile.
-    if (std::optional<Listings::Listing> last = listings_.Get(*path)) {
+    if (std::optional<Listings::Listing> last = listings_.GetTrusted(*path)) {
       RefreshListingBehind(*path);
       Bump(stats().listings_answered_at_once);
       auto* handle = new OpenDirectory;

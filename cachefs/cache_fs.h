@@ -412,6 +412,10 @@ class CacheFs : public PrefetchTarget {
   Cache* const cache_;
   const std::shared_ptr<Volume> volume_;
   const std::unique_ptr<InodeTable> inodes_;
+  // The origin root's attributes at mount, and when: saved for the root if
+  // nothing newer is known (SaveAttrSnapshot).
+  const struct stat mount_root_attr_;
+  const int64_t mounted_ns_;
   const std::unique_ptr<BufferPool> buffers_;
   AttrCache attrs_;
   // What a snapshot not saved at a clean unmount said (it may be behind

@@ -31,8 +31,8 @@ std::string Json(const Fields& fields) {
 std::string StatsReply(bool json, const MountFacts& facts, Cache& cache,
                        Culler* culler) {
   auto counters = cache.stats().Snapshot();
-  if (facts.origin_stats != nullptr) {
-    for (auto& counter : facts.origin_stats->Snapshot()) {
+  if (facts.origin_object != nullptr) {
+    for (auto& counter : facts.origin_object->stats().Snapshot()) {
       counters.push_back(std::move(counter));
     }
   }

@@ -12,7 +12,7 @@
 #include "cookie/cache.h"
 #include "cookie/volume.h"
 #include "cull/culler.h"
-#include "netfs/origin_stats.h"
+#include "netfs/origin.h"
 #include "prefetch/prefetch.h"
 
 namespace cachefs {
@@ -25,8 +25,10 @@ struct MountFacts {
   std::string volume_key;
   std::string options;  // the options in force, as "key=value,..."
   int64_t started_ns = 0;  // CLOCK_MONOTONIC
-  // What was asked of the origin (shown by `stats`); may be null.
-  const OriginStats* origin_stats = nullptr;
+  // The origin, whose counters `stats` shows, asked each time (an origin
+  // opened after the mount, late_origin.h, has others once it opens); may
+  // be null.
+  const Origin* origin_object = nullptr;
   // Pins held in memory and memory pressure, a line for `status`; may be
   // empty.
   std::function<std::string()> memory_status;

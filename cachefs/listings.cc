@@ -107,6 +107,7 @@ void Listings::PutLocked(const std::string& dir_key, Listing listing) {
   entries_ += listing.size();
   it->second.listing = std::move(listing);
   it->second.seq = ++seq_;
+  it->second.trusted = true;
   TrimLocked();
 }
 
@@ -126,6 +127,14 @@ std::optional<Listings::Listing> Listings::Get(
   absl::MutexLock lock(&mu_);
   auto it = listings_.find(dir_key);
   if (it == listings_.end()) return std::nullopt;
+  return it->second.listing;
+}
+
+std::optional<Listings::Listing> Listings::GetTrusted(
+    const std::string& dir_key) const {
+  absl::MutexLock lock(&mu_);
+  auto it = listings_.find(dir_key);
+  if (it == listings_.end() || !it->second.trusted) return std::nullopt;
   return it->second.listing;
 }
 
@@ -255,7 +264,8 @@ std::string Listings::Encode() const {
   return out;
 }
 
-absl::StatusOr<size_t> Listings::Decode(std::string_view data, bool behind) {
+absl::StatusOr<size_t> Listings::Decode(std::string_view data, bool behind,
+                                        bool trusted) {
   if (data.size() < kMagic.size() + 12 ||
       data.substr(0, kMagic.size()) != kMagic) {
     return absl::DataLossError("not a listing snapshot");
@@ -293,12 +303,17 @@ absl::StatusOr<size_t> Listings::Decode(std::string_view data, bool behind) {
   }
   absl::MutexLock lock(&mu_);
   for (auto& [key, listing] : listings) {
-    if (behind && (listings_.contains(key) || erased_.Erased(key))) continue;
+    if (behind) {
+      if (listings_.contains(key) || erased_.Erased(key)) continue;
+      // Never at the cost of what the mount listed meanwhile.
+      if (entries_ + listing.size() > max_entries_) continue;
+    }
     auto [it, added] = listings_.try_emplace(key);
     if (!added) entries_ -= it->second.listing.size();
     entries_ += listing.size();
     it->second.listing = std::move(listing);
     it->second.seq = ++seq_;
+    it->second.trusted = trusted;
   }
   for (auto& [key, target] : links) {
     if (behind && (links_.contains(key) || erased_.Erased(key))) continue;

@@ -53,6 +53,10 @@ class Listings {
                             uint64_t erasures);
   uint64_t erasures() const;
   std::optional<Listing> Get(const std::string& dir_key) const;
+  // Get, of a listing read by this mount or loaded trusted (saved at a
+  // clean unmount): one a crash left behind may miss changes cachefs made
+  // after it was saved, and answers only while the origin is down.
+  std::optional<Listing> GetTrusted(const std::string& dir_key) const;
   // Forgets the listing of `dir_key`.
   void Erase(const std::string& dir_key);
   // Forgets every listing and link at or below `key` ("" is everything).
@@ -72,7 +76,8 @@ class Listings {
   // valid snapshot. Returns the listings it holds. `behind`: loaded while
   // in use (BeginLoad), so listings and links stored or erased since are
   // newer and kept.
-  absl::StatusOr<size_t> Decode(std::string_view data, bool behind = false);
+  absl::StatusOr<size_t> Decode(std::string_view data, bool behind = false,
+                                bool trusted = true);
   // Erasures from BeginLoad to EndLoad are remembered for Decode.
   void BeginLoad();
   void EndLoad();
@@ -81,6 +86,7 @@ class Listings {
   struct Stored {
     Listing listing;
     uint64_t seq = 0;
+    bool trusted = true;  // see GetTrusted
   };
   struct Link {
     std::string target;

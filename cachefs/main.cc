@@ -472,7 +472,8 @@ Config Validate(const CliOptions& cli, const fuse_cmdline_opts& cmd) {
       ParseOriginArgument(cli.origin, absl::Seconds(cli.origin_timeout));
   if (!origin.ok()) Fail(std::string(origin.status().message()));
   if (!origin->unreachable.ok() && !c.fs.offline) {
-    Fail(std::string(origin->unreachable.message()) + " (-o offline=never)");
+    Fail(std::string(origin->unreachable.message()) +
+         "; with -o offline=never cachefs does not mount without it");
   }
   c.origin = *std::move(origin);
   c.mountpoint = RealPath(cmd.mountpoint, "mount point");
@@ -1038,9 +1039,9 @@ int Serve(fuse_session* se, FuseContext* ctx, const Config& c,
   // SIGHUP rereads the pin file (libfuse's handler would end the mount).
   ReloadOnHangup reload_on_hangup(pins->get());
   MountFacts facts{c.origin.Describe(), c.mountpoint,
-                   c.cache.directory, c.volume_key,
-                   c.summary,    Env::Default()->MonotonicNanos(),
-                   &(*origin)->stats(), nullptr};
+                   c.cache.directory,   c.volume_key,
+                   c.summary,           Env::Default()->MonotonicNanos(),
+                   origin->get(),       nullptr};
   facts.memory_status = [&pins, &pressure, &pin_options] {
     std::string out = absl::StrFormat(
         "%d pinned files, %d of %d bytes locked in RAM",

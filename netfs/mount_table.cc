@@ -93,4 +93,10 @@ std::string OriginVolumeKey(const std::vector<MountEntry>& table,
                       within.empty() ? std::string("/") : within);
 }
 
+absl::StatusOr<std::string> CurrentOriginKey(const std::string& path) {
+  absl::StatusOr<std::vector<MountEntry>> table = ReadMountTable();
+  if (!table.ok()) return table.status();
+  return OriginVolumeKey(*table, path);
+}
+
 }  // namespace cachefs

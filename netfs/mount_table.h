@@ -37,6 +37,9 @@ bool IsMountPoint(const std::vector<MountEntry>& table,
 // filesystem>".
 std::string OriginVolumeKey(const std::vector<MountEntry>& table,
                             const std::string& path);
+// OriginVolumeKey as this process's mount table has it now: what tells a
+// remount of the same export at `path` from another filesystem there.
+absl::StatusOr<std::string> CurrentOriginKey(const std::string& path);
 
 }  // namespace cachefs
 

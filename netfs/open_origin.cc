@@ -118,6 +118,7 @@ std::unique_ptr<Origin> OpenOriginLater(const OriginArgument& arg,
                                         const OriginOptions& options,
                                         absl::Status why) {
   Origin::Traits traits = NfsOrigin::KnownTraits();
+  std::string mounted;  // the export at the directory now
   if (!arg.nfs.has_value()) {
     traits = Origin::Traits();
     absl::StatusOr<std::vector<MountEntry>> table = ReadMountTable();
@@ -125,11 +126,25 @@ std::unique_ptr<Origin> OpenOriginLater(const OriginArgument& arg,
         table.ok() ? FindMountOf(*table, arg.directory) : nullptr;
     if (mount != nullptr) {
       traits = PosixOrigin::TraitsOfMountType(mount->fs_type);
+      mounted = OriginVolumeKey(*table, arg.directory);
     }
   }
   return std::make_unique<LateOrigin>(
       arg.Describe(), std::move(traits), std::move(why),
-      [arg, options] { return OpenOrigin(arg, options); });
+      [arg, options, mounted]() -> absl::StatusOr<std::unique_ptr<Origin>> {
+        // The same export only: a dead mount taken away leaves the
+        // directory beneath it, which is not the origin.
+        if (!mounted.empty()) {
+          absl::StatusOr<std::string> now = CurrentOriginKey(arg.directory);
+          if (!now.ok() || *now != mounted) {
+            return ErrnoToStatus(
+                ENOTCONN, absl::StrCat("origin ", arg.directory, " holds ",
+                                       now.ok() ? *now : "nothing known",
+                                       ", not ", mounted));
+          }
+        }
+        return OpenOrigin(arg, options);
+      });
 }
 
 }  // namespace cachefs

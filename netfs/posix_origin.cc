@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "io/errno_status.h"
 #include "netfs/credentials.h"
+#include "netfs/mount_table.h"
 #include "netfs/origin_path.h"
 #include "netfs/posix_file.h"
 
@@ -103,8 +104,11 @@ absl::StatusOr<std::unique_ptr<PosixOrigin>> PosixOrigin::Open(
       (errno == EOPNOTSUPP || errno == ENOSYS)) {
     traits.xattrs = false;
   }
-  return std::unique_ptr<PosixOrigin>(
+  auto origin = std::unique_ptr<PosixOrigin>(
       new PosixOrigin(path, fd, std::move(traits), options));
+  absl::StatusOr<std::string> key = CurrentOriginKey(path);
+  if (key.ok()) origin->mount_key_ = *key;
+  return origin;
 }
 
 Origin::Traits PosixOrigin::TraitsOfMountType(const std::string& fs_type) {
@@ -227,9 +231,12 @@ PosixOrigin::Ref PosixOrigin::Root() const {
 }
 
 bool PosixOrigin::Reconnect() {
-  // Only a filesystem of the same type: when a dead FUSE mount is taken
-  // away, the directory beneath it (empty, local) appears at the path, and
-  // taking that for the origin would make every file look deleted.
+  // Only the same export mounted again: when a dead FUSE mount is taken
+  // away, the directory beneath it (empty, perhaps on a FUSE filesystem
+  // too) appears at the path, and taking that for the origin would make
+  // every file look deleted.
+  absl::StatusOr<std::string> key = CurrentOriginKey(path_);
+  if (!mount_key_.empty() && (!key.ok() || *key != mount_key_)) return false;
   int fd = open(path_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return false;
   absl::StatusOr<Traits> found = TraitsOf(fd, path_);

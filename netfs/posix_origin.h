@@ -132,6 +132,9 @@ class PosixOrigin : public Origin {
   bool Reconnect();
 
   const std::string path_;
+  // The export mounted at path_ when opened (mount_table.h), "" if the
+  // mount table could not be read: Reconnect takes only that export.
+  std::string mount_key_;
   mutable absl::Mutex root_mu_;
   Ref root_ ABSL_GUARDED_BY(root_mu_);
   const Traits traits_;

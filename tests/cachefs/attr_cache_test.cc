@@ -126,5 +126,23 @@ TEST(AttrCacheTest, ALoadBehindLiveUseKeepsWhatWasLearnedOrErasedSince) {
   EXPECT_EQ(SizeOf(cache, "erased", 9 * kSecond), 10);
 }
 
+TEST(AttrCacheTest, ALoadBehindAFullCacheNeverPushesOutWhatWasLearned) {
+  AttrCache cache(3);
+  cache.BeginLoad();
+  cache.Put("live", FileAttr(1, 20, 1), 9 * kSecond);
+  std::vector<AttrCache::Loaded> snapshot = {
+      {"oldest", FileAttr(2, 10, 1), 1 * kSecond},
+      {"older", FileAttr(3, 10, 1), 2 * kSecond},
+      {"newer", FileAttr(4, 10, 1), 3 * kSecond},
+      {"newest", FileAttr(5, 10, 1), 4 * kSecond}};
+  cache.PutAll(snapshot, /*behind=*/true);
+  cache.EndLoad();
+  EXPECT_EQ(cache.size(), 3u);
+  EXPECT_EQ(SizeOf(cache, "live", 9 * kSecond), 20);
+  EXPECT_EQ(SizeOf(cache, "newer", 9 * kSecond), 10);
+  EXPECT_EQ(SizeOf(cache, "newest", 9 * kSecond), 10);
+  EXPECT_EQ(SizeOf(cache, "oldest", 9 * kSecond), -1);
+}
+
 }  // namespace
 }  // namespace cachefs::testing

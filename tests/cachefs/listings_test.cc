@@ -171,5 +171,21 @@ TEST(ListingsTest, ALoadBehindLiveUseKeepsWhatWasListedOrErasedSince) {
   EXPECT_EQ(NamesOf(*live.Get("untouched")), std::vector<std::string>{"old"});
 }
 
+// A listing a crash left behind may miss what cachefs changed after it was
+// saved: it answers only while the origin is down (Get), never online.
+TEST(ListingsTest, AnUntrustedListingIsNotTrusted) {
+  Listings saved(100);
+  saved.Put("dir", Names({"a"}));
+  Listings crashed(100);
+  ASSERT_TRUE(crashed
+                  .Decode(saved.Encode(), /*behind=*/false,
+                          /*trusted=*/false)
+                  .ok());
+  EXPECT_TRUE(crashed.Get("dir").has_value());
+  EXPECT_FALSE(crashed.GetTrusted("dir").has_value());
+  crashed.Put("dir", Names({"a", "b"}));  // read again by this mount
+  EXPECT_TRUE(crashed.GetTrusted("dir").has_value());
+}
+
 }  // namespace
 }  // namespace cachefs::testing

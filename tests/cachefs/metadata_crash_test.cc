@@ -6,6 +6,7 @@
 // The cache is then mounted while the origin is unreachable, so every
 // answer comes from the store.
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -143,6 +144,25 @@ TEST_F(MetadataCrashTest, ACrashAtAnyPointOfSavingLeavesTheOldOrTheNewStore) {
   }
   EXPECT_TRUE(finished) << "saving never ran to its end";
   EXPECT_GT(crash_points, 3);
+}
+
+// A change in the root forgets the root's attributes; a mount made while
+// the origin is unreachable starts from them, so they are saved anyway.
+TEST_F(MetadataCrashTest, TheRootIsSavedAfterAChangeInIt) {
+  TempDir origin_dir;
+  TempDir cache_dir;
+  std::ofstream(origin_dir.path() + "/a") << "1";
+  Mount(origin_dir, cache_dir);
+  ASSERT_EQ(Known("a"), "size 1");
+  auto made = fs_->Create(1, "b", 0644, O_WRONLY);
+  ASSERT_OK(made);
+  fs_->Release(made->opened.fh);
+  fs_->Forget(made->entry.ino, 1);
+  Unmount();
+  Mount(origin_dir, cache_dir, ErrnoToStatus(ENOTCONN, "origin stopped"));
+  EXPECT_EQ(Known("a"), "size 1");
+  EXPECT_EQ(Known("b"), "size 0");
+  Unmount();
 }
 
 }  // namespace

@@ -14,15 +14,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "tests/integration/cachefs_mount.h"
 #include "tests/integration/fixtures/environment.h"
@@ -35,6 +38,38 @@ namespace {
 
 constexpr uint64_t kGranule = 256 * 1024;
 constexpr int kTimeoutSeconds = 2;
+
+// The server stopped with SIGSTOP until Resume (or the end of the scope).
+// A watchdog resumes it after a minute, so that a request that waits for
+// the stopped server fails the test instead of hanging it.
+class StoppedServer {
+ public:
+  explicit StoppedServer(pid_t pid) : pid_(pid) {
+    EXPECT_EQ(kill(pid_, SIGSTOP), 0) << strerror(errno);
+    watchdog_ = std::thread([this] {
+      if (!resumed_.WaitForNotificationWithTimeout(absl::Seconds(60))) {
+        fired_ = true;
+        kill(pid_, SIGCONT);
+      }
+    });
+  }
+  ~StoppedServer() { Resume(); }
+  void Resume() {
+    if (!watchdog_.joinable()) return;
+    kill(pid_, SIGCONT);
+    resumed_.Notify();
+    watchdog_.join();
+    EXPECT_FALSE(fired_.load())
+        << "something waited for the stopped server until the watchdog "
+           "resumed it";
+  }
+
+ private:
+  const pid_t pid_;
+  absl::Notification resumed_;
+  std::atomic<bool> fired_{false};
+  std::thread watchdog_;
+};
 
 class OfflineTest : public CachefsMountTest {
  protected:
@@ -122,8 +157,7 @@ TEST_P(OfflineTest, AStoppedServerLeavesCachedFilesReadableAndRefusesTheRest) {
   const uint64_t fetched = Stats()["bytes_read_from_origin"];
   ASSERT_TRUE(OriginUp());
 
-  ASSERT_EQ(kill(ServerPid(), SIGSTOP), 0);
-  absl::Cleanup resume = [this] { kill(ServerPid(), SIGCONT); };
+  StoppedServer stopped(ServerPid());
   // Past the attribute timeout the kernel asks before it reads: that ask
   // may wait for the origin timeout, once.
   absl::SleepFor(absl::Seconds(1.5));
@@ -160,7 +194,7 @@ TEST_P(OfflineTest, AStoppedServerLeavesCachedFilesReadableAndRefusesTheRest) {
   // Changed on the server while cachefs could not see it.
   WriteServed("small", "changed on the server");
 
-  std::move(resume).Invoke();
+  stopped.Resume();
   EXPECT_TRUE(Eventually([&] { return OriginUp(); }, absl::Seconds(20),
                          absl::Milliseconds(200)));
   EXPECT_EQ(ReadMounted("small"), "changed on the server");
@@ -177,15 +211,14 @@ TEST_P(OfflineTest, WithOfflineNeverRequestsFailWithinTheTimeout) {
   WriteServed("small", "small file, cached");
   Mount(absl::StrCat("origin_timeout=", kTimeoutSeconds, ",offline=never"));
   ASSERT_EQ(ReadMounted("small"), "small file, cached");
-  ASSERT_EQ(kill(ServerPid(), SIGSTOP), 0);
-  absl::Cleanup resume = [this] { kill(ServerPid(), SIGCONT); };
+  StoppedServer stopped(ServerPid());
   absl::SleepFor(absl::Seconds(1.5));  // past the attribute timeout
   const absl::Time start = absl::Now();
   const int err = OpenError("small", O_RDONLY);
   EXPECT_LT(absl::Now() - start, absl::Seconds(3 * kTimeoutSeconds + 2));
   EXPECT_TRUE(err == ETIMEDOUT || err == EIO || err == ENOTCONN)
       << strerror(err);
-  std::move(resume).Invoke();
+  stopped.Resume();
   EXPECT_TRUE(Eventually([&] { return OpenError("small", O_RDONLY) == 0; },
                          absl::Seconds(20), absl::Milliseconds(200)));
   EXPECT_EQ(ReadMounted("small"), "small file, cached");
@@ -209,13 +242,12 @@ TEST_P(OfflineTest,
   Unmount();
   Mount(absl::StrCat("origin_timeout=", kTimeoutSeconds));
 
-  ASSERT_EQ(kill(ServerPid(), SIGSTOP), 0);
-  absl::Cleanup resume = [this] { kill(ServerPid(), SIGCONT); };
+  StoppedServer stopped(ServerPid());
   EXPECT_EQ(Tree(), seen);
   EXPECT_FALSE(OriginUp());
   // Made on the server while it was stopped: listed once it answers.
   WriteServed("dir/new", "made while stopped");
-  std::move(resume).Invoke();
+  stopped.Resume();
   EXPECT_TRUE(Eventually([&] { return OriginUp(); }, absl::Seconds(20),
                          absl::Milliseconds(200)));
   std::vector<std::string> after = Tree();
@@ -238,8 +270,7 @@ TEST_P(OfflineTest,
   ASSERT_EQ(ReadMounted("dir/one"), "1");
   Unmount();
 
-  ASSERT_EQ(kill(ServerPid(), SIGSTOP), 0);
-  absl::Cleanup resume = [this] { kill(ServerPid(), SIGCONT); };
+  StoppedServer stopped(ServerPid());
   Mount(absl::StrCat("origin_timeout=", kTimeoutSeconds));
   EXPECT_NE(daemon_->ReadStderr().find("mounting from what the cache holds"),
             std::string::npos)
@@ -257,7 +288,7 @@ TEST_P(OfflineTest,
   EXPECT_EQ(Stats()["bytes_read_from_origin"], 0u);
   WriteServed("small", "changed on the server");
 
-  std::move(resume).Invoke();
+  stopped.Resume();
   EXPECT_TRUE(Eventually([&] { return OriginUp(); }, absl::Seconds(20),
                          absl::Milliseconds(200)));
   EXPECT_EQ(ReadMounted("small"), "changed on the server");
@@ -279,8 +310,7 @@ TEST_P(OfflineTest, KilledWhileTheServerIsStoppedThenRemountedReadsTheCache) {
   ASSERT_EQ(ReadMounted("small"), "small file, cached");
   absl::SleepFor(absl::Seconds(3.5));  // past two checkpoints at least
 
-  ASSERT_EQ(kill(ServerPid(), SIGSTOP), 0);
-  absl::Cleanup resume = [this] { kill(ServerPid(), SIGCONT); };
+  StoppedServer stopped(ServerPid());
   EXPECT_EQ(ReadMounted("small"), "small file, cached");
   EXPECT_FALSE(OriginUp());
   Kill9();
@@ -290,7 +320,7 @@ TEST_P(OfflineTest, KilledWhileTheServerIsStoppedThenRemountedReadsTheCache) {
   EXPECT_EQ(ReadMounted("small"), "small file, cached");
   EXPECT_EQ(OpenError("small", O_WRONLY), EROFS);
 
-  std::move(resume).Invoke();
+  stopped.Resume();
   EXPECT_TRUE(Eventually([&] { return OriginUp(); }, absl::Seconds(20),
                          absl::Milliseconds(200)));
   EXPECT_TRUE(ReadMounted("big") == big);
@@ -310,8 +340,7 @@ TEST_P(OfflineTest, ACrashThenARemountThenAStoppedServerListsTheTree) {
   absl::SleepFor(absl::Seconds(3.5));  // past two checkpoints at least
   Kill9();
   Mount(options);
-  ASSERT_EQ(kill(ServerPid(), SIGSTOP), 0);
-  absl::Cleanup resume = [this] { kill(ServerPid(), SIGCONT); };
+  StoppedServer stopped(ServerPid());
   EXPECT_EQ(Tree(), seen);
   EXPECT_EQ(ReadMounted("top"), "22");
   EXPECT_FALSE(OriginUp());
@@ -319,8 +348,7 @@ TEST_P(OfflineTest, ACrashThenARemountThenAStoppedServerListsTheTree) {
 
 TEST_P(OfflineTest,
        AMountWithNothingCachedFailsClearlyWhileTheServerIsStopped) {
-  ASSERT_EQ(kill(ServerPid(), SIGSTOP), 0);
-  absl::Cleanup resume = [this] { kill(ServerPid(), SIGCONT); };
+  StoppedServer stopped(ServerPid());
   const std::string opts =
       absl::StrCat("cache=", cache_dir(), ",origin_timeout=", kTimeoutSeconds);
   // Should it mount after all, the test still leaves no mount behind.

@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "io/errno_status.h"
@@ -88,6 +89,11 @@ TEST_F(LateOriginTest, ACallDuringABlockedOpenFailsAtOnce) {
   reachable_ = true;
   absl::StatusOr<struct stat> first = absl::UnknownError("not run");
   std::thread opener([&] { first = late->GetAttr(me_, "f"); });
+  // Also when an assertion below returns early.
+  absl::Cleanup finish = [&] {
+    if (!unblock.HasBeenNotified()) unblock.Notify();
+    if (opener.joinable()) opener.join();
+  };
   for (int i = 0; i < 10000 && opens_.load() == 0; ++i) {
     absl::SleepFor(absl::Milliseconds(1));
   }
@@ -96,8 +102,7 @@ TEST_F(LateOriginTest, ACallDuringABlockedOpenFailsAtOnce) {
   ASSERT_FALSE(during.ok());
   EXPECT_EQ(StatusToErrno(during.status()), ENOTCONN);
   EXPECT_EQ(opens_.load(), 1);
-  unblock.Notify();
-  opener.join();
+  std::move(finish).Invoke();
   ASSERT_OK(first);
   ASSERT_OK(late->GetAttr(me_, "f"));
 }
