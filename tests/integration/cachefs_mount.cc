@@ -120,6 +120,14 @@ std::string CachefsMountTest::ReadMounted(const std::string& name,
   return out;
 }
 
+bool CachefsMountTest::OriginUp() {
+  auto result =
+      RunProgram({BinPath("cachefs-ctl"), "status", mnt_.path(), "--json"},
+                 absl::Seconds(10));
+  return result.ok() && result->exit_code == 0 &&
+         result->stdout_text.find("\"origin_up\": true") != std::string::npos;
+}
+
 std::map<std::string, uint64_t> CachefsMountTest::Stats() {
   std::map<std::string, uint64_t> stats;
   auto result = RunProgram(

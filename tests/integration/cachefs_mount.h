@@ -64,6 +64,9 @@ class CachefsMountTest : public ::testing::TestWithParam<OriginKind> {
   std::string ReadMounted(const std::string& name, int extra_flags = 0);
   // `cachefs-ctl stats --json` as numbers.
   std::map<std::string, uint64_t> Stats();
+  // `cachefs-ctl status --json` says the origin is up (not in offline
+  // mode, origin_health.h).
+  bool OriginUp();
 
   TempDir served_;
   TempDir sshfs_dir_;

@@ -77,14 +77,6 @@ class OfflineTest : public CachefsMountTest {
   pid_t ServerPid() const {
     return nfs_ != nullptr ? nfs_->pid() : sshfs_->pid();
   }
-  // `cachefs-ctl status --json` says the origin is up.
-  bool OriginUp() {
-    auto result =
-        RunProgram({BinPath("cachefs-ctl"), "status", mnt_.path(), "--json"},
-                   absl::Seconds(10));
-    return result.ok() && result->exit_code == 0 &&
-           result->stdout_text.find("\"origin_up\": true") != std::string::npos;
-  }
   // What `ls -lR` shows of the mounted tree below `dir`: each name's
   // type, size and symlink target, sorted; "error ..." for what fails.
   std::vector<std::string> Tree(const std::string& dir = "") {
