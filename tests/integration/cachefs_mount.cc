@@ -128,6 +128,11 @@ bool CachefsMountTest::OriginUp() {
          result->stdout_text.find("\"origin_up\": true") != std::string::npos;
 }
 
+bool CachefsMountTest::OriginComesUp() {
+  return Eventually([&] { return OriginUp(); }, absl::Seconds(20),
+                    absl::Milliseconds(100));
+}
+
 std::map<std::string, uint64_t> CachefsMountTest::Stats() {
   std::map<std::string, uint64_t> stats;
   auto result = RunProgram(

@@ -67,6 +67,9 @@ class CachefsMountTest : public ::testing::TestWithParam<OriginKind> {
   // `cachefs-ctl status --json` says the origin is up (not in offline
   // mode, origin_health.h).
   bool OriginUp();
+  // OriginUp within 20 s: the probe notices a server back within about a
+  // second.
+  bool OriginComesUp();
 
   TempDir served_;
   TempDir sshfs_dir_;

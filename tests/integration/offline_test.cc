@@ -187,8 +187,7 @@ TEST_P(OfflineTest, AStoppedServerLeavesCachedFilesReadableAndRefusesTheRest) {
   WriteServed("small", "changed on the server");
 
   stopped.Resume();
-  EXPECT_TRUE(Eventually([&] { return OriginUp(); }, absl::Seconds(20),
-                         absl::Milliseconds(200)));
+  EXPECT_TRUE(OriginComesUp());
   EXPECT_EQ(ReadMounted("small"), "changed on the server");
   EXPECT_EQ(ReadMounted("never"), "never read while the server answered");
   EXPECT_EQ(ReadMounted("big"), big);
@@ -240,8 +239,7 @@ TEST_P(OfflineTest,
   // Made on the server while it was stopped: listed once it answers.
   WriteServed("dir/new", "made while stopped");
   stopped.Resume();
-  EXPECT_TRUE(Eventually([&] { return OriginUp(); }, absl::Seconds(20),
-                         absl::Milliseconds(200)));
+  EXPECT_TRUE(OriginComesUp());
   std::vector<std::string> after = Tree();
   EXPECT_EQ(after.size(), seen.size() + 1) << absl::StrJoin(after, "\n");
 }
@@ -281,8 +279,7 @@ TEST_P(OfflineTest,
   WriteServed("small", "changed on the server");
 
   stopped.Resume();
-  EXPECT_TRUE(Eventually([&] { return OriginUp(); }, absl::Seconds(20),
-                         absl::Milliseconds(200)));
+  EXPECT_TRUE(OriginComesUp());
   EXPECT_EQ(ReadMounted("small"), "changed on the server");
   EXPECT_EQ(ReadMounted("never"), "never read while the server answered");
   EXPECT_TRUE(ReadMounted("big") == big);
@@ -313,8 +310,7 @@ TEST_P(OfflineTest, KilledWhileTheServerIsStoppedThenRemountedReadsTheCache) {
   EXPECT_EQ(OpenError("small", O_WRONLY), EROFS);
 
   stopped.Resume();
-  EXPECT_TRUE(Eventually([&] { return OriginUp(); }, absl::Seconds(20),
-                         absl::Milliseconds(200)));
+  EXPECT_TRUE(OriginComesUp());
   EXPECT_TRUE(ReadMounted("big") == big);
   EXPECT_EQ(Stats()["bytes_read_from_origin"], 0u);
 }
@@ -389,8 +385,7 @@ TEST_P(DeadSshfsTest, AMountOverADeadSshfsServesTheCacheUntilSshfsIsBack) {
   ASSERT_OK(sshfs);
   sshfs_ = *std::move(sshfs);
   WriteServed("small", "changed on the server");
-  EXPECT_TRUE(Eventually([&] { return OriginUp(); }, absl::Seconds(20),
-                         absl::Milliseconds(200)));
+  EXPECT_TRUE(OriginComesUp());
   EXPECT_EQ(ReadMounted("small"), "changed on the server");
   EXPECT_EQ(ReadMounted("other"), "looked up, never read");
 }
@@ -433,8 +428,7 @@ TEST_P(DeadSshfsTest, AKilledServerLeavesCachedFilesReadableAndRefusesTheRest) {
   auto sshfs = SshfsMount::Mount(*server_, served_.path(), origin_);
   ASSERT_OK(sshfs);
   sshfs_ = *std::move(sshfs);
-  EXPECT_TRUE(Eventually([&] { return OriginUp(); }, absl::Seconds(20),
-                         absl::Milliseconds(200)));
+  EXPECT_TRUE(OriginComesUp());
   EXPECT_EQ(ReadMounted("never"), "changed while the server was gone");
   EXPECT_TRUE(ReadMounted("big") == big);
   EXPECT_EQ(Stats()["bytes_read_from_origin"],
